@@ -1,0 +1,280 @@
+"""The one configuration object: defaults -> task overrides -> demo preset -> user flags, then validation.
+
+Decisions D2 (every key overridable, effective values recorded), D3 (demo preset) and D9 (timesteps to epochs)
+in ``shared/reference/decisions.md``. Only ``her.train`` and ``her.run`` read a ``Config``; every other module
+takes explicit arguments.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import time
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from her import envs
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot run. The message is one line saying what was wrong and what to do."""
+
+
+def _opt(default: Any, help: str, **meta: Any) -> Any:
+    return field(default=default, metadata={"help": help, **meta})
+
+
+def _derived(help: str, default: Any = None) -> Any:
+    # Filled in by build_config from other keys and the task; recorded in params.json, not a CLI flag.
+    return field(default=default, metadata={"help": help, "derived": True})
+
+
+@dataclass(frozen=True)
+class Config:
+    # --- task and run
+    env: str = _opt("FetchReach", "task: FetchReach, FetchPush, FetchPickAndPlace, FetchSlide, or a gymnasium id")
+    seed: int = _opt(0, "random seed; rank r of an MPI job uses seed + 1_000_000*r")
+    num_timesteps: float | None = _opt(
+        None, "env steps per worker; n_epochs = num_timesteps // n_cycles // T // rollout_batch_size"
+    )
+    n_epochs: int | None = _opt(None, "epochs to train (instead of num_timesteps); default 10 on FetchReach, else 50")
+    rollout_batch_size: int = _opt(2, "parallel episodes per worker and cycle (alias --num_env)", alias="num_env")
+    log_path: str | None = _opt(None, "folder for progress.csv, params.json and policies; default runs/<task>-<time>")
+    load_path: str | None = _opt(None, "saved policy (.npz) to start training from")
+    demo_file: str | None = _opt(None, "demonstrations (.npz); switches on the demo preset")
+    policy_save_interval: int = _opt(5, "also save policy_<epoch>.npz every this many epochs (0: never)")
+    # --- DDPG
+    layers: int = _opt(3, "hidden layers of actor and critic")
+    hidden: int = _opt(256, "units per hidden layer")
+    Q_lr: float = _opt(1e-3, "critic Adam learning rate")
+    pi_lr: float = _opt(1e-3, "actor Adam learning rate")
+    buffer_size: int = _opt(1_000_000, "replay capacity in transitions, per worker")
+    polyak: float = _opt(0.95, "target <- polyak * target + (1 - polyak) * main, once per cycle")
+    action_l2: float = _opt(1.0, "weight of the L2 penalty on (pi / max_u)^2 in the actor loss")
+    max_u: float = _opt(1.0, "action bound; the actor outputs max_u * tanh(.)")
+    clip_obs: float = _opt(200.0, "o and g are clipped to +-clip_obs before normalising")
+    norm_eps: float = _opt(0.01, "floor of the normaliser's standard deviation")
+    norm_clip: float = _opt(5.0, "normalised inputs are clipped to +-norm_clip")
+    gamma: float | None = _opt(None, "discount; default 1 - 1/T (0.98 on Fetch)")
+    clip_return: bool = _opt(True, "clip critic targets to [-1/(1-gamma), 0]; if false to (-inf, 0]")
+    # --- training loop
+    n_cycles: int = _opt(50, "cycles per epoch (10 on FetchReach)")
+    n_batches: int = _opt(40, "gradient steps per cycle")
+    batch_size: int = _opt(256, "transitions per gradient step, per worker (demo rows included)")
+    n_test_rollouts: int = _opt(10, "test rollouts per epoch, each of rollout_batch_size episodes")
+    test_with_polyak: bool = _opt(False, "evaluate with the target actor instead of the main one")
+    random_eps: float = _opt(0.3, "probability of a uniformly random action, per env and step")
+    noise_eps: float = _opt(0.2, "std of the Gaussian action noise, as a fraction of max_u")
+    # --- HER
+    replay_strategy: str = _opt("future", "'future' (HER) or 'none' (plain DDPG)")
+    replay_k: int = _opt(4, "relabelled fraction is 1 - 1/(1 + replay_k)")
+    # --- demonstrations
+    bc_loss: bool = _opt(False, "add the behaviour-cloning loss on demo rows (on with --demo_file)")
+    q_filter: bool = _opt(False, "clone only demo actions the critic rates above the actor's (on with --demo_file)")
+    num_demo: int = _opt(100, "demo episodes loaded from demo_file")
+    demo_batch_size: int = _opt(128, "demo rows at the end of every batch")
+    prm_loss_weight: float = _opt(0.001, "lambda1, weight of the RL actor loss when bc_loss is on")
+    aux_loss_weight: float = _opt(0.0078, "lambda2, weight of the summed behaviour-cloning loss")
+    demo_relabel: bool = _opt(True, "relabel demo transitions with HER like the agent's own (reference)")
+    # --- derived
+    env_id: str = _derived("gymnasium id of the task", "")
+    T: int = _derived("episode length: env steps per rollout", 0)
+    mpi_size: int = _derived("number of MPI workers", 1)
+
+    @property
+    def task(self) -> str:
+        return envs.task_name(self.env_id)
+
+    @property
+    def future_p(self) -> float:
+        """Probability that a sampled transition gets a future achieved goal (0 for 'none')."""
+        if self.replay_strategy == "none":
+            return 0.0
+        return 1.0 - 1.0 / (1.0 + self.replay_k)
+
+    @property
+    def clip_return_value(self) -> float:
+        return 1.0 / (1.0 - self.gamma) if self.clip_return else math.inf
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+# Reference §2.3, keyed by task so that every FetchReach version gets it (reference quirk #18).
+TASK_OVERRIDES: dict[str, dict[str, Any]] = {"FetchReach": {"n_cycles": 10}}
+DEFAULT_EPOCHS: dict[str, int] = {"FetchReach": 10}
+DEFAULT_EPOCHS_OTHER = 50
+
+# Decision D3: the configuration of the reference's reported results with demonstrations.
+DEMO_PRESET: dict[str, Any] = {
+    "bc_loss": True,
+    "q_filter": True,
+    "num_demo": 100,
+    "demo_batch_size": 128,
+    "prm_loss_weight": 0.001,
+    "aux_loss_weight": 0.0078,
+    "n_cycles": 20,
+    "batch_size": 1024,
+    "random_eps": 0.1,
+    "noise_eps": 0.1,
+}
+
+FIELDS = {f.name: f for f in dataclasses.fields(Config)}
+OPTIONS = [f for f in FIELDS.values() if not f.metadata.get("derived")]
+ALIASES = {f.metadata["alias"]: f.name for f in OPTIONS if "alias" in f.metadata}
+_TYPES = typing.get_type_hints(Config)
+
+
+def _base_type(name: str) -> type:
+    hint = _TYPES[name]
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    return args[0] if args else hint
+
+
+def _is_optional(name: str) -> bool:
+    return type(None) in typing.get_args(_TYPES[name])
+
+
+def coerce(name: str, value: Any) -> Any:
+    """Turn a user value (often a CLI string) into the key's type, or raise ConfigError."""
+    kind = _base_type(name)
+    if value is None or (_is_optional(name) and isinstance(value, str) and value.lower() in ("", "none")):
+        if _is_optional(name):
+            return None
+        raise ConfigError(f"{name} needs a value of type {kind.__name__}")
+    try:
+        if kind is bool:
+            if isinstance(value, str):
+                lowered = value.strip().lower()
+                if lowered in ("1", "true", "yes", "on"):
+                    return True
+                if lowered in ("0", "false", "no", "off"):
+                    return False
+                raise ValueError
+            if value in (0, 1):
+                return bool(value)
+            raise ValueError
+        if kind is int:
+            number = float(value) if isinstance(value, str) else value
+            if isinstance(number, bool) or not float(number).is_integer():
+                raise ValueError
+            return int(number)
+        if kind is float:
+            if isinstance(value, bool):
+                raise ValueError
+            return float(value)
+        if not isinstance(value, str):
+            raise ValueError
+        return value
+    except (TypeError, ValueError, OverflowError):
+        expected = {bool: "0/1 or true/false", int: "an integer", float: "a number", str: "a string"}[kind]
+        raise ConfigError(f"{name} must be {expected}, got {value!r}") from None
+
+
+def nearest_key(name: str) -> str:
+    """' (did you mean --batch_size?)' for a misspelt key, or '' if nothing is close."""
+    candidates = [f.name for f in OPTIONS] + list(ALIASES)
+    match = difflib.get_close_matches(name.lstrip("-").replace("-", "_"), candidates, n=1, cutoff=0.6)
+    return f" (did you mean --{match[0]}?)" if match else ""
+
+
+def build_config(user: Mapping[str, Any] | None = None, *, mpi_size: int = 1) -> Config:
+    """Defaults -> task overrides -> demo preset (if demo_file) -> ``user``; then derive and validate."""
+    user = dict(user or {})
+    for alias, name in ALIASES.items():
+        if alias in user:
+            if name in user and coerce(name, user[name]) != coerce(name, user[alias]):
+                raise ConfigError(f"--{alias} and --{name} are the same key with different values; give one")
+            user[name] = user.pop(alias)
+    for name in user:
+        if name not in FIELDS or FIELDS[name].metadata.get("derived"):
+            raise ConfigError(f"unknown configuration key --{name}{nearest_key(name)}; see --help for every key")
+    user = {name: coerce(name, value) for name, value in user.items()}
+
+    env = user.get("env", FIELDS["env"].default)
+    try:
+        env_id = envs.resolve_env_id(env)
+        T = envs.episode_length(env_id)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    task = envs.task_name(env_id)
+
+    values: dict[str, Any] = {f.name: f.default for f in OPTIONS}
+    values.update(TASK_OVERRIDES.get(task, {}))
+    if user.get("demo_file"):
+        values.update(DEMO_PRESET)
+    values.update(user)
+
+    if values["num_timesteps"] is not None and values["n_epochs"] is not None:
+        raise ConfigError("give either --n_epochs or --num_timesteps, not both")
+    if values["num_timesteps"] is not None:
+        steps = values["num_timesteps"]
+        if not math.isfinite(steps) or steps < 0:
+            raise ConfigError(f"num_timesteps must be a non-negative number, got {steps}")
+        rbs = max(values["rollout_batch_size"], 1)
+        values["n_epochs"] = int(steps // max(values["n_cycles"], 1) // T // rbs)
+        if values["n_epochs"] < 1:
+            per_epoch = values["n_cycles"] * T * rbs
+            raise ConfigError(
+                f"num_timesteps={steps:g} gives zero epochs: one epoch is n_cycles*T*rollout_batch_size = "
+                f"{per_epoch} env steps per worker; ask for at least that many"
+            )
+    elif values["n_epochs"] is None:
+        values["n_epochs"] = DEFAULT_EPOCHS.get(task, DEFAULT_EPOCHS_OTHER)
+    if values["gamma"] is None:
+        values["gamma"] = 1.0 - 1.0 / T
+    if values["log_path"] is None:
+        values["log_path"] = f"runs/{task}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+    config = Config(**values, env_id=env_id, T=T, mpi_size=mpi_size)
+    validate(config)
+    return config
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise ConfigError(message)
+
+
+def validate(c: Config) -> None:
+    """Range and consistency checks; each failure names the key, the value and what would work."""
+    positive_ints = ["n_epochs", "rollout_batch_size", "layers", "hidden", "n_cycles", "batch_size", "num_demo"]
+    for name in positive_ints:
+        value = getattr(c, name)
+        _check(value >= 1, f"{name} must be >= 1, got {value}")
+    for name in ["n_batches", "n_test_rollouts", "policy_save_interval", "seed"]:
+        value = getattr(c, name)
+        _check(value >= 0, f"{name} must be >= 0, got {value}")
+    for name in ["Q_lr", "pi_lr", "max_u", "clip_obs", "norm_eps", "norm_clip"]:
+        value = getattr(c, name)
+        _check(math.isfinite(value) and value > 0, f"{name} must be a positive number, got {value}")
+    for name in ["action_l2", "prm_loss_weight", "aux_loss_weight"]:
+        value = getattr(c, name)
+        _check(math.isfinite(value) and value >= 0, f"{name} must be a number >= 0, got {value}")
+    for name in ["polyak", "random_eps", "noise_eps"]:
+        value = getattr(c, name)
+        _check(0.0 <= value <= 1.0, f"{name} must be in [0, 1], got {value}")
+    _check(0.0 < c.gamma < 1.0, f"gamma must be in (0, 1), got {c.gamma}")
+    _check(
+        c.replay_strategy in ("future", "none"),
+        f"replay_strategy must be 'future' or 'none', got {c.replay_strategy!r}",
+    )
+    _check(c.replay_k >= 0, f"replay_k must be >= 0, got {c.replay_k}")
+    _check(
+        c.buffer_size >= c.T * c.rollout_batch_size,
+        f"buffer_size={c.buffer_size} cannot hold one cycle of episodes; give at least "
+        f"T*rollout_batch_size = {c.T * c.rollout_batch_size}",
+    )
+    _check(not c.q_filter or c.bc_loss, "q_filter needs bc_loss: pass --bc_loss 1 (and a --demo_file)")
+    _check(not c.bc_loss or c.demo_file, "bc_loss needs demonstrations: pass --demo_file <file.npz>")
+    _check(
+        not c.demo_file or c.bc_loss,
+        "a demo_file with bc_loss=0 would leave the demos unused: drop --bc_loss 0 or the --demo_file",
+    )
+    if c.bc_loss:
+        _check(
+            1 <= c.demo_batch_size < c.batch_size,
+            f"demo_batch_size must be in [1, batch_size={c.batch_size}), got {c.demo_batch_size}",
+        )

@@ -1,0 +1,77 @@
+"""Policy files (decision D10): plain arrays in an .npz, written atomically, readable without unpickling.
+
+A policy file holds the weights of the actor, the critic and their targets, the normaliser sums, and a JSON
+record of the effective configuration and the environment's dimensions.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from her import atomic
+
+POLICY_FORMAT = "her-tf2-policy"
+POLICY_VERSION = 1
+
+
+class PolicyFileError(ValueError):
+    """A policy file that is missing, unreadable, or does not fit the task or the networks."""
+
+
+def save_policy(path: str | Path, network_state: Mapping[str, np.ndarray], config: Mapping[str, Any],
+                dims: Mapping[str, int], **info: Any) -> None:
+    meta = {"format": POLICY_FORMAT, "version": POLICY_VERSION, "config": dict(config), "dims": dict(dims), **info}
+    arrays = dict(network_state)
+    arrays["meta"] = np.array(json.dumps(meta))
+    atomic.savez(path, arrays)
+
+
+def resolve_policy_path(path: str | Path) -> Path:
+    """A policy file, or a log folder (its policy_best.npz)."""
+    path = Path(path)
+    if path.is_dir():
+        candidate = path / "policy_best.npz"
+        if not candidate.exists():
+            raise PolicyFileError(f"{path} is a folder without policy_best.npz: pass a policy file or a log folder")
+        return candidate
+    if not path.exists():
+        raise PolicyFileError(f"policy file {path} does not exist: pass a policy .npz or a log folder")
+    return path
+
+
+def read_policy(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Arrays and metadata of a policy file; any problem is a one-line PolicyFileError."""
+    path = resolve_policy_path(path)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {key: data[key] for key in data.files}
+        meta = json.loads(str(arrays.pop("meta")))
+    except KeyError:
+        raise PolicyFileError(f"{path} is an .npz but not a policy file (no 'meta' entry)") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, UnicodeDecodeError) as e:
+        raise PolicyFileError(f"{path} is not a readable policy file ({type(e).__name__}: {e})") from None
+    if not isinstance(meta, dict) or meta.get("format") != POLICY_FORMAT:
+        raise PolicyFileError(f"{path} is not a policy file written by this project")
+    if meta.get("version") != POLICY_VERSION:
+        raise PolicyFileError(f"{path} has policy format version {meta.get('version')}, this code reads {POLICY_VERSION}")
+    return arrays, meta
+
+
+def check_compatible(meta: Mapping[str, Any], path: str | Path, *, env_id: str, dims: Mapping[str, int],
+                     hidden: int, layers: int) -> None:
+    """Refuse a policy made for another task or another network shape, saying which."""
+    saved = meta.get("config", {})
+    if saved.get("env_id") != env_id:
+        raise PolicyFileError(f"{path} was trained on {saved.get('env_id')}, not {env_id}: pass --env {saved.get('env_id')}")
+    if dict(meta.get("dims", {})) != dict(dims):
+        raise PolicyFileError(f"{path} has dimensions {meta.get('dims')}, the task has {dict(dims)}")
+    if (saved.get("hidden"), saved.get("layers")) != (hidden, layers):
+        raise PolicyFileError(
+            f"{path} has networks of {saved.get('layers')}x{saved.get('hidden')}, the configuration asks for "
+            f"{layers}x{hidden}: pass --layers {saved.get('layers')} --hidden {saved.get('hidden')}"
+        )

@@ -1,0 +1,346 @@
+"""DDPG learner: normalisers, actor and critic with target copies, losses, Adam updates, action selection.
+
+Losses follow reference §10 and decision D4. The update step runs in one ``tf.function``; on many MPI workers
+it averages the flattened gradient through the injected ``allreduce`` before each Adam step (D8).
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Mapping, NamedTuple
+
+import numpy as np
+import tensorflow as tf
+
+from her.actor_critic import Actor, Critic
+from her.normalizer import Normalizer
+
+Allreduce = Callable[[np.ndarray], np.ndarray]
+
+
+class Batch(NamedTuple):
+    """One gradient step's transitions; rows from demonstrations come last and have ``is_demo = 1``."""
+
+    o: np.ndarray  # (B, dim_o)
+    g: np.ndarray  # (B, dim_g)
+    u: np.ndarray  # (B, dim_u)
+    r: np.ndarray  # (B,)
+    o_2: np.ndarray  # (B, dim_o)
+    is_demo: np.ndarray  # (B,)
+
+
+def make_batch(own: Mapping[str, np.ndarray], demo: Mapping[str, np.ndarray] | None = None) -> Batch:
+    """Stack sampled transitions into a Batch: the agent's own rows first, then the demo rows (D4)."""
+    parts = [own] if demo is None else [own, demo]
+    n_demo = 0 if demo is None else len(demo["u"])
+
+    def stack(key: str) -> np.ndarray:
+        return np.concatenate([p[key] for p in parts]).astype(np.float32, copy=False)
+
+    is_demo = np.zeros(len(own["u"]) + n_demo, dtype=np.float32)
+    is_demo[len(own["u"]) :] = 1.0
+    return Batch(stack("o"), stack("g"), stack("u"), stack("r"), stack("o_2"), is_demo)
+
+
+# ---- losses: small pure functions, so that tests can check them on hand-computed batches ----
+
+
+def critic_target(r: tf.Tensor, q_next: tf.Tensor, gamma: float, clip_return: float) -> tf.Tensor:
+    """y = clip(r + gamma * Q'(o_2, g, pi'(o_2, g)), -clip_return, 0); every transition bootstraps (no done mask)."""
+    return tf.clip_by_value(r + gamma * q_next, -clip_return, 0.0)
+
+
+def critic_loss(y: tf.Tensor, q: tf.Tensor) -> tf.Tensor:
+    return tf.reduce_mean(tf.square(tf.stop_gradient(y) - q))
+
+
+def actor_rl_loss(q_pi: tf.Tensor, pi: tf.Tensor, max_u: float, action_l2: float) -> tf.Tensor:
+    """-mean Q(o, g, pi) + action_l2 * mean (pi / max_u)^2 over the whole batch, demo rows included."""
+    return -tf.reduce_mean(q_pi) + action_l2 * tf.reduce_mean(tf.square(pi / max_u))
+
+
+def q_filter_mask(q_u: tf.Tensor, q_pi: tf.Tensor, is_demo: tf.Tensor) -> tf.Tensor:
+    """Demo rows whose demonstrated action the critic rates strictly above the actor's: (B,) float."""
+    better = tf.cast(tf.reshape(q_u, [-1]) > tf.reshape(q_pi, [-1]), tf.float32)
+    return is_demo * better
+
+
+def bc_loss(pi: tf.Tensor, u: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
+    """Behaviour cloning: a sum (not a mean) of squared action errors over the rows where ``mask`` is 1."""
+    return tf.reduce_sum(mask[:, None] * tf.square(pi - u))
+
+
+class Adam(tf.Module):
+    """Adam with the reference's epsilon (1e-8); its moments are plain variables so they can be checkpointed."""
+
+    def __init__(self, variables: list[tf.Variable], lr: float, beta1: float = 0.9, beta2: float = 0.999,
+                 epsilon: float = 1e-8, name: str | None = None):
+        super().__init__(name=name)
+        self.lr, self.beta1, self.beta2, self.epsilon = lr, beta1, beta2, epsilon
+        self.params = list(variables)
+        self.m = [tf.Variable(tf.zeros_like(v), trainable=False) for v in self.params]
+        self.v = [tf.Variable(tf.zeros_like(v), trainable=False) for v in self.params]
+        self.t = tf.Variable(0.0, trainable=False)
+
+    def apply(self, grads: list[tf.Tensor]) -> None:
+        self.t.assign_add(1.0)
+        step = self.lr * tf.sqrt(1.0 - self.beta2**self.t) / (1.0 - self.beta1**self.t)
+        for var, grad, m, v in zip(self.params, grads, self.m, self.v):
+            m.assign(self.beta1 * m + (1.0 - self.beta1) * grad)
+            v.assign(self.beta2 * v + (1.0 - self.beta2) * tf.square(grad))
+            var.assign_sub(step * m / (tf.sqrt(v) + self.epsilon))
+
+    @property
+    def state(self) -> list[tf.Variable]:
+        return [*self.m, *self.v, self.t]
+
+
+class DDPG:
+    """The learner. It never touches the replay buffer: batches come in, metrics go out."""
+
+    def __init__(
+        self,
+        dims: Mapping[str, int],
+        *,
+        hidden: int,
+        layers: int,
+        max_u: float,
+        Q_lr: float,
+        pi_lr: float,
+        polyak: float,
+        action_l2: float,
+        clip_obs: float,
+        norm_eps: float,
+        norm_clip: float,
+        gamma: float,
+        clip_return: float,
+        bc_loss: bool = False,
+        q_filter: bool = False,
+        prm_loss_weight: float = 1e-3,
+        aux_loss_weight: float = 0.0078,
+        seed: int = 0,
+        allreduce: Allreduce | None = None,
+    ):
+        self.dims = dict(dims)
+        self.max_u = max_u
+        self.polyak = polyak
+        self.action_l2 = action_l2
+        self.clip_obs = clip_obs
+        self.norm_clip = norm_clip
+        self.gamma = gamma
+        self.clip_return = clip_return
+        self.use_bc_loss = bc_loss
+        self.use_q_filter = q_filter
+        self.prm_loss_weight = prm_loss_weight
+        self.aux_loss_weight = aux_loss_weight
+        self.allreduce = allreduce
+
+        reduce = allreduce if allreduce is not None else (lambda x: x)
+        self.o_stats = Normalizer(dims["o"], norm_eps, norm_clip, reduce)
+        self.g_stats = Normalizer(dims["g"], norm_eps, norm_clip, reduce)
+        # The graph reads the statistics from these mirrors; refreshed after every recompute.
+        self.o_mean = tf.Variable(np.zeros(dims["o"], np.float32), trainable=False)
+        self.o_std = tf.Variable(np.ones(dims["o"], np.float32), trainable=False)
+        self.g_mean = tf.Variable(np.zeros(dims["g"], np.float32), trainable=False)
+        self.g_std = tf.Variable(np.ones(dims["g"], np.float32), trainable=False)
+
+        rng = np.random.default_rng(seed)
+        net_args = (dims["o"], dims["g"], dims["u"], hidden, layers, max_u)
+        self.actor = Actor(*net_args, rng, name="actor")
+        self.critic = Critic(*net_args, rng, name="critic")
+        self.target_actor = Actor(*net_args, rng, name="target_actor")
+        self.target_critic = Critic(*net_args, rng, name="target_critic")
+        self._copy(self.actor.params + self.critic.params, self.target_actor.params + self.target_critic.params)
+        self.actor_opt = Adam(self.actor.params, pi_lr, name="actor_adam")
+        self.critic_opt = Adam(self.critic.params, Q_lr, name="critic_adam")
+
+        self._train_step = tf.function(self._train_step_graph)
+        self._act = tf.function(self._act_graph)
+        self._target_update = tf.function(self._target_update_graph)
+
+    # ---- normalisation ----
+
+    def _normalize(self, x: tf.Tensor, mean: tf.Variable, std: tf.Variable) -> tf.Tensor:
+        x = tf.clip_by_value(x, -self.clip_obs, self.clip_obs)
+        return tf.clip_by_value((x - mean) / std, -self.norm_clip, self.norm_clip)
+
+    def _normalize_og(self, o: tf.Tensor, g: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        return self._normalize(o, self.o_mean, self.o_std), self._normalize(g, self.g_mean, self.g_std)
+
+    def update_normalizer(self, transitions: Mapping[str, np.ndarray]) -> None:
+        """Add sampled transitions' o and g (clipped to +-clip_obs) to the statistics and recompute them."""
+        self.o_stats.update(np.clip(transitions["o"], -self.clip_obs, self.clip_obs))
+        self.g_stats.update(np.clip(transitions["g"], -self.clip_obs, self.clip_obs))
+        self.o_stats.recompute_stats()
+        self.g_stats.recompute_stats()
+        self._sync_stat_mirrors()
+
+    def _sync_stat_mirrors(self) -> None:
+        self.o_mean.assign(self.o_stats.mean.astype(np.float32))
+        self.o_std.assign(self.o_stats.std.astype(np.float32))
+        self.g_mean.assign(self.g_stats.mean.astype(np.float32))
+        self.g_std.assign(self.g_stats.std.astype(np.float32))
+
+    # ---- acting ----
+
+    def _act_graph(self, o: tf.Tensor, g: tf.Tensor, use_target: bool, compute_q: bool):
+        o_n, g_n = self._normalize_og(o, g)
+        u = (self.target_actor if use_target else self.actor)(o_n, g_n)
+        # Test mean_Q always uses the main critic, as in the reference.
+        q = self.critic(o_n, g_n, u) if compute_q else tf.zeros([tf.shape(o)[0], 1])
+        return u, q
+
+    def get_actions(
+        self,
+        o: np.ndarray,
+        g: np.ndarray,
+        *,
+        noise_eps: float = 0.0,
+        random_eps: float = 0.0,
+        rng: np.random.Generator | None = None,
+        use_target_net: bool = False,
+        compute_Q: bool = False,
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Actions ``(n, dim_u)`` for observations ``o: (n, dim_o)`` and goals ``g: (n, dim_g)``, and Q if asked.
+
+        With ``noise_eps`` Gaussian noise of std ``noise_eps * max_u`` is added and the result clipped; then each
+        env's action is replaced, with probability ``random_eps``, by a uniform random one (reference §4).
+        """
+        u, q = self._act(
+            tf.convert_to_tensor(o, tf.float32), tf.convert_to_tensor(g, tf.float32), use_target_net, compute_Q
+        )
+        u = u.numpy()
+        if noise_eps > 0.0:
+            u = np.clip(u + noise_eps * self.max_u * rng.standard_normal(u.shape), -self.max_u, self.max_u)
+        if random_eps > 0.0:
+            take_random = rng.binomial(1, random_eps, size=(u.shape[0], 1))
+            u = u + take_random * (rng.uniform(-self.max_u, self.max_u, size=u.shape) - u)
+        return u.astype(np.float32), (q.numpy() if compute_Q else None)
+
+    # ---- learning ----
+
+    def _train_step_graph(self, o, g, u, r, o_2, is_demo):
+        o_n, g_n = self._normalize_og(o, g)
+        o_2n = self._normalize(o_2, self.o_mean, self.o_std)
+        q_next = self.target_critic(o_2n, g_n, self.target_actor(o_2n, g_n))
+        y = critic_target(r[:, None], q_next, self.gamma, self.clip_return)
+
+        with tf.GradientTape() as tape:
+            q = self.critic(o_n, g_n, u)
+            loss_q = critic_loss(y, q)
+        critic_grads = tape.gradient(loss_q, self.critic.params)
+
+        with tf.GradientTape() as tape:
+            pi = self.actor(o_n, g_n)
+            q_pi = self.critic(o_n, g_n, pi)
+            loss_rl = actor_rl_loss(q_pi, pi, self.max_u, self.action_l2)
+            if self.use_bc_loss:
+                mask = q_filter_mask(q, q_pi, is_demo) if self.use_q_filter else is_demo
+                loss_bc = bc_loss(pi, u, mask)
+                loss_pi = self.prm_loss_weight * loss_rl + self.aux_loss_weight * loss_bc
+            else:
+                mask = is_demo
+                loss_bc = tf.constant(0.0)
+                loss_pi = loss_rl
+        # The actor's gradient flows through the critic but only the actor's variables move.
+        actor_grads = tape.gradient(loss_pi, self.actor.params)
+
+        grads = critic_grads + actor_grads
+        if self.allreduce is not None:
+            grads = self._allreduce_grads(grads)
+        n_critic = len(critic_grads)
+        # Both updates use the gradients taken at the same pre-update parameters.
+        self.critic_opt.apply(grads[:n_critic])
+        self.actor_opt.apply(grads[n_critic:])
+
+        n_demo = tf.reduce_sum(is_demo)
+        return {
+            "critic_loss": loss_q,
+            "actor_loss": loss_pi,
+            "bc_loss": loss_bc,
+            "q_filter_pass": tf.math.divide_no_nan(tf.reduce_sum(mask), n_demo),
+            "mean_q": tf.reduce_mean(q),
+        }
+
+    def _allreduce_grads(self, grads: list[tf.Tensor]) -> list[tf.Tensor]:
+        # One collective per update for all gradients, so ranks can never disagree on the order of calls.
+        flat = tf.concat([tf.reshape(grad, [-1]) for grad in grads], axis=0)
+        flat = tf.numpy_function(self.allreduce, [flat], tf.float32, stateful=True)
+        flat = tf.ensure_shape(flat, [sum(int(np.prod(grad.shape)) for grad in grads)])
+        sizes = [int(np.prod(grad.shape)) for grad in grads]
+        return [tf.reshape(piece, grad.shape) for piece, grad in zip(tf.split(flat, sizes), grads)]
+
+    def train(self, batch: Batch) -> dict[str, float]:
+        """One gradient step on the critic and the actor; returns the losses as floats."""
+        metrics = self._train_step(*(tf.convert_to_tensor(x, tf.float32) for x in batch))
+        return {key: float(value) for key, value in metrics.items()}
+
+    def _target_update_graph(self):
+        for target, main in zip(self.target_params, self.main_params):
+            target.assign(self.polyak * target + (1.0 - self.polyak) * main)
+
+    def update_target_net(self) -> None:
+        """target <- polyak * target + (1 - polyak) * main, for actor and critic."""
+        self._target_update()
+
+    # ---- parameters and state ----
+
+    @property
+    def main_params(self) -> list[tf.Variable]:
+        return self.actor.params + self.critic.params
+
+    @property
+    def target_params(self) -> list[tf.Variable]:
+        return self.target_actor.params + self.target_critic.params
+
+    @staticmethod
+    def _copy(source: list[tf.Variable], dest: list[tf.Variable]) -> None:
+        for s, d in zip(source, dest):
+            d.assign(s)
+
+    def network_state(self) -> dict[str, np.ndarray]:
+        """Weights of all four networks and the normaliser sums, keyed by name (the policy file's content)."""
+        state: dict[str, np.ndarray] = {}
+        for net_name, net in [("actor", self.actor), ("critic", self.critic),
+                              ("target_actor", self.target_actor), ("target_critic", self.target_critic)]:
+            for i, var in enumerate(net.params):
+                state[f"{net_name}/{i}"] = var.numpy()
+        for stats_name, stats in [("o_stats", self.o_stats), ("g_stats", self.g_stats)]:
+            for key, value in stats.state_dict().items():
+                state[f"{stats_name}/{key}"] = value
+        return state
+
+    def load_network_state(self, state: Mapping[str, np.ndarray]) -> None:
+        for net_name, net in [("actor", self.actor), ("critic", self.critic),
+                              ("target_actor", self.target_actor), ("target_critic", self.target_critic)]:
+            for i, var in enumerate(net.params):
+                value = state[f"{net_name}/{i}"]
+                if value.shape != tuple(var.shape):
+                    raise ValueError(
+                        f"{net_name} layer {i} has shape {value.shape} in the file but {tuple(var.shape)} here"
+                    )
+                var.assign(value)
+        for stats_name, stats in [("o_stats", self.o_stats), ("g_stats", self.g_stats)]:
+            stats.load_state_dict({key: state[f"{stats_name}/{key}"] for key in ("sum", "sumsq", "count")})
+        self._sync_stat_mirrors()
+
+    def optimizer_state(self) -> dict[str, np.ndarray]:
+        return {
+            f"{opt_name}/{i}": var.numpy()
+            for opt_name, opt in [("actor_adam", self.actor_opt), ("critic_adam", self.critic_opt)]
+            for i, var in enumerate(opt.state)
+        }
+
+    def load_optimizer_state(self, state: Mapping[str, np.ndarray]) -> None:
+        for opt_name, opt in [("actor_adam", self.actor_opt), ("critic_adam", self.critic_opt)]:
+            for i, var in enumerate(opt.state):
+                var.assign(state[f"{opt_name}/{i}"])
+
+    def flat_params(self) -> np.ndarray:
+        """Every weight, target weight and normaliser sum as one float64 vector (for cross-rank checks)."""
+        parts = [var.numpy().ravel() for var in self.main_params + self.target_params]
+        parts += [self.o_stats.sum, self.o_stats.sumsq, [self.o_stats.count],
+                  self.g_stats.sum, self.g_stats.sumsq, [self.g_stats.count]]
+        return np.concatenate([np.asarray(p, dtype=np.float64).ravel() for p in parts])
+
+    def all_finite(self) -> bool:
+        return all(bool(tf.reduce_all(tf.math.is_finite(v))) for v in self.main_params)

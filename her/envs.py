@@ -1,0 +1,90 @@
+"""Task names, environment construction and the goal-env contract check."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import re
+
+import gymnasium as gym
+import numpy as np
+
+TASKS = {
+    "FetchReach": "FetchReach-v4",
+    "FetchPush": "FetchPush-v4",
+    "FetchPickAndPlace": "FetchPickAndPlace-v4",
+    "FetchSlide": "FetchSlide-v4",
+}
+
+_registered = False
+
+
+def _register() -> None:
+    global _registered  # registration is a process-wide side effect of gymnasium; do it once
+    if _registered:
+        return
+    # gymnasium-robotics prints an unrelated notice about Adroit envs on import; keep stderr for real errors.
+    with contextlib.redirect_stderr(io.StringIO()):
+        import gymnasium_robotics
+
+    gym.register_envs(gymnasium_robotics)
+    _registered = True
+
+
+def resolve_env_id(name: str) -> str:
+    """Short task name (``FetchPush``) or registered gymnasium id (``FetchPush-v4``) -> gymnasium id."""
+    _register()
+    if name in TASKS:
+        return TASKS[name]
+    if name in gym.registry:
+        return name
+    known = ", ".join(TASKS)
+    raise ValueError(f"unknown task {name!r}: use one of {known}, or a registered gymnasium id such as FetchPush-v4")
+
+
+def task_name(env_id: str) -> str:
+    """``FetchReach-v4`` -> ``FetchReach``: task overrides are keyed by task, never by version."""
+    return re.sub(r"-v\d+$", "", env_id)
+
+
+def episode_length(env_id: str) -> int:
+    """T, the time limit the task is registered with (50 for every Fetch task)."""
+    _register()
+    steps = gym.spec(env_id).max_episode_steps
+    if not steps:
+        raise ValueError(f"{env_id} has no time limit; HER needs fixed-length episodes")
+    return int(steps)
+
+
+def make_env(env_id: str, seed: int | None = None, render_mode: str | None = None) -> gym.Env:
+    """A gymnasium env, reset once with ``seed`` so its generator is seeded; later resets continue that stream."""
+    _register()
+    env = gym.make(env_id, render_mode=render_mode)
+    env.reset(seed=seed)
+    return env
+
+
+def env_dims(env: gym.Env) -> dict[str, int]:
+    """Sizes of o, g and u, after checking the env is a goal env whose reward HER can recompute in batches."""
+    obs, _ = env.reset()
+    missing = {"observation", "achieved_goal", "desired_goal"} - set(obs)
+    if missing:
+        raise ValueError(f"{env.spec.id} is not a goal env: its observation lacks {sorted(missing)}")
+    dims = {
+        "o": obs["observation"].shape[0],
+        "g": obs["desired_goal"].shape[0],
+        "u": env.action_space.shape[0],
+    }
+    # The sampler recomputes rewards for a whole batch at once; check compute_reward is vectorised
+    # and agrees with the reward the env returns from step().
+    action = np.zeros(dims["u"], dtype=np.float32)
+    step_obs, step_reward, _, _, info = env.step(action)
+    ag = np.stack([step_obs["achieved_goal"]] * 2)
+    g = np.stack([step_obs["desired_goal"]] * 2)
+    batch_reward = env.unwrapped.compute_reward(ag, g, None)
+    if np.shape(batch_reward) != (2,) or not np.allclose(batch_reward, step_reward):
+        raise ValueError(f"{env.spec.id}: compute_reward is not vectorised or disagrees with step()")
+    if "is_success" not in info:
+        raise ValueError(f"{env.spec.id}: step() info has no 'is_success'")
+    env.reset()
+    return dims

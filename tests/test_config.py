@@ -1,0 +1,117 @@
+import math
+
+import pytest
+
+from experiment.config import DEMO_PRESET, OPTIONS, Config, ConfigError, build_config
+
+# A valid value different from the default for every key, so each override can be seen to land.
+NON_DEFAULT = {
+    "env": "FetchPush", "seed": 7, "num_timesteps": None, "n_epochs": 3, "rollout_batch_size": 3,
+    "log_path": "somewhere", "load_path": "policy.npz", "demo_file": "demos.npz", "policy_save_interval": 2,
+    "layers": 2, "hidden": 64, "Q_lr": 0.002, "pi_lr": 0.003, "buffer_size": 5000, "polyak": 0.9,
+    "action_l2": 0.5, "max_u": 0.5, "clip_obs": 100.0, "norm_eps": 0.02, "norm_clip": 4.0, "gamma": 0.95,
+    "clip_return": False, "n_cycles": 7, "n_batches": 9, "batch_size": 512, "n_test_rollouts": 4,
+    "test_with_polyak": True, "random_eps": 0.2, "noise_eps": 0.1, "replay_strategy": "none", "replay_k": 8,
+    "bc_loss": True, "q_filter": True, "num_demo": 50, "demo_batch_size": 64, "prm_loss_weight": 0.01,
+    "aux_loss_weight": 0.02, "demo_relabel": False,
+}
+
+
+def test_every_option_is_covered_by_this_table():
+    assert set(NON_DEFAULT) == {f.name for f in OPTIONS}
+
+
+@pytest.mark.parametrize("key", [k for k, v in NON_DEFAULT.items() if v is not None])
+def test_every_key_can_be_overridden_as_a_string(key):
+    value = NON_DEFAULT[key]
+    user = {key: str(int(value)) if isinstance(value, bool) else str(value)}
+    if key in ("bc_loss", "q_filter", "num_demo", "demo_batch_size", "prm_loss_weight", "aux_loss_weight",
+               "demo_relabel"):
+        user["demo_file"] = "demos.npz"  # demo keys only make sense with demonstrations
+    if key == "q_filter":
+        user["bc_loss"] = "1"
+    config = build_config(user)
+    assert getattr(config, key) == value
+
+
+def test_defaults_match_the_reference():
+    c = build_config({"env": "FetchPush"})
+    assert (c.layers, c.hidden, c.Q_lr, c.pi_lr, c.buffer_size, c.polyak, c.action_l2) == (3, 256, 1e-3, 1e-3,
+                                                                                          1_000_000, 0.95, 1.0)
+    assert (c.n_cycles, c.n_batches, c.batch_size, c.n_test_rollouts, c.rollout_batch_size) == (50, 40, 256, 10, 2)
+    assert (c.random_eps, c.noise_eps, c.replay_k, c.norm_eps, c.norm_clip, c.clip_obs) == (0.3, 0.2, 4, 0.01, 5, 200)
+    assert c.T == 50 and c.gamma == pytest.approx(0.98) and c.clip_return_value == pytest.approx(50.0)
+    assert c.future_p == pytest.approx(0.8) and not c.bc_loss and not c.q_filter
+
+
+def test_task_override_applies_to_every_reach_version_and_user_flags_win():
+    assert build_config({"env": "FetchReach"}).n_cycles == 10
+    assert build_config({"env": "FetchReach-v4"}).n_cycles == 10
+    assert build_config({"env": "FetchReach", "n_cycles": 3}).n_cycles == 3
+    assert build_config({"env": "FetchPush"}).n_cycles == 50
+
+
+def test_demo_preset_then_user_flags():
+    c = build_config({"env": "FetchPickAndPlace", "demo_file": "d.npz"})
+    for key, value in DEMO_PRESET.items():
+        assert getattr(c, key) == value
+    c = build_config({"env": "FetchPickAndPlace", "demo_file": "d.npz", "batch_size": 256, "q_filter": "0"})
+    assert c.batch_size == 256 and not c.q_filter and c.bc_loss
+
+
+@pytest.mark.parametrize("steps, cycles, rbs, epochs", [
+    (5000, 10, 1, 10),        # the reference README's FetchReach example
+    (2.5e6, 50, 1, 1000),     # the demo command of the reference README (without the preset's n_cycles)
+    (1e5, 50, 2, 20),
+])
+def test_timesteps_to_epochs_per_worker(steps, cycles, rbs, epochs):
+    c = build_config({"env": "FetchPush", "num_timesteps": steps, "n_cycles": cycles, "num_env": rbs},
+                     mpi_size=4)
+    assert c.n_epochs == epochs and c.mpi_size == 4
+
+
+def test_num_env_is_an_alias_of_rollout_batch_size():
+    assert build_config({"num_env": 3}).rollout_batch_size == 3
+    with pytest.raises(ConfigError, match="same key"):
+        build_config({"num_env": 3, "rollout_batch_size": 2})
+
+
+def test_replay_strategy_none_means_no_relabelling():
+    assert build_config({"replay_strategy": "none"}).future_p == 0.0
+    assert build_config({"replay_k": 8}).future_p == pytest.approx(8 / 9)
+
+
+@pytest.mark.parametrize("user, message", [
+    ({"batch_size": 0}, "batch_size must be >= 1"),
+    ({"replay_k": -1}, "replay_k must be >= 0"),
+    ({"replay_strategy": "final"}, "replay_strategy must be 'future' or 'none'"),
+    ({"polyak": 1.5}, r"polyak must be in \[0, 1\]"),
+    ({"gamma": 1.0}, r"gamma must be in \(0, 1\)"),
+    ({"noise_eps": -0.1}, "noise_eps"),
+    ({"random_eps": 2}, "random_eps"),
+    ({"n_epochs": 2, "num_timesteps": 1e5}, "not both"),
+    ({"num_timesteps": 100}, "zero epochs"),
+    ({"n_epochs": 0}, "n_epochs must be >= 1"),
+    ({"demo_file": "d.npz", "demo_batch_size": 1024}, r"demo_batch_size must be in \[1, batch_size=1024\)"),
+    ({"bc_loss": 1}, "bc_loss needs demonstrations"),
+    ({"env": "FetchDance"}, "unknown task 'FetchDance'"),
+    ({"batchsize": 3}, "did you mean --batch_size"),
+    ({"hidden": "wide"}, "hidden must be an integer, got 'wide'"),
+    ({"hidden": 2.5}, "hidden must be an integer"),
+    ({"clip_return": "maybe"}, "clip_return must be 0/1 or true/false"),
+    ({"Q_lr": float("nan")}, "Q_lr must be a positive number"),
+    ({"T": 10}, "unknown configuration key --T"),
+])
+def test_bad_values_are_one_line_errors(user, message):
+    with pytest.raises(ConfigError, match=message) as info:
+        build_config(user)
+    assert "\n" not in str(info.value)
+
+
+def test_config_is_frozen_and_serialisable():
+    c = build_config({})
+    with pytest.raises(Exception):
+        c.seed = 3  # type: ignore[misc]
+    d = c.to_dict()
+    assert Config(**d) == c
+    assert all(not isinstance(v, float) or math.isfinite(v) for v in d.values())

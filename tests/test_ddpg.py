@@ -1,0 +1,185 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from her.ddpg import DDPG, Adam, Batch, actor_rl_loss, bc_loss, critic_loss, critic_target, make_batch, q_filter_mask
+
+DIMS = {"o": 2, "g": 1, "u": 2}
+
+
+def tiny_ddpg(**overrides):
+    kwargs = dict(hidden=3, layers=1, max_u=1.0, Q_lr=1e-3, pi_lr=1e-3, polyak=0.95, action_l2=1.0, clip_obs=200.0,
+                  norm_eps=0.01, norm_clip=5.0, gamma=0.98, clip_return=50.0, seed=0)
+    kwargs.update(overrides)
+    return DDPG(DIMS, **kwargs)
+
+
+def test_critic_target_is_clipped_to_minus_clip_return_and_zero():
+    y = critic_target(tf.constant([-1.0, 0.0, -1.0]), tf.constant([10.0, -100.0, -2.0]), gamma=0.5, clip_return=2.0)
+    # r + gamma * q_next = [4, -50, -2]
+    assert np.allclose(y.numpy(), [0.0, -2.0, -2.0])
+
+
+def test_critic_loss_is_a_mean_square():
+    assert critic_loss(tf.constant([0.0, -1.0]), tf.constant([1.0, -1.0])).numpy() == pytest.approx(0.5)
+
+
+def test_actor_loss_with_action_l2():
+    q_pi = tf.constant([[-1.0], [-3.0]])
+    pi = tf.constant([[0.5, 0.0], [1.0, 0.5]])
+    # -mean(q) = 2; mean((pi/max_u)^2) over 4 entries = (0.25 + 0 + 1 + 0.25) / 4 = 0.375
+    assert actor_rl_loss(q_pi, pi, max_u=1.0, action_l2=1.0).numpy() == pytest.approx(2.375)
+    # max_u = 2 halves the actions inside the penalty: 1.5 / 16 = 0.09375
+    assert actor_rl_loss(q_pi, pi, max_u=2.0, action_l2=1.0).numpy() == pytest.approx(2.09375)
+
+
+def test_q_filter_is_strict_and_only_on_demo_rows():
+    q_u = tf.constant([[1.0], [2.0], [3.0], [4.0]])
+    q_pi = tf.constant([[0.0], [2.0], [4.0], [3.0]])
+    is_demo = tf.constant([0.0, 1.0, 1.0, 1.0])
+    # row 0 is the agent's own (never cloned), row 1 is a tie (does not pass), row 2 is worse, row 3 passes
+    assert q_filter_mask(q_u, q_pi, is_demo).numpy().tolist() == [0.0, 0.0, 0.0, 1.0]
+
+
+def test_bc_loss_is_a_sum_over_masked_rows():
+    pi = tf.constant([[0.0, 0.0], [1.0, 1.0], [0.5, 0.0]])
+    u = tf.constant([[1.0, 1.0], [0.0, 0.0], [0.0, 0.0]])
+    mask = tf.constant([0.0, 1.0, 1.0])
+    # rows 1 and 2: (1 + 1) + (0.25 + 0) = 2.25, a sum not a mean
+    assert bc_loss(pi, u, mask).numpy() == pytest.approx(2.25)
+
+
+def test_make_batch_puts_demo_rows_last():
+    def rows(n, value):
+        return {"o": np.full((n, 2), value), "g": np.full((n, 1), value), "u": np.full((n, 2), value),
+                "r": np.full(n, value), "o_2": np.full((n, 2), value)}
+
+    batch = make_batch(rows(5, 0.0), rows(3, 1.0))
+    assert batch.is_demo.tolist() == [0, 0, 0, 0, 0, 1, 1, 1]
+    assert np.array_equal(batch.o[:, 0], batch.is_demo)
+    assert all(x.dtype == np.float32 for x in batch)
+
+
+def test_adam_matches_keras_adam_with_the_same_epsilon():
+    start = np.array([1.0, -2.0, 3.0], np.float32)
+    ours_var = tf.Variable(start)
+    keras_var = tf.Variable(start)
+    ours = Adam([ours_var], lr=0.1)
+    keras = tf.keras.optimizers.Adam(learning_rate=0.1, epsilon=1e-8)
+    for step in range(5):
+        grad = tf.constant([0.5, -1.0, 2.0 + step], tf.float32)
+        ours.apply([grad])
+        keras.apply_gradients([(grad, keras_var)])
+    assert np.allclose(ours_var.numpy(), keras_var.numpy(), atol=1e-6)
+
+
+def test_polyak_target_update():
+    agent = tiny_ddpg(polyak=0.9)
+    for var in agent.main_params:
+        var.assign(tf.ones_like(var))
+    for var in agent.target_params:
+        var.assign(tf.zeros_like(var))
+    agent.update_target_net()
+    assert all(np.allclose(v.numpy(), 0.1) for v in agent.target_params)
+    agent.update_target_net()
+    assert all(np.allclose(v.numpy(), 0.19) for v in agent.target_params)
+    assert all(np.allclose(v.numpy(), 1.0) for v in agent.main_params)
+
+
+def test_targets_start_equal_to_main_networks():
+    agent = tiny_ddpg()
+    for main, target in zip(agent.main_params, agent.target_params):
+        assert np.array_equal(main.numpy(), target.numpy())
+
+
+def constant_critic(agent, critic, value):
+    """Zero kernels and a constant output bias make Q = value everywhere."""
+    for var in critic.params:
+        var.assign(tf.zeros_like(var))
+    critic.net.biases[-1].assign([value])
+
+
+def test_train_step_critic_loss_by_hand():
+    agent = tiny_ddpg(gamma=0.98, clip_return=50.0)
+    constant_critic(agent, agent.critic, -1.0)
+    constant_critic(agent, agent.target_critic, -2.0)
+    batch = Batch(o=np.zeros((2, 2), np.float32), g=np.zeros((2, 1), np.float32), u=np.zeros((2, 2), np.float32),
+                  r=np.array([-1.0, 0.0], np.float32), o_2=np.zeros((2, 2), np.float32),
+                  is_demo=np.zeros(2, np.float32))
+    metrics = agent.train(batch)
+    # y = r + 0.98 * (-2) = [-2.96, -1.96]; Q = -1: loss = ((-1.96)^2 + (-0.96)^2) / 2 = 2.3816
+    assert metrics["critic_loss"] == pytest.approx(2.3816, rel=1e-5)
+    # Plain actor loss (no demos): -mean Q + mean pi^2, with Q constant at -1.
+    assert metrics["bc_loss"] == 0.0
+
+
+def test_train_step_actor_loss_weights_with_bc_and_q_filter():
+    lam1, lam2 = 0.001, 0.5
+    agent = tiny_ddpg(bc_loss=True, q_filter=True, prm_loss_weight=lam1, aux_loss_weight=lam2, action_l2=1.0)
+    rng = np.random.default_rng(0)
+    batch = make_batch(
+        {"o": rng.normal(size=(3, 2)), "g": rng.normal(size=(3, 1)), "u": rng.uniform(-1, 1, (3, 2)),
+         "r": -np.ones(3), "o_2": rng.normal(size=(3, 2))},
+        {"o": rng.normal(size=(2, 2)), "g": rng.normal(size=(2, 1)), "u": rng.uniform(-1, 1, (2, 2)),
+         "r": -np.ones(2), "o_2": rng.normal(size=(2, 2))},
+    )
+    # Expected value from the networks before the step (normaliser stats are still mean 0, std 1).
+    pi = agent.actor(batch.o, batch.g)
+    q_pi = agent.critic(batch.o, batch.g, pi)
+    q_u = agent.critic(batch.o, batch.g, batch.u)
+    passes = (q_u.numpy()[:, 0] > q_pi.numpy()[:, 0]) & (batch.is_demo == 1)
+    bc = np.sum(np.square(pi.numpy() - batch.u)[passes])
+    rl = -np.mean(q_pi.numpy()) + np.mean(np.square(pi.numpy()))
+    metrics = agent.train(batch)
+    assert metrics["actor_loss"] == pytest.approx(lam1 * rl + lam2 * bc, rel=1e-5)
+    assert metrics["bc_loss"] == pytest.approx(bc, rel=1e-5)
+    assert metrics["q_filter_pass"] == pytest.approx(passes.sum() / 2)
+
+
+def test_bc_without_q_filter_clones_every_demo_row():
+    agent = tiny_ddpg(bc_loss=True, q_filter=False, prm_loss_weight=0.0, aux_loss_weight=1.0)
+    own = {"o": np.zeros((2, 2)), "g": np.zeros((2, 1)), "u": np.full((2, 2), 9.0), "r": -np.ones(2),
+           "o_2": np.zeros((2, 2))}
+    demo = {"o": np.zeros((1, 2)), "g": np.zeros((1, 1)), "u": np.ones((1, 2)), "r": -np.ones(1),
+            "o_2": np.zeros((1, 2))}
+    batch = make_batch(own, demo)
+    pi = agent.actor(batch.o, batch.g).numpy()
+    metrics = agent.train(batch)
+    # Only the demo row counts; the agent's own rows (u = 9) would dominate if they leaked in.
+    assert metrics["bc_loss"] == pytest.approx(np.sum(np.square(pi[2] - 1.0)), rel=1e-5)
+    assert metrics["q_filter_pass"] == 1.0
+
+
+def test_actor_step_moves_only_the_actor_and_critic_step_only_the_critic():
+    agent = tiny_ddpg()
+    targets = [v.numpy().copy() for v in agent.target_params]
+    batch = make_batch({"o": np.ones((4, 2)), "g": np.ones((4, 1)), "u": np.zeros((4, 2)), "r": -np.ones(4),
+                        "o_2": np.ones((4, 2))})
+    agent.train(batch)
+    assert all(np.array_equal(a, b.numpy()) for a, b in zip(targets, agent.target_params))
+    assert agent.actor_opt.t.numpy() == 1 and agent.critic_opt.t.numpy() == 1
+
+
+def test_get_actions_noise_and_random_actions():
+    agent = tiny_ddpg()
+    o, g = np.zeros((1000, 2), np.float32), np.zeros((1000, 1), np.float32)
+    clean, _ = agent.get_actions(o, g)
+    assert np.allclose(clean, clean[0])  # same input, same deterministic action
+    noisy, _ = agent.get_actions(o, g, noise_eps=0.2, rng=np.random.default_rng(0))
+    assert np.std(noisy - clean) == pytest.approx(0.2, rel=0.1)
+    assert np.all(np.abs(noisy) <= 1.0)
+    random, _ = agent.get_actions(o, g, random_eps=0.3, rng=np.random.default_rng(0))
+    replaced = np.any(random != clean, axis=1)
+    assert replaced.mean() == pytest.approx(0.3, abs=0.05)
+    _, q = agent.get_actions(o[:3], g[:3], compute_Q=True)
+    assert q.shape == (3, 1)
+
+
+def test_network_state_round_trip():
+    a, b = tiny_ddpg(seed=1), tiny_ddpg(seed=2)
+    a.update_normalizer({"o": np.ones((5, 2)), "g": np.ones((5, 1))})
+    b.load_network_state(a.network_state())
+    assert np.array_equal(a.flat_params(), b.flat_params())
+    o = np.random.default_rng(0).normal(size=(4, 2)).astype(np.float32)
+    g = np.zeros((4, 1), np.float32)
+    assert np.array_equal(a.get_actions(o, g)[0], b.get_actions(o, g)[0])

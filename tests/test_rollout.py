@@ -1,0 +1,62 @@
+import numpy as np
+import pytest
+
+from conftest import ConstantPolicy
+from her import envs as her_envs
+from her.rollout import RolloutWorker
+
+DIMS = {"o": 2, "g": 1, "u": 2}
+
+
+def test_shapes_and_exactly_T_steps(counting_envs):
+    T = 5
+    envs = counting_envs(3, T)
+    policy = ConstantPolicy(2, 0.1)
+    worker = RolloutWorker(envs, policy, DIMS, T)
+    episode = worker.generate_rollouts()
+    assert {k: v.shape for k, v in episode.items()} == {
+        "o": (3, T + 1, 2), "ag": (3, T + 1, 1), "g": (3, T, 1), "u": (3, T, 2), "info_is_success": (3, T, 1),
+    }
+    assert [env.unwrapped.total_steps for env in envs] == [T] * 3
+    assert policy.calls == [3] * T  # one forward per step for all envs together
+    worker.generate_rollouts()
+    assert [env.unwrapped.total_steps for env in envs] == [2 * T] * 3
+    assert [env.unwrapped.resets for env in envs] == [2] * 3
+
+
+def test_final_observation_is_the_one_the_last_step_returned(counting_envs):
+    T = 5
+    worker = RolloutWorker(counting_envs(2, T), ConstantPolicy(2, 0.25), DIMS, T)
+    episode = worker.generate_rollouts()
+    assert np.array_equal(episode["o"][0, :, 0], np.arange(T + 1))  # step counter 0..T, no auto-reset at the end
+    assert np.allclose(episode["ag"][0, :, 0], 0.25 * np.arange(T + 1))
+    assert np.all(episode["g"] == episode["g"][:, :1])  # one goal per episode
+
+
+def test_success_is_read_after_the_last_step(counting_envs):
+    T = 5
+    # CountingGoalEnv reports success only after exactly T steps: reading step T-1 would give 0.
+    worker = RolloutWorker(counting_envs(2, T), ConstantPolicy(2), DIMS, T, compute_Q=True)
+    worker.generate_rollouts()
+    logs = worker.logs("test")
+    assert logs == {"test/success_rate": 1.0, "test/mean_Q": -1.0, "test/episode": 2.0}
+    worker.clear_history()
+    assert worker.logs("test")["test/success_rate"] == 0.0
+
+
+def test_exploring_worker_needs_an_rng(counting_envs):
+    with pytest.raises(ValueError, match="rng"):
+        RolloutWorker(counting_envs(1), ConstantPolicy(2), DIMS, 5, noise_eps=0.2)
+
+
+def test_fetch_reach_episode():
+    env_id = her_envs.resolve_env_id("FetchReach")
+    T = her_envs.episode_length(env_id)
+    envs = [her_envs.make_env(env_id, seed=i) for i in range(2)]
+    dims = her_envs.env_dims(her_envs.make_env(env_id, seed=0))
+    assert T == 50 and dims == {"o": 10, "g": 3, "u": 4}
+    episode = RolloutWorker(envs, ConstantPolicy(4, 0.0), dims, T).generate_rollouts()
+    assert episode["o"].shape == (2, 51, 10) and episode["u"].shape == (2, 50, 4)
+    # With zero actions the gripper stays near its start; achieved goal is the gripper position (obs[:3]).
+    assert np.allclose(episode["ag"], episode["o"][..., :3])
+    assert not np.array_equal(episode["g"][0, 0], episode["g"][1, 0])  # distinct env seeds, distinct goals
