@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -125,33 +124,38 @@ def bench_epoch(trainer, repeats: int) -> dict:
 
 
 MEMORY_CHILD = """
-import resource, sys, numpy as np
+import sys
 sys.path.insert(0, {root!r})
-from bench.bench import make_trainer
+from bench.bench import make_trainer, status_bytes
 trainer = make_trainer({env!r}, {tmp!r}, buffer_size={size})
 episode = trainer.worker.generate_rollouts()
 trainer.store(episode)
+for _ in range(20):
+    trainer.policy.train(trainer.sample_batch())
+before = status_bytes("VmRSS")  # everything but the buffer's pages, which numpy has not touched yet
 while not trainer.buffer.full:
     trainer.store(episode)
 for _ in range(20):
     trainer.policy.train(trainer.sample_batch())
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, trainer.buffer.nbytes)
+print(before, status_bytes("VmHWM"), trainer.buffer.nbytes)
 """
 
 
+def status_bytes(field: str) -> int:
+    """A memory figure of this process from /proc/self/status (VmRSS: now, VmHWM: peak), in bytes."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
 def bench_memory(env: str, tmp: str) -> dict:
+    """Peak RSS growth while a 1e6-transition buffer fills, against the bytes of the buffer's arrays."""
     root = str(Path(__file__).resolve().parents[1])
-
-    def run(size: int) -> tuple[int, int]:
-        code = MEMORY_CHILD.format(root=root, env=env, tmp=tmp, size=size)
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-        peak, nbytes = out.stdout.split()[-2:]
-        return int(peak), int(nbytes)
-
-    small_peak, small_bytes = run(100 * 50)
-    full_peak, full_bytes = run(1_000_000)
-    return {"peak_rss_full": full_peak, "peak_rss_small": small_peak,
-            "buffer_bytes": full_bytes - small_bytes, "rss_growth": full_peak - small_peak}
+    code = MEMORY_CHILD.format(root=root, env=env, tmp=tmp, size=1_000_000)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    before, peak, nbytes = (int(x) for x in out.stdout.split()[-3:])
+    return {"rss_before_fill": before, "peak_rss": peak, "buffer_bytes": nbytes, "rss_growth": peak - before}
 
 
 def main() -> None:

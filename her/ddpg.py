@@ -11,7 +11,7 @@ from typing import Callable, Mapping, NamedTuple
 import numpy as np
 import tensorflow as tf
 
-from her.actor_critic import Actor, Critic
+from her.actor_critic import Actor, Critic, numpy_mlp
 from her.normalizer import Normalizer
 
 Allreduce = Callable[[np.ndarray], np.ndarray]
@@ -154,7 +154,11 @@ class DDPG:
         self.critic_opt = Adam(self.critic.params, Q_lr, name="critic_adam")
 
         self._train_step = tf.function(self._train_step_graph)
-        self._act = tf.function(self._act_graph)
+        self.act_tf = tf.function(self._act_graph)
+        # Acting reads a numpy copy of the weights, refreshed lazily after anything changed them: a tf.function
+        # call costs 0.3-0.8 ms of dispatch here, more than the env step it serves, the numpy forward ~30 us.
+        self._version = 0
+        self._snapshot: dict | None = None
         self._target_update = tf.function(self._target_update_graph)
 
     # ---- normalisation ----
@@ -175,6 +179,7 @@ class DDPG:
         self._sync_stat_mirrors()
 
     def _sync_stat_mirrors(self) -> None:
+        self._version += 1
         self.o_mean.assign(self.o_stats.mean.astype(np.float32))
         self.o_std.assign(self.o_stats.std.astype(np.float32))
         self.g_mean.assign(self.g_stats.mean.astype(np.float32))
@@ -205,16 +210,40 @@ class DDPG:
         With ``noise_eps`` Gaussian noise of std ``noise_eps * max_u`` is added and the result clipped; then each
         env's action is replaced, with probability ``random_eps``, by a uniform random one (reference §4).
         """
-        u, q = self._act(
-            tf.convert_to_tensor(o, tf.float32), tf.convert_to_tensor(g, tf.float32), use_target_net, compute_Q
-        )
-        u = u.numpy()
+        u, q = self._act_numpy(np.asarray(o, np.float32), np.asarray(g, np.float32), use_target_net, compute_Q)
         if noise_eps > 0.0:
             u = np.clip(u + noise_eps * self.max_u * rng.standard_normal(u.shape), -self.max_u, self.max_u)
         if random_eps > 0.0:
             take_random = rng.binomial(1, random_eps, size=(u.shape[0], 1))
             u = u + take_random * (rng.uniform(-self.max_u, self.max_u, size=u.shape) - u)
-        return u.astype(np.float32), (q.numpy() if compute_Q else None)
+        return u.astype(np.float32), q
+
+    def _weights_snapshot(self) -> dict:
+        if self._snapshot is None or self._snapshot["version"] != self._version:
+            self._snapshot = {
+                "version": self._version,
+                **{name: [v.numpy() for v in net.params]
+                   for name, net in [("actor", self.actor), ("target_actor", self.target_actor),
+                                     ("critic", self.critic)]},
+                **{name: var.numpy() for name, var in [("o_mean", self.o_mean), ("o_std", self.o_std),
+                                                       ("g_mean", self.g_mean), ("g_std", self.g_std)]},
+            }
+        return self._snapshot
+
+    def _act_numpy(self, o: np.ndarray, g: np.ndarray, use_target: bool,
+                   compute_q: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        """``_act_graph`` in numpy float32, step for step (tests/test_ddpg.py checks they agree)."""
+        w = self._weights_snapshot()
+
+        def normalize(x: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+            x = np.clip(x, -self.clip_obs, self.clip_obs)
+            return np.clip((x - mean) / std, -self.norm_clip, self.norm_clip)
+
+        o_n, g_n = normalize(o, w["o_mean"], w["o_std"]), normalize(g, w["g_mean"], w["g_std"])
+        actor = w["target_actor"] if use_target else w["actor"]
+        u = np.float32(self.max_u) * np.tanh(numpy_mlp(actor, np.concatenate([o_n, g_n], axis=1)))
+        q = numpy_mlp(w["critic"], np.concatenate([o_n, g_n, u / np.float32(self.max_u)], axis=1)) if compute_q else None
+        return u, q
 
     # ---- learning ----
 
@@ -272,6 +301,7 @@ class DDPG:
     def train(self, batch: Batch) -> dict[str, float]:
         """One gradient step on the critic and the actor; returns the losses as floats."""
         metrics = self._train_step(*(tf.convert_to_tensor(x, tf.float32) for x in batch))
+        self._version += 1
         return {key: float(value) for key, value in metrics.items()}
 
     def _target_update_graph(self):
@@ -281,6 +311,7 @@ class DDPG:
     def update_target_net(self) -> None:
         """target <- polyak * target + (1 - polyak) * main, for actor and critic."""
         self._target_update()
+        self._version += 1
 
     # ---- parameters and state ----
 

@@ -9,6 +9,8 @@ import re
 import gymnasium as gym
 import numpy as np
 
+from her import fetch_obs
+
 TASKS = {
     "FetchReach": "FetchReach-v4",
     "FetchPush": "FetchPush-v4",
@@ -56,10 +58,16 @@ def episode_length(env_id: str) -> int:
     return int(steps)
 
 
-def make_env(env_id: str, seed: int | None = None, render_mode: str | None = None) -> gym.Env:
-    """A gymnasium env, reset once with ``seed`` so its generator is seeded; later resets continue that stream."""
+def make_env(env_id: str, seed: int | None = None, render_mode: str | None = None,
+             fast_obs: bool = True) -> gym.Env:
+    """A gymnasium env, reset once with ``seed`` so its generator is seeded; later resets continue that stream.
+
+    ``fast_obs`` switches Fetch envs to the cached-index observation path of ``her.fetch_obs`` (bit-identical).
+    """
     _register()
     env = gym.make(env_id, render_mode=render_mode)
+    if fast_obs:
+        fetch_obs.install(env)
     env.reset(seed=seed)
     return env
 

@@ -183,3 +183,31 @@ def test_network_state_round_trip():
     o = np.random.default_rng(0).normal(size=(4, 2)).astype(np.float32)
     g = np.zeros((4, 1), np.float32)
     assert np.array_equal(a.get_actions(o, g)[0], b.get_actions(o, g)[0])
+
+
+def test_numpy_acting_matches_the_graph_after_updates():
+    dims = {"o": 5, "g": 3, "u": 4}
+    policy = DDPG(dims, hidden=32, layers=2, max_u=2.0, Q_lr=1e-2, pi_lr=1e-2, polyak=0.5, action_l2=1.0,
+                  clip_obs=3.0, norm_eps=0.01, norm_clip=5.0, gamma=0.98, clip_return=50.0, seed=1)
+    rng = np.random.default_rng(0)
+
+    def check():
+        o = rng.normal(0, 3, (7, 5)).astype(np.float32)  # some beyond clip_obs
+        g = rng.normal(0, 1, (7, 3)).astype(np.float32)
+        for use_target in (False, True):
+            u_np, q_np = policy.get_actions(o, g, use_target_net=use_target, compute_Q=True)
+            u_tf, q_tf = policy.act_tf(tf.constant(o), tf.constant(g), use_target, True)
+            np.testing.assert_allclose(u_np, u_tf.numpy(), rtol=1e-5, atol=1e-6)
+            np.testing.assert_allclose(q_np, q_tf.numpy(), rtol=1e-5, atol=1e-6)
+
+    check()
+    # Every kind of change must reach the numpy copy: normaliser, gradient steps, target update.
+    policy.update_normalizer({"o": rng.normal(1, 2, (50, 5)), "g": rng.normal(0, 1, (50, 3))})
+    check()
+    batch = Batch(*(rng.normal(size=s).astype(np.float32) for s in [(16, 5), (16, 3), (16, 4), (16,), (16, 5)]),
+                  np.zeros(16, np.float32))
+    for _ in range(3):
+        policy.train(batch)
+    check()
+    policy.update_target_net()
+    check()
