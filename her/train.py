@@ -97,7 +97,8 @@ class Trainer:
         self.config = config
         self.comm = comm
         rank = comm.rank
-        seeds = np.random.SeedSequence([config.seed, rank])
+        # Decision D8: rank r draws everything from seed + 1_000_000 * r.
+        seeds = np.random.SeedSequence(config.seed + 1_000_000 * rank)
         explore_seq, sample_seq, train_env_seq, eval_env_seq = seeds.spawn(4)
         self.explore_rng = np.random.default_rng(explore_seq)
         self.sample_rng = np.random.default_rng(sample_seq)
@@ -174,8 +175,8 @@ class Trainer:
                 self.evaluator.generate_rollouts()
         return self.epoch_metrics(epoch, losses, timer)
 
-    def epoch_metrics(self, epoch: int, losses: dict[str, list[float]], timer: Timer) -> dict[str, float]:
-        c = self.config
+    def local_metrics(self, losses: dict[str, list[float]], timer: Timer) -> dict[str, float]:
+        """This worker's figures for the epoch, before pooling."""
         local = {
             **self.evaluator.logs("test"),
             **self.worker.logs("train"),
@@ -186,11 +187,16 @@ class Trainer:
             "loss/critic": float(np.mean(losses["critic_loss"])) if losses else float("nan"),
             "loss/actor": float(np.mean(losses["actor_loss"])) if losses else float("nan"),
         }
-        if c.bc_loss:
+        if self.config.bc_loss:
             local["loss/bc"] = float(np.mean(losses["bc_loss"])) if losses else float("nan")
             local["demo/q_filter_pass"] = float(np.mean(losses["q_filter_pass"])) if losses else float("nan")
         for name in ("rollout", "update", "eval"):
             local[f"time/{name}"] = timer.seconds[name]
+        return local
+
+    def epoch_metrics(self, epoch: int, losses: dict[str, list[float]], timer: Timer) -> dict[str, float]:
+        c = self.config
+        local = self.local_metrics(losses, timer)
         # Every logged value is the mean over workers (reference §13).
         pooled = self.comm.allreduce_mean(np.array(list(local.values()), dtype=np.float64))
         row: dict[str, float] = {"epoch": epoch}
@@ -241,6 +247,14 @@ def train(config: Config, comm: mpi.SingleProcess | mpi.MPIComm | None = None) -
     """Train as ``config`` says; returns the rows written to progress.csv (empty on ranks other than 0)."""
     comm = comm if comm is not None else mpi.world()
     configure_threads(comm.size)
+    problem = None
     if comm.rank == 0:
-        prepare_log_dir(config)
+        try:
+            prepare_log_dir(config)
+        except ConfigError as e:
+            problem = str(e)
+    # Every rank learns of rank 0's problem, so all of them stop with exit code 2 instead of waiting for rank 0.
+    problem = comm.bcast(problem)
+    if problem is not None:
+        raise ConfigError(problem)
     return Trainer(config, comm).run()

