@@ -1,0 +1,328 @@
+"""Run a saved policy (decision D12): deterministic episodes, a line per episode, the success rate, and
+optionally a window (where a display exists) or a video file (offscreen MuJoCo rendering).
+
+Frames of a video: one after each reset and one after each of the T steps, so a video of ``n`` episodes
+holds exactly ``n * (T + 1)`` frames, played at the task's ``render_fps`` (25 for Fetch).
+
+Offscreen rendering and ``MUJOCO_GL``: gymnasium's MuJoCo renderer reads ``MUJOCO_GL`` when it creates its
+first GL context, i.e. on the first ``env.render()``; neither ``import mujoco`` nor ``import gymnasium_robotics``
+creates a context or imports PyOpenGL. ``play()`` therefore picks a backend at its start, before it makes the
+env, and that works even if ``her.envs`` (and so mujoco) was imported earlier. (``mujoco.GLContext``, which
+mujoco binds at import time, is not used by gymnasium.) Once a backend has rendered in a process, PyOpenGL is
+bound to its platform, so the choice holds for the rest of the process; a ``MUJOCO_GL`` the user set is kept.
+
+TensorFlow and Mesa in one process: see ``isolate_mesa_llvm``. Without it, rendering with Mesa's llvmpipe
+(the software renderer of headless machines) crashes once TensorFlow is imported, in either order.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import sys
+import sysconfig
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, MutableMapping
+
+import numpy as np
+
+from experiment.config import FIELDS, ConfigError, build_config
+from her import checkpoint, envs
+
+VIDEO_FORMATS = {".mp4": "FFMPEG", ".gif": "GIF"}
+APT_PACKAGES = "apt-get install -y libegl1 libgl1 libegl-mesa0 libosmesa6"
+DEFAULT_FPS = 25
+
+# Keys of a saved configuration that say how a run was driven, not what the policy is; dropped on rebuild.
+_RUN_KEYS = {"log_path", "load_path", "num_timesteps", "n_epochs"}
+
+
+class PlayError(ConfigError):
+    """A play request that cannot run (bad video name, unknown task, no offscreen GL); one line."""
+
+
+# ---- offscreen GL backend ----
+
+
+def _loadable(name: str) -> bool:
+    """Whether the shared library ``lib<name>`` can be loaded (e.g. ``EGL``, ``OSMesa``)."""
+    candidates = [ctypes.util.find_library(name), f"lib{name}.so.1", f"lib{name}.so"]
+    for candidate in candidates:
+        if not candidate:
+            continue
+        try:
+            ctypes.CDLL(candidate)
+            return True
+        except OSError:
+            continue
+    return False
+
+
+def choose_offscreen_gl(environ: MutableMapping[str, str] | None = None,
+                        loadable: Callable[[str], bool] = _loadable) -> str:
+    """Set ``MUJOCO_GL`` for offscreen rendering unless the user set it: egl, else osmesa; returns the choice."""
+    environ = os.environ if environ is None else environ
+    current = environ.get("MUJOCO_GL", "").strip()
+    if current:
+        return current
+    order = [("egl", "EGL"), ("osmesa", "OSMesa")]
+    # mujoco's egl/osmesa modules refuse a different PYOPENGL_PLATFORM, so honour one that is already set.
+    platform = environ.get("PYOPENGL_PLATFORM", "").strip().lower()
+    if platform in ("egl", "osmesa"):
+        order = [pair for pair in order if pair[0] == platform]
+    for backend, library in order:
+        if loadable(library):
+            environ["MUJOCO_GL"] = backend
+            return backend
+    raise PlayError(
+        "writing a video needs offscreen OpenGL, but neither libEGL nor libOSMesa can be loaded"
+        + (f" (PYOPENGL_PLATFORM={platform})" if platform else "")
+        + f": install them with `{APT_PACKAGES}`, or set MUJOCO_GL"
+    )
+
+
+def _mesa_driver_libraries(environ: MutableMapping[str, str]) -> list[str]:
+    """Mesa's GL driver files on this machine (gallium megadriver and, from Mesa 24.1, libgallium-*.so)."""
+    multiarch = sysconfig.get_config_var("MULTIARCH") or ""
+    dirs = [d for d in environ.get("LIBGL_DRIVERS_PATH", "").split(":") if d]
+    dirs += [f"/usr/lib/{multiarch}/dri" if multiarch else "", "/usr/lib64/dri", "/usr/lib/dri", "/usr/local/lib/dri"]
+    for folder in (Path(d) for d in dirs if d):
+        driver = folder / "swrast_dri.so"
+        if driver.is_file():
+            return sorted(str(p) for p in folder.parent.glob("libgallium*.so")) + [str(driver)]
+    return []
+
+
+def isolate_mesa_llvm(backend: str | None, environ: MutableMapping[str, str] | None = None) -> list[str]:
+    """Load Mesa's driver so that it binds to its own LLVM, not to the LLVM copy TensorFlow exports.
+
+    TensorFlow loads ``libtensorflow_framework`` with RTLD_GLOBAL, and it exports LLVM symbols; Mesa's llvmpipe
+    (and radeonsi) then call TensorFlow's LLVM of another version and crash (SIGSEGV in ``mjr_makeContext``).
+    Loading the driver first with RTLD_DEEPBIND makes it resolve symbols in its own dependencies first; the
+    later ``dlopen`` by libEGL / libGL / libOSMesa reuses that loaded copy. Must run before the first GL context;
+    a no-op where there is no Mesa (e.g. NVIDIA's driver) or no RTLD_DEEPBIND (non-glibc). Returns what it loaded.
+    """
+    environ = os.environ if environ is None else environ
+    deepbind = getattr(os, "RTLD_DEEPBIND", 0)
+    if not deepbind or sys.platform != "linux":
+        return []
+    libraries = _mesa_driver_libraries(environ)
+    if backend == "osmesa":
+        osmesa = ctypes.util.find_library("OSMesa")
+        libraries = ([osmesa] if osmesa else []) + libraries
+    loaded = []
+    for library in libraries:
+        try:
+            ctypes.CDLL(library, mode=os.RTLD_NOW | os.RTLD_LOCAL | deepbind)
+            loaded.append(library)
+        except OSError:
+            continue
+    return loaded
+
+
+def has_display(environ: MutableMapping[str, str] | None = None) -> bool:
+    environ = os.environ if environ is None else environ
+    return bool(environ.get("DISPLAY") or environ.get("WAYLAND_DISPLAY"))
+
+
+def choose_render_mode(video: bool, render: bool | None,
+                       environ: MutableMapping[str, str] | None = None) -> str | None:
+    """'rgb_array' for a video (it wins over a window), 'human' where a display exists unless render is False."""
+    if video:
+        return "rgb_array"
+    if render and not has_display(environ):
+        raise PlayError("a window was asked for but there is no display ($DISPLAY / $WAYLAND_DISPLAY): "
+                        "write a video file instead")
+    if render is not False and has_display(environ):
+        return "human"
+    return None
+
+
+# ---- video file ----
+
+
+def check_video_path(video: str | os.PathLike) -> Path:
+    path = Path(video)
+    if path.suffix.lower() not in VIDEO_FORMATS:
+        raise PlayError(f"video file {path} must end in .mp4 or .gif, not {path.suffix or '(no extension)'!r}")
+    if path.is_dir():
+        raise PlayError(f"video file {path} is a folder: give a file name ending in .mp4 or .gif")
+    if not path.parent.is_dir():
+        raise PlayError(f"cannot write video {path}: folder {path.parent} does not exist")
+    if not os.access(path.parent, os.W_OK):
+        raise PlayError(f"cannot write video {path}: folder {path.parent} is not writable")
+    return path
+
+
+class VideoWriter:
+    """Frames go to a temporary file beside ``path``; ``commit()`` renames it into place, ``abort()`` deletes it."""
+
+    def __init__(self, path: Path, fps: int):
+        import imageio.v2 as imageio
+
+        self.path = path
+        suffix = path.suffix.lower()
+        # The temporary name keeps the extension: ffmpeg picks the container from it.
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".part{suffix}", dir=path.parent)
+        os.close(fd)
+        self.tmp = Path(tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(self.tmp, 0o666 & ~umask)  # an ordinary file in the end, not mkstemp's private 0600
+        self.frames = 0
+        try:
+            if suffix == ".mp4":
+                # yuv420p plays everywhere; 480x480 frames need no resizing (macro_block_size 16).
+                self.writer = imageio.get_writer(self.tmp, format="FFMPEG", mode="I", fps=fps, codec="libx264",
+                                                 pixelformat="yuv420p", quality=7, macro_block_size=16)
+            else:
+                self.writer = imageio.get_writer(self.tmp, format="GIF", mode="I", duration=1000.0 / fps, loop=0)
+        except BaseException:
+            self.tmp.unlink(missing_ok=True)
+            raise
+
+    def append(self, frame: np.ndarray) -> None:
+        self.writer.append_data(np.asarray(frame, dtype=np.uint8))
+        self.frames += 1
+
+    def commit(self) -> None:
+        self.writer.close()
+        with open(self.tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(self.tmp, self.path)
+        dir_fd = os.open(self.path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+    def abort(self) -> None:
+        try:
+            self.writer.close()
+        except Exception:  # noqa: BLE001 - the run already failed; cleaning up must not hide why
+            pass
+        self.tmp.unlink(missing_ok=True)
+
+
+# ---- policy ----
+
+
+def policy_config(saved: dict[str, Any], path: Path):
+    """The Config a saved policy was built with (task and network shape), from its recorded configuration."""
+    user = {key: value for key, value in saved.items()
+            if key in FIELDS and not FIELDS[key].metadata.get("derived") and key not in _RUN_KEYS}
+    user["env"] = saved["env_id"]
+    try:
+        return build_config(user)
+    except ConfigError as e:
+        raise checkpoint.PolicyFileError(f"{path} records a configuration this code cannot rebuild: {e}") from None
+
+
+def play(load_path: str, *, env: str | None = None, n_episodes: int = 10, video: str | None = None,
+         seed: int = 0, render: bool | None = None) -> dict[str, Any]:
+    """Run ``n_episodes`` deterministic episodes of the policy at ``load_path`` (a policy file or a log folder).
+
+    ``env`` (optional) must name the policy's own task. With ``video`` (.mp4 or .gif) every episode is rendered
+    offscreen into that file; otherwise a window opens when a display exists and ``render`` is not False.
+    Returns ``{"returns", "successes", "success_rate", "env_id", "policy_path", "video", "frames"}``.
+    """
+    # Cheap checks first: nothing is built before the request is known to be sound.
+    if isinstance(n_episodes, bool) or not isinstance(n_episodes, (int, np.integer)) or n_episodes < 1:
+        raise PlayError(f"n_episodes must be an integer >= 1, got {n_episodes!r}")
+    video_path = check_video_path(video) if video is not None else None
+    path = checkpoint.resolve_policy_path(load_path)
+    arrays, meta = checkpoint.read_policy(path)
+    saved = meta.get("config", {})
+    if not isinstance(saved, dict) or not saved.get("env_id"):
+        raise checkpoint.PolicyFileError(f"{path} does not record the task it was trained on (config.env_id)")
+    if env is not None:
+        try:
+            wanted = envs.resolve_env_id(env)
+        except ValueError as e:
+            raise PlayError(str(e)) from None
+        if wanted != saved["env_id"]:
+            raise checkpoint.PolicyFileError(
+                f"{path} is a policy for {saved['env_id']}, not {wanted}: drop --env or pass --env {saved['env_id']}"
+            )
+    config = policy_config(saved, path)
+
+    render_mode = choose_render_mode(video_path is not None, render)
+    if render_mode == "rgb_array":
+        choose_offscreen_gl()  # before the env makes its first GL context (see the module docstring)
+
+    if render_mode is not None:
+        isolate_mesa_llvm(os.environ.get("MUJOCO_GL") if render_mode == "rgb_array" else "glfw")
+    from her.train import make_policy  # TensorFlow is imported only once the request is valid
+
+    environment = envs.make_env(config.env_id, seed=seed, render_mode=render_mode)
+    writer: VideoWriter | None = None
+    try:
+        dims = envs.env_dims(environment)
+        checkpoint.check_compatible(meta, path, env_id=config.env_id, dims=dims,
+                                    hidden=config.hidden, layers=config.layers)
+        policy = make_policy(config, dims)
+        try:
+            policy.load_network_state(arrays)
+        except (KeyError, ValueError) as e:
+            raise checkpoint.PolicyFileError(f"{path} does not fit the networks it describes ({e})") from None
+
+        if video_path is not None:
+            fps = int(environment.metadata.get("render_fps") or DEFAULT_FPS)
+            writer = VideoWriter(video_path, fps)
+
+        def capture() -> None:
+            if writer is None:
+                return
+            try:
+                frame = environment.render()
+            except Exception as e:  # noqa: BLE001 - GL failures come as many types; say what to do
+                if writer.frames:
+                    raise
+                raise PlayError(
+                    f"offscreen rendering with MUJOCO_GL={os.environ.get('MUJOCO_GL')} failed "
+                    f"({type(e).__name__}: {e}); install `{APT_PACKAGES}` or set MUJOCO_GL to egl or osmesa"
+                ) from None
+            writer.append(frame)
+
+        returns: list[float] = []
+        successes: list[float] = []
+        for episode in range(n_episodes):
+            # Seeding the first reset makes the episodes a function of ``seed`` alone (env_dims stepped the env).
+            obs, _ = environment.reset(seed=seed if episode == 0 else None)
+            capture()
+            total, info = 0.0, {}
+            for _ in range(config.T):
+                u, _ = policy.get_actions(obs["observation"][None], obs["desired_goal"][None],
+                                          use_target_net=config.test_with_polyak)
+                obs, reward, _, _, info = environment.step(u[0])
+                total += float(reward)
+                capture()
+            success = float(info["is_success"])
+            returns.append(total)
+            successes.append(success)
+            print(f"episode {episode}: return {total:.1f}, success {success:g}", flush=True)
+        rate = float(np.mean(successes))
+        print(f"success rate {rate:.3f} over {n_episodes} episodes of {config.env_id}", flush=True)
+
+        frames = 0
+        if writer is not None:
+            frames = writer.frames
+            writer.commit()
+            writer = None
+            print(f"video: {video_path} ({frames} frames)", flush=True)
+    finally:
+        if writer is not None:
+            writer.abort()
+        environment.close()  # frees the GL context now, not in a destructor at interpreter exit
+
+    return {
+        "returns": returns,
+        "successes": successes,
+        "success_rate": rate,
+        "env_id": config.env_id,
+        "policy_path": str(path),
+        "video": str(video_path) if video_path is not None else None,
+        "frames": frames,
+    }

@@ -1,0 +1,144 @@
+"""her.play: a tiny untrained FetchReach policy is played into a video; errors are one clear line."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from experiment.config import build_config
+from her import checkpoint, envs, play as play_module
+from her.play import PlayError, choose_offscreen_gl, play
+
+N_EPISODES = 2
+
+
+@pytest.fixture(scope="module")
+def policy_dir(tmp_path_factory):
+    """A log folder holding policy_best.npz of an untrained 1x16 FetchReach DDPG."""
+    from her.train import make_policy
+
+    folder = tmp_path_factory.mktemp("run")
+    config = build_config({"env": "FetchReach", "hidden": 16, "layers": 1, "log_path": str(folder)})
+    env = envs.make_env(config.env_id, seed=0)
+    dims = envs.env_dims(env)
+    env.close()
+    policy = make_policy(config, dims)
+    checkpoint.save_policy(folder / "policy_best.npz", network_state=policy.network_state(),
+                           config=config.to_dict(), dims=dims, epoch=0, test_success_rate=0.0)
+    return folder, config.T
+
+
+def offscreen_gl_or_skip():
+    try:
+        choose_offscreen_gl()
+    except PlayError as e:
+        pytest.skip(str(e))
+
+
+def read_frames(path):
+    import imageio.v2 as imageio
+
+    with imageio.get_reader(path) as reader:
+        return [np.asarray(frame) for frame in reader]
+
+
+def check_frames(frames, n_expected):
+    assert len(frames) == n_expected
+    for frame in frames[:: max(1, len(frames) // 5)]:
+        rgb = frame[..., :3].astype(np.float64)
+        assert rgb.std() > 10.0, "blank frame"
+        assert len(np.unique(rgb.reshape(-1, 3), axis=0)) > 20, "frame of almost one colour"
+
+
+def test_mp4_video_has_one_frame_per_reset_and_step(policy_dir, tmp_path, capsys):
+    offscreen_gl_or_skip()
+    folder, T = policy_dir
+    out = tmp_path / "out.mp4"
+    result = play(str(folder), n_episodes=N_EPISODES, video=str(out), seed=3)
+
+    assert result["env_id"] == "FetchReach-v4"
+    assert len(result["successes"]) == N_EPISODES and len(result["returns"]) == N_EPISODES
+    assert all(s in (0.0, 1.0) for s in result["successes"])
+    assert all(-T <= r <= 0 for r in result["returns"])
+    assert result["success_rate"] == pytest.approx(np.mean(result["successes"]))
+    assert result["frames"] == N_EPISODES * (T + 1)
+    check_frames(read_frames(out), N_EPISODES * (T + 1))
+    assert [p.name for p in tmp_path.iterdir()] == ["out.mp4"]  # no temporary file left behind
+
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in lines[:N_EPISODES]] == [f"episode {i}" for i in range(N_EPISODES)]
+    assert lines[N_EPISODES].startswith("success rate")
+
+
+def test_gif_video_and_policy_file_path_and_determinism(policy_dir, tmp_path):
+    offscreen_gl_or_skip()
+    folder, T = policy_dir
+    out = tmp_path / "out.gif"
+    first = play(str(folder / "policy_best.npz"), env="FetchReach-v4", n_episodes=1, video=str(out), seed=3)
+    check_frames(read_frames(out), T + 1)
+    again = play(str(folder), env="FetchReach", n_episodes=1, seed=3, render=False)
+    assert again["returns"] == first["returns"] and again["successes"] == first["successes"]
+    assert again["frames"] == 0 and again["video"] is None
+
+
+def test_env_mismatch_names_both_tasks(policy_dir):
+    folder, _ = policy_dir
+    with pytest.raises(checkpoint.PolicyFileError) as e:
+        play(str(folder), env="FetchPush", n_episodes=1)
+    message = str(e.value)
+    assert "FetchReach-v4" in message and "FetchPush-v4" in message and "\n" not in message
+
+
+@pytest.mark.parametrize("name", ["out.avi", "out", "out.mp4.txt"])
+def test_bad_video_extension_is_refused_before_any_work(tmp_path, name):
+    # The policy path does not even exist: the video name is checked first.
+    with pytest.raises(PlayError, match=r"must end in \.mp4 or \.gif"):
+        play(str(tmp_path / "missing.npz"), video=str(tmp_path / name))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unknown_task_and_missing_policy_are_one_line_errors(policy_dir, tmp_path):
+    folder, _ = policy_dir
+    with pytest.raises(PlayError, match="unknown task"):
+        play(str(folder), env="NoSuchTask", n_episodes=1)
+    with pytest.raises(checkpoint.PolicyFileError, match="without policy_best.npz"):
+        play(str(tmp_path), n_episodes=1)
+    with pytest.raises(PlayError, match="n_episodes"):
+        play(str(folder), n_episodes=0)
+
+
+def test_offscreen_backend_choice():
+    libs = {"EGL", "OSMesa"}
+    loadable = lambda name: name in libs  # noqa: E731
+
+    environ = {}
+    assert choose_offscreen_gl(environ, loadable) == "egl" and environ["MUJOCO_GL"] == "egl"
+    environ = {"MUJOCO_GL": "osmesa"}  # the user's choice is kept
+    assert choose_offscreen_gl(environ, loadable) == "osmesa"
+    environ = {"PYOPENGL_PLATFORM": "osmesa"}  # mujoco.egl would refuse this platform
+    assert choose_offscreen_gl(environ, loadable) == "osmesa"
+    libs.discard("EGL")
+    environ = {}
+    assert choose_offscreen_gl(environ, loadable) == "osmesa"
+    libs.clear()
+    with pytest.raises(PlayError, match="apt-get install -y libegl1 libgl1 libegl-mesa0 libosmesa6"):
+        choose_offscreen_gl({}, loadable)
+
+
+def test_render_mode_choice():
+    choose = play_module.choose_render_mode
+    display, none = {"DISPLAY": ":0"}, {}
+    assert choose(True, None, none) == "rgb_array" and choose(True, True, display) == "rgb_array"
+    assert choose(False, None, display) == "human" and choose(False, None, {"WAYLAND_DISPLAY": "w"}) == "human"
+    assert choose(False, False, display) is None and choose(False, None, none) is None
+    with pytest.raises(PlayError, match="no display"):
+        choose(False, True, none)
+
+
+def test_render_true_without_display_is_refused(policy_dir, monkeypatch):
+    folder, _ = policy_dir
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    assert not play_module.has_display()
+    with pytest.raises(PlayError, match="no display"):
+        play(str(folder), n_episodes=1, render=True)
