@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import os
 import time
 import typing
 from dataclasses import dataclass, field
@@ -45,6 +46,10 @@ class Config:
     load_path: str | None = _opt(None, "saved policy (.npz) to start training from")
     demo_file: str | None = _opt(None, "demonstrations (.npz); switches on the demo preset")
     policy_save_interval: int = _opt(5, "also save policy_<epoch>.npz every this many epochs (0: never)")
+    buffer_save_interval: int = _opt(
+        5, "save the replay buffer for --resume every this many epochs (0: never; 1 makes resume exact)"
+    )
+    tensorboard: bool = _opt(True, "also write every logged scalar as TensorBoard events into the log folder")
     # --- DDPG
     layers: int = _opt(3, "hidden layers of actor and critic")
     hidden: int = _opt(256, "units per hidden layer")
@@ -78,6 +83,9 @@ class Config:
     prm_loss_weight: float = _opt(0.001, "lambda1, weight of the RL actor loss when bc_loss is on")
     aux_loss_weight: float = _opt(0.0078, "lambda2, weight of the summed behaviour-cloning loss")
     demo_relabel: bool = _opt(True, "relabel demo transitions with HER like the agent's own (reference)")
+    demo_legacy: bool = _opt(
+        False, "read a demo file in the reference's pickled layout (only for files you trust: unpickling runs code)"
+    )
     # --- derived
     env_id: str = _derived("gymnasium id of the task", "")
     T: int = _derived("episode length: env steps per rollout", 0)
@@ -165,6 +173,8 @@ def coerce(name: str, value: Any) -> Any:
             if isinstance(value, bool):
                 raise ValueError
             return float(value)
+        if isinstance(value, os.PathLike):  # paths from Python callers
+            return os.fspath(value)
         if not isinstance(value, str):
             raise ValueError
         return value
@@ -244,7 +254,7 @@ def validate(c: Config) -> None:
     for name in positive_ints:
         value = getattr(c, name)
         _check(value >= 1, f"{name} must be >= 1, got {value}")
-    for name in ["n_batches", "n_test_rollouts", "policy_save_interval", "seed"]:
+    for name in ["n_batches", "n_test_rollouts", "policy_save_interval", "buffer_save_interval", "seed"]:
         value = getattr(c, name)
         _check(value >= 0, f"{name} must be >= 0, got {value}")
     for name in ["Q_lr", "pi_lr", "max_u", "clip_obs", "norm_eps", "norm_clip"]:

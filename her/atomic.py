@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Callable, IO, Mapping
 
@@ -34,7 +35,22 @@ def write_text(path: str | os.PathLike, text: str) -> None:
     _atomic(path, lambda f: f.write(text.encode()))
 
 
-def savez(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], compressed: bool = False) -> None:
-    """``np.savez`` to exactly ``path`` (no '.npz' appended), atomically."""
-    save = np.savez_compressed if compressed else np.savez
-    _atomic(path, lambda f: save(f, **arrays))
+def savez(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], compresslevel: int | None = None) -> None:
+    """An .npz at exactly ``path``, atomically; deflated at ``compresslevel`` (1-9) if given.
+
+    Level 1 compresses simulation arrays about as well as numpy's default level at several times its speed.
+    """
+    def write(f: IO[bytes]) -> None:
+        mode = zipfile.ZIP_STORED if compresslevel is None else zipfile.ZIP_DEFLATED
+        with zipfile.ZipFile(f, "w", mode, compresslevel=compresslevel, allowZip64=True) as archive:
+            for name, array in arrays.items():
+                with archive.open(f"{name}.npy", "w", force_zip64=True) as member:
+                    np.lib.format.write_array(member, np.asanyarray(array), allow_pickle=False)
+
+    _atomic(path, write)
+
+
+def remove_stale_temporaries(folder: str | os.PathLike) -> None:
+    """Delete temporaries left by a writer that was killed before its rename (they are never valid files)."""
+    for stale in Path(folder).glob(".*.tmp"):
+        stale.unlink(missing_ok=True)

@@ -39,24 +39,34 @@ def resolve_policy_path(path: str | Path) -> Path:
         if not candidate.exists():
             raise PolicyFileError(f"{path} is a folder without policy_best.npz: pass a policy file or a log folder")
         return candidate
+    if not path.exists() and path.suffix != ".npz" and path.with_name(path.name + ".npz").exists():
+        return path.with_name(path.name + ".npz")  # runs/push/policy_best means runs/push/policy_best.npz
     if not path.exists():
         raise PolicyFileError(f"policy file {path} does not exist: pass a policy .npz or a log folder")
     return path
 
 
-def read_policy(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """Arrays and metadata of a policy file; any problem is a one-line PolicyFileError."""
-    path = resolve_policy_path(path)
+def _read_with_meta(path: Path, what: str, file_format: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """The arrays of an .npz and its JSON 'meta' entry, checked to be of ``file_format``; else one clear line."""
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {key: data[key] for key in data.files}
         meta = json.loads(str(arrays.pop("meta")))
+    except FileNotFoundError:
+        raise PolicyFileError(f"{what} {path} does not exist") from None
     except KeyError:
-        raise PolicyFileError(f"{path} is an .npz but not a policy file (no 'meta' entry)") from None
+        raise PolicyFileError(f"{path} is an .npz but not a {what} (no 'meta' entry)") from None
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, UnicodeDecodeError) as e:
-        raise PolicyFileError(f"{path} is not a readable policy file ({type(e).__name__}: {e})") from None
-    if not isinstance(meta, dict) or meta.get("format") != POLICY_FORMAT:
-        raise PolicyFileError(f"{path} is not a policy file written by this project")
+        raise PolicyFileError(f"{path} is not a readable {what} ({type(e).__name__}: {e})") from None
+    if not isinstance(meta, dict) or meta.get("format") != file_format:
+        raise PolicyFileError(f"{path} is not a {what} written by this project")
+    return arrays, meta
+
+
+def read_policy(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Arrays and metadata of a policy file; any problem is a one-line PolicyFileError."""
+    path = resolve_policy_path(path)
+    arrays, meta = _read_with_meta(path, "policy file", POLICY_FORMAT)
     if meta.get("version") != POLICY_VERSION:
         raise PolicyFileError(f"{path} has policy format version {meta.get('version')}, this code reads {POLICY_VERSION}")
     return arrays, meta
@@ -75,3 +85,30 @@ def check_compatible(meta: Mapping[str, Any], path: str | Path, *, env_id: str, 
             f"{path} has networks of {saved.get('layers')}x{saved.get('hidden')}, the configuration asks for "
             f"{layers}x{hidden}: pass --layers {saved.get('layers')} --hidden {saved.get('hidden')}"
         )
+
+
+# ---- resume state (not a policy: everything else an epoch depends on) ----
+
+STATE_FORMAT = "her-tf2-training-state"
+
+
+def save_training_state(path: str | Path, arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any]) -> None:
+    atomic.savez(path, {**arrays, "meta": np.array(json.dumps({"format": STATE_FORMAT, **meta}))})
+
+
+def read_training_state(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    return _read_with_meta(Path(path), "resume state", STATE_FORMAT)
+
+
+def save_buffer(path: str | Path, state: Mapping[str, np.ndarray], epoch: int) -> None:
+    atomic.savez(path, {**state, "epoch": np.array(epoch)}, compresslevel=1)
+
+
+def read_buffer(path: str | Path) -> tuple[dict[str, np.ndarray], int]:
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            state = {key: data[key] for key in data.files}
+        return state, int(state.pop("epoch"))
+    except (KeyError, OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise PolicyFileError(f"{path} is not a readable replay buffer ({type(e).__name__}): delete it to resume "
+                              "with an empty buffer") from None

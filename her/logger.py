@@ -46,6 +46,39 @@ class Logger:
             atomic.write_text(self.log_dir / "progress.csv", rows_to_csv(self.rows))
 
 
+class TensorBoardWriter:
+    """Every logged scalar as a TensorBoard event, step = epoch (``tensorboard --logdir runs``).
+
+    Events are written as TFRecords of ``Event`` protos directly, so training does not need the tensorboard
+    package (``tf.summary`` does); only viewing them does.
+    """
+
+    def __init__(self, log_dir: str | Path):
+        import socket
+        import time
+
+        import tensorflow as tf
+
+        self._tf = tf
+        path = Path(log_dir) / f"events.out.tfevents.{int(time.time())}.{socket.gethostname()}"
+        self._writer = tf.io.TFRecordWriter(str(path))
+        self._write(tf.compat.v1.Event(wall_time=time.time(), file_version="brain.Event:2"))
+
+    def _write(self, event: Any) -> None:
+        self._writer.write(event.SerializeToString())
+
+    def write(self, row: Mapping[str, float], step: int) -> None:
+        import time
+
+        Summary = self._tf.compat.v1.Summary
+        values = [Summary.Value(tag=key, simple_value=float(value)) for key, value in row.items() if key != "epoch"]
+        self._write(self._tf.compat.v1.Event(wall_time=time.time(), step=step, summary=Summary(value=values)))
+        self._writer.flush()
+
+    def close(self) -> None:
+        self._writer.close()
+
+
 def rows_to_csv(rows: list[Mapping[str, Any]]) -> str:
     fieldnames: list[str] = []
     for row in rows:

@@ -30,24 +30,65 @@ def config_options(command: Callable) -> Callable:
     return command
 
 
+# Options that choose what to do rather than configure training; they are not recorded in params.json.
+_ACTION_OPTIONS = ("play", "n_episodes", "video", "render", "resume")
+
+
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 118})
+@click.option("--resume", default=None, metavar="LOG_DIR",
+              help="continue the run in LOG_DIR from its last saved epoch (only --n_epochs may be added)")
+@click.option("--play", is_flag=True, help="run the policy of --load_path (a file or a log folder) instead of training")
+@click.option("--n_episodes", type=int, default=10, show_default=True, help="episodes to run with --play")
+@click.option("--video", default=None, metavar="FILE", help="with --play: write the episodes to FILE (.mp4 or .gif)")
+@click.option("--render", default=None, metavar="0|1", help="with --play: open a MuJoCo window (default: if a display exists)")
 @config_options
 def main(**options: Any) -> None:
     """Train DDPG + HER (with demonstrations when --demo_file is given) on a Fetch task.
 
     Any configuration key can be given as --key value (or --key=value).
     """
+    action = {key: options.pop(key) for key in _ACTION_OPTIONS}
     user = {key: value for key, value in options.items() if value is not None}
     comm = mpi.world()
+    if action["play"]:
+        return run_play(user, action, comm)
+    if action["resume"]:
+        extra = sorted(set(user) - {"n_epochs"})
+        if extra:
+            raise cfg.ConfigError(f"--resume continues a run with its own configuration: drop --{extra[0]} "
+                                  "(only --n_epochs may be given, to train longer)")
+        from her.train import resume
+
+        n_epochs = cfg.coerce("n_epochs", user["n_epochs"]) if "n_epochs" in user else None
+        resume(action["resume"], n_epochs, comm)
+        return
     config = cfg.build_config(user, mpi_size=comm.size)
     from her.train import train  # TensorFlow is imported only once the command line is known to be valid
 
     train(config, comm)
 
 
+def run_play(user: dict[str, Any], action: dict[str, Any], comm: Any) -> None:
+    if comm.size > 1:
+        raise cfg.ConfigError("--play runs on one process: start it without mpirun")
+    if not user.get("load_path"):
+        raise cfg.ConfigError("--play needs --load_path <policy file or log folder>")
+    unused = sorted(set(user) - {"load_path", "env", "seed"})
+    if unused:
+        raise cfg.ConfigError(f"--play takes --load_path, --env, --seed, --n_episodes, --video and --render, "
+                              f"not --{unused[0]}: the policy file holds its configuration")
+    render = None if action["render"] is None else cfg.coerce("test_with_polyak", action["render"])
+    from her.play import play
+
+    play(user["load_path"], env=user.get("env"), n_episodes=action["n_episodes"], video=action["video"],
+         seed=cfg.coerce("seed", user.get("seed", 0)), render=render)
+
+
 def cli(argv: list[str] | None = None) -> int:
     """Run the command; user errors become one line on stderr and exit code 2."""
     from her.checkpoint import PolicyFileError
+    from her.demo import DemoFileError
+    from her.errors import TrainingError
 
     comm = mpi.world()
 
@@ -63,9 +104,12 @@ def cli(argv: list[str] | None = None) -> int:
                           "see --help for every key")
     except click.UsageError as e:
         return user_error(e.format_message().replace("\n", " "))
-    except (cfg.ConfigError, PolicyFileError) as e:
+    except (cfg.ConfigError, PolicyFileError, DemoFileError) as e:
         return user_error(str(e))
-    except KeyboardInterrupt:
+    except TrainingError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except (KeyboardInterrupt, click.Abort):  # click turns Ctrl-C into Abort
         print("interrupted: files written so far are complete", file=sys.stderr)
         return 130
     except Exception as e:  # noqa: BLE001 - any other failure must stop every MPI rank, not just this one

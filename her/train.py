@@ -5,7 +5,9 @@ This is the only module besides the CLI that reads a ``Config``; it hands each p
 
 from __future__ import annotations
 
+import json
 import os
+import sys
 import time
 from collections import defaultdict
 from contextlib import contextmanager
@@ -16,16 +18,13 @@ from typing import Any, Iterator
 import numpy as np
 
 from experiment.config import Config, ConfigError
-from her import checkpoint, envs, mpi
+from her import atomic, checkpoint, envs, mpi
 from her.ddpg import DDPG, make_batch
+from her.errors import TrainingError
 from her.her_sampler import sample_her_transitions
-from her.logger import Logger
+from her.logger import Logger, TensorBoardWriter, read_progress
 from her.replay_buffer import ReplayBuffer, episode_shapes
 from her.rollout import RolloutWorker
-
-
-class TrainingError(RuntimeError):
-    """Training cannot go on (non-finite values, ranks out of sync); the message says where and why."""
 
 
 def configure_threads(n_workers: int) -> None:
@@ -64,19 +63,24 @@ def make_policy(config: Config, dims: dict[str, int], allreduce: Any = None) -> 
     )
 
 
-def prepare_log_dir(config: Config) -> Path:
-    """Create the log folder, refusing one that already holds a run or cannot be written."""
+def check_log_dir(config: Config) -> None:
+    """Refuse a log folder that already holds a run or cannot be written, without creating anything."""
     log_dir = Path(config.log_path)
     if (log_dir / "progress.csv").exists():
-        raise ConfigError(f"log folder {log_dir} already holds a run: choose another --log_path")
-    try:
-        log_dir.mkdir(parents=True, exist_ok=True)
-        probe = log_dir / ".write-test"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as e:
-        raise ConfigError(f"cannot write to log folder {log_dir} ({e.strerror}): choose another --log_path") from None
-    return log_dir
+        raise ConfigError(f"log folder {log_dir} already holds a run: choose another --log_path, or --resume it")
+    existing = next(p for p in [log_dir, *log_dir.absolute().parents] if p.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"cannot write to log folder {log_dir} ({existing} is not a writable folder): "
+                          "choose another --log_path")
+
+
+def progress_bar(iterable: Any, show: bool, desc: str) -> Any:
+    """A tqdm bar on an interactive terminal only, so that redirected logs stay clean."""
+    if not (show and sys.stderr.isatty()):
+        return iterable
+    from tqdm import tqdm
+
+    return tqdm(iterable, desc=desc, leave=False, dynamic_ncols=True)
 
 
 class Timer:
@@ -128,11 +132,31 @@ class Trainer:
             self.eval_envs, self.policy, self.dims, T, exploit=True,
             use_target_net=config.test_with_polyak, compute_Q=True,
         )
-        self.demo_buffer: ReplayBuffer | None = None
-        self.log_dir = Path(config.log_path) if rank == 0 else None
-        self.logger = Logger(self.log_dir) if rank == 0 else None
+        self.demo_buffer = self.load_demos() if config.demo_file else None
+        self.log_dir = Path(config.log_path)
+        self.logger: Logger | None = None
+        self.tensorboard: TensorBoardWriter | None = None
         self.best_success = -np.inf
+        self.first_epoch = 0
+        self.elapsed_before = 0.0  # wall seconds of earlier sessions of a resumed run
         self.start_time = time.time()
+
+    def load_demos(self) -> ReplayBuffer:
+        """Fill the demo buffer once (D7) and initialise the normaliser from the demos (D6)."""
+        from her.demo import load_demos
+
+        c = self.config
+        demos = load_demos(c.demo_file, env_id=c.env_id, dims=self.dims, T=c.T, num_demo=c.num_demo,
+                           allow_legacy=c.demo_legacy)
+        sampler = self.sampler
+        if not c.demo_relabel:
+            sampler = partial(sample_her_transitions, future_p=0.0, reward_fn=self.envs[0].unwrapped.compute_reward)
+        demo_buffer = ReplayBuffer(episode_shapes(self.dims, c.T), c.num_demo, sampler)
+        demo_buffer.store_episode(demos, self.sample_rng)
+        for e in range(c.num_demo):  # once per demo episode, T HER-sampled transitions each, as the reference
+            episode = {key: value[e:e + 1] for key, value in demos.items()}
+            self.policy.update_normalizer(self.sampler(episode, c.T, self.sample_rng))
+        return demo_buffer
 
     def load_policy(self, path: str) -> None:
         arrays, meta = checkpoint.read_policy(path)
@@ -161,7 +185,7 @@ class Trainer:
         timer = Timer()
         losses: dict[str, list[float]] = defaultdict(list)
         self.worker.clear_history()
-        for _ in range(c.n_cycles):
+        for _ in progress_bar(range(c.n_cycles), self.comm.rank == 0, f"epoch {epoch}"):
             with timer("rollout"):
                 self.store(self.worker.generate_rollouts())
             with timer("update"):
@@ -204,7 +228,7 @@ class Trainer:
         steps_per_epoch = c.n_cycles * c.rollout_batch_size * c.T
         row["total/env_steps"] = (epoch + 1) * steps_per_epoch * self.comm.size
         row["total/updates"] = (epoch + 1) * c.n_cycles * c.n_batches
-        row["time/total"] = time.time() - self.start_time
+        row["time/total"] = self.elapsed_before + time.time() - self.start_time
         return row
 
     def check_health(self, epoch: int, row: dict[str, float]) -> None:
@@ -219,42 +243,164 @@ class Trainer:
                 raise TrainingError(f"epoch {epoch}: parameters differ across MPI workers; the job cannot continue")
 
     def save(self, epoch: int, success: float) -> None:
-        if self.log_dir is None:
-            return
-        save = partial(checkpoint.save_policy, network_state=self.policy.network_state(),
-                       config=self.config.to_dict(), dims=self.dims, epoch=epoch, test_success_rate=success)
-        save(self.log_dir / "policy_latest.npz")
-        if success >= self.best_success:
-            self.best_success = success
-            save(self.log_dir / "policy_best.npz")
-        interval = self.config.policy_save_interval
-        if interval > 0 and epoch % interval == 0:
-            save(self.log_dir / f"policy_{epoch}.npz")
+        """Policies (rank 0, D10), then this rank's resume state, then every buffer_save_interval its buffer."""
+        c = self.config
+        if self.comm.rank == 0:
+            save = partial(checkpoint.save_policy, network_state=self.policy.network_state(),
+                           config=c.to_dict(), dims=self.dims, epoch=epoch, test_success_rate=success)
+            save(self.log_dir / "policy_latest.npz")
+            if success >= self.best_success:
+                self.best_success = success
+                save(self.log_dir / "policy_best.npz")
+            if c.policy_save_interval > 0 and epoch % c.policy_save_interval == 0:
+                save(self.log_dir / f"policy_{epoch}.npz")
+        self.best_success = self.comm.bcast(self.best_success)
+        save_buffer = c.buffer_save_interval > 0 and (
+            (epoch + 1) % c.buffer_save_interval == 0 or epoch + 1 == c.n_epochs)
+        resume_dir = self.log_dir / "resume"
+        resume_dir.mkdir(exist_ok=True)
+        rank = self.comm.rank
+        # State first, buffer second: a kill in between leaves a buffer older than the state, never newer.
+        arrays, meta = self.training_state(epoch)
+        checkpoint.save_training_state(resume_dir / f"state_rank{rank}.npz", arrays, meta)
+        if save_buffer:
+            checkpoint.save_buffer(resume_dir / f"buffer_rank{rank}.npz", self.buffer.state_dict(), epoch)
 
-    def run(self) -> list[dict[str, float]]:
-        if self.logger is not None:
+    def training_state(self, epoch: int) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """Everything but the replay buffer that the next epoch depends on."""
+        arrays = {**self.policy.network_state(), **{f"opt/{k}": v for k, v in self.policy.optimizer_state().items()}}
+        meta = {
+            "epoch": epoch,
+            "best_success": self.best_success,
+            "elapsed": self.elapsed_before + time.time() - self.start_time,
+            "rng/explore": self.explore_rng.bit_generator.state,
+            "rng/sample": self.sample_rng.bit_generator.state,
+            "rng/envs": [env.unwrapped.np_random.bit_generator.state for env in self.envs],
+            "rng/eval_envs": [env.unwrapped.np_random.bit_generator.state for env in self.eval_envs],
+            "episodes": [self.worker.n_episodes, self.evaluator.n_episodes],
+            "mpi_size": self.comm.size,
+        }
+        return arrays, meta
+
+    def restore(self) -> None:
+        """Continue from this rank's resume state and buffer in the log folder."""
+        resume_dir = self.log_dir / "resume"
+        rank = self.comm.rank
+        arrays, meta = checkpoint.read_training_state(resume_dir / f"state_rank{rank}.npz")
+        if meta["mpi_size"] != self.comm.size:
+            raise ConfigError(f"{self.log_dir} was trained on {meta['mpi_size']} MPI workers: resume it with "
+                              f"mpirun -np {meta['mpi_size']}")
+        epochs = self.comm.allgather(meta["epoch"])
+        if len(set(epochs)) > 1:
+            raise ConfigError(f"the resume states of {self.log_dir} are from different epochs {epochs}: the "
+                              "run was killed while saving; it cannot be resumed exactly")
+        self.policy.load_network_state(arrays)
+        self.policy.load_optimizer_state({k[4:]: v for k, v in arrays.items() if k.startswith("opt/")})
+        self.explore_rng.bit_generator.state = meta["rng/explore"]
+        self.sample_rng.bit_generator.state = meta["rng/sample"]
+        for env, state in zip(self.envs, meta["rng/envs"]):
+            env.unwrapped.np_random.bit_generator.state = state
+        for env, state in zip(self.eval_envs, meta["rng/eval_envs"]):
+            env.unwrapped.np_random.bit_generator.state = state
+        self.worker.n_episodes, self.evaluator.n_episodes = meta["episodes"]
+        self.best_success = meta["best_success"]
+        self.elapsed_before = meta["elapsed"]
+        self.first_epoch = meta["epoch"] + 1
+        buffer_path = resume_dir / f"buffer_rank{rank}.npz"
+        if buffer_path.exists():
+            state, buffer_epoch = checkpoint.read_buffer(buffer_path)
+            self.buffer.load_state_dict(state)
+        else:
+            buffer_epoch = None
+        if rank == 0 and buffer_epoch != meta["epoch"]:
+            saved = "no replay buffer was saved" if buffer_epoch is None else f"the replay buffer is from epoch {buffer_epoch}"
+            print(f"note: resuming after epoch {meta['epoch']}, but {saved}; set --buffer_save_interval 1 for an "
+                  "exact resume", file=sys.stderr)
+
+    def run(self, resume: bool = False) -> list[dict[str, float]]:
+        rows: list[dict[str, float]] = []
+        if resume:
+            self.restore()
+            if self.comm.rank == 0:
+                rows = [r for r in read_progress(self.log_dir / "progress.csv") if r["epoch"] < self.first_epoch]
+        if self.comm.rank == 0:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            atomic.remove_stale_temporaries(self.log_dir)
+            self.logger = Logger(self.log_dir, rows=rows)
             self.logger.write_params(self.config.to_dict())
-        for epoch in range(self.config.n_epochs):
+            if self.config.tensorboard:
+                self.tensorboard = TensorBoardWriter(self.log_dir)
+        self.comm.bcast(None)  # the log folder exists before any rank writes its resume files into it
+        for epoch in range(self.first_epoch, self.config.n_epochs):
             row = self.run_epoch(epoch)
             self.check_health(epoch, row)
             if self.logger is not None:
                 self.logger.log_epoch(row)
+            if self.tensorboard is not None:
+                self.tensorboard.write(row, step=epoch)
             self.save(epoch, row["test/success_rate"])
+        if self.tensorboard is not None:
+            self.tensorboard.close()
         return self.logger.rows if self.logger is not None else []
 
 
-def train(config: Config, comm: mpi.SingleProcess | mpi.MPIComm | None = None) -> list[dict[str, float]]:
-    """Train as ``config`` says; returns the rows written to progress.csv (empty on ranks other than 0)."""
-    comm = comm if comm is not None else mpi.world()
-    configure_threads(comm.size)
+def _agree(comm: mpi.SingleProcess | mpi.MPIComm, check: Any) -> None:
+    """Run ``check`` on rank 0; its ConfigError stops every rank with the same message (exit code 2 each)."""
     problem = None
     if comm.rank == 0:
         try:
-            prepare_log_dir(config)
+            check()
         except ConfigError as e:
             problem = str(e)
-    # Every rank learns of rank 0's problem, so all of them stop with exit code 2 instead of waiting for rank 0.
     problem = comm.bcast(problem)
     if problem is not None:
         raise ConfigError(problem)
+
+
+def train(config: Config, comm: mpi.SingleProcess | mpi.MPIComm | None = None) -> list[dict[str, float]]:
+    """Train as ``config`` says; returns the rows written to progress.csv (empty on ranks other than 0).
+
+    Every input (log folder, --load_path, --demo_file) is checked before the log folder is created.
+    """
+    comm = comm if comm is not None else mpi.world()
+    configure_threads(comm.size)
+    _agree(comm, lambda: check_log_dir(config))
     return Trainer(config, comm).run()
+
+
+def resume_config(log_dir: str | Path, n_epochs: int | None = None, mpi_size: int = 1) -> Config:
+    """The configuration of the run in ``log_dir`` (its params.json), optionally with more epochs."""
+    from experiment.config import FIELDS, validate
+
+    log_dir = Path(log_dir)
+    try:
+        saved = json.loads((log_dir / "params.json").read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{log_dir} holds no run to resume (no params.json): pass the log folder of a run") from None
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"cannot read {log_dir / 'params.json'} ({e}): the run cannot be resumed") from None
+    if not (log_dir / "resume").is_dir():
+        raise ConfigError(f"{log_dir} has no resume state (it finishes no epoch yet): start it again instead")
+    unknown = set(saved) - set(FIELDS)
+    if unknown:
+        raise ConfigError(f"{log_dir / 'params.json'} has unknown keys {sorted(unknown)}: written by another version")
+    saved["log_path"] = str(log_dir)
+    saved["mpi_size"] = mpi_size
+    if n_epochs is not None:
+        saved["n_epochs"] = n_epochs
+    config = Config(**saved)
+    validate(config)
+    return config
+
+
+def resume(log_dir: str | Path, n_epochs: int | None = None,
+           comm: mpi.SingleProcess | mpi.MPIComm | None = None) -> list[dict[str, float]]:
+    """Continue the run in ``log_dir`` from its last saved epoch (see Trainer.restore)."""
+    comm = comm if comm is not None else mpi.world()
+    config = resume_config(log_dir, n_epochs, comm.size)
+    done = len(read_progress(Path(log_dir) / "progress.csv")) if (Path(log_dir) / "progress.csv").exists() else 0
+    if done >= config.n_epochs:
+        raise ConfigError(f"{log_dir} already finished its {config.n_epochs} epochs: pass --n_epochs N to "
+                          "train it further")
+    configure_threads(comm.size)
+    return Trainer(config, comm).run(resume=True)

@@ -13,7 +13,8 @@ NON_DEFAULT = {
     "clip_return": False, "n_cycles": 7, "n_batches": 9, "batch_size": 512, "n_test_rollouts": 4,
     "test_with_polyak": True, "random_eps": 0.2, "noise_eps": 0.1, "replay_strategy": "none", "replay_k": 8,
     "bc_loss": True, "q_filter": True, "num_demo": 50, "demo_batch_size": 64, "prm_loss_weight": 0.01,
-    "aux_loss_weight": 0.02, "demo_relabel": False,
+    "aux_loss_weight": 0.02, "demo_relabel": False, "demo_legacy": True, "buffer_save_interval": 2,
+    "tensorboard": False,
 }
 
 
@@ -115,3 +116,28 @@ def test_config_is_frozen_and_serialisable():
     d = c.to_dict()
     assert Config(**d) == c
     assert all(not isinstance(v, float) or math.isfinite(v) for v in d.values())
+
+
+# ---- property-based: whatever the user types, validation answers with a ConfigError or a valid Config ----
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from experiment.config import OPTIONS, ConfigError, build_config  # noqa: E402
+
+NUMERIC_KEYS = [f.name for f in OPTIONS if f.name not in ("env", "log_path", "load_path", "demo_file")]
+ANY_VALUE = st.one_of(
+    st.integers(-10**6, 10**6), st.floats(allow_nan=True, allow_infinity=True), st.booleans(), st.none(),
+    st.text(max_size=12), st.sampled_from(["1e5", "-0", "nan", "inf", "true", "0x10", " 3 ", ""]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.sampled_from(NUMERIC_KEYS + ["bogus_key", "num_env"]), ANY_VALUE, max_size=4))
+def test_random_values_get_a_config_error_or_a_valid_config(user):
+    try:
+        config = build_config({**user, "log_path": "unused"})
+    except ConfigError as e:
+        assert "\n" not in str(e) and str(e)
+    else:
+        assert config.batch_size >= 1 and 0 < config.gamma < 1 and config.n_epochs >= 1

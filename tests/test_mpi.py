@@ -58,9 +58,6 @@ def test_ranks_stay_identical_and_only_rank_0_logs(tmp_path):
     user = dict(zip({TINY[0::2]!r}, {TINY[1::2]!r}))
     user = {{k.lstrip("-"): v for k, v in user.items()}}
     config = build_config({{**user, "log_path": "run"}}, mpi_size=comm.size)
-    if comm.rank == 0:
-        from her.train import prepare_log_dir
-        prepare_log_dir(config)
     trainer = Recording(config, comm)
     trainer.run()
     p = trainer.policy

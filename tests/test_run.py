@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -46,8 +47,10 @@ def test_overrides_of_every_kind_reach_params_json_and_the_run(tmp_path):
     assert [r["epoch"] for r in rows] == [0, 1]
     assert rows[-1]["total/env_steps"] == 2 * 1 * 1 * 50
     assert rows[-1]["total/updates"] == 2 * 2
-    assert sorted(p.name for p in log.iterdir()) == ["params.json", "policy_0.npz", "policy_best.npz",
-                                                     "policy_latest.npz", "progress.csv"]
+    files = sorted(p.name for p in log.iterdir() if not p.name.startswith("events.out.tfevents."))
+    assert files == ["params.json", "policy_0.npz", "policy_best.npz", "policy_latest.npz", "progress.csv", "resume"]
+    # buffer_save_interval 5 > 2 epochs: the buffer is still saved after the last epoch.
+    assert sorted(p.name for p in (log / "resume").iterdir()) == ["buffer_rank0.npz", "state_rank0.npz"]
 
 
 REFERENCE_KEYS = ["epoch", "test/success_rate", "test/mean_Q", "test/episode", "train/success_rate",
@@ -66,13 +69,81 @@ def test_progress_has_the_reference_keys_and_more(tmp_path, capsys):
     assert "| test/success_rate" in out  # the stdout table
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--batchsize", "3"], "unknown configuration key --batchsize (did you mean --batch_size?)"),
-    (["--env", "FetchDance"], "unknown task 'FetchDance'"),
-    (["--polyak", "2"], "polyak must be in [0, 1], got 2.0"),
-])
-def test_bad_flags_exit_2_with_one_line(args, message, capsys, tmp_path):
-    assert cli(args + ["--log_path", str(tmp_path / "x")]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith(f"error: {message}") and err.count("\n") == 1
-    assert not (tmp_path / "x").exists()
+def write_policy(path, env="FetchReach", hidden=16, layers=1):
+    from experiment.config import build_config
+    from her import checkpoint, envs
+    from her.train import make_policy
+
+    config = build_config({"env": env, "hidden": hidden, "layers": layers, "log_path": "unused"})
+    dims = envs.env_dims(envs.make_env(config.env_id, 0))
+    checkpoint.save_policy(path, make_policy(config, dims).network_state(), config.to_dict(), dims, epoch=0)
+
+
+def write_demos(path, env_id="FetchReach-v4", dims=(10, 3, 4), n=3, poison=False):
+    dim_o, dim_g, dim_u = dims
+    rng = np.random.default_rng(0)
+    arrays = {"o": rng.normal(size=(n, 51, dim_o)), "ag": rng.normal(size=(n, 51, dim_g)),
+              "g": rng.normal(size=(n, 50, dim_g)), "u": rng.uniform(-1, 1, (n, 50, dim_u)),
+              "info_is_success": np.zeros((n, 50, 1))}
+    arrays = {k: v.astype(np.float32) for k, v in arrays.items()}
+    if poison:
+        arrays["o"][1, 7, 2] = np.nan
+    np.savez(path, **arrays, env_id=np.array(env_id), format=np.array("her-tf2-demos"), version=np.array(1))
+
+
+def bad_inputs(tmp: Path):
+    """(arguments, start of the expected message) for every kind of bad input; files are made on demand."""
+    (tmp / "taken").mkdir()
+    (tmp / "taken" / "progress.csv").write_text("epoch\n0\n")
+    (tmp / "a_file").write_text("")
+    (tmp / "garbage.npz").write_bytes(b"\x00not a zip at all" * 10)
+    write_policy(tmp / "reach.npz")
+    write_policy(tmp / "push.npz", env="FetchPush")
+    write_demos(tmp / "reach_demos.npz")
+    write_demos(tmp / "push_demos.npz", env_id="FetchPush-v4", dims=(25, 3, 4))
+    write_demos(tmp / "nan_demos.npz", poison=True)
+    demo = ["--demo_file", str(tmp / "reach_demos.npz"), "--num_demo", "3"]
+    return [
+        (["--env", "FetchDance"], "unknown task 'FetchDance'"),
+        (["--batchsize", "3"], "unknown configuration key --batchsize (did you mean --batch_size?)"),
+        (["--batch_size", "big"], "batch_size must be an integer, got 'big'"),
+        (["--batch_size", "0"], "batch_size must be >= 1, got 0"),
+        (demo + ["--demo_batch_size", "1024"], "demo_batch_size must be in [1, batch_size=1024), got 1024"),
+        (["--replay_k", "-1"], "replay_k must be >= 0, got -1"),
+        (["--replay_strategy", "final"], "replay_strategy must be 'future' or 'none', got 'final'"),
+        (["--polyak", "2"], "polyak must be in [0, 1], got 2.0"),
+        (["--gamma", "1"], "gamma must be in (0, 1), got 1.0"),
+        (["--noise_eps", "1.5"], "noise_eps must be in [0, 1], got 1.5"),
+        (["--random_eps", "-0.1"], "random_eps must be in [0, 1], got -0.1"),
+        (["--n_epochs", "3", "--num_timesteps", "1e5"], "give either --n_epochs or --num_timesteps, not both"),
+        (["--num_timesteps", "10"], "num_timesteps=10 gives zero epochs"),
+        (["--n_epochs", "0"], "n_epochs must be >= 1, got 0"),
+        (["--log_path", str(tmp / "taken")], f"log folder {tmp / 'taken'} already holds a run"),
+        (["--log_path", str(tmp / "a_file" / "run")], f"cannot write to log folder {tmp / 'a_file' / 'run'}"),
+        (["--load_path", str(tmp / "missing.npz")], f"policy file {tmp / 'missing.npz'} does not exist"),
+        (["--load_path", str(tmp / "garbage.npz")], f"{tmp / 'garbage.npz'} is not a readable policy file"),
+        (["--load_path", str(tmp / "push.npz")], f"{tmp / 'push.npz'} was trained on FetchPush-v4, not FetchReach-v4"),
+        (["--load_path", str(tmp / "reach.npz"), "--hidden", "32"], f"{tmp / 'reach.npz'} has networks of 1x16"),
+        (["--demo_file", str(tmp / "missing.npz")], f"demo file {tmp / 'missing.npz'} does not exist"),
+        (["--demo_file", str(tmp / "garbage.npz")], f"{tmp / 'garbage.npz'} is not a readable .npz archive"),
+        (["--demo_file", str(tmp / "push_demos.npz")], "holds demonstrations for FetchPush-v4, but this run is on "
+                                                       "FetchReach-v4"),
+        (demo[:2] + ["--num_demo", "5"], "holds 3 episodes but num_demo is 5: pass --num_demo 3"),
+        (["--demo_file", str(tmp / "nan_demos.npz"), "--num_demo", "3"], "'o' holds NaN or infinite values"),
+    ]
+
+
+def test_every_bad_input_gets_one_line_exit_2_and_no_files(tmp_path, capsys):
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    cases = bad_inputs(inputs)
+    before = sorted(p.name for p in inputs.rglob("*"))
+    for args, message in cases:
+        log_args = [] if "--log_path" in args else ["--log_path", str(tmp_path / "run")]
+        code = cli(["--layers", "1", "--hidden", "16"] * ("--hidden" not in args) + args + log_args)
+        err = capsys.readouterr().err
+        assert code == 2, (args, err)
+        assert err.startswith("error: ") and err.count("\n") == 1, (args, err)
+        assert message in err, (args, err)
+        assert not (tmp_path / "run").exists(), args
+        assert sorted(p.name for p in inputs.rglob("*")) == before, args

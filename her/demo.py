@@ -1,0 +1,220 @@
+"""Demonstration files (decision D11): the plain-array format the generator writes, and a loader that checks it.
+
+A file holds whole episodes in the replay buffer's layout (decision D1): ``o, ag: (E, T+1, dim)``,
+``g, u: (E, T, dim)``, ``info_is_success: (E, T, 1)``, float32, plus ``env_id``, ``format`` and ``version``.
+The reference's pickled layout (§11) is read only on explicit request.
+"""
+
+from __future__ import annotations
+
+import pickle
+import zipfile
+import zlib
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+
+from her import atomic
+from her.envs import task_name
+from her.replay_buffer import episode_shapes
+
+FORMAT = "her-tf2-demos"
+VERSION = 1
+EPISODE_KEYS = ("o", "ag", "g", "u", "info_is_success")
+LEGACY_KEYS = ("acs", "obs", "info")
+GENERATOR = "python experiment/data_generation/fetch_data_generation.py"
+
+# Everything np.load or a corrupt archive member can raise on a file that is not what it claims to be.
+_READ_ERRORS = (zipfile.BadZipFile, zlib.error, OSError, ValueError, EOFError, KeyError, pickle.UnpicklingError)
+
+
+class DemoFileError(ValueError):
+    """A demonstration file that cannot be used; the message says what is wrong and what to do."""
+
+
+def save_demos(path: str | Path, episodes: Mapping[str, np.ndarray], env_id: str, *,
+               compresslevel: int | None = 1) -> None:
+    """Write ``episodes`` (the keys of EPISODE_KEYS) for ``env_id`` to exactly ``path``, atomically.
+
+    ``compresslevel`` 1-9 deflates the archive (level 1 is nearly as small as 9 for these arrays); None stores it.
+    """
+    arrays = {key: np.asarray(episodes[key], dtype=np.float32) for key in EPISODE_KEYS}
+    arrays["env_id"] = np.array(env_id)
+    arrays["format"] = np.array(FORMAT)
+    arrays["version"] = np.array(VERSION)
+    atomic.savez(path, arrays, compresslevel=compresslevel)
+
+
+def load_demos(
+    path: str | Path,
+    *,
+    env_id: str,
+    dims: Mapping[str, int],
+    T: int,
+    num_demo: int,
+    allow_legacy: bool = False,
+) -> dict[str, np.ndarray]:
+    """The first ``num_demo`` episodes of a demo file, checked against the task, as float32 arrays.
+
+    Returns ``{o, ag, g, u, info_is_success}`` shaped like ``RolloutWorker.generate_rollouts``.
+    Actions are clipped to [-1, 1] without complaint: the env clips every action before applying it, so the
+    clipped action is the one that was executed, and the tanh actor can never output more (the reference's
+    own files hold unclipped actions, §15). Anything else that is wrong raises DemoFileError.
+    ``allow_legacy`` admits the reference's pickled layout; unpickling can run code from the file.
+    """
+    path = Path(path)
+    if num_demo < 1:
+        raise DemoFileError(f"num_demo must be at least 1, got {num_demo}")
+    if not path.is_file():
+        problem = "is a directory" if path.is_dir() else "does not exist"
+        raise DemoFileError(f"demo file {path} {problem}: pass an .npz made by {GENERATOR}")
+    expected = episode_shapes(dims, T)
+
+    try:
+        data = np.load(path, allow_pickle=False)
+    except _READ_ERRORS as err:
+        # np.load takes anything that is not a zip or .npy for a pickle, refused here by allow_pickle=False;
+        # numpy's own message would suggest unpickling, which is exactly what must not be done with it.
+        reason = "a pickle or not a numpy file at all" if "pickle" in str(err) else _brief(err)
+        raise DemoFileError(f"{path} is not a readable .npz archive ({reason}): pass an .npz made by "
+                            f"{GENERATOR}") from None
+    if not isinstance(data, np.lib.npyio.NpzFile):
+        raise DemoFileError(f"{path} holds a single .npy array, not an .npz archive of episodes: "
+                            f"make one with {GENERATOR}")
+    with data:
+        keys = set(data.files)
+        if set(LEGACY_KEYS) <= keys and not set(EPISODE_KEYS) <= keys:
+            if not allow_legacy:
+                raise DemoFileError(
+                    f"{path} is in the reference's legacy layout (acs/obs/info arrays of pickled dicts), and "
+                    f"unpickling can run code stored in the file: pass --demo_legacy 1 if you trust it, or "
+                    f"regenerate the demos with {GENERATOR}")
+            episodes = None
+        else:
+            episodes = _read_plain(data, path, env_id, expected, T, num_demo)
+    if episodes is None:
+        episodes = _read_legacy(path, env_id, expected, T, num_demo)
+
+    for key, array in episodes.items():
+        bad = ~np.isfinite(array)
+        if bad.any():
+            eps = np.unique(np.nonzero(bad)[0])
+            shown = ", ".join(str(e) for e in eps[:5]) + (", ..." if len(eps) > 5 else "")
+            raise DemoFileError(f"{path}: '{key}' holds NaN or infinite values in episode(s) {shown}: "
+                                f"regenerate the file or drop those episodes")
+    np.clip(episodes["u"], -1.0, 1.0, out=episodes["u"])
+    return episodes
+
+
+def _brief(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[0]}" if text else type(err).__name__
+
+
+def _same_task(a: str, b: str) -> bool:
+    # Versions (-vN) and the dense-reward variants share observations and dynamics; the reward is recomputed.
+    def strip(env_id: str) -> str:
+        return task_name(env_id).removesuffix("Dense")
+
+    return strip(a) == strip(b)
+
+
+def _read(data: np.lib.npyio.NpzFile, path: Path, key: str) -> np.ndarray:
+    try:
+        return data[key]
+    except ValueError as err:
+        if "allow_pickle" in str(err):
+            raise DemoFileError(f"{path}: '{key}' holds pickled objects, not numbers: make the file with "
+                                f"{GENERATOR}") from None
+        raise DemoFileError(f"{path}: '{key}' cannot be read ({_brief(err)}): the file is damaged") from None
+    except _READ_ERRORS as err:
+        raise DemoFileError(f"{path}: '{key}' cannot be read ({_brief(err)}): the file is damaged") from None
+
+
+def _scalar_text(array: np.ndarray) -> str | None:
+    return str(array[()]) if array.shape == () and array.dtype.kind == "U" else None
+
+
+def _read_plain(data, path: Path, env_id: str, expected: dict, T: int, num_demo: int) -> dict[str, np.ndarray]:
+    keys = set(data.files)
+    missing = [key for key in EPISODE_KEYS if key not in keys]
+    if missing:
+        raise DemoFileError(f"{path} lacks {', '.join(missing)} (it has {', '.join(sorted(keys)) or 'nothing'}), "
+                            f"so it is not a demo file: make one with {GENERATOR}")
+    if "format" in keys and _scalar_text(_read(data, path, "format")) != FORMAT:
+        raise DemoFileError(f"{path} is not a {FORMAT} file: make one with {GENERATOR}")
+    if "version" in keys:
+        version = _read(data, path, "version")
+        if version.shape != () or version.dtype.kind not in "iu" or int(version) > VERSION:
+            raise DemoFileError(f"{path} has demo format version {version}, and this code reads up to {VERSION}: "
+                                f"update the code or regenerate the file")
+
+    made_for = _scalar_text(_read(data, path, "env_id")) if "env_id" in keys else None
+    if made_for is not None and not _same_task(made_for, env_id):
+        raise DemoFileError(f"{path} holds demonstrations for {made_for}, but this run is on {env_id}: pass a demo "
+                            f"file for {task_name(env_id)} ({GENERATOR} --env {task_name(env_id)})")
+
+    arrays = {}
+    for key in EPISODE_KEYS:
+        array = _read(data, path, key)
+        if array.dtype.kind not in "biuf":
+            raise DemoFileError(f"{path}: '{key}' has dtype {array.dtype}, not numbers: make the file with {GENERATOR}")
+        if array.ndim != 3 or array.shape[1:] != expected[key]:
+            origin = f"; the file was made for {made_for}" if made_for else ""
+            raise DemoFileError(f"{path}: '{key}' has shape {array.shape}, but {env_id} with T={T} "
+                                f"needs (episodes, {', '.join(map(str, expected[key]))}){origin}")
+        arrays[key] = array
+    counts = {key: len(array) for key, array in arrays.items()}
+    if len(set(counts.values())) != 1:
+        listed = ", ".join(f"{key}: {n}" for key, n in counts.items())
+        raise DemoFileError(f"{path}: the arrays hold different numbers of episodes ({listed}): the file is damaged")
+    _check_count(path, counts["u"], num_demo)
+    # Copies, so the caller owns writable float32 arrays and nothing refers back to the archive.
+    return {key: np.array(array[:num_demo], dtype=np.float32) for key, array in arrays.items()}
+
+
+def _check_count(path: Path, held: int, num_demo: int) -> None:
+    if num_demo > held:
+        raise DemoFileError(f"{path} holds {held} episodes but num_demo is {num_demo}: pass --num_demo {held} "
+                            f"(or fewer), or generate more with {GENERATOR} --num_episodes {num_demo}")
+
+
+def _read_legacy(path: Path, env_id: str, expected: dict, T: int, num_demo: int) -> dict[str, np.ndarray]:
+    """The reference's layout (§11): acs (E, T, 4), obs (E, T+1) and info (E, T) of dicts; ragged rows allowed."""
+    try:
+        with np.load(path, allow_pickle=True) as data:
+            acs, obs, info = data["acs"], data["obs"], data["info"]
+    except Exception as err:  # unpickling can fail in any way a pickle chooses (missing modules, bad opcodes)
+        raise DemoFileError(f"{path}: the legacy arrays cannot be read ({_brief(err)}): the file is damaged "
+                            f"or not from the reference's generator") from None
+    if acs.ndim == 0 or obs.ndim == 0 or info.ndim == 0 or not len(acs) == len(obs) == len(info):
+        raise DemoFileError(f"{path}: legacy acs, obs and info disagree on the number of episodes "
+                            f"({np.shape(acs)}, {np.shape(obs)}, {np.shape(info)}): the file is damaged")
+    _check_count(path, len(obs), num_demo)
+
+    out = {key: np.empty((num_demo, *shape), np.float32) for key, shape in expected.items()}
+    for e in range(num_demo):
+        ep_acs, ep_obs, ep_info = acs[e], obs[e], info[e]
+        # Slow or failed reference episodes ran 51-52 steps; the first T steps are the fixed-length episode.
+        if len(ep_acs) < T or len(ep_obs) < T + 1 or len(ep_info) < T:
+            raise DemoFileError(f"{path}: legacy episode {e} has {len(ep_acs)} actions and {len(ep_obs)} "
+                                f"observations, fewer than T={T} needs ({T} and {T + 1})")
+        try:
+            episode = {
+                "o": [ep_obs[t]["observation"] for t in range(T + 1)],
+                "ag": [ep_obs[t]["achieved_goal"] for t in range(T + 1)],
+                "g": [ep_obs[t]["desired_goal"] for t in range(T)],
+                "u": [ep_acs[t] for t in range(T)],
+                "info_is_success": [[ep_info[t]["is_success"]] for t in range(T)],
+            }
+            episode = {key: np.asarray(value, dtype=np.float32) for key, value in episode.items()}
+        except (KeyError, TypeError, IndexError, ValueError) as err:
+            raise DemoFileError(f"{path}: legacy episode {e} is malformed ({_brief(err)}): expected dicts with "
+                                f"observation, achieved_goal, desired_goal and is_success") from None
+        for key, array in episode.items():
+            if array.shape != expected[key]:
+                raise DemoFileError(f"{path}: legacy '{key}' of episode {e} has shape {array.shape}, but {env_id} "
+                                    f"with T={T} needs {expected[key]}: the file was made for another task")
+            out[key][e] = array
+    return out

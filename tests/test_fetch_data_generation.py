@@ -1,0 +1,141 @@
+"""Scripted demo generator: episodes in the D1 layout that load back, reproducibly, and a CLI that fails cleanly."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from experiment.data_generation import fetch_data_generation as gen
+from her.demo import load_demos
+from her.envs import env_dims, make_env
+
+SCRIPT = Path(gen.__file__)
+T = 50
+
+
+def generate_and_load(tmp_path, env_id: str, n: int, seed: int = 0):
+    result = gen.generate(env_id, n, seed)
+    path = tmp_path / "demos.npz"
+    from her.demo import save_demos
+
+    save_demos(path, result.episodes, env_id)
+    dims = env_dims(make_env(env_id, seed=0))
+    return result, load_demos(path, env_id=env_id, dims=dims, T=T, num_demo=n), dims
+
+
+@pytest.mark.parametrize("env_id, n", [("FetchPickAndPlace-v4", 3), ("FetchPush-v4", 2)])
+def test_generated_episodes_load_back_in_the_replay_layout(tmp_path, env_id, n):
+    result, demos, dims = generate_and_load(tmp_path, env_id, n)
+    assert demos["o"].shape == (n, T + 1, dims["o"]) and demos["ag"].shape == (n, T + 1, dims["g"])
+    assert demos["g"].shape == (n, T, dims["g"]) and demos["u"].shape == (n, T, dims["u"])
+    assert demos["info_is_success"].shape == (n, T, 1)
+    for key, array in demos.items():
+        np.testing.assert_array_equal(array, result.episodes[key])  # nothing clipped or changed on the way
+    assert np.abs(demos["u"]).max() <= 1.0
+    # The achieved goal is the object position; the goal is fixed within an episode.
+    np.testing.assert_allclose(demos["ag"], demos["o"][:, :, 3:6])
+    np.testing.assert_array_equal(demos["g"], np.repeat(demos["g"][:, :1], T, axis=1))
+    assert set(np.unique(demos["info_is_success"])) <= {0.0, 1.0}
+    assert result.successes == int(demos["info_is_success"][:, -1, 0].sum()) and result.attempts == n
+    # The experts solve these seeds: a regression in an expert shows here first.
+    assert result.successes == n
+
+
+def test_same_seed_same_episodes_other_seed_other_episodes():
+    a = gen.generate("FetchPush-v4", 2, seed=3).episodes
+    b = gen.generate("FetchPush-v4", 2, seed=3).episodes
+    c = gen.generate("FetchPush-v4", 2, seed=4).episodes
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key])
+    assert not np.array_equal(a["g"], c["g"])
+
+
+def test_reach_and_slide_experts_run():
+    reach = gen.generate("FetchReach-v4", 2)
+    assert reach.successes == 2 and reach.episodes["o"].shape == (2, T + 1, 10)
+    slide = gen.generate("FetchSlide-v4", 1)
+    assert np.abs(slide.episodes["u"]).max() <= 1.0
+
+
+def test_experts_are_pure_functions_of_the_observation():
+    env = make_env("FetchPickAndPlace-v4")
+    obs, _ = env.reset(seed=0)
+    for expert in gen.EXPERTS.values():
+        if expert is gen.reach_expert:
+            continue
+        first = expert({key: value.copy() for key, value in obs.items()})
+        assert first.shape == (4,) and first.dtype == np.float32 and np.abs(first).max() <= 1.0
+        np.testing.assert_array_equal(first, expert(obs))
+
+
+def test_default_output_names():
+    assert gen.default_output("FetchPickAndPlace-v4", 100) == "data_fetch_random_100.npz"
+    assert gen.default_output("FetchPush-v4", 100) == "data_fetch_push_100.npz"
+    assert gen.default_output("FetchSlide-v4", 7) == "data_fetch_slide_7.npz"
+    assert gen.default_output("FetchPushDense-v4", 5) == "data_fetch_push_dense_5.npz"
+
+
+def test_only_success_gives_up_with_a_message_and_no_file(tmp_path, monkeypatch, capsys):
+    # An expert that drives away from the goal never succeeds.
+    monkeypatch.setitem(gen.EXPERTS, "FetchReach", lambda obs: -gen.reach_expert(obs))
+    out = tmp_path / "demos.npz"
+    code = gen.main(["--env", "FetchReach", "--num_episodes", "2", "--only_success", "--max_attempts", "3",
+                     "--output", str(out)])
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and err.startswith("error: only 0 of 3 episodes") and "\n" not in err
+    assert not out.exists()
+
+
+def test_cli_writes_the_file_and_reports_success(tmp_path, capsys):
+    out = tmp_path / "reach.npz"
+    assert gen.main(["--env", "FetchReach", "--num_episodes", "2", "--seed", "1", "--output", str(out)]) == 0
+    stdout = capsys.readouterr().out
+    assert "2/2 episodes succeeded (100%)" in stdout and str(out) in stdout
+    with np.load(out) as data:
+        assert str(data["env_id"]) == "FetchReach-v4" and data["u"].shape == (2, T, 4)
+
+
+def run_main(argv: list[str]) -> int:
+    try:
+        return gen.main(argv)
+    except SystemExit as exit:  # argparse's own errors
+        return exit.code
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--env", "FetchNope"], "unknown task"),
+    (["--env", "HalfCheetah-v5"], "no scripted expert"),
+    (["--num_episodes", "0"], "--num_episodes must be at least 1"),
+    (["--num_episodes", "ten"], "invalid int value"),
+    (["--only_success", "--num_episodes", "5", "--max_attempts", "2"], "--max_attempts"),
+    (["--bogus"], "unrecognized arguments"),
+])
+def test_bad_arguments_exit_2_with_one_line(tmp_path, capsys, args, expected):
+    assert run_main(args + ["--output", str(tmp_path / "x.npz")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and expected in err, err
+    assert not list(tmp_path.iterdir())  # no file, not even a partial one
+
+
+@pytest.mark.parametrize("output, expected", [("missing-folder/x.npz", "does not exist"), (".", "is a directory")])
+def test_unwritable_output_exits_2(tmp_path, capsys, output, expected):
+    assert run_main(["--env", "FetchReach", "--output", str(tmp_path / output)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and expected in err, err
+    assert not list(tmp_path.iterdir())
+
+
+def test_script_runs_headless_and_fails_cleanly(tmp_path):
+    bad = subprocess.run([sys.executable, str(SCRIPT), "--env", "FetchNope", "--output", str(tmp_path / "x.npz")],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and bad.stderr.startswith("error: ") and bad.stderr.count("\n") == 1
+    assert "Traceback" not in bad.stderr
+    out = tmp_path / "reach.npz"
+    good = subprocess.run([sys.executable, str(SCRIPT), "--env", "FetchReach", "--num_episodes", "1",
+                           "--output", str(out)], capture_output=True, text=True, timeout=120)
+    assert good.returncode == 0, good.stderr
+    assert "1/1 episodes succeeded" in good.stdout and out.exists()

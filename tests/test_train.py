@@ -1,0 +1,106 @@
+"""The training loop: exact resume, determinism, TensorBoard events, stopping on NaN."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from experiment.config import build_config
+from her import checkpoint, mpi
+from her.errors import TrainingError
+from her.logger import read_progress
+from her.run import cli
+from her.train import Trainer, check_log_dir, resume, train
+
+TINY = {"env": "FetchReach", "n_cycles": 2, "n_batches": 4, "batch_size": 32, "hidden": 16, "layers": 1,
+        "n_test_rollouts": 1, "num_env": 1, "seed": 3, "buffer_save_interval": 1}
+
+
+def untimed(rows):
+    return [{k: v for k, v in row.items() if not k.startswith("time/")} for row in rows]
+
+
+def saved_state(log_dir):
+    arrays, meta = checkpoint.read_training_state(log_dir / "resume" / "state_rank0.npz")
+    buffer, buffer_epoch = checkpoint.read_buffer(log_dir / "resume" / "buffer_rank0.npz")
+    meta.pop("elapsed")
+    return arrays, meta, buffer, buffer_epoch
+
+
+def test_resume_continues_exactly_where_a_straight_run_is(tmp_path):
+    straight = train(build_config({**TINY, "n_epochs": 3, "log_path": tmp_path / "straight"}))
+    again = train(build_config({**TINY, "n_epochs": 3, "log_path": tmp_path / "again"}))
+    # One process, one seed: the same numbers twice (timings aside).
+    assert untimed(straight) == untimed(again)
+
+    train(build_config({**TINY, "n_epochs": 2, "log_path": tmp_path / "resumed"}))
+    resumed = resume(tmp_path / "resumed", n_epochs=3)
+    assert [row["epoch"] for row in resumed] == [0, 1, 2]
+    assert untimed(resumed) == untimed(straight)
+    assert untimed(read_progress(tmp_path / "resumed" / "progress.csv")) == untimed(straight)
+
+    a_arrays, a_meta, a_buffer, a_epoch = saved_state(tmp_path / "straight")
+    b_arrays, b_meta, b_buffer, b_epoch = saved_state(tmp_path / "resumed")
+    # Weights, targets, normaliser sums, Adam moments and step; generator states; counters; the buffer.
+    assert a_arrays.keys() == b_arrays.keys() and any(k.startswith("opt/") for k in a_arrays)
+    for key in a_arrays:
+        np.testing.assert_array_equal(a_arrays[key], b_arrays[key], err_msg=key)
+    assert a_meta == b_meta and a_meta["epoch"] == 2
+    assert a_epoch == b_epoch == 2
+    for key in a_buffer:
+        np.testing.assert_array_equal(a_buffer[key], b_buffer[key], err_msg=key)
+
+
+def test_resuming_a_finished_run_says_so(tmp_path, capsys):
+    train(build_config({**TINY, "n_epochs": 1, "log_path": tmp_path / "run"}))
+    assert cli(["--resume", str(tmp_path / "run")]) == 2
+    assert "already finished its 1 epochs" in capsys.readouterr().err
+    assert cli(["--resume", str(tmp_path / "run"), "--seed", "4"]) == 2
+    assert "drop --seed" in capsys.readouterr().err
+
+
+def test_tensorboard_events_hold_every_epochs_success_rate(tmp_path):
+    train(build_config({**TINY, "n_epochs": 2, "log_path": tmp_path / "run"}))
+    events = list((tmp_path / "run").glob("events.out.tfevents.*"))
+    assert len(events) == 1
+    steps = {}
+    for record in tf.data.TFRecordDataset(str(events[0])):
+        event = tf.compat.v1.Event.FromString(record.numpy())
+        for value in event.summary.value:
+            if value.tag == "test/success_rate":
+                steps[event.step] = value.simple_value
+    rows = read_progress(tmp_path / "run" / "progress.csv")
+    assert steps == {int(row["epoch"]): pytest.approx(row["test/success_rate"]) for row in rows}
+
+
+def test_a_nan_stops_training_naming_the_epoch_and_keeps_the_last_good_policy(tmp_path, monkeypatch, capsys):
+    original = Trainer.run_epoch
+
+    def poisoned(self, epoch):
+        row = original(self, epoch)
+        if epoch == 1:
+            self.policy.actor.params[0].assign(tf.fill(self.policy.actor.params[0].shape, np.nan))
+        return row
+
+    monkeypatch.setattr(Trainer, "run_epoch", poisoned)
+    log = tmp_path / "run"
+    args = [f"--{k}={v}" for k, v in TINY.items()] + ["--n_epochs", "4", "--log_path", str(log)]
+    assert cli(args) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == "error: epoch 1: network parameters became NaN or infinite; the last good policy is kept"
+    arrays, meta = checkpoint.read_policy(log / "policy_latest.npz")
+    assert meta["epoch"] == 0 and all(np.isfinite(a).all() for a in arrays.values())
+    assert [row["epoch"] for row in read_progress(log / "progress.csv")] == [0]
+
+
+def test_the_log_folder_check_creates_nothing(tmp_path):
+    config = build_config({**TINY, "log_path": tmp_path / "a" / "b"})
+    check_log_dir(config)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_trainer_uses_distinct_env_seeds(tmp_path):
+    trainer = Trainer(build_config({**TINY, "num_env": 2, "log_path": tmp_path}), mpi.SingleProcess())
+    goals = [env.unwrapped.goal.copy() for env in trainer.envs + trainer.eval_envs]
+    assert len({tuple(g) for g in goals}) == 4
