@@ -108,3 +108,9 @@ def test_ctrl_c_finishes_cleanly_with_a_message(tmp_path):
     assert process.returncode == 130
     assert err.strip().splitlines()[-1].startswith("interrupted")
     check_every_file_loads(log)
+
+
+def test_written_files_get_the_usual_permissions(tmp_path):
+    atomic.write_text(tmp_path / "a.txt", "x")
+    (tmp_path / "b.txt").write_text("x")
+    assert (tmp_path / "a.txt").stat().st_mode == (tmp_path / "b.txt").stat().st_mode
