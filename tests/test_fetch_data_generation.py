@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from experiment.data_generation import fetch_data_generation as gen
-from her.demo import load_demos
+from her.demo import load_demos, save_demos
 from her.envs import env_dims, make_env
 
 SCRIPT = Path(gen.__file__)
@@ -20,8 +20,6 @@ T = 50
 def generate_and_load(tmp_path, env_id: str, n: int, seed: int = 0):
     result = gen.generate(env_id, n, seed)
     path = tmp_path / "demos.npz"
-    from her.demo import save_demos
-
     save_demos(path, result.episodes, env_id)
     dims = env_dims(make_env(env_id, seed=0))
     return result, load_demos(path, env_id=env_id, dims=dims, T=T, num_demo=n), dims
