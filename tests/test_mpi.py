@@ -156,9 +156,6 @@ def test_single_process_reductions_are_the_identity():
 
 def one_step(rank: int, size: int, allreduce, steps: int = 1) -> np.ndarray:
     """Parameters after ``steps`` updates on this rank's share of one fixed batch of 8 rows."""
-    import tensorflow as tf
-
-    tf.config.threading.set_intra_op_parallelism_threads(1)
     dims = {"o": 3, "g": 2, "u": 2}
     policy = DDPG(dims, hidden=8, layers=2, max_u=1.0, Q_lr=1e-2, pi_lr=1e-2, polyak=0.95, action_l2=1.0,
                   clip_obs=200.0, norm_eps=0.01, norm_clip=5.0, gamma=0.98, clip_return=50.0, seed=0,

@@ -104,3 +104,22 @@ def test_trainer_uses_distinct_env_seeds(tmp_path):
     trainer = Trainer(build_config({**TINY, "num_env": 2, "log_path": tmp_path}), mpi.SingleProcess())
     goals = [env.unwrapped.goal.copy() for env in trainer.envs + trainer.eval_envs]
     assert len({tuple(g) for g in goals}) == 4
+
+
+def test_a_short_pick_and_place_run_with_demos_logs_bc_loss_and_q_filter(tmp_path):
+    from experiment.data_generation.fetch_data_generation import generate
+    from her.demo import save_demos
+
+    demos = tmp_path / "demos.npz"
+    save_demos(demos, generate("FetchPickAndPlace-v4", 3, seed=0).episodes, "FetchPickAndPlace-v4")
+    config = build_config({**TINY, "env": "FetchPickAndPlace", "n_epochs": 2, "demo_file": demos, "num_demo": 3,
+                           "batch_size": 48, "demo_batch_size": 16, "log_path": tmp_path / "run"})
+    assert config.bc_loss and config.q_filter and config.n_cycles == 2  # user flags win over the demo preset
+    trainer = Trainer(config, mpi.SingleProcess())
+    assert trainer.demo_buffer.current_size == 3
+    # The normaliser saw the demos before any episode of the agent's own: 3 episodes of T samples each.
+    assert trainer.policy.o_stats.count == 1 + 3 * config.T
+    rows = trainer.run()
+    for row in rows:
+        assert row["loss/bc"] > 0 and 0.0 <= row["demo/q_filter_pass"] <= 1.0
+    assert "loss/bc" in read_progress(tmp_path / "run" / "progress.csv")[0]
