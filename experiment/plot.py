@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import sys
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +26,7 @@ matplotlib.use("Agg")  # headless: never needs a display
 import numpy as np
 from matplotlib.figure import Figure
 
+from her import atomic
 from her.logger import read_progress
 
 # Keys that differ between seeds of one experiment. `env` is how the user spelled the task; `env_id` (the
@@ -166,14 +165,7 @@ def make_figure(runs: Sequence[Run], key: str = "test/success_rate", window: int
 def save_png(fig: Figure, output: str | Path) -> Path:
     """Write the PNG atomically: a viewer refreshing the file never reads half of it."""
     output = Path(output)
-    fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp", dir=output.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            fig.savefig(f, format="png", dpi=100)
-        os.replace(tmp, output)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic.write_with(output, lambda f: fig.savefig(f, format="png", dpi=100))
     return output
 
 

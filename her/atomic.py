@@ -11,7 +11,8 @@ from typing import Callable, IO, Mapping
 import numpy as np
 
 
-def _atomic(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) -> None:
+def write_with(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) -> None:
+    """Call ``write`` on a temporary file beside ``path``, then rename it into place (durably)."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -40,7 +41,7 @@ def _umask() -> int:
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:
-    _atomic(path, lambda f: f.write(text.encode()))
+    write_with(path, lambda f: f.write(text.encode()))
 
 
 def savez(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], compresslevel: int | None = None) -> None:
@@ -55,7 +56,7 @@ def savez(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], compresslev
                 with archive.open(f"{name}.npy", "w", force_zip64=True) as member:
                     np.lib.format.write_array(member, np.asanyarray(array), allow_pickle=False)
 
-    _atomic(path, write)
+    write_with(path, write)
 
 
 def remove_stale_temporaries(folder: str | os.PathLike) -> None:
