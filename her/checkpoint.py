@@ -7,6 +7,8 @@ record of the effective configuration and the environment's dimensions.
 from __future__ import annotations
 
 import json
+import tokenize
+import zlib
 import zipfile
 from pathlib import Path
 from typing import Any, Mapping
@@ -17,6 +19,11 @@ from her import atomic
 
 POLICY_FORMAT = "her-tf2-policy"
 POLICY_VERSION = 1
+
+
+# What reading a damaged .npz can raise: numpy parses .npy headers with tokenize/ast, zlib checks deflated data.
+_READ_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, tokenize.TokenError, SyntaxError,
+                RuntimeError, NotImplementedError)  # zipfile: a flipped 'encrypted' flag or method
 
 
 class PolicyFileError(ValueError):
@@ -56,7 +63,7 @@ def _read_with_meta(path: Path, what: str, file_format: str) -> tuple[dict[str, 
         raise PolicyFileError(f"{what} {path} does not exist") from None
     except KeyError:
         raise PolicyFileError(f"{path} is an .npz but not a {what} (no 'meta' entry)") from None
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, UnicodeDecodeError) as e:
+    except _READ_ERRORS as e:
         raise PolicyFileError(f"{path} is not a readable {what} ({type(e).__name__}: {e})") from None
     if not isinstance(meta, dict) or meta.get("format") != file_format:
         raise PolicyFileError(f"{path} is not a {what} written by this project")
@@ -109,6 +116,6 @@ def read_buffer(path: str | Path) -> tuple[dict[str, np.ndarray], int]:
         with np.load(path, allow_pickle=False) as data:
             state = {key: data[key] for key in data.files}
         return state, int(state.pop("epoch"))
-    except (KeyError, OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+    except (KeyError, *_READ_ERRORS) as e:
         raise PolicyFileError(f"{path} is not a readable replay buffer ({type(e).__name__}): delete it to resume "
                               "with an empty buffer") from None

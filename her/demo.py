@@ -8,6 +8,7 @@ The reference's pickled layout (§11) is read only on explicit request.
 from __future__ import annotations
 
 import pickle
+import tokenize
 import zipfile
 import zlib
 from pathlib import Path
@@ -26,7 +27,10 @@ LEGACY_KEYS = ("acs", "obs", "info")
 GENERATOR = "python experiment/data_generation/fetch_data_generation.py"
 
 # Everything np.load or a corrupt archive member can raise on a file that is not what it claims to be.
-_READ_ERRORS = (zipfile.BadZipFile, zlib.error, OSError, ValueError, EOFError, KeyError, pickle.UnpicklingError)
+# numpy parses .npy headers with tokenize/ast (TokenError, SyntaxError); zipfile raises RuntimeError or
+# NotImplementedError for a flipped "encrypted" flag or compression method.
+_READ_ERRORS = (zipfile.BadZipFile, zlib.error, OSError, ValueError, EOFError, KeyError, pickle.UnpicklingError,
+                tokenize.TokenError, SyntaxError, RuntimeError, NotImplementedError)
 
 
 class DemoFileError(ValueError):
