@@ -97,8 +97,11 @@ def test_sigkill_at_a_random_moment_leaves_loadable_files_and_a_resumable_run(tm
 def test_ctrl_c_finishes_cleanly_with_a_message(tmp_path):
     log = tmp_path / "run"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    # A shell's background job inherits SIGINT as ignored, and Python then never raises KeyboardInterrupt:
+    # restore the default so the test behaves the same however pytest was started.
     process = subprocess.Popen([sys.executable, "-m", "her.run", *TRAIN, "--log_path", str(log)],
-                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
     while not (log / "progress.csv").exists():
         assert process.poll() is None and time.monotonic() < deadline
