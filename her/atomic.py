@@ -60,6 +60,6 @@ def savez(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], compresslev
 
 
 def remove_stale_temporaries(folder: str | os.PathLike) -> None:
-    """Delete temporaries left by a writer that was killed before its rename (they are never valid files)."""
-    for stale in Path(folder).glob(".*.tmp"):
+    """Delete temporaries left below ``folder`` by a writer killed before its rename (never valid files)."""
+    for stale in Path(folder).rglob(".*.tmp"):
         stale.unlink(missing_ok=True)

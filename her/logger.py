@@ -5,7 +5,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import socket
 import sys
+import time
 from pathlib import Path
 from typing import Any, Mapping, TextIO
 
@@ -54,10 +56,7 @@ class TensorBoardWriter:
     """
 
     def __init__(self, log_dir: str | Path):
-        import socket
-        import time
-
-        import tensorflow as tf
+        import tensorflow as tf  # only once TensorFlow is in use anyway
 
         self._tf = tf
         path = Path(log_dir) / f"events.out.tfevents.{int(time.time())}.{socket.gethostname()}"
@@ -68,8 +67,6 @@ class TensorBoardWriter:
         self._writer.write(event.SerializeToString())
 
     def write(self, row: Mapping[str, float], step: int) -> None:
-        import time
-
         Summary = self._tf.compat.v1.Summary
         values = [Summary.Value(tag=key, simple_value=float(value)) for key, value in row.items() if key != "epoch"]
         self._write(self._tf.compat.v1.Event(wall_time=time.time(), step=step, summary=Summary(value=values)))

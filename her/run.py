@@ -40,7 +40,7 @@ _ACTION_OPTIONS = ("play", "n_episodes", "video", "render", "resume")
 @click.option("--play", is_flag=True, help="run the policy of --load_path (a file or a log folder) instead of training")
 @click.option("--n_episodes", type=int, default=10, show_default=True, help="episodes to run with --play")
 @click.option("--video", default=None, metavar="FILE", help="with --play: write the episodes to FILE (.mp4 or .gif)")
-@click.option("--render", default=None, metavar="0|1", help="with --play: open a MuJoCo window (default: if a display exists)")
+@click.option("--render", type=click.BOOL, default=None, metavar="0|1", help="with --play: open a MuJoCo window (default: if a display exists)")
 @config_options
 def main(**options: Any) -> None:
     """Train DDPG + HER (with demonstrations when --demo_file is given) on a Fetch task.
@@ -77,11 +77,10 @@ def run_play(user: dict[str, Any], action: dict[str, Any], comm: Any) -> None:
     if unused:
         raise cfg.ConfigError(f"--play takes --load_path, --env, --seed, --n_episodes, --video and --render, "
                               f"not --{unused[0]}: the policy file holds its configuration")
-    render = None if action["render"] is None else cfg.coerce("test_with_polyak", action["render"])
     from her.play import play
 
     play(user["load_path"], env=user.get("env"), n_episodes=action["n_episodes"], video=action["video"],
-         seed=cfg.coerce("seed", user.get("seed", 0)), render=render)
+         seed=cfg.coerce("seed", user.get("seed", 0)), render=action["render"])
 
 
 def cli(argv: list[str] | None = None) -> int:

@@ -245,8 +245,9 @@ class Trainer:
     def save(self, epoch: int, success: float) -> None:
         """Policies (rank 0, D10), then this rank's resume state, then every buffer_save_interval its buffer."""
         c = self.config
+        network_state = self.policy.network_state()
         if self.comm.rank == 0:
-            save = partial(checkpoint.save_policy, network_state=self.policy.network_state(),
+            save = partial(checkpoint.save_policy, network_state=network_state,
                            config=c.to_dict(), dims=self.dims, epoch=epoch, test_success_rate=success)
             save(self.log_dir / "policy_latest.npz")
             if success >= self.best_success:
@@ -261,14 +262,16 @@ class Trainer:
         resume_dir.mkdir(exist_ok=True)
         rank = self.comm.rank
         # State first, buffer second: a kill in between leaves a buffer older than the state, never newer.
-        arrays, meta = self.training_state(epoch)
+        arrays, meta = self.training_state(epoch, network_state)
         checkpoint.save_training_state(resume_dir / f"state_rank{rank}.npz", arrays, meta)
         if save_buffer:
             checkpoint.save_buffer(resume_dir / f"buffer_rank{rank}.npz", self.buffer.state_dict(), epoch)
 
-    def training_state(self, epoch: int) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    def training_state(self, epoch: int, network_state: dict[str, np.ndarray] | None = None
+                       ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         """Everything but the replay buffer that the next epoch depends on."""
-        arrays = {**self.policy.network_state(), **{f"opt/{k}": v for k, v in self.policy.optimizer_state().items()}}
+        network_state = self.policy.network_state() if network_state is None else network_state
+        arrays = {**network_state, **{f"opt/{k}": v for k, v in self.policy.optimizer_state().items()}}
         meta = {
             "epoch": epoch,
             "best_success": self.best_success,

@@ -91,7 +91,7 @@ def test_sigkill_at_a_random_moment_leaves_loadable_files_and_a_resumable_run(tm
     assert cli(["--resume", str(log), "--n_epochs", str(len(read_progress(log / "progress.csv")) + 1)]) == 0
     rows = read_progress(log / "progress.csv")
     assert [row["epoch"] for row in rows] == list(range(len(rows)))
-    assert not list(log.glob(".*.tmp"))
+    assert not list(log.rglob(".*.tmp"))
 
 
 def test_ctrl_c_finishes_cleanly_with_a_message(tmp_path):
