@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 import sys
 import traceback
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 import numpy as np
+
+T = TypeVar("T")
 
 # Set by Open MPI, MPICH/Hydra and PMIx launchers respectively.
 _LAUNCHER_VARS = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK")
@@ -18,6 +20,7 @@ class SingleProcess:
 
     rank = 0
     size = 1
+    local_size = 1
 
     def allreduce_mean(self, x: np.ndarray) -> np.ndarray:
         return np.asarray(x)
@@ -36,9 +39,15 @@ class MPIComm:
     """Thin wrapper over an mpi4py communicator."""
 
     def __init__(self, comm: Any):
+        from mpi4py import MPI
+
         self.comm = comm
         self.rank = comm.Get_rank()
         self.size = comm.Get_size()
+        # Ranks sharing this host (and its cores); on one machine the same as size.
+        local = comm.Split_type(MPI.COMM_TYPE_SHARED)
+        self.local_size = local.Get_size()
+        local.Free()
 
     def allreduce_mean(self, x: np.ndarray) -> np.ndarray:
         """Element-wise mean over ranks of a numeric array (same shape and dtype on every rank)."""
@@ -73,6 +82,25 @@ def world() -> SingleProcess | MPIComm:
 
     comm = MPIComm(MPI.COMM_WORLD)
     return comm if comm.size > 1 else SingleProcess()
+
+
+def on_every_rank(comm: SingleProcess | MPIComm, fn: Callable[[], T],
+                  errors: tuple[type[BaseException], ...]) -> T:
+    """``fn()`` on every rank; if it raises one of ``errors`` on any rank, every rank raises the first of them.
+
+    For inputs each rank reads for itself (its resume files, a demo file on each host): a rank that failed alone
+    would leave while the others wait for it in the next collective, and the job would hang.
+    """
+    result: Any = None
+    error: BaseException | None = None
+    try:
+        result = fn()
+    except errors as e:
+        error = e
+    failures = [f for f in comm.allgather(None if error is None else (comm.rank, error)) if f is not None]
+    if failures:
+        raise failures[0][1]
+    return result
 
 
 def fail_job(comm: SingleProcess | MPIComm, error: BaseException, code: int = 1) -> None:

@@ -91,23 +91,24 @@ def cli(argv: list[str] | None = None) -> int:
 
     comm = mpi.world()
 
-    def user_error(message: str) -> int:
+    # Every error below is raised on all ranks together (the parse is the same everywhere, and train() checks
+    # per-rank inputs with mpi.on_every_rank), so rank 0 alone says it; anything else aborts the whole job.
+    def fail(message: str, code: int) -> int:
         if comm.rank == 0:
             print(f"error: {message}", file=sys.stderr)
-        return 2
+        return code
 
     try:
         main.main(args=argv, prog_name="python -m her.run", standalone_mode=False)
     except click.NoSuchOption as e:
-        return user_error(f"unknown configuration key {e.option_name}{cfg.nearest_key(e.option_name)}; "
-                          "see --help for every key")
+        return fail(f"unknown configuration key {e.option_name}{cfg.nearest_key(e.option_name)}; "
+                    "see --help for every key", 2)
     except click.UsageError as e:
-        return user_error(e.format_message().replace("\n", " "))
+        return fail(e.format_message().replace("\n", " "), 2)
     except (cfg.ConfigError, PolicyFileError, DemoFileError) as e:
-        return user_error(str(e))
+        return fail(str(e), 2)
     except TrainingError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+        return fail(str(e), 1)
     except (KeyboardInterrupt, click.Abort):  # click turns Ctrl-C into Abort
         print("interrupted: files written so far are complete", file=sys.stderr)
         return 130

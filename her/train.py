@@ -5,6 +5,7 @@ This is the only module besides the CLI that reads a ``Config``; it hands each p
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sys
@@ -20,18 +21,22 @@ import numpy as np
 from experiment.config import Config, ConfigError
 from her import atomic, checkpoint, envs, mpi
 from her.ddpg import DDPG, make_batch
+from her.demo import DemoFileError, load_demos
 from her.errors import TrainingError
 from her.her_sampler import sample_her_transitions
 from her.logger import Logger, TensorBoardWriter, read_progress
 from her.replay_buffer import ReplayBuffer, episode_shapes
 from her.rollout import RolloutWorker
 
+# Bad input: one line on stderr and exit code 2 (her.run), raised on every rank together (mpi.on_every_rank).
+USER_ERRORS = (ConfigError, checkpoint.PolicyFileError, DemoFileError)
 
-def configure_threads(n_workers: int) -> None:
-    """Share the machine's cores between the MPI workers on it (the reference used one thread per worker)."""
+
+def configure_threads(workers_on_host: int) -> None:
+    """Share this host's cores between the MPI workers on it (the reference used one thread per worker)."""
     import tensorflow as tf
 
-    threads = max(1, (os.cpu_count() or 1) // n_workers)
+    threads = max(1, (os.cpu_count() or 1) // workers_on_host)
     try:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(threads)
@@ -116,10 +121,12 @@ class Trainer:
         self.sampler = partial(sample_her_transitions, future_p=config.future_p, reward_fn=reward_fn)
         self.buffer = ReplayBuffer(episode_shapes(self.dims, T), config.buffer_size // T, self.sampler)
 
+        # Each rank reads its input files itself; a bad one stops every rank before the first collective.
+        loaded, demos = mpi.on_every_rank(comm, self.read_inputs, USER_ERRORS)
         allreduce = comm.allreduce_mean if comm.size > 1 else None
         self.policy = make_policy(config, self.dims, allreduce)
-        if config.load_path:
-            self.load_policy(config.load_path)
+        if loaded is not None:
+            self.policy.load_network_state(loaded)
         # Every worker starts from rank 0's parameters.
         if comm.size > 1:
             self.policy.load_network_state(comm.bcast(self.policy.network_state()))
@@ -132,7 +139,7 @@ class Trainer:
             self.eval_envs, self.policy, self.dims, T, exploit=True,
             use_target_net=config.test_with_polyak, compute_Q=True,
         )
-        self.demo_buffer = self.load_demos() if config.demo_file else None
+        self.demo_buffer = self.fill_demo_buffer(demos) if demos is not None else None
         self.log_dir = Path(config.log_path)
         self.logger: Logger | None = None
         self.tensorboard: TensorBoardWriter | None = None
@@ -141,13 +148,22 @@ class Trainer:
         self.elapsed_before = 0.0  # wall seconds of earlier sessions of a resumed run
         self.start_time = time.time()
 
-    def load_demos(self) -> ReplayBuffer:
-        """Fill the demo buffer once (D7) and initialise the normaliser from the demos (D6)."""
-        from her.demo import load_demos
-
+    def read_inputs(self) -> tuple[dict[str, np.ndarray] | None, dict[str, np.ndarray] | None]:
+        """The weights of --load_path and the episodes of --demo_file (None where not given), checked."""
         c = self.config
-        demos = load_demos(c.demo_file, env_id=c.env_id, dims=self.dims, T=c.T, num_demo=c.num_demo,
-                           allow_legacy=c.demo_legacy)
+        loaded = demos = None
+        if c.load_path:
+            loaded, meta = checkpoint.read_policy(c.load_path)
+            checkpoint.check_compatible(meta, c.load_path, env_id=c.env_id, dims=self.dims,
+                                        hidden=c.hidden, layers=c.layers)
+        if c.demo_file:
+            demos = load_demos(c.demo_file, env_id=c.env_id, dims=self.dims, T=c.T, num_demo=c.num_demo,
+                               allow_legacy=c.demo_legacy)
+        return loaded, demos
+
+    def fill_demo_buffer(self, demos: dict[str, np.ndarray]) -> ReplayBuffer:
+        """Fill the demo buffer once (D7) and initialise the normaliser from the demos (D6)."""
+        c = self.config
         sampler = self.sampler
         if not c.demo_relabel:
             sampler = partial(sample_her_transitions, future_p=0.0, reward_fn=self.envs[0].unwrapped.compute_reward)
@@ -157,12 +173,6 @@ class Trainer:
             episode = {key: value[e:e + 1] for key, value in demos.items()}
             self.policy.update_normalizer(self.sampler(episode, c.T, self.sample_rng))
         return demo_buffer
-
-    def load_policy(self, path: str) -> None:
-        arrays, meta = checkpoint.read_policy(path)
-        checkpoint.check_compatible(meta, path, env_id=self.config.env_id, dims=self.dims,
-                                    hidden=self.config.hidden, layers=self.config.layers)
-        self.policy.load_network_state(arrays)
 
     # ---- the loop ----
 
@@ -237,9 +247,8 @@ class Trainer:
             what = ", ".join(bad) if bad else "network parameters"
             raise TrainingError(f"epoch {epoch}: {what} became NaN or infinite; the last good policy is kept")
         if self.comm.size > 1:
-            mine = self.policy.flat_params()
-            same = np.array_equal(mine, self.comm.bcast(mine))
-            if not all(self.comm.allgather(same)):
+            digest = hashlib.sha256(self.policy.flat_params().tobytes()).hexdigest()
+            if len(set(self.comm.allgather(digest))) > 1:
                 raise TrainingError(f"epoch {epoch}: parameters differ across MPI workers; the job cannot continue")
 
     def save(self, epoch: int, success: float) -> None:
@@ -287,12 +296,7 @@ class Trainer:
 
     def restore(self) -> None:
         """Continue from this rank's resume state and buffer in the log folder."""
-        resume_dir = self.log_dir / "resume"
-        rank = self.comm.rank
-        arrays, meta = checkpoint.read_training_state(resume_dir / f"state_rank{rank}.npz")
-        if meta["mpi_size"] != self.comm.size:
-            raise ConfigError(f"{self.log_dir} was trained on {meta['mpi_size']} MPI workers: resume it with "
-                              f"mpirun -np {meta['mpi_size']}")
+        arrays, meta, buffer, buffer_epoch = mpi.on_every_rank(self.comm, self.read_resume_files, USER_ERRORS)
         epochs = self.comm.allgather(meta["epoch"])
         if len(set(epochs)) > 1:
             raise ConfigError(f"the resume states of {self.log_dir} are from different epochs {epochs}: the "
@@ -309,16 +313,27 @@ class Trainer:
         self.best_success = meta["best_success"]
         self.elapsed_before = meta["elapsed"]
         self.first_epoch = meta["epoch"] + 1
-        buffer_path = resume_dir / f"buffer_rank{rank}.npz"
-        if buffer_path.exists():
-            state, buffer_epoch = checkpoint.read_buffer(buffer_path)
-            self.buffer.load_state_dict(state)
-        else:
-            buffer_epoch = None
-        if rank == 0 and buffer_epoch != meta["epoch"]:
+        if buffer is not None:
+            self.buffer.load_state_dict(buffer)
+        if self.comm.rank == 0 and buffer_epoch != meta["epoch"]:
             saved = "no replay buffer was saved" if buffer_epoch is None else f"the replay buffer is from epoch {buffer_epoch}"
             print(f"note: resuming after epoch {meta['epoch']}, but {saved}; set --buffer_save_interval 1 for an "
                   "exact resume", file=sys.stderr)
+
+    def read_resume_files(self) -> tuple[dict[str, np.ndarray], dict[str, Any], dict[str, np.ndarray] | None,
+                                         int | None]:
+        """This rank's resume state and, if one was saved, its replay buffer and that buffer's epoch."""
+        resume_dir = self.log_dir / "resume"
+        rank = self.comm.rank
+        arrays, meta = checkpoint.read_training_state(resume_dir / f"state_rank{rank}.npz")
+        if meta["mpi_size"] != self.comm.size:
+            raise ConfigError(f"{self.log_dir} was trained on {meta['mpi_size']} MPI workers: resume it with "
+                              f"mpirun -np {meta['mpi_size']}")
+        buffer_path = resume_dir / f"buffer_rank{rank}.npz"
+        if not buffer_path.exists():
+            return arrays, meta, None, None
+        buffer, buffer_epoch = checkpoint.read_buffer(buffer_path)
+        return arrays, meta, buffer, buffer_epoch
 
     def run(self, resume: bool = False) -> list[dict[str, float]]:
         rows: list[dict[str, float]] = []
@@ -347,27 +362,15 @@ class Trainer:
         return self.logger.rows if self.logger is not None else []
 
 
-def _agree(comm: mpi.SingleProcess | mpi.MPIComm, check: Any) -> None:
-    """Run ``check`` on rank 0; its ConfigError stops every rank with the same message (exit code 2 each)."""
-    problem = None
-    if comm.rank == 0:
-        try:
-            check()
-        except ConfigError as e:
-            problem = str(e)
-    problem = comm.bcast(problem)
-    if problem is not None:
-        raise ConfigError(problem)
-
-
 def train(config: Config, comm: mpi.SingleProcess | mpi.MPIComm | None = None) -> list[dict[str, float]]:
     """Train as ``config`` says; returns the rows written to progress.csv (empty on ranks other than 0).
 
     Every input (log folder, --load_path, --demo_file) is checked before the log folder is created.
     """
     comm = comm if comm is not None else mpi.world()
-    configure_threads(comm.size)
-    _agree(comm, lambda: check_log_dir(config))
+    configure_threads(comm.local_size)
+    # Only rank 0 writes the log folder, so only rank 0 checks it; its verdict stops every rank.
+    mpi.on_every_rank(comm, lambda: check_log_dir(config) if comm.rank == 0 else None, USER_ERRORS)
     return Trainer(config, comm).run()
 
 
@@ -405,5 +408,5 @@ def resume(log_dir: str | Path, n_epochs: int | None = None,
     if done >= config.n_epochs:
         raise ConfigError(f"{log_dir} already finished its {config.n_epochs} epochs: pass --n_epochs N to "
                           "train it further")
-    configure_threads(comm.size)
+    configure_threads(comm.local_size)
     return Trainer(config, comm).run(resume=True)
