@@ -46,6 +46,30 @@ def test_compressed_savez_loads_with_numpy(tmp_path):
     assert (tmp_path / "c.npz").stat().st_size < arrays["a"].nbytes / 10
 
 
+@pytest.mark.parametrize("array", [
+    np.arange(10_000, dtype=np.float32).reshape(100, 4, 25), np.arange(12.0).reshape(3, 4).T,  # Fortran order
+    np.array(7), np.zeros((0, 3), np.float32), np.array([True, False]), np.array(["ab", "c"]),
+    np.arange(6, dtype=">i4")])
+def test_write_npy_writes_numpys_bytes_in_small_chunks(array):
+    import io
+
+    ours, numpys = io.BytesIO(), io.BytesIO()
+    atomic.write_npy(ours, array, chunk_bytes=7)  # chunks that split elements
+    np.lib.format.write_array(numpys, array, allow_pickle=False)
+    if array.flags.c_contiguous:
+        assert ours.getvalue() == numpys.getvalue()
+    ours.seek(0)
+    loaded = np.lib.format.read_array(ours)
+    assert loaded.dtype == array.dtype and np.array_equal(loaded, array)
+
+
+def test_write_npy_refuses_object_arrays():
+    import io
+
+    with pytest.raises(ValueError, match="object"):
+        atomic.write_npy(io.BytesIO(), np.array([{"a": 1}], dtype=object))
+
+
 def check_every_file_loads(log: Path) -> int:
     """Load every file of a killed run; returns how many were checked."""
     checked = 0
