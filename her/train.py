@@ -20,7 +20,7 @@ import numpy as np
 
 from experiment.config import Config, ConfigError
 from her import atomic, checkpoint, envs, mpi
-from her.ddpg import DDPG, make_batch
+from her.ddpg import DDPG, Batch, make_batch
 from her.demo import DemoFileError, load_demos
 from her.errors import TrainingError
 from her.her_sampler import sample_her_transitions
@@ -182,13 +182,22 @@ class Trainer:
         n_transitions = episode["u"].shape[0] * episode["u"].shape[1]
         self.policy.update_normalizer(self.sampler(episode, n_transitions, self.sample_rng))
 
-    def sample_batch(self):
+    def sample_batches(self, n_steps: int) -> Batch:
+        """Batches for ``n_steps`` gradient steps, ``o: (n_steps, batch_size, dim_o)``, sampled in one pass.
+
+        Each step's batch holds ``batch_size - demo_batch_size`` of the agent's transitions, then (with demos)
+        ``demo_batch_size`` demo transitions, as if sampled one step at a time.
+        """
         c = self.config
+
+        def stacked(buffer: ReplayBuffer, per_step: int) -> dict[str, np.ndarray]:
+            flat = buffer.sample(n_steps * per_step, self.sample_rng)
+            return {key: value.reshape(n_steps, per_step, *value.shape[1:]) for key, value in flat.items()}
+
         if self.demo_buffer is None:
-            return make_batch(self.buffer.sample(c.batch_size, self.sample_rng))
-        own = self.buffer.sample(c.batch_size - c.demo_batch_size, self.sample_rng)
-        demo = self.demo_buffer.sample(c.demo_batch_size, self.sample_rng)
-        return make_batch(own, demo)
+            return make_batch(stacked(self.buffer, c.batch_size))
+        return make_batch(stacked(self.buffer, c.batch_size - c.demo_batch_size),
+                          stacked(self.demo_buffer, c.demo_batch_size))
 
     def run_epoch(self, epoch: int) -> dict[str, float]:
         c = self.config
@@ -199,9 +208,8 @@ class Trainer:
             with timer("rollout"):
                 self.store(self.worker.generate_rollouts())
             with timer("update"):
-                for _ in range(c.n_batches):
-                    for key, value in self.policy.train(self.sample_batch()).items():
-                        losses[key].append(value)
+                for key, values in self.policy.train_steps(self.sample_batches(c.n_batches)).items():
+                    losses[key].extend(values.tolist())
                 self.policy.update_target_net()
         self.evaluator.clear_history()
         with timer("eval"):

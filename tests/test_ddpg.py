@@ -60,6 +60,35 @@ def test_make_batch_puts_demo_rows_last():
     assert all(x.dtype == np.float32 for x in batch)
 
 
+def test_make_batch_on_stacked_steps_puts_demo_rows_last_in_every_step():
+    def rows(k, n, value):
+        return {"o": np.full((k, n, 2), value), "g": np.full((k, n, 1), value), "u": np.full((k, n, 2), value),
+                "r": np.full((k, n), value), "o_2": np.full((k, n, 2), value)}
+
+    batch = make_batch(rows(3, 2, 0.0), rows(3, 1, 1.0))
+    assert batch.o.shape == (3, 3, 2) and batch.r.shape == (3, 3)
+    assert batch.is_demo.tolist() == [[0, 0, 1]] * 3
+    assert np.array_equal(batch.o[..., 0], batch.is_demo) and np.array_equal(batch.r, batch.is_demo)
+
+
+def test_k_stacked_steps_equal_k_single_steps():
+    rng = np.random.default_rng(1)
+    k, n = 3, 5
+    batches = Batch(*(rng.normal(size=(k, n, d)).astype(np.float32) for d in (2, 1, 2)),
+                    -rng.integers(0, 2, (k, n)).astype(np.float32), rng.normal(size=(k, n, 2)).astype(np.float32),
+                    np.zeros((k, n), np.float32))
+    stacked, single = tiny_ddpg(hidden=8), tiny_ddpg(hidden=8)
+    metrics = stacked.train_steps(batches)
+    singles = [single.train(Batch(*(x[i] for x in batches))) for i in range(k)]
+    for key, values in metrics.items():
+        assert values.shape == (k,)
+        np.testing.assert_allclose(values, [m[key] for m in singles], rtol=1e-6)
+    for a, b in zip(stacked.main_params + stacked.actor_opt.m + stacked.critic_opt.v,
+                    single.main_params + single.actor_opt.m + single.critic_opt.v):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-6, atol=1e-7)
+    assert stacked.actor_opt.t.numpy() == k
+
+
 def test_adam_matches_keras_adam_with_the_same_epsilon():
     start = np.array([1.0, -2.0, 3.0], np.float32)
     ours_var = tf.Variable(start)

@@ -119,7 +119,14 @@ def test_a_short_pick_and_place_run_with_demos_logs_bc_loss_and_q_filter(tmp_pat
     assert trainer.demo_buffer.current_size == 3
     # The normaliser saw the demos before any episode of the agent's own: 3 episodes of T samples each.
     assert trainer.policy.o_stats.count == 1 + 3 * config.T
+    trainer.store(trainer.worker.generate_rollouts())
+    batches = trainer.sample_batches(3)  # three steps' batches: 32 own rows, then 16 demo rows, in each
+    assert batches.o.shape == (3, 48, trainer.dims["o"]) and batches.is_demo.sum(axis=1).tolist() == [16, 16, 16]
+    demo_actions = {tuple(u) for u in trainer.demo_buffer.buffers["u"].reshape(-1, trainer.dims["u"])}
+    assert all(tuple(u) in demo_actions for u in batches.u[:, 32:].reshape(-1, trainer.dims["u"]))
+    assert not any(tuple(u) in demo_actions for u in batches.u[:, :32].reshape(-1, trainer.dims["u"]))
     rows = trainer.run()
     for row in rows:
         assert row["loss/bc"] > 0 and 0.0 <= row["demo/q_filter_pass"] <= 1.0
     assert "loss/bc" in read_progress(tmp_path / "run" / "progress.csv")[0]
+
