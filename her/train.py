@@ -32,11 +32,21 @@ from her.rollout import RolloutWorker
 USER_ERRORS = (ConfigError, checkpoint.PolicyFileError, DemoFileError)
 
 
+def thread_count(workers_on_host: int, host_cores: int, usable_cores: int) -> int:
+    """TensorFlow threads for one worker: its share of the host's cores, but no more than it may run on.
+
+    ``mpirun`` without ``--oversubscribe`` pins each rank to one core, even ``-np 1`` on a bigger machine.
+    """
+    return max(1, min(host_cores // workers_on_host, usable_cores))
+
+
 def configure_threads(workers_on_host: int) -> None:
     """Share this host's cores between the MPI workers on it (the reference used one thread per worker)."""
     import tensorflow as tf
 
-    threads = max(1, (os.cpu_count() or 1) // workers_on_host)
+    host_cores = os.cpu_count() or 1
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else host_cores
+    threads = thread_count(workers_on_host, host_cores, usable)
     try:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(threads)

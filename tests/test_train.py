@@ -130,3 +130,11 @@ def test_a_short_pick_and_place_run_with_demos_logs_bc_loss_and_q_filter(tmp_pat
         assert row["loss/bc"] > 0 and 0.0 <= row["demo/q_filter_pass"] <= 1.0
     assert "loss/bc" in read_progress(tmp_path / "run" / "progress.csv")[0]
 
+
+def test_thread_count_is_the_hosts_share_but_never_more_than_the_usable_cores():
+    from her.train import thread_count
+
+    assert thread_count(1, host_cores=8, usable_cores=8) == 8
+    assert thread_count(2, host_cores=8, usable_cores=8) == 4
+    assert thread_count(1, host_cores=8, usable_cores=1) == 1  # mpirun -np 1 without --oversubscribe pins a core
+    assert thread_count(4, host_cores=2, usable_cores=2) == 1  # more workers than cores
