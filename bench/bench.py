@@ -6,10 +6,16 @@
 Stages and floors:
   rollouts  RolloutWorker env steps/s (policy, noise, storage and normaliser update included)
             vs plain env.step on the same envs with precomputed random actions, and vs MuJoCo physics alone
-  updates   update steps/s (sampling, relabelling, both losses, both Adam steps)
-            vs the same networks' forward+backward+Adam on a fixed in-memory batch, compiled with XLA
-  epoch     seconds per epoch of the reference configuration vs the sum of its stages' floors
-  memory    peak RSS growth of a run with a full 1e6-transition buffer vs the bytes of the buffer's arrays
+  updates   update steps/s (sampling, relabelling, both losses, both Adam steps), n_batches steps per call
+            vs the same networks' forward+backward+Adam on a fixed in-memory batch, compiled with XLA, as many
+            steps per call; also shown: the same without XLA, and one step per call
+  epoch     seconds per epoch of the reference configuration vs the sum of its stages' floors (plain env.step
+            for its env steps, the XLA fixed batch for its updates), measured in turn with the epochs
+
+Every stage is measured in turn with its floor and the best of several repetitions is kept: the speed of this
+shared machine drifts by 20-30% within minutes, which would otherwise show up in the ratios.
+  memory    peak RSS of a run with a full 1e6-transition buffer, minus that of the same run with a buffer of
+            one rollout batch, vs the bytes of the buffer's arrays
 """
 
 from __future__ import annotations
@@ -29,51 +35,85 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 def best_rate(fn, count: int, repeats: int) -> float:
     """Highest of ``repeats`` measurements of count / seconds (the least disturbed by other load)."""
-    rates = []
+    return best_rates({"": fn}, count, repeats)[""]
+
+
+def best_rates(fns: dict, count: int, repeats: int) -> dict[str, float]:
+    """``best_rate`` of several functions measured in turn, so that a stage and its floor share the same load."""
+    rates: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        rates.append(count / (time.perf_counter() - start))
-    return max(rates)
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            rates[name].append(count / (time.perf_counter() - start))
+    return {name: max(values) for name, values in rates.items()}
 
 
-def make_trainer(env: str, tmp: str, **overrides):
+def make_trainer(env: str, tmp: str, comm=None, **overrides):
+    """A Trainer of the reference configuration on ``env`` (one process unless ``comm`` is given)."""
     from experiment.config import build_config
     from her import mpi
     from her.train import Trainer, configure_threads
 
-    configure_threads(1)
-    config = build_config({"env": env, "log_path": tmp, **overrides})
-    return Trainer(config, mpi.SingleProcess())
+    comm = comm if comm is not None else mpi.SingleProcess()
+    configure_threads(comm.local_size)
+    config = build_config({"env": env, "log_path": tmp, **overrides}, mpi_size=comm.size)
+    return Trainer(config, comm)
 
 
-def bench_rollouts(trainer, episodes: int, repeats: int) -> dict:
-    import mujoco
-
-    T = trainer.config.T
-    n_envs = len(trainer.envs)
-    calls = max(1, episodes // n_envs)
-    steps = calls * n_envs * T
-
-    def worker():
-        for _ in range(calls):
-            trainer.store(trainer.worker.generate_rollouts())
-
-    trainer.store(trainer.worker.generate_rollouts())  # trace the action function first
-    worker_rate = best_rate(worker, steps, repeats)
-
+def plain_env_steps(trainer, episodes_per_env: int):
+    """A function stepping the trainer's envs with precomputed random actions: ``episodes_per_env`` episodes each."""
+    T, n_envs = trainer.config.T, len(trainer.envs)
     rng = np.random.default_rng(0)
-    actions = rng.uniform(-1, 1, size=(calls, T, n_envs, trainer.dims["u"])).astype(np.float32)
+    actions = rng.uniform(-1, 1, size=(episodes_per_env, T, n_envs, trainer.dims["u"])).astype(np.float32)
 
     def plain():
-        for c in range(calls):
+        for c in range(episodes_per_env):
             for env in trainer.envs:
                 env.reset()
             for t in range(T):
                 for i, env in enumerate(trainer.envs):
                     env.step(actions[c, t, i])
 
-    plain_rate = best_rate(plain, steps, repeats)
+    return plain
+
+
+def fixed_batch_steps(graph_fn, args: list, calls: int, jit_compile: bool):
+    """A function running ``graph_fn`` (update steps) ``calls`` times on a batch already in memory: no sampling,
+    no conversion, one read-back at the end."""
+    import tensorflow as tf
+
+    step = tf.function(graph_fn, jit_compile=jit_compile)
+
+    def run():
+        for _ in range(calls):
+            out = step(*args)
+        out["critic_loss"].numpy()
+
+    run()  # trace and compile
+    return run
+
+
+def fixed_batches(trainer) -> tuple[list, list]:
+    """One sampled batch as tensors, and the same batch repeated for a cycle's n_batches steps."""
+    import tensorflow as tf
+
+    one = [tf.constant(x[0]) for x in trainer.sample_batches(1)]
+    return one, [tf.constant(np.repeat(x[None], trainer.config.n_batches, axis=0)) for x in one]
+
+
+def bench_rollouts(trainer, episodes: int, repeats: int) -> dict:
+    import mujoco
+
+    n_envs = len(trainer.envs)
+    calls = max(1, episodes // n_envs)
+    steps = calls * n_envs * trainer.config.T
+
+    def worker():
+        for _ in range(calls):
+            trainer.store(trainer.worker.generate_rollouts())
+
+    trainer.store(trainer.worker.generate_rollouts())  # the first actions copy the weights
 
     raw = trainer.envs[0].unwrapped
     model, data, n_substeps = raw.model, raw.data, raw.n_substeps
@@ -82,62 +122,72 @@ def bench_rollouts(trainer, episodes: int, repeats: int) -> dict:
         for _ in range(steps):
             mujoco.mj_step(model, data, nstep=n_substeps)
 
-    physics_rate = best_rate(physics, steps, repeats)
-    return {"worker_steps_per_s": worker_rate, "env_step_steps_per_s": plain_rate,
-            "physics_steps_per_s": physics_rate}
+    rates = best_rates({"worker": worker, "plain": plain_env_steps(trainer, calls), "physics": physics},
+                       steps, repeats)
+    return {"worker_steps_per_s": rates["worker"], "env_step_steps_per_s": rates["plain"],
+            "physics_steps_per_s": rates["physics"]}
 
 
 def bench_updates(trainer, n_updates: int, repeats: int) -> dict:
-    import tensorflow as tf
-
     policy = trainer.policy
+    k = trainer.config.n_batches  # steps per call, as in training: one call per cycle
+    calls = max(1, n_updates // k)
     while trainer.buffer.current_size < 200:
         trainer.store(trainer.worker.generate_rollouts())
 
     def full():
-        for _ in range(n_updates):
-            policy.train(trainer.sample_batch())
+        for _ in range(calls):
+            policy.train_steps(trainer.sample_batches(k))
 
     full()
-    full_rate = best_rate(full, n_updates, repeats)
-
-    batch = [tf.constant(x) for x in trainer.sample_batch()]
-    floor_step = tf.function(policy._train_step_graph, jit_compile=True)
-
-    def floor():
-        for _ in range(n_updates):
-            out = floor_step(*batch)
-        out["critic_loss"].numpy()
-
-    floor()
-    floor_rate = best_rate(floor, n_updates, repeats)
-    return {"updates_per_s": full_rate, "xla_floor_updates_per_s": floor_rate}
+    one, stacked = fixed_batches(trainer)
+    fns = {
+        "updates_per_s": full,
+        "xla_floor_updates_per_s": fixed_batch_steps(policy._train_steps_graph, stacked, calls, True),
+        "graph_updates_per_s": fixed_batch_steps(policy._train_steps_graph, stacked, calls, False),
+        "one_step_per_call_updates_per_s": fixed_batch_steps(policy._train_step_graph, one, calls * k, False),
+    }
+    return best_rates(fns, calls * k, repeats)
 
 
 def bench_epoch(trainer, repeats: int) -> dict:
-    seconds = []
+    """The fastest of ``repeats`` whole epochs, and the floor of its stages measured between them.
+
+    The floor is plain env.step for the epoch's training and evaluation steps plus the XLA fixed-batch updates
+    for its update steps; measuring it in turn with the epochs keeps load changes on this shared machine out
+    of the ratio.
+    """
+    c = trainer.config
+    plain = plain_env_steps(trainer, c.n_cycles + c.n_test_rollouts)
+    _, stacked = fixed_batches(trainer)
+    xla = fixed_batch_steps(trainer.policy._train_steps_graph, stacked, c.n_cycles, True)
+    runs, plain_s, xla_s = [], [], []
     for epoch in range(repeats):
         start = time.perf_counter()
         row = trainer.run_epoch(epoch)
-        seconds.append(time.perf_counter() - start)
-    return {"epoch_s": min(seconds), "epoch_split": {k: row[k] for k in ("time/rollout", "time/update", "time/eval")}}
+        runs.append((time.perf_counter() - start, {k: row[k] for k in ("time/rollout", "time/update", "time/eval")}))
+        for fn, seconds in ((plain, plain_s), (xla, xla_s)):
+            start = time.perf_counter()
+            fn()
+            seconds.append(time.perf_counter() - start)
+    epoch_s, split = min(runs, key=lambda run: run[0])
+    return {"epoch_s": epoch_s, "epoch_split": split, "floor_s": min(plain_s) + min(xla_s),
+            "floor_env_s": min(plain_s), "floor_update_s": min(xla_s)}
 
 
 MEMORY_CHILD = """
 import sys
 sys.path.insert(0, {root!r})
 from bench.bench import make_trainer, status_bytes
+from her import checkpoint
 trainer = make_trainer({env!r}, {tmp!r}, buffer_size={size})
 episode = trainer.worker.generate_rollouts()
 trainer.store(episode)
-for _ in range(20):
-    trainer.policy.train(trainer.sample_batch())
-before = status_bytes("VmRSS")  # everything but the buffer's pages, which numpy has not touched yet
-while not trainer.buffer.full:
+while not trainer.buffer.full:  # the same episode over and over: every page of the arrays is written
     trainer.store(episode)
-for _ in range(20):
-    trainer.policy.train(trainer.sample_batch())
-print(before, status_bytes("VmHWM"), trainer.buffer.nbytes)
+trainer.policy.train_steps(trainer.sample_batches(20))
+checkpoint.save_buffer({tmp!r} + "/buffer.npz", trainer.buffer.state_dict(), 0)  # as a run does for --resume
+print(status_bytes("VmHWM"), trainer.buffer.nbytes)
 """
 
 
@@ -149,13 +199,27 @@ def status_bytes(field: str) -> int:
     raise RuntimeError(f"{field} not in /proc/self/status")
 
 
-def bench_memory(env: str, tmp: str) -> dict:
-    """Peak RSS growth while a 1e6-transition buffer fills, against the bytes of the buffer's arrays."""
+def peak_memory(env: str, tmp: str, buffer_size: int) -> tuple[int, int]:
+    """Peak RSS of a process that fills a buffer of ``buffer_size`` transitions, trains and saves it; and its bytes."""
     root = str(Path(__file__).resolve().parents[1])
-    code = MEMORY_CHILD.format(root=root, env=env, tmp=tmp, size=1_000_000)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    before, peak, nbytes = (int(x) for x in out.stdout.split()[-3:])
-    return {"rss_before_fill": before, "peak_rss": peak, "buffer_bytes": nbytes, "rss_growth": peak - before}
+    code = MEMORY_CHILD.format(root=root, env=env, tmp=tmp, size=buffer_size)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"the memory child failed:\n{out.stderr[-3000:]}")
+    peak, nbytes = (int(x) for x in out.stdout.split()[-2:])
+    return peak, nbytes
+
+
+def bench_memory(env: str, tmp: str, episode_batch: int) -> dict:
+    """Peak RSS with a full 1e6-transition buffer minus that of the same run with a buffer of one rollout batch.
+
+    Both processes run the same code (fill, update steps, the compressed buffer save of --resume), so the
+    difference is what the buffer costs at its peak, copies included, against the bytes of its arrays.
+    """
+    full_peak, full_bytes = peak_memory(env, tmp, 1_000_000)
+    small_peak, small_bytes = peak_memory(env, tmp, episode_batch)
+    return {"peak_rss_full": full_peak, "peak_rss_one_batch": small_peak,
+            "buffer_bytes": full_bytes - small_bytes, "rss_growth": full_peak - small_peak}
 
 
 def main() -> None:
@@ -168,7 +232,7 @@ def main() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tempfile
 
-    repeats = 2 if args.quick else 3
+    repeats = 3 if args.quick else 5
     results: dict = {"env": args.env, "time": time.strftime("%Y-%m-%d %H:%M:%S"), "cpus": os.cpu_count()}
     with tempfile.TemporaryDirectory() as tmp:
         trainer = make_trainer(args.env, tmp)
@@ -177,42 +241,48 @@ def main() -> None:
         if "updates" not in args.skip:
             results["updates"] = bench_updates(trainer, n_updates=100 if args.quick else 400, repeats=repeats)
         if "epoch" not in args.skip:
-            results["epoch"] = bench_epoch(trainer, repeats=1 if args.quick else 2)
+            results["epoch"] = bench_epoch(trainer, repeats=1 if args.quick else 3)
         if "memory" not in args.skip:
-            results["memory"] = bench_memory(args.env, tmp)
+            results["memory"] = bench_memory(args.env, tmp, trainer.config.T * trainer.config.rollout_batch_size)
         config = trainer.config
 
+    # (stage, measured, floor, floor value, target for measured / floor value: (">=" or "<=", bound) or None)
     rows = []
     r, u, e, m = (results.get(k) for k in ("rollouts", "updates", "epoch", "memory"))
     if r:
         rows.append(("rollouts: worker env steps/s", r["worker_steps_per_s"], "plain env.step",
-                     r["env_step_steps_per_s"]))
+                     r["env_step_steps_per_s"], (">=", 0.9)))
         rows.append(("rollouts: plain env.step steps/s", r["env_step_steps_per_s"], "MuJoCo physics alone",
-                     r["physics_steps_per_s"]))
+                     r["physics_steps_per_s"], None))
     if u:
         rows.append(("updates: full update steps/s", u["updates_per_s"], "XLA fwd+bwd+Adam, fixed batch",
-                     u["xla_floor_updates_per_s"]))
-    if e and r and u:
-        train_steps = config.n_cycles * config.rollout_batch_size * config.T
-        eval_steps = config.n_test_rollouts * config.rollout_batch_size * config.T
-        n_updates = config.n_cycles * config.n_batches
-        floor_s = (train_steps + eval_steps) / r["env_step_steps_per_s"] + n_updates / u["xla_floor_updates_per_s"]
-        results["epoch"]["floor_s"] = floor_s
-        # seconds: lower is better, so the ratio is floor / measured like the others
-        rows.append(("epoch: seconds (lower is better)", e["epoch_s"], "sum of stage floors", floor_s))
+                     u["xla_floor_updates_per_s"], (">=", 0.8)))
+        rows.append(("updates: fixed batch without XLA", u["graph_updates_per_s"], "XLA fwd+bwd+Adam, fixed batch",
+                     u["xla_floor_updates_per_s"], None))
+        rows.append(("updates: ... one step per call", u["one_step_per_call_updates_per_s"],
+                     "XLA fwd+bwd+Adam, fixed batch", u["xla_floor_updates_per_s"], None))
+    if e:
+        rows.append(("epoch: seconds", e["epoch_s"], "sum of stage floors", e["floor_s"], ("<=", 1.15)))
     if m:
-        rows.append(("memory: RSS growth, full buffer (MB)", m["rss_growth"] / 1e6, "buffer arrays (MB)",
-                     m["buffer_bytes"] / 1e6))
+        rows.append(("memory: peak RSS for a full buffer (MB)", m["rss_growth"] / 1e6, "buffer arrays (MB)",
+                     m["buffer_bytes"] / 1e6, ("<=", 1.1)))
 
-    print(f"\nbench on {args.env}, {os.cpu_count()} CPUs, batch {config.batch_size}, {config.rollout_batch_size} envs\n")
-    print(f"{'stage':<40} {'measured':>10}   {'floor':<32} {'floor value':>11}   {'ratio':>6}")
-    for name, value, floor_name, floor_value in rows:
-        if name.startswith(("epoch", "memory")):
-            ratio = value / floor_value  # how many times the floor it costs
-        else:
-            ratio = value / floor_value  # fraction of the floor's throughput
-        print(f"{name:<40} {value:>10.1f}   {floor_name:<32} {floor_value:>11.1f}   {ratio:>6.2f}")
-    results["table"] = [dict(zip(("stage", "measured", "floor", "floor_value"), row)) for row in rows]
+    print(f"\nbench on {args.env}, {os.cpu_count()} CPUs, batch {config.batch_size}, {config.rollout_batch_size} envs")
+    print("ratio = measured / floor value: a fraction of the floor's throughput for rates, a multiple of the floor"
+          " for seconds and bytes\n")
+    print(f"{'stage':<40} {'measured':>9}   {'floor':<30} {'floor value':>11}   {'ratio':>5}   target")
+    table = []
+    for name, value, floor_name, floor_value, target in rows:
+        ratio = value / floor_value
+        verdict = ""
+        if target is not None:
+            sign, bound = target
+            met = ratio >= bound if sign == ">=" else ratio <= bound
+            verdict = f"{sign} {bound:<5} {'met' if met else 'MISSED'}"
+        print(f"{name:<40} {value:>9.1f}   {floor_name:<30} {floor_value:>11.1f}   {ratio:>5.2f}   {verdict}")
+        table.append({"stage": name, "measured": value, "floor": floor_name, "floor_value": floor_value,
+                      "ratio": ratio, "target": None if target is None else f"{target[0]} {target[1]}"})
+    results["table"] = table
 
     out = Path(args.out) if args.out else Path(__file__).parent / "results" / f"{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
