@@ -10,7 +10,7 @@ Stages and floors:
             vs the same networks' forward+backward+Adam on a fixed in-memory batch, compiled with XLA, as many
             steps per call; also shown: the same without XLA, and one step per call
   epoch     seconds per epoch of the reference configuration vs the sum of its stages' floors (plain env.step
-            for its env steps, the XLA fixed batch for its updates), measured in turn with the epochs
+            for its env steps, then the XLA fixed batch for its updates, as one block), in turn with the epochs
 
 Every stage is measured in turn with its floor and the best of several repetitions is kept: the speed of this
 shared machine drifts by 20-30% within minutes, which would otherwise show up in the ratios.
@@ -151,28 +151,33 @@ def bench_updates(trainer, n_updates: int, repeats: int) -> dict:
 
 
 def bench_epoch(trainer, repeats: int) -> dict:
-    """The fastest of ``repeats`` whole epochs, and the floor of its stages measured between them.
+    """The fastest of ``repeats`` whole epochs, and the fastest of as many runs of its floor between them.
 
-    The floor is plain env.step for the epoch's training and evaluation steps plus the XLA fixed-batch updates
-    for its update steps; measuring it in turn with the epochs keeps load changes on this shared machine out
-    of the ratio.
+    The floor is plain env.step for the epoch's training and evaluation steps followed by the XLA fixed-batch
+    updates for its update steps, timed as one block about as long as an epoch, so that both are equally
+    exposed to this shared machine's slow spells.
     """
     c = trainer.config
+    if trainer.buffer.current_size == 0:  # run alone (--skip rollouts updates): the floor needs a batch
+        trainer.store(trainer.worker.generate_rollouts())
     plain = plain_env_steps(trainer, c.n_cycles + c.n_test_rollouts)
     _, stacked = fixed_batches(trainer)
     xla = fixed_batch_steps(trainer.policy._train_steps_graph, stacked, c.n_cycles, True)
-    runs, plain_s, xla_s = [], [], []
+    runs, floors = [], []
     for epoch in range(repeats):
         start = time.perf_counter()
         row = trainer.run_epoch(epoch)
         runs.append((time.perf_counter() - start, {k: row[k] for k in ("time/rollout", "time/update", "time/eval")}))
-        for fn, seconds in ((plain, plain_s), (xla, xla_s)):
-            start = time.perf_counter()
-            fn()
-            seconds.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        plain()
+        env_s = time.perf_counter() - start
+        xla()
+        floors.append((time.perf_counter() - start, env_s))
     epoch_s, split = min(runs, key=lambda run: run[0])
-    return {"epoch_s": epoch_s, "epoch_split": split, "floor_s": min(plain_s) + min(xla_s),
-            "floor_env_s": min(plain_s), "floor_update_s": min(xla_s)}
+    floor_s, floor_env_s = min(floors)
+    return {"epoch_s": epoch_s, "epoch_split": split, "floor_s": floor_s, "floor_env_s": floor_env_s,
+            "floor_update_s": floor_s - floor_env_s, "all_epoch_s": [run[0] for run in runs],
+            "all_floor_s": [floor[0] for floor in floors]}
 
 
 MEMORY_CHILD = """
@@ -241,7 +246,7 @@ def main() -> None:
         if "updates" not in args.skip:
             results["updates"] = bench_updates(trainer, n_updates=100 if args.quick else 400, repeats=repeats)
         if "epoch" not in args.skip:
-            results["epoch"] = bench_epoch(trainer, repeats=1 if args.quick else 3)
+            results["epoch"] = bench_epoch(trainer, repeats=1 if args.quick else 5)
         if "memory" not in args.skip:
             results["memory"] = bench_memory(args.env, tmp, trainer.config.T * trainer.config.rollout_batch_size)
         config = trainer.config
