@@ -33,13 +33,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
-def best_rate(fn, count: int, repeats: int) -> float:
-    """Highest of ``repeats`` measurements of count / seconds (the least disturbed by other load)."""
-    return best_rates({"": fn}, count, repeats)[""]
-
-
 def best_rates(fns: dict, count: int, repeats: int) -> dict[str, float]:
-    """``best_rate`` of several functions measured in turn, so that a stage and its floor share the same load."""
+    """For each function the highest of ``repeats`` measurements of count / seconds (the least disturbed by
+    other load), the functions measured in turn so that a stage and its floor share the same conditions."""
     rates: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(repeats):
         for name, fn in fns.items():
@@ -187,7 +183,6 @@ from bench.bench import make_trainer, status_bytes
 from her import checkpoint
 trainer = make_trainer({env!r}, {tmp!r}, buffer_size={size})
 episode = trainer.worker.generate_rollouts()
-trainer.store(episode)
 while not trainer.buffer.full:  # the same episode over and over: every page of the arrays is written
     trainer.store(episode)
 trainer.policy.train_steps(trainer.sample_batches(20))

@@ -49,6 +49,10 @@ class Config:
     buffer_save_interval: int = _opt(
         5, "save the replay buffer for --resume every this many epochs (0: never; 1 makes resume exact)"
     )
+    stop_success_rate: float | None = _opt(
+        None, "stop early once the test success rate has been >= this for stop_patience epochs in a row"
+    )
+    stop_patience: int = _opt(10, "epochs in a row at stop_success_rate that end a run early")
     tensorboard: bool = _opt(True, "also write every logged scalar as TensorBoard events into the log folder")
     # --- DDPG
     layers: int = _opt(3, "hidden layers of actor and critic")
@@ -266,6 +270,9 @@ def validate(c: Config) -> None:
     for name in ["polyak", "random_eps", "noise_eps"]:
         value = getattr(c, name)
         _check(0.0 <= value <= 1.0, f"{name} must be in [0, 1], got {value}")
+    if c.stop_success_rate is not None:
+        _check(0.0 <= c.stop_success_rate <= 1.0, f"stop_success_rate must be in [0, 1], got {c.stop_success_rate}")
+    _check(c.stop_patience >= 1, f"stop_patience must be >= 1, got {c.stop_patience}")
     _check(0.0 < c.gamma < 1.0, f"gamma must be in (0, 1), got {c.gamma}")
     _check(
         c.replay_strategy in ("future", "none"),

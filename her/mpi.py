@@ -97,9 +97,9 @@ def on_every_rank(comm: SingleProcess | MPIComm, fn: Callable[[], T],
         result = fn()
     except errors as e:
         error = e
-    failures = [f for f in comm.allgather(None if error is None else (comm.rank, error)) if f is not None]
+    failures = [e for e in comm.allgather(error) if e is not None]  # in rank order
     if failures:
-        raise failures[0][1]
+        raise failures[0]
     return result
 
 

@@ -154,6 +154,7 @@ class Trainer:
         self.logger: Logger | None = None
         self.tensorboard: TensorBoardWriter | None = None
         self.best_success = -np.inf
+        self.success_streak = 0  # epochs in a row at stop_success_rate
         self.first_epoch = 0
         self.elapsed_before = 0.0  # wall seconds of earlier sessions of a resumed run
         self.start_time = time.time()
@@ -302,6 +303,7 @@ class Trainer:
         meta = {
             "epoch": epoch,
             "best_success": self.best_success,
+            "success_streak": self.success_streak,
             "elapsed": self.elapsed_before + time.time() - self.start_time,
             "rng/explore": self.explore_rng.bit_generator.state,
             "rng/sample": self.sample_rng.bit_generator.state,
@@ -329,6 +331,7 @@ class Trainer:
             env.unwrapped.np_random.bit_generator.state = state
         self.worker.n_episodes, self.evaluator.n_episodes = meta["episodes"]
         self.best_success = meta["best_success"]
+        self.success_streak = meta.get("success_streak", 0)
         self.elapsed_before = meta["elapsed"]
         self.first_epoch = meta["epoch"] + 1
         if buffer is not None:
@@ -353,6 +356,12 @@ class Trainer:
         buffer, buffer_epoch = checkpoint.read_buffer(buffer_path)
         return arrays, meta, buffer, buffer_epoch
 
+    def reached_stop(self, success: float) -> bool:
+        """Whether the last stop_patience epochs all held stop_success_rate (row values are equal on all ranks)."""
+        target = self.config.stop_success_rate
+        self.success_streak = self.success_streak + 1 if target is not None and success >= target else 0
+        return target is not None and self.success_streak >= self.config.stop_patience
+
     def run(self, resume: bool = False) -> list[dict[str, float]]:
         rows: list[dict[str, float]] = []
         if resume:
@@ -374,7 +383,10 @@ class Trainer:
                 self.logger.log_epoch(row)
             if self.tensorboard is not None:
                 self.tensorboard.write(row, step=epoch)
+            stop = self.reached_stop(row["test/success_rate"])
             self.save(epoch, row["test/success_rate"])
+            if stop:
+                break
         if self.tensorboard is not None:
             self.tensorboard.close()
         return self.logger.rows if self.logger is not None else []

@@ -83,9 +83,12 @@ def test_k_stacked_steps_equal_k_single_steps():
     for key, values in metrics.items():
         assert values.shape == (k,)
         np.testing.assert_allclose(values, [m[key] for m in singles], rtol=1e-6)
-    for a, b in zip(stacked.main_params + stacked.actor_opt.m + stacked.critic_opt.v,
-                    single.main_params + single.actor_opt.m + single.critic_opt.v):
-        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-6, atol=1e-7)
+    # Weights, targets and normaliser; then every Adam moment and step count.
+    np.testing.assert_allclose(stacked.flat_params(), single.flat_params(), rtol=1e-6, atol=1e-7)
+    stacked_opt, single_opt = stacked.optimizer_state(), single.optimizer_state()
+    assert stacked_opt.keys() == single_opt.keys()
+    for key in stacked_opt:
+        np.testing.assert_allclose(stacked_opt[key], single_opt[key], rtol=1e-6, atol=1e-7, err_msg=key)
     assert stacked.actor_opt.t.numpy() == k
 
 

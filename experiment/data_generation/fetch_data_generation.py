@@ -205,9 +205,13 @@ def episode_seed(seed: int, i: int) -> int:
     return int(np.random.SeedSequence(seed, spawn_key=(i,)).generate_state(1)[0])
 
 
-def run_episode(env, expert: Expert, seed: int, T: int) -> tuple[dict[str, np.ndarray], bool]:
-    """One episode of exactly T steps in the replay layout (D1); success is info['is_success'] after the last."""
+def run_episode(env, expert: Expert, seed: int, T: int, noise: float = 0.0) -> tuple[dict[str, np.ndarray], bool]:
+    """One episode of exactly T steps in the replay layout (D1); success is info['is_success'] after the last.
+
+    ``noise`` adds Gaussian noise of that standard deviation to the expert's actions (a weaker expert).
+    """
     obs, _ = env.reset(seed=seed)
+    noise_rng = np.random.default_rng(seed)
     dim_o, dim_g = obs["observation"].shape[0], obs["desired_goal"].shape[0]
     ep = {
         "o": np.empty((T + 1, dim_o), np.float32),
@@ -219,7 +223,10 @@ def run_episode(env, expert: Expert, seed: int, T: int) -> tuple[dict[str, np.nd
     ep["o"][0], ep["ag"][0] = obs["observation"], obs["achieved_goal"]
     for t in range(T):
         # The stored action is exactly the one executed: clipped, float32.
-        u = np.clip(np.asarray(expert(obs), dtype=np.float32), -1.0, 1.0)
+        u = np.asarray(expert(obs), dtype=np.float32)
+        if noise > 0:
+            u = u + noise * noise_rng.standard_normal(u.shape).astype(np.float32)
+        u = np.clip(u, -1.0, 1.0)
         ep["g"][t], ep["u"][t] = obs["desired_goal"], u
         obs, _, terminated, truncated, info = env.step(u)
         if (terminated or truncated) and t < T - 1:
@@ -240,7 +247,7 @@ class GenerationError(RuntimeError):
 
 
 def generate(env_id: str, num_episodes: int, seed: int = 0, *, only_success: bool = False,
-             max_attempts: int | None = None) -> Generated:
+             max_attempts: int | None = None, noise: float = 0.0) -> Generated:
     """Run the task's expert for ``num_episodes`` episodes (successful ones only, if ``only_success``)."""
     from her.envs import episode_length, make_env
 
@@ -253,7 +260,7 @@ def generate(env_id: str, num_episodes: int, seed: int = 0, *, only_success: boo
     try:
         kept, successes, attempts = [], 0, 0
         while len(kept) < num_episodes and attempts < max_attempts:
-            episode, success = run_episode(env, expert, episode_seed(seed, attempts), T)
+            episode, success = run_episode(env, expert, episode_seed(seed, attempts), T, noise)
             attempts += 1
             successes += success
             if success or not only_success:
@@ -305,6 +312,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="keep only successful episodes, running more until --num_episodes succeed")
     p.add_argument("--max_attempts", type=int, default=None,
                    help="with --only_success, give up after this many episodes (default: 10 x --num_episodes)")
+    p.add_argument("--noise", type=float, default=0.0,
+                   help="std of Gaussian noise added to the expert's actions, for weaker demos (default: %(default)s)")
     p.add_argument("--uncompressed", action="store_true", help="store the arrays without deflate compression")
     return p
 
@@ -337,6 +346,8 @@ def main(argv: list[str] | None = None) -> int:
         return fail(str(err))
     if args.num_episodes < 1:
         return fail(f"--num_episodes must be at least 1, got {args.num_episodes}")
+    if not 0 <= args.noise < float("inf"):
+        return fail(f"--noise must be a number >= 0, got {args.noise}")
     if args.max_attempts is not None and args.max_attempts < args.num_episodes:
         return fail(f"--max_attempts ({args.max_attempts}) must be at least --num_episodes ({args.num_episodes})")
     output = Path(args.output or default_output(env_id, args.num_episodes))
@@ -346,7 +357,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         result = generate(env_id, args.num_episodes, args.seed, only_success=args.only_success,
-                          max_attempts=args.max_attempts)
+                          max_attempts=args.max_attempts, noise=args.noise)
     except GenerationError as err:
         return fail(str(err), code=1)
     try:
