@@ -1,8 +1,8 @@
 """The one configuration object: defaults -> task overrides -> demo preset -> user flags, then validation.
 
 Decisions D2 (every key overridable, effective values recorded), D3 (demo preset) and D9 (timesteps to epochs)
-in ``shared/reference/decisions.md``. Only ``her.train`` and ``her.run`` read a ``Config``; every other module
-takes explicit arguments.
+in the project's design notes. The trainer, the CLI, ``--play`` and the benchmarks read a ``Config``; the parts
+they build (buffer, sampler, networks, workers) take explicit arguments.
 """
 
 from __future__ import annotations
@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from her import envs
+from her.errors import UserError
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
     """A configuration that cannot run. The message is one line saying what was wrong and what to do."""
 
 
@@ -134,6 +135,7 @@ DEMO_PRESET: dict[str, Any] = {
 }
 
 FIELDS = {f.name: f for f in dataclasses.fields(Config)}
+PATH_KEYS = ("log_path", "load_path", "demo_file")
 OPTIONS = [f for f in FIELDS.values() if not f.metadata.get("derived")]
 ALIASES = {f.metadata["alias"]: f.name for f in OPTIONS if "alias" in f.metadata}
 _TYPES = typing.get_type_hints(Config)
@@ -152,6 +154,8 @@ def _is_optional(name: str) -> bool:
 def coerce(name: str, value: Any) -> Any:
     """Turn a user value (often a CLI string) into the key's type, or raise ConfigError."""
     kind = _base_type(name)
+    if name in PATH_KEYS and isinstance(value, str) and not value.strip():
+        raise ConfigError(f"--{name} is an empty string (an unset shell variable?): give a path, or drop the option")
     if value is None or (_is_optional(name) and isinstance(value, str) and value.lower() in ("", "none")):
         if _is_optional(name):
             return None
@@ -247,6 +251,31 @@ def build_config(user: Mapping[str, Any] | None = None, *, mpi_size: int = 1) ->
     return config
 
 
+def config_from_dict(saved: Mapping[str, Any], **changes: Any) -> Config:
+    """A recorded configuration (params.json, a policy file's record) as a Config, with ``changes`` applied.
+
+    Every value is checked as a user flag would be, so a hand-edited record gets a one-line ConfigError.
+    """
+    if not isinstance(saved, Mapping):
+        raise ConfigError(f"the record is a JSON {type(saved).__name__}, not a configuration")
+    unknown = sorted(set(saved) - set(FIELDS))
+    if unknown:
+        raise ConfigError(f"unknown keys {unknown}: written by another version")
+    values = {name: coerce(name, value) for name, value in {**saved, **changes}.items()}
+    missing = sorted(set(FIELDS) - set(values))
+    if missing:
+        raise ConfigError(f"keys {missing} are missing")
+    try:
+        env_id = envs.resolve_env_id(values["env"])
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    if env_id != values["env_id"] or envs.episode_length(env_id) != values["T"]:
+        raise ConfigError(f"env {values['env']!r} does not match env_id {values['env_id']!r} and T {values['T']}")
+    config = Config(**values)
+    validate(config)
+    return config
+
+
 def _check(ok: bool, message: str) -> None:
     if not ok:
         raise ConfigError(message)
@@ -254,11 +283,12 @@ def _check(ok: bool, message: str) -> None:
 
 def validate(c: Config) -> None:
     """Range and consistency checks; each failure names the key, the value and what would work."""
-    positive_ints = ["n_epochs", "rollout_batch_size", "layers", "hidden", "n_cycles", "batch_size", "num_demo"]
+    positive_ints = ["n_epochs", "rollout_batch_size", "layers", "hidden", "n_cycles", "n_batches", "batch_size",
+                     "num_demo"]
     for name in positive_ints:
         value = getattr(c, name)
         _check(value >= 1, f"{name} must be >= 1, got {value}")
-    for name in ["n_batches", "n_test_rollouts", "policy_save_interval", "buffer_save_interval", "seed"]:
+    for name in ["n_test_rollouts", "policy_save_interval", "buffer_save_interval", "seed"]:
         value = getattr(c, name)
         _check(value >= 0, f"{name} must be >= 0, got {value}")
     for name in ["Q_lr", "pi_lr", "max_u", "clip_obs", "norm_eps", "norm_clip"]:

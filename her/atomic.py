@@ -27,7 +27,12 @@ def write_with(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) -> N
         Path(tmp).unlink(missing_ok=True)
         raise
     # Make the rename itself durable: without this a power cut can leave the directory entry pointing nowhere.
-    dir_fd = os.open(path.parent, os.O_RDONLY)
+    fsync_dir(path.parent)
+
+
+def fsync_dir(folder: str | os.PathLike) -> None:
+    """Flush a directory's entries (renames, new files) to disk."""
+    dir_fd = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(dir_fd)
     finally:

@@ -16,6 +16,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from her import atomic
+from her.errors import UserError
 
 POLICY_FORMAT = "her-tf2-policy"
 POLICY_VERSION = 1
@@ -26,7 +27,7 @@ _READ_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, t
                 RuntimeError, NotImplementedError)  # zipfile: a flipped 'encrypted' flag or method
 
 
-class PolicyFileError(ValueError):
+class PolicyFileError(UserError, ValueError):
     """A policy file that is missing, unreadable, or does not fit the task or the networks."""
 
 
@@ -55,6 +56,8 @@ def resolve_policy_path(path: str | Path) -> Path:
 
 def _read_with_meta(path: Path, what: str, file_format: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """The arrays of an .npz and its JSON 'meta' entry, checked to be of ``file_format``; else one clear line."""
+    if path.is_file() and not zipfile.is_zipfile(path):  # before np.load, whose error here suggests unpickling
+        raise PolicyFileError(f"{path} is not a readable {what}: it is not an .npz archive")
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {key: data[key] for key in data.files}
@@ -64,7 +67,8 @@ def _read_with_meta(path: Path, what: str, file_format: str) -> tuple[dict[str, 
     except KeyError:
         raise PolicyFileError(f"{path} is an .npz but not a {what} (no 'meta' entry)") from None
     except _READ_ERRORS as e:
-        raise PolicyFileError(f"{path} is not a readable {what} ({type(e).__name__}: {e})") from None
+        reason = "it holds pickled objects, which are never loaded" if "pickle" in str(e) else f"{type(e).__name__}: {e}"
+        raise PolicyFileError(f"{path} is not a readable {what} ({reason})") from None
     if not isinstance(meta, dict) or meta.get("format") != file_format:
         raise PolicyFileError(f"{path} is not a {what} written by this project")
     return arrays, meta
@@ -92,30 +96,3 @@ def check_compatible(meta: Mapping[str, Any], path: str | Path, *, env_id: str, 
             f"{path} has networks of {saved.get('layers')}x{saved.get('hidden')}, the configuration asks for "
             f"{layers}x{hidden}: pass --layers {saved.get('layers')} --hidden {saved.get('hidden')}"
         )
-
-
-# ---- resume state (not a policy: everything else an epoch depends on) ----
-
-STATE_FORMAT = "her-tf2-training-state"
-
-
-def save_training_state(path: str | Path, arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any]) -> None:
-    atomic.savez(path, {**arrays, "meta": np.array(json.dumps({"format": STATE_FORMAT, **meta}))})
-
-
-def read_training_state(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    return _read_with_meta(Path(path), "resume state", STATE_FORMAT)
-
-
-def save_buffer(path: str | Path, state: Mapping[str, np.ndarray], epoch: int) -> None:
-    atomic.savez(path, {**state, "epoch": np.array(epoch)}, compresslevel=1)
-
-
-def read_buffer(path: str | Path) -> tuple[dict[str, np.ndarray], int]:
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            state = {key: data[key] for key in data.files}
-        return state, int(state.pop("epoch"))
-    except (KeyError, *_READ_ERRORS) as e:
-        raise PolicyFileError(f"{path} is not a readable replay buffer ({type(e).__name__}): delete it to resume "
-                              "with an empty buffer") from None

@@ -18,6 +18,7 @@ import numpy as np
 
 from her import atomic
 from her.envs import task_name
+from her.errors import UserError
 from her.replay_buffer import episode_shapes
 
 FORMAT = "her-tf2-demos"
@@ -33,7 +34,7 @@ _READ_ERRORS = (zipfile.BadZipFile, zlib.error, OSError, ValueError, EOFError, K
                 tokenize.TokenError, SyntaxError, RuntimeError, NotImplementedError)
 
 
-class DemoFileError(ValueError):
+class DemoFileError(UserError, ValueError):
     """A demonstration file that cannot be used; the message says what is wrong and what to do."""
 
 

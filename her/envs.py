@@ -38,6 +38,14 @@ def resolve_env_id(name: str) -> str:
     _register()
     if name in TASKS:
         return TASKS[name]
+    old = re.fullmatch(r"(Fetch[A-Za-z]+?)(Dense)?-v(\d+)", name)
+    if old and old.group(1) in TASKS and name.replace(old.group(2) or "", "") != TASKS[old.group(1)]:
+        dense = old.group(2) or ""
+        current = TASKS[old.group(1)].replace("-v", f"{dense}-v")
+        short = "" if dense else f" ({old.group(1)} for short)"
+        why = ("needs the retired mujoco-py bindings" if old.group(3) == "1"
+               else "is no longer provided by gymnasium-robotics")
+        raise ValueError(f"{name} {why}: use {current}{short}, the version this project trains")
     if name in gym.registry:
         return name
     known = ", ".join(TASKS)

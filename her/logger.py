@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import socket
 import sys
 import time
@@ -30,22 +31,38 @@ def format_table(row: Mapping[str, float]) -> str:
 
 
 class Logger:
-    """Writes ``progress.csv`` and ``params.json`` into ``log_dir``; with ``log_dir=None`` it only prints."""
+    """Prints a table per epoch and keeps the rows of ``progress.csv`` (written by the trainer's checkpoints).
 
-    def __init__(self, log_dir: str | Path | None, stdout: TextIO | None = None, rows: list[dict] | None = None):
-        self.log_dir = Path(log_dir) if log_dir is not None else None
+    A closed stdout (``| head``, a pager that quit) stops the printing, not the training.
+    """
+
+    def __init__(self, stdout: TextIO | None = None, rows: list[dict] | None = None):
         self.stdout = stdout if stdout is not None else sys.stdout
         self.rows: list[dict[str, Any]] = list(rows or [])
 
-    def write_params(self, params: Mapping[str, Any]) -> None:
-        if self.log_dir is not None:
-            atomic.write_text(self.log_dir / "params.json", json.dumps(params, indent=2, sort_keys=True) + "\n")
-
     def log_epoch(self, row: Mapping[str, float]) -> None:
         self.rows.append(dict(row))
-        print(format_table(row), file=self.stdout, flush=True)
-        if self.log_dir is not None:
-            atomic.write_text(self.log_dir / "progress.csv", rows_to_csv(self.rows))
+        self.print(format_table(row))
+
+    def print(self, text: str) -> None:
+        if self.stdout is None:
+            return
+        try:
+            print(text, file=self.stdout, flush=True)
+        except BrokenPipeError:
+            # Point the descriptor at /dev/null too, so that the interpreter's flush at exit stays quiet.
+            if self.stdout is sys.stdout:
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, sys.stdout.fileno())
+                os.close(devnull)
+            self.stdout = None
+
+    def csv_text(self) -> str:
+        return rows_to_csv(self.rows)
+
+
+def write_params(log_dir: str | Path, params: Mapping[str, Any]) -> None:
+    atomic.write_text(Path(log_dir) / "params.json", json.dumps(params, indent=2, sort_keys=True) + "\n")
 
 
 class TensorBoardWriter:
@@ -88,6 +105,17 @@ def rows_to_csv(rows: list[Mapping[str, Any]]) -> str:
 
 
 def read_progress(path: str | Path) -> list[dict[str, float]]:
-    """Rows of a progress.csv as dicts of floats (empty cells become NaN)."""
+    """Rows of a progress.csv; integer cells as int, others as float (empty cells NaN).
+
+    Written back with ``rows_to_csv``, the rows give the same text: a resumed run keeps its earlier rows exactly.
+    """
+    def number(text: str) -> float:
+        if text == "":
+            return float("nan")
+        try:
+            return int(text)
+        except ValueError:
+            return float(text)
+
     with open(path, newline="") as f:
-        return [{k: float(v) if v != "" else float("nan") for k, v in row.items()} for row in csv.DictReader(f)]
+        return [{k: number(v) for k, v in row.items()} for row in csv.DictReader(f)]

@@ -8,6 +8,8 @@ from typing import Protocol, Sequence
 import gymnasium as gym
 import numpy as np
 
+from her.errors import TrainingError
+
 
 class Policy(Protocol):
     def get_actions(self, o: np.ndarray, g: np.ndarray, *, noise_eps: float, random_eps: float,
@@ -15,7 +17,7 @@ class Policy(Protocol):
                     compute_Q: bool) -> tuple[np.ndarray, np.ndarray | None]: ...
 
 
-class NonFiniteObservation(RuntimeError):
+class NonFiniteObservation(TrainingError):
     """An env returned NaN or infinity, usually a simulation that became unstable."""
 
 

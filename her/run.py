@@ -5,13 +5,16 @@ Every configuration key is an option, generated from the fields of ``experiment.
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
+import tempfile
 from typing import Any, Callable
 
 import click
 
 from experiment import config as cfg
-from her import mpi
+from her import errors, mpi
 
 _METAVARS = {int: "INT", float: "FLOAT", bool: "0|1", str: "TEXT"}
 
@@ -36,7 +39,8 @@ _ACTION_OPTIONS = ("play", "n_episodes", "video", "render", "resume")
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 118})
 @click.option("--resume", default=None, metavar="LOG_DIR",
-              help="continue the run in LOG_DIR from its last saved epoch (only --n_epochs may be added)")
+              help="continue the run in LOG_DIR from its last complete epoch (only --n_epochs and --demo_file may "
+                   "be added)")
 @click.option("--play", is_flag=True, help="run the policy of --load_path (a file or a log folder) instead of training")
 @click.option("--n_episodes", type=int, default=10, show_default=True, help="episodes to run with --play")
 @click.option("--video", default=None, metavar="FILE", help="with --play: write the episodes to FILE (.mp4 or .gif)")
@@ -52,20 +56,52 @@ def main(**options: Any) -> None:
     comm = mpi.world()
     if action["play"]:
         return run_play(user, action, comm)
-    if action["resume"]:
-        extra = sorted(set(user) - {"n_epochs"})
+    if action["resume"] is not None:
+        if not action["resume"].strip():
+            raise cfg.ConfigError("--resume is an empty string (an unset shell variable?): give the log folder of a run")
+        extra = sorted(set(user) - {"n_epochs", "demo_file"})
         if extra:
             raise cfg.ConfigError(f"--resume continues a run with its own configuration: drop --{extra[0]} "
-                                  "(only --n_epochs may be given, to train longer)")
+                                  "(only --n_epochs, to train longer, and --demo_file, for a moved demo file, "
+                                  "may be given)")
+        n_epochs = cfg.coerce("n_epochs", user["n_epochs"]) if "n_epochs" in user else None
+        demo_file = cfg.coerce("demo_file", user["demo_file"]) if "demo_file" in user else None
+        import_tensorflow_quietly()
         from her.train import resume
 
-        n_epochs = cfg.coerce("n_epochs", user["n_epochs"]) if "n_epochs" in user else None
-        resume(action["resume"], n_epochs, comm)
+        resume(action["resume"], n_epochs, comm, demo_file=demo_file)
         return
     config = cfg.build_config(user, mpi_size=comm.size)
-    from her.train import train  # TensorFlow is imported only once the command line is known to be valid
+    import_tensorflow_quietly()  # only once the command line is known to be valid
+    from her.train import train
 
     train(config, comm)
+
+
+def import_tensorflow_quietly() -> None:
+    """Import TensorFlow without its start-up lines (oneDNN notice, absl warning), unless the user asked for logs.
+
+    They are written by C++ code at import, before TF_CPP_MIN_LOG_LEVEL is read, so stderr's descriptor is
+    pointed at a temporary file for the import; if the import fails, what it wrote is shown after all.
+    """
+    if "TF_CPP_MIN_LOG_LEVEL" in os.environ or "tensorflow" in sys.modules:
+        import tensorflow  # noqa: F401
+        return
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "1"
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            import tensorflow  # noqa: F401
+        except BaseException:
+            os.dup2(saved, 2)
+            captured.seek(0)
+            sys.stderr.write(captured.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 def run_play(user: dict[str, Any], action: dict[str, Any], comm: Any) -> None:
@@ -84,10 +120,8 @@ def run_play(user: dict[str, Any], action: dict[str, Any], comm: Any) -> None:
 
 
 def cli(argv: list[str] | None = None) -> int:
-    """Run the command; user errors become one line on stderr and exit code 2."""
-    from her.checkpoint import PolicyFileError
-    from her.demo import DemoFileError
-    from her.errors import TrainingError
+    """Run the command; user errors become one line on stderr and exit code 2, training errors exit code 1."""
+    from her.errors import Interrupted, TrainingError, UserError
 
     comm = mpi.world()
 
@@ -98,6 +132,7 @@ def cli(argv: list[str] | None = None) -> int:
             print(f"error: {message}", file=sys.stderr)
         return code
 
+    previous = signal.signal(signal.SIGTERM, _terminate) if _main_thread() else None
     try:
         main.main(args=argv, prog_name="python -m her.run", standalone_mode=False)
     except click.NoSuchOption as e:
@@ -105,16 +140,34 @@ def cli(argv: list[str] | None = None) -> int:
                     "see --help for every key", 2)
     except click.UsageError as e:
         return fail(e.format_message().replace("\n", " "), 2)
-    except (cfg.ConfigError, PolicyFileError, DemoFileError) as e:
+    except UserError as e:
         return fail(str(e), 2)
     except TrainingError as e:
         return fail(str(e), 1)
-    except (KeyboardInterrupt, click.Abort):  # click turns Ctrl-C into Abort
-        print("interrupted: files written so far are complete", file=sys.stderr)
-        return 130
+    except Interrupted as e:
+        if comm.rank == 0:
+            print(e, file=sys.stderr)
+        return e.exit_code
+    except (KeyboardInterrupt, click.Abort) as e:  # before training started; click turns Ctrl-C into Abort
+        print("stopped before training started: nothing was written", file=sys.stderr)
+        return 143 if isinstance(e, errors.Terminated) else 130
     except Exception as e:  # noqa: BLE001 - any other failure must stop every MPI rank, not just this one
         mpi.fail_job(comm, e)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     return 0
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    """SIGTERM (schedulers, ``timeout``, ``kill``) stops training like Ctrl-C: at once, with where to resume."""
+    raise errors.Terminated()
+
+
+def _main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
 
 
 if __name__ == "__main__":

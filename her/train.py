@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import sys
 import time
 from collections import defaultdict
@@ -18,18 +19,18 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from experiment.config import Config, ConfigError
-from her import atomic, checkpoint, envs, mpi
+from experiment.config import Config, ConfigError, config_from_dict
+from her import atomic, checkpoint, checkpoints, envs, mpi
 from her.ddpg import DDPG, Batch, make_batch
-from her.demo import DemoFileError, load_demos
-from her.errors import TrainingError
+from her.demo import load_demos
+from her.errors import Interrupted, ResumeError, Terminated, TrainingError, UserError, WriteError
 from her.her_sampler import sample_her_transitions
-from her.logger import Logger, TensorBoardWriter, read_progress
+from her.logger import Logger, TensorBoardWriter, read_progress, write_params
 from her.replay_buffer import ReplayBuffer, episode_shapes
 from her.rollout import RolloutWorker
 
 # Bad input: one line on stderr and exit code 2 (her.run), raised on every rank together (mpi.on_every_rank).
-USER_ERRORS = (ConfigError, checkpoint.PolicyFileError, DemoFileError)
+USER_ERRORS = (UserError,)
 
 
 def thread_count(workers_on_host: int, host_cores: int, usable_cores: int) -> int:
@@ -78,10 +79,16 @@ def make_policy(config: Config, dims: dict[str, int], allreduce: Any = None) -> 
     )
 
 
+def holds_run(log_dir: Path) -> bool:
+    """Whether a folder holds a run that finished an epoch (a folder whose run died in epoch 0 does not)."""
+    return checkpoints.latest(log_dir) is not None or (log_dir / "progress.csv").exists()
+
+
 def check_log_dir(config: Config) -> None:
     """Refuse a log folder that already holds a run or cannot be written, without creating anything."""
     log_dir = Path(config.log_path)
-    if (log_dir / "progress.csv").exists():
+    checkpoints.RunLock(log_dir).check_free()
+    if holds_run(log_dir):
         raise ConfigError(f"log folder {log_dir} already holds a run: choose another --log_path, or --resume it")
     existing = next(p for p in [log_dir, *log_dir.absolute().parents] if p.exists())
     if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
@@ -125,7 +132,10 @@ class Trainer:
         T, rbs = config.T, config.rollout_batch_size
         self.envs = [envs.make_env(config.env_id, int(s)) for s in train_env_seq.generate_state(rbs)]
         self.eval_envs = [envs.make_env(config.env_id, int(s)) for s in eval_env_seq.generate_state(rbs)]
-        self.dims = envs.env_dims(envs.make_env(config.env_id, seed=0))
+        try:
+            self.dims = envs.env_dims(envs.make_env(config.env_id, seed=0))
+        except ValueError as e:  # the goal-env contract check
+            raise ConfigError(str(e)) from None
 
         reward_fn = self.envs[0].unwrapped.compute_reward
         self.sampler = partial(sample_her_transitions, future_p=config.future_p, reward_fn=reward_fn)
@@ -133,6 +143,7 @@ class Trainer:
 
         # Each rank reads its input files itself; a bad one stops every rank before the first collective.
         loaded, demos = mpi.on_every_rank(comm, self.read_inputs, USER_ERRORS)
+        self.demo_digest = demo_digest(demos) if demos is not None else None
         allreduce = comm.allreduce_mean if comm.size > 1 else None
         self.policy = make_policy(config, self.dims, allreduce)
         if loaded is not None:
@@ -155,6 +166,8 @@ class Trainer:
         self.tensorboard: TensorBoardWriter | None = None
         self.best_success = -np.inf
         self.success_streak = 0  # epochs in a row at stop_success_rate
+        self.last_checkpoint: Path | None = None
+        self.lock = checkpoints.RunLock(self.log_dir)
         self.first_epoch = 0
         self.elapsed_before = 0.0  # wall seconds of earlier sessions of a resumed run
         self.start_time = time.time()
@@ -270,30 +283,76 @@ class Trainer:
             if len(set(self.comm.allgather(digest))) > 1:
                 raise TrainingError(f"epoch {epoch}: parameters differ across MPI workers; the job cannot continue")
 
-    def save(self, epoch: int, success: float) -> None:
-        """Policies (rank 0, D10), then this rank's resume state, then every buffer_save_interval its buffer."""
+    # ---- checkpoints (her.checkpoints: committed as a whole, the last two kept) ----
+
+    def guarded(self, fn: Any) -> Any:
+        """``fn()`` on every rank; a failed write (or bad input) on any rank is raised on all of them."""
+        def run() -> Any:
+            try:
+                return fn()
+            except OSError as e:
+                raise self.write_error(e) from None
+        return mpi.on_every_rank(self.comm, run, (WriteError, *USER_ERRORS))
+
+    def write_error(self, e: OSError) -> WriteError:
+        what = e.filename or self.log_dir
+        kept = (f"the last complete checkpoint ({self.last_checkpoint}) is kept; once the problem is fixed, "
+                f"continue with --resume {self.log_dir}") if self.last_checkpoint else (
+                "no epoch was complete yet: start the run again once the problem is fixed")
+        return WriteError(f"cannot write {what} ({e.strerror or e}): {kept}")
+
+    def save(self, epoch: int, row: dict[str, float]) -> None:
+        """Every rank's state and buffer, the log and the policies as one checkpoint, committed by rank 0."""
         c = self.config
-        network_state = self.policy.network_state()
-        if self.comm.rank == 0:
-            save = partial(checkpoint.save_policy, network_state=network_state,
-                           config=c.to_dict(), dims=self.dims, epoch=epoch, test_success_rate=success)
-            save(self.log_dir / "policy_latest.npz")
-            if success >= self.best_success:
-                self.best_success = success
-                save(self.log_dir / "policy_best.npz")
-            if c.policy_save_interval > 0 and epoch % c.policy_save_interval == 0:
-                save(self.log_dir / f"policy_{epoch}.npz")
-        self.best_success = self.comm.bcast(self.best_success)
+        rank = self.comm.rank
+        success = row["test/success_rate"]
+        improved = success >= self.best_success
+        self.best_success = max(self.best_success, success)
         save_buffer = c.buffer_save_interval > 0 and (
             (epoch + 1) % c.buffer_save_interval == 0 or epoch + 1 == c.n_epochs)
-        resume_dir = self.log_dir / "resume"
-        resume_dir.mkdir(exist_ok=True)
-        rank = self.comm.rank
-        # State first, buffer second: a kill in between leaves a buffer older than the state, never newer.
-        arrays, meta = self.training_state(epoch, network_state)
-        checkpoint.save_training_state(resume_dir / f"state_rank{rank}.npz", arrays, meta)
-        if save_buffer:
-            checkpoint.save_buffer(resume_dir / f"buffer_rank{rank}.npz", self.buffer.state_dict(), epoch)
+        previous = self.last_checkpoint
+        staging = checkpoints.partial_dir(self.log_dir, epoch)
+        network_state = self.policy.network_state()
+
+        def write() -> None:
+            arrays, meta = self.training_state(epoch, network_state)
+            checkpoints.save_state(staging / f"state_rank{rank}.npz", arrays, meta)
+            buffer_file = f"buffer_rank{rank}.npz"
+            if save_buffer:
+                checkpoints.save_buffer(staging / buffer_file, self.buffer.state_dict(), epoch)
+            elif previous is not None and (previous / buffer_file).exists():
+                checkpoints.link_or_copy(previous / buffer_file, staging / buffer_file)
+            if rank == 0:
+                atomic.write_text(staging / "progress.csv", self.logger.csv_text())
+                save_policy = partial(checkpoint.save_policy, network_state=network_state, config=c.to_dict(),
+                                         dims=self.dims, epoch=epoch, test_success_rate=success)
+                save_policy(staging / "policy_latest.npz")
+                if improved or previous is None:
+                    save_policy(staging / "policy_best.npz")
+                else:
+                    checkpoints.link_or_copy(previous / "policy_best.npz", staging / "policy_best.npz")
+
+        try:
+            self.guarded(lambda: checkpoints.begin(self.log_dir, epoch) if rank == 0 else None)
+            self.guarded(write)  # every rank has written its files before rank 0 commits
+            self.guarded(lambda: checkpoints.commit(self.log_dir, epoch) if rank == 0 else None)
+        except WriteError:
+            if rank == 0:  # give back the space of the half-written checkpoint
+                shutil.rmtree(staging, ignore_errors=True)
+            raise
+        self.last_checkpoint = self.log_dir / checkpoints.FOLDER / checkpoints.name(epoch)
+        self.guarded(lambda: self.publish(epoch, row) if rank == 0 else None)
+
+    def publish(self, epoch: int, row: dict[str, float] | None = None) -> None:
+        """Rank 0: the top-level progress.csv and policies become the newest checkpoint's (hard links)."""
+        final = self.last_checkpoint
+        for name in ("progress.csv", "policy_latest.npz", "policy_best.npz"):
+            checkpoints.link_or_copy(final / name, self.log_dir / name)
+        interval = self.config.policy_save_interval
+        if interval > 0 and epoch % interval == 0:
+            checkpoints.link_or_copy(final / "policy_latest.npz", self.log_dir / f"policy_{epoch}.npz")
+        if self.tensorboard is not None and row is not None:
+            self.tensorboard.write(row, step=epoch)
 
     def training_state(self, epoch: int, network_state: dict[str, np.ndarray] | None = None
                        ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
@@ -302,6 +361,9 @@ class Trainer:
         arrays = {**network_state, **{f"opt/{k}": v for k, v in self.policy.optimizer_state().items()}}
         meta = {
             "epoch": epoch,
+            "env_id": self.config.env_id,
+            "dims": self.dims,
+            "demo_digest": self.demo_digest,
             "best_success": self.best_success,
             "success_streak": self.success_streak,
             "elapsed": self.elapsed_before + time.time() - self.start_time,
@@ -314,13 +376,16 @@ class Trainer:
         }
         return arrays, meta
 
-    def restore(self) -> None:
-        """Continue from this rank's resume state and buffer in the log folder."""
-        arrays, meta, buffer, buffer_epoch = mpi.on_every_rank(self.comm, self.read_resume_files, USER_ERRORS)
-        epochs = self.comm.allgather(meta["epoch"])
-        if len(set(epochs)) > 1:
-            raise ConfigError(f"the resume states of {self.log_dir} are from different epochs {epochs}: the "
-                              "run was killed while saving; it cannot be resumed exactly")
+    def restore(self) -> list[dict[str, float]]:
+        """Continue from the newest committed checkpoint; returns its progress rows (rank 0), or [] if none."""
+        found = self.comm.bcast(checkpoints.latest(self.log_dir))  # rank 0's view of the shared folder
+        if found is None:
+            if self.comm.rank == 0:
+                print(f"note: no epoch of {self.log_dir} was complete: starting it from epoch 0", file=sys.stderr)
+            return []
+        epoch, folder = found
+        arrays, meta, buffer, buffer_epoch = mpi.on_every_rank(
+            self.comm, lambda: self.read_checkpoint(folder), USER_ERRORS)
         self.policy.load_network_state(arrays)
         self.policy.load_optimizer_state({k[4:]: v for k, v in arrays.items() if k.startswith("opt/")})
         self.explore_rng.bit_generator.state = meta["rng/explore"]
@@ -333,27 +398,47 @@ class Trainer:
         self.best_success = meta["best_success"]
         self.success_streak = meta.get("success_streak", 0)
         self.elapsed_before = meta["elapsed"]
-        self.first_epoch = meta["epoch"] + 1
+        self.first_epoch = epoch + 1
+        self.last_checkpoint = folder
         if buffer is not None:
             self.buffer.load_state_dict(buffer)
-        if self.comm.rank == 0 and buffer_epoch != meta["epoch"]:
+        if self.comm.rank != 0:
+            return []
+        if buffer_epoch != epoch:
             saved = "no replay buffer was saved" if buffer_epoch is None else f"the replay buffer is from epoch {buffer_epoch}"
-            print(f"note: resuming after epoch {meta['epoch']}, but {saved}; set --buffer_save_interval 1 for an "
-                  "exact resume", file=sys.stderr)
+            print(f"note: resuming after epoch {epoch}, but {saved}; --buffer_save_interval 1 makes a resume "
+                  "exact", file=sys.stderr)
+        try:
+            return read_progress(folder / "progress.csv")
+        except (OSError, ValueError, TypeError) as e:
+            raise ResumeError(f"{folder / 'progress.csv'} is damaged ({e}): the run cannot be resumed") from None
 
-    def read_resume_files(self) -> tuple[dict[str, np.ndarray], dict[str, Any], dict[str, np.ndarray] | None,
-                                         int | None]:
-        """This rank's resume state and, if one was saved, its replay buffer and that buffer's epoch."""
-        resume_dir = self.log_dir / "resume"
+    def read_checkpoint(self, folder: Path) -> tuple[dict[str, np.ndarray], dict[str, Any],
+                                                     dict[str, np.ndarray] | None, int | None]:
+        """This rank's state and (if one was saved) replay buffer from a checkpoint, checked against the run."""
         rank = self.comm.rank
-        arrays, meta = checkpoint.read_training_state(resume_dir / f"state_rank{rank}.npz")
-        if meta["mpi_size"] != self.comm.size:
-            raise ConfigError(f"{self.log_dir} was trained on {meta['mpi_size']} MPI workers: resume it with "
-                              f"mpirun -np {meta['mpi_size']}")
-        buffer_path = resume_dir / f"buffer_rank{rank}.npz"
+        state_path = folder / f"state_rank{rank}.npz"
+        if not state_path.exists():
+            raise ResumeError(f"{folder} holds no state for MPI rank {rank}: it was trained on fewer workers; "
+                              "resume it with as many as it was trained on (see its params.json, mpi_size)")
+        arrays, meta = checkpoints.read_state(state_path)
+        if meta.get("mpi_size") != self.comm.size:
+            raise ResumeError(f"{self.log_dir} was trained on {meta.get('mpi_size')} MPI workers: resume it with "
+                              f"mpirun -np {meta.get('mpi_size')}")
+        if meta.get("env_id") != self.config.env_id or meta.get("dims") != self.dims:
+            raise ResumeError(f"{state_path} is from a run on {meta.get('env_id')}, but params.json says "
+                              f"{self.config.env_id}: the folder's files do not belong together")
+        if meta.get("demo_digest") != self.demo_digest:
+            raise ResumeError(f"--demo_file {self.config.demo_file} holds other demonstrations than the run was "
+                              "trained with: pass the file it was trained with (--resume DIR --demo_file FILE)")
+        buffer_path = folder / f"buffer_rank{rank}.npz"
         if not buffer_path.exists():
             return arrays, meta, None, None
-        buffer, buffer_epoch = checkpoint.read_buffer(buffer_path)
+        buffer, buffer_epoch = checkpoints.read_buffer(buffer_path)
+        expected = {f"buffers/{k}": v.shape[1:] for k, v in self.buffer.buffers.items()}
+        if {k: buffer[k].shape[1:] for k in expected if k in buffer} != expected:
+            raise ResumeError(f"{buffer_path} does not fit this run's replay buffer: the folder's files do not "
+                              "belong together")
         return arrays, meta, buffer, buffer_epoch
 
     def reached_stop(self, success: float) -> bool:
@@ -362,34 +447,74 @@ class Trainer:
         self.success_streak = self.success_streak + 1 if target is not None and success >= target else 0
         return target is not None and self.success_streak >= self.config.stop_patience
 
-    def run(self, resume: bool = False) -> list[dict[str, float]]:
-        rows: list[dict[str, float]] = []
-        if resume:
-            self.restore()
-            if self.comm.rank == 0:
-                rows = [r for r in read_progress(self.log_dir / "progress.csv") if r["epoch"] < self.first_epoch]
+    def start(self, resume: bool) -> None:
+        """Lock the log folder (rank 0), restore or check it, and write params.json, on every rank together."""
+        lock = self.lock
+
+        def claim() -> None:
+            if self.comm.rank != 0:
+                return
+            lock.acquire()
+            if not resume and holds_run(self.log_dir):  # started meanwhile by another run
+                lock.release()
+                raise ConfigError(f"log folder {self.log_dir} already holds a run: choose another --log_path, "
+                                  "or --resume it")
+            checkpoints.remove_partials(self.log_dir)
+            if not resume:  # events of an attempt that finished no epoch
+                for stale in self.log_dir.glob("events.out.tfevents.*"):
+                    stale.unlink()
+
+        self.guarded(claim)
+        rows = self.restore() if resume else []
         if self.comm.rank == 0:
-            self.log_dir.mkdir(parents=True, exist_ok=True)
-            atomic.remove_stale_temporaries(self.log_dir)
-            self.logger = Logger(self.log_dir, rows=rows)
-            self.logger.write_params(self.config.to_dict())
-            if self.config.tensorboard:
-                self.tensorboard = TensorBoardWriter(self.log_dir)
-        self.comm.bcast(None)  # the log folder exists before any rank writes its resume files into it
-        for epoch in range(self.first_epoch, self.config.n_epochs):
-            row = self.run_epoch(epoch)
-            self.check_health(epoch, row)
-            if self.logger is not None:
-                self.logger.log_epoch(row)
+            self.logger = Logger(rows=rows)
+        if resume and self.last_checkpoint is not None:
+            self.guarded(lambda: self.publish(self.first_epoch - 1) if self.comm.rank == 0 else None)
+
+        def open_files() -> None:
+            if self.comm.rank == 0:
+                write_params(self.log_dir, self.config.to_dict())
+                if self.config.tensorboard:
+                    self.tensorboard = TensorBoardWriter(self.log_dir)
+        self.guarded(open_files)
+
+    def run(self, resume: bool = False) -> list[dict[str, float]]:
+        try:
+            self.start(resume)
+            for epoch in range(self.first_epoch, self.config.n_epochs):
+                row = self.run_epoch(epoch)
+                self.check_health(epoch, row)
+                if self.logger is not None:
+                    self.logger.log_epoch(row)
+                stop = self.reached_stop(row["test/success_rate"])
+                self.save(epoch, row)
+                if stop:
+                    break
+        except KeyboardInterrupt as e:
+            raise self.interrupted(e) from None
+        finally:
             if self.tensorboard is not None:
-                self.tensorboard.write(row, step=epoch)
-            stop = self.reached_stop(row["test/success_rate"])
-            self.save(epoch, row["test/success_rate"])
-            if stop:
-                break
-        if self.tensorboard is not None:
-            self.tensorboard.close()
+                self.tensorboard.close()
+            self.lock.release()
         return self.logger.rows if self.logger is not None else []
+
+    def interrupted(self, signal: KeyboardInterrupt) -> Interrupted:
+        what = "SIGTERM" if isinstance(signal, Terminated) else "Ctrl-C"
+        if self.last_checkpoint is None:
+            where = "no epoch was complete; start the run again"
+        else:
+            epoch = int(self.last_checkpoint.name.removeprefix("epoch_"))
+            where = f"the last complete epoch is {epoch} ({self.last_checkpoint}); continue with --resume {self.log_dir}"
+        return Interrupted(f"stopped by {what}: {where}", 143 if isinstance(signal, Terminated) else 130)
+
+
+def demo_digest(demos: dict[str, np.ndarray]) -> str:
+    """sha256 of the demo arrays a run learns from, so a resume can tell whether a demo file holds the same."""
+    digest = hashlib.sha256()
+    for key in sorted(demos):
+        digest.update(key.encode())
+        digest.update(np.ascontiguousarray(demos[key]).tobytes())
+    return digest.hexdigest()
 
 
 def train(config: Config, comm: mpi.SingleProcess | mpi.MPIComm | None = None) -> list[dict[str, float]]:
@@ -404,39 +529,49 @@ def train(config: Config, comm: mpi.SingleProcess | mpi.MPIComm | None = None) -
     return Trainer(config, comm).run()
 
 
-def resume_config(log_dir: str | Path, n_epochs: int | None = None, mpi_size: int = 1) -> Config:
-    """The configuration of the run in ``log_dir`` (its params.json), optionally with more epochs."""
-    from experiment.config import FIELDS, validate
-
+def resume_config(log_dir: str | Path, n_epochs: int | None = None, mpi_size: int = 1,
+                  demo_file: str | None = None) -> Config:
+    """The configuration of the run in ``log_dir`` (its params.json), optionally with more epochs or the demo
+    file at a new place."""
     log_dir = Path(log_dir)
+    params = log_dir / "params.json"
     try:
-        saved = json.loads((log_dir / "params.json").read_text())
+        saved = json.loads(params.read_text())
     except FileNotFoundError:
-        raise ConfigError(f"{log_dir} holds no run to resume (no params.json): pass the log folder of a run") from None
+        raise ResumeError(f"{log_dir} holds no run to resume (no params.json): pass the log folder of a run") from None
     except (OSError, ValueError) as e:
-        raise ConfigError(f"cannot read {log_dir / 'params.json'} ({e}): the run cannot be resumed") from None
-    if not (log_dir / "resume").is_dir():
-        raise ConfigError(f"{log_dir} has no resume state (it finishes no epoch yet): start it again instead")
-    unknown = set(saved) - set(FIELDS)
-    if unknown:
-        raise ConfigError(f"{log_dir / 'params.json'} has unknown keys {sorted(unknown)}: written by another version")
-    saved["log_path"] = str(log_dir)
-    saved["mpi_size"] = mpi_size
+        raise ResumeError(f"cannot read {params} ({e}): the run cannot be resumed") from None
+    changes: dict[str, Any] = {"log_path": str(log_dir), "mpi_size": mpi_size}
     if n_epochs is not None:
-        saved["n_epochs"] = n_epochs
-    config = Config(**saved)
-    validate(config)
-    return config
+        changes["n_epochs"] = n_epochs
+    if demo_file is not None:
+        if not (isinstance(saved, dict) and saved.get("demo_file")):
+            raise ResumeError(f"{log_dir} was trained without demonstrations: drop --demo_file")
+        changes["demo_file"] = demo_file
+    try:
+        return config_from_dict(saved, **changes)
+    except ConfigError as e:
+        raise ResumeError(f"{params}: {e}") from None
 
 
-def resume(log_dir: str | Path, n_epochs: int | None = None,
-           comm: mpi.SingleProcess | mpi.MPIComm | None = None) -> list[dict[str, float]]:
-    """Continue the run in ``log_dir`` from its last saved epoch (see Trainer.restore)."""
+def resume(log_dir: str | Path, n_epochs: int | None = None, comm: mpi.SingleProcess | mpi.MPIComm | None = None,
+           demo_file: str | None = None) -> list[dict[str, float]]:
+    """Continue the run in ``log_dir`` from its newest committed checkpoint (see Trainer.restore)."""
     comm = comm if comm is not None else mpi.world()
-    config = resume_config(log_dir, n_epochs, comm.size)
-    done = len(read_progress(Path(log_dir) / "progress.csv")) if (Path(log_dir) / "progress.csv").exists() else 0
-    if done >= config.n_epochs:
-        raise ConfigError(f"{log_dir} already finished its {config.n_epochs} epochs: pass --n_epochs N to "
-                          "train it further")
+
+    def check() -> Config:
+        if comm.rank == 0:
+            checkpoints.RunLock(Path(log_dir)).check_free()
+        config = resume_config(log_dir, n_epochs, comm.size, demo_file)
+        found = checkpoints.latest(log_dir)
+        if found is not None and found[0] + 1 >= config.n_epochs:
+            raise ResumeError(f"{log_dir} already finished its {config.n_epochs} epochs: pass --n_epochs N to "
+                              "train it further")
+        if found is None and (Path(log_dir) / "resume").is_dir():
+            raise ResumeError(f"{log_dir} was written by an older version of this project, whose resume files "
+                              "cannot be continued: start a new run")
+        return config
+
+    config = mpi.on_every_rank(comm, check, USER_ERRORS)
     configure_threads(comm.local_size)
     return Trainer(config, comm).run(resume=True)

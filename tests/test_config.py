@@ -14,7 +14,7 @@ NON_DEFAULT = {
     "test_with_polyak": True, "random_eps": 0.2, "noise_eps": 0.1, "replay_strategy": "none", "replay_k": 8,
     "bc_loss": True, "q_filter": True, "num_demo": 50, "demo_batch_size": 64, "prm_loss_weight": 0.01,
     "aux_loss_weight": 0.02, "demo_relabel": False, "demo_legacy": True, "buffer_save_interval": 2,
-    "tensorboard": False,
+    "tensorboard": False, "stop_success_rate": 0.9, "stop_patience": 3,
 }
 
 
@@ -141,3 +141,15 @@ def test_random_values_get_a_config_error_or_a_valid_config(user):
         assert "\n" not in str(e) and str(e)
     else:
         assert config.batch_size >= 1 and 0 < config.gamma < 1 and config.n_epochs >= 1
+
+
+def test_a_recorded_configuration_rebuilds_to_the_same_config():
+    from experiment.config import config_from_dict
+
+    config = build_config({"env": "FetchPush", "batch_size": 64, "log_path": "x"})
+    assert config_from_dict(config.to_dict()) == config
+    assert config_from_dict(config.to_dict(), n_epochs=7).n_epochs == 7
+    with pytest.raises(ConfigError, match="keys \\['T'\\] are missing"):
+        config_from_dict({k: v for k, v in config.to_dict().items() if k != "T"})
+    with pytest.raises(ConfigError, match="not a configuration"):
+        config_from_dict([1, 2])

@@ -151,7 +151,7 @@ def test_a_bad_input_on_one_rank_stops_every_rank_with_exit_code_2(tmp_path):
     assert run.cli({TINY!r} + ["--n_epochs", "1", "--log_path", "run"]) == 0
     comm.allgather(None)
     if comm.rank == 1:
-        Path("run/resume/state_rank1.npz").write_bytes(b"not an archive")
+        Path("run/checkpoints/epoch_000000/state_rank1.npz").write_bytes(b"not an archive")
     comm.allgather(None)
     sys.exit(run.cli(["--resume", "run", "--n_epochs", "2"]))
     """

@@ -143,3 +143,10 @@ def test_render_true_without_display_is_refused(policy_dir, monkeypatch):
     assert not play_module.has_display()
     with pytest.raises(PlayError, match="no display"):
         play(str(folder), n_episodes=1, render=True)
+
+
+def test_a_file_that_is_not_a_policy_never_suggests_unpickling(tmp_path):
+    (tmp_path / "progress.csv").write_text("epoch,test/success_rate\n0,0.5\n")
+    with pytest.raises(checkpoint.PolicyFileError) as error:
+        play(str(tmp_path / "progress.csv"), n_episodes=1)
+    assert str(error.value) == f"{tmp_path / 'progress.csv'} is not a readable policy file: it is not an .npz archive"

@@ -48,9 +48,16 @@ def test_overrides_of_every_kind_reach_params_json_and_the_run(tmp_path):
     assert rows[-1]["total/env_steps"] == 2 * 1 * 1 * 50
     assert rows[-1]["total/updates"] == 2 * 2
     files = sorted(p.name for p in log.iterdir() if not p.name.startswith("events.out.tfevents."))
-    assert files == ["params.json", "policy_0.npz", "policy_best.npz", "policy_latest.npz", "progress.csv", "resume"]
-    # buffer_save_interval 5 > 2 epochs: the buffer is still saved after the last epoch.
-    assert sorted(p.name for p in (log / "resume").iterdir()) == ["buffer_rank0.npz", "state_rank0.npz"]
+    assert files == [".lock", "checkpoints", "params.json", "policy_0.npz", "policy_best.npz", "policy_latest.npz",
+                     "progress.csv"]
+    # Two committed checkpoints, each complete; buffer_save_interval 5 > 2 epochs: the buffer is still saved
+    # after the last epoch.
+    assert sorted(p.name for p in (log / "checkpoints").iterdir()) == ["epoch_000000", "epoch_000001"]
+    assert sorted(p.name for p in (log / "checkpoints" / "epoch_000001").iterdir()) == [
+        "buffer_rank0.npz", "policy_best.npz", "policy_latest.npz", "progress.csv", "state_rank0.npz"]
+    # The published files are the newest checkpoint's, not copies.
+    for name in ("progress.csv", "policy_latest.npz"):
+        assert (log / name).samefile(log / "checkpoints" / "epoch_000001" / name)
 
 
 REFERENCE_KEYS = ["epoch", "test/success_rate", "test/mean_Q", "test/episode", "train/success_rate",
@@ -105,6 +112,14 @@ def bad_inputs(tmp: Path):
     demo = ["--demo_file", str(tmp / "reach_demos.npz"), "--num_demo", "3"]
     return [
         (["--env", "FetchDance"], "unknown task 'FetchDance'"),
+        (["--env", "FetchPush-v1"], "FetchPush-v1 needs the retired mujoco-py bindings: use FetchPush-v4 (FetchPush "
+                                    "for short), the version this project trains"),
+        (["--env", "FetchSlide-v2"], "FetchSlide-v2 is no longer provided by gymnasium-robotics: use FetchSlide-v4"),
+        (["--env", "Pendulum-v1"], "Pendulum-v1 is not a goal env"),
+        (["--n_batches", "0"], "n_batches must be >= 1, got 0"),
+        (["--demo_file", ""], "--demo_file is an empty string (an unset shell variable?)"),
+        (["--load_path", ""], "--load_path is an empty string"),
+        (["--log_path", " "], "--log_path is an empty string"),
         (["--batchsize", "3"], "unknown configuration key --batchsize (did you mean --batch_size?)"),
         (["--batch_size", "big"], "batch_size must be an integer, got 'big'"),
         (["--batch_size", "0"], "batch_size must be >= 1, got 0"),
@@ -147,3 +162,9 @@ def test_every_bad_input_gets_one_line_exit_2_and_no_files(tmp_path, capsys):
         assert message in err, (args, err)
         assert not (tmp_path / "run").exists(), args
         assert sorted(p.name for p in inputs.rglob("*")) == before, args
+
+
+def test_resume_with_an_empty_folder_name_is_refused(capsys):
+    assert cli(["--resume", ""]) == 2
+    assert capsys.readouterr().err == ("error: --resume is an empty string (an unset shell variable?): give the log "
+                                       "folder of a run\n")

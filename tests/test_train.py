@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from experiment.config import build_config
-from her import checkpoint, mpi
+from her import checkpoint, checkpoints, mpi
 from her.errors import TrainingError
 from her.logger import read_progress
 from her.run import cli
@@ -22,8 +24,9 @@ def untimed(rows):
 
 
 def saved_state(log_dir):
-    arrays, meta = checkpoint.read_training_state(log_dir / "resume" / "state_rank0.npz")
-    buffer, buffer_epoch = checkpoint.read_buffer(log_dir / "resume" / "buffer_rank0.npz")
+    _, folder = checkpoints.latest(log_dir)
+    arrays, meta = checkpoints.read_state(folder / "state_rank0.npz")
+    buffer, buffer_epoch = checkpoints.read_buffer(folder / "buffer_rank0.npz")
     meta.pop("elapsed")
     return arrays, meta, buffer, buffer_epoch
 
@@ -138,3 +141,59 @@ def test_thread_count_is_the_hosts_share_but_never_more_than_the_usable_cores():
     assert thread_count(2, host_cores=8, usable_cores=8) == 4
     assert thread_count(1, host_cores=8, usable_cores=1) == 1  # mpirun -np 1 without --oversubscribe pins a core
     assert thread_count(4, host_cores=2, usable_cores=2) == 1  # more workers than cores
+
+
+def reach_demos(path, seed=0):
+    from experiment.data_generation.fetch_data_generation import generate
+    from her.demo import save_demos
+
+    save_demos(path, generate("FetchReach-v4", 3, seed=seed).episodes, "FetchReach-v4")
+    return path
+
+
+def test_resume_takes_a_moved_demo_file_only_if_it_holds_the_same_demos(tmp_path, capsys):
+    demos = reach_demos(tmp_path / "demos.npz")
+    log = tmp_path / "run"
+    args = [f"--{k}={v}" for k, v in TINY.items()] + ["--n_epochs", "1", "--demo_file", str(demos), "--num_demo",
+                                                      "3", "--batch_size", "48", "--demo_batch_size", "16"]
+    assert cli(args + ["--log_path", str(log)]) == 0
+    moved = demos.rename(tmp_path / "moved.npz")
+    reach_demos(tmp_path / "other.npz", seed=1)
+    capsys.readouterr()
+    assert cli(["--resume", str(log), "--n_epochs", "2"]) == 2
+    assert f"demo file {demos} does not exist" in capsys.readouterr().err
+    assert cli(["--resume", str(log), "--n_epochs", "2", "--demo_file", str(tmp_path / "other.npz")]) == 2
+    assert capsys.readouterr().err == (f"error: --demo_file {tmp_path / 'other.npz'} holds other demonstrations than "
+                                       "the run was trained with: pass the file it was trained with (--resume DIR "
+                                       "--demo_file FILE)\n")
+    assert cli(["--resume", str(log), "--n_epochs", "2", "--demo_file", str(moved)]) == 0
+    assert [row["epoch"] for row in read_progress(log / "progress.csv")] == [0, 1]
+
+
+@pytest.mark.parametrize("edit, message", [
+    ({"seed": None}, "seed needs a value of type int"),
+    ({"batch_size": "many"}, "batch_size must be an integer, got 'many'"),
+    ({"env": "FetchPush"}, "env 'FetchPush' does not match env_id 'FetchReach-v4' and T 50"),
+    ({"env": "FetchPush", "env_id": "FetchPush-v4"}, "is from a run on FetchReach-v4, but params.json says FetchPush-v4"),
+    ({"colour": "red"}, "unknown keys ['colour']: written by another version"),
+])
+def test_resume_of_an_edited_params_json_is_one_line(tmp_path, capsys, edit, message):
+    import json
+
+    log = tmp_path / "run"
+    train(build_config({**TINY, "n_epochs": 1, "log_path": log}))
+    params = json.loads((log / "params.json").read_text())
+    (log / "params.json").write_text(json.dumps({**params, **edit}))
+    assert cli(["--resume", str(log), "--n_epochs", "2"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and message in err, err
+
+
+def test_resume_refuses_files_of_another_run(tmp_path, capsys):
+    train(build_config({**TINY, "n_epochs": 1, "log_path": tmp_path / "reach"}))
+    train(build_config({**TINY, "env": "FetchPush", "n_epochs": 1, "log_path": tmp_path / "push"}))
+    ours = checkpoints.latest(tmp_path / "reach")[1] / "buffer_rank0.npz"
+    ours.unlink()
+    shutil.copy(checkpoints.latest(tmp_path / "push")[1] / "buffer_rank0.npz", ours)
+    assert cli(["--resume", str(tmp_path / "reach"), "--n_epochs", "2"]) == 2
+    assert "buffer_rank0.npz does not fit this run's replay buffer" in capsys.readouterr().err
