@@ -37,6 +37,7 @@ COMPONENTS: tuple[tuple[str, mujoco.mjtState], ...] = tuple(
 )
 
 _BEFORE_LAST = "_her_sim_state_before_last_substep"  # on the unwrapped env; None right after a reset
+_UNKNOWN = "tracked since the last reset or step"  # track() cannot tell which of the two came last
 
 
 def _robot_env(env: gym.Env):
@@ -77,7 +78,7 @@ def track(env: gym.Env) -> None:
 
     raw._mujoco_step = types.MethodType(_mujoco_step, raw)
     raw._reset_sim = types.MethodType(_reset_sim, raw)
-    setattr(raw, _BEFORE_LAST, None)
+    setattr(raw, _BEFORE_LAST, _UNKNOWN)
 
 
 def _read(model: mujoco.MjModel, data: mujoco.MjData) -> dict[str, np.ndarray]:
@@ -98,6 +99,9 @@ def get_state(env: gym.Env) -> dict[str, np.ndarray]:
         raise ValueError("get_state needs sim_state.track(env) before the env's reset: "
                          "without it the state after a step cannot be reproduced exactly")
     before = getattr(raw, _BEFORE_LAST)
+    if before is _UNKNOWN:
+        raise ValueError("get_state needs a reset (or set_state) after sim_state.track(env): "
+                         "whether the env was last reset or stepped is unknown")
     if before is None:
         state = _read(raw.model, raw.data)
         state[REPLAY] = np.zeros(1)
