@@ -40,12 +40,16 @@ _BEFORE_LAST = "_her_sim_state_before_last_substep"  # on the unwrapped env; Non
 _UNKNOWN = "tracked since the last reset or step"  # track() cannot tell which of the two came last
 
 
+def _name(env: gym.Env) -> str:
+    return env.spec.id if env.spec else type(env.unwrapped).__name__
+
+
 def _robot_env(env: gym.Env):
     """The unwrapped env, after checking this module knows how it steps; ValueError otherwise."""
     from gymnasium_robotics.envs.robot_env import BaseRobotEnv, MujocoRobotEnv
 
     raw = env.unwrapped
-    name = env.spec.id if env.spec else type(raw).__name__
+    name = _name(env)
     if not isinstance(raw, MujocoRobotEnv):
         raise ValueError(f"{name} is not a gymnasium-robotics MujocoRobotEnv (MuJoCo bindings): "
                          f"its simulator state cannot be saved or restored")
@@ -132,15 +136,17 @@ def set_state(env: gym.Env, state: dict[str, np.ndarray], goal: np.ndarray) -> d
         size = mujoco.mj_stateSize(model, flag)
         value = np.asarray(state.get(name, np.zeros(0)), dtype=np.float64).reshape(-1)
         if value.size != size:
-            raise ValueError(f"state '{name}' has {value.size} values but this {env.spec.id} model needs {size}: "
+            raise ValueError(f"state '{name}' has {value.size} values but this {_name(env)} model needs {size}: "
                              f"the state is from another model")
         values.append((value, flag))
-    replay = int(np.asarray(state.get(REPLAY, 0)).reshape(-1)[0]) if np.size(state.get(REPLAY, 0)) else 0
+    replay = np.asarray(state.get(REPLAY, 0.0), dtype=np.float64).reshape(-1)
+    replay = int(replay[0]) if replay.size == 1 else -1
     if replay not in (0, 1):
-        raise ValueError(f"state '{REPLAY}' is {replay}, but only 0 (a reset state) or 1 (a step's) are known")
+        raise ValueError(f"state '{REPLAY}' must be 0 (a reset state) or 1 (a step's), got "
+                         f"{state.get(REPLAY, 0.0)}")
     goal = np.array(goal, dtype=np.float64)
     if goal.shape != np.shape(raw.goal):
-        raise ValueError(f"goal has shape {goal.shape} but {env.spec.id} needs {np.shape(raw.goal)}")
+        raise ValueError(f"goal has shape {goal.shape} but {_name(env)} needs {np.shape(raw.goal)}")
 
     track(env)  # so that get_state on the restored env gives this state back
     for value, flag in values:
@@ -163,12 +169,12 @@ def _check_fresh(env: gym.Env) -> None:
     wrapper = env
     while isinstance(wrapper, gym.Wrapper):
         if isinstance(wrapper, gym.ObservationWrapper):
-            raise ValueError(f"{env.spec.id} is wrapped in {type(wrapper).__name__}, which changes observations: "
+            raise ValueError(f"{_name(env)} is wrapped in {type(wrapper).__name__}, which changes observations: "
                              f"set_state returns the unwrapped env's")
         if isinstance(wrapper, gym.wrappers.TimeLimit):
             elapsed = getattr(wrapper, "_elapsed_steps", 0)
             if elapsed is None or elapsed:
                 counted = "has not been reset" if elapsed is None else f"has run {elapsed} steps since its reset"
-                raise ValueError(f"{env.spec.id} {counted}: call env.reset() right before set_state, so the "
+                raise ValueError(f"{_name(env)} {counted}: call env.reset() right before set_state, so the "
                                  f"time limit counts the episode from the restored state")
         wrapper = wrapper.env
