@@ -2,7 +2,9 @@
 
 A file holds whole episodes in the replay buffer's layout (decision D1): ``o, ag: (E, T+1, dim)``,
 ``g, u: (E, T, dim)``, ``info_is_success: (E, T, 1)``, float32, plus ``env_id``, ``format`` and ``version``.
-The reference's pickled layout (§11) is read only on explicit request.
+Version 2 adds the simulator state of each observation, ``state/<name>: (E, T+1, size)`` float64 (the
+components of ``her.sim_state`` and ``state/goal``, the env's goal unrounded), so that an env can be restored
+to any demo state. Versions 1 and 2 are read; the reference's pickled layout (§11) only on explicit request.
 """
 
 from __future__ import annotations
@@ -22,9 +24,11 @@ from her.errors import UserError
 from her.replay_buffer import episode_shapes
 
 FORMAT = "her-tf2-demos"
-VERSION = 1
+VERSION = 2  # 2: adds the state/ keys; 1 is still read
 EPISODE_KEYS = ("o", "ag", "g", "u", "info_is_success")
 LEGACY_KEYS = ("acs", "obs", "info")
+STATE_PREFIX = "state/"
+GOAL_KEY = STATE_PREFIX + "goal"  # the env's float64 goal: g holds it rounded to float32
 GENERATOR = "python experiment/data_generation/fetch_data_generation.py"
 
 # Everything np.load or a corrupt archive member can raise on a file that is not what it claims to be.
@@ -40,11 +44,14 @@ class DemoFileError(UserError, ValueError):
 
 def save_demos(path: str | Path, episodes: Mapping[str, np.ndarray], env_id: str, *,
                compresslevel: int | None = 1) -> None:
-    """Write ``episodes`` (the keys of EPISODE_KEYS) for ``env_id`` to exactly ``path``, atomically.
+    """Write ``episodes`` (the keys of EPISODE_KEYS, and any ``state/`` keys) for ``env_id`` to exactly ``path``.
 
+    The write is atomic. Episode arrays are stored as float32, states as float64 (restoring needs every bit).
     ``compresslevel`` 1-9 deflates the archive (level 1 is nearly as small as 9 for these arrays); None stores it.
     """
     arrays = {key: np.asarray(episodes[key], dtype=np.float32) for key in EPISODE_KEYS}
+    arrays.update({key: np.asarray(value, dtype=np.float64) for key, value in episodes.items()
+                   if key.startswith(STATE_PREFIX)})
     arrays["env_id"] = np.array(env_id)
     arrays["format"] = np.array(FORMAT)
     arrays["version"] = np.array(VERSION)
@@ -59,10 +66,13 @@ def load_demos(
     T: int,
     num_demo: int,
     allow_legacy: bool = False,
+    need_states: bool = False,
 ) -> dict[str, np.ndarray]:
     """The first ``num_demo`` episodes of a demo file, checked against the task, as float32 arrays.
 
-    Returns ``{o, ag, g, u, info_is_success}`` shaped like ``RolloutWorker.generate_rollouts``.
+    Returns ``{o, ag, g, u, info_is_success}`` shaped like ``RolloutWorker.generate_rollouts``; with
+    ``need_states`` also the float64 ``state/`` arrays (``demo_state`` picks one out), and a file without them
+    (version 1, legacy) raises DemoFileError with the command that regenerates it.
     Actions are clipped to [-1, 1] without complaint: the env clips every action before applying it, so the
     clipped action is the one that was executed, and the tanh actor can never output more (the reference's
     own files hold unclipped actions, §15). Anything else that is wrong raises DemoFileError.
@@ -90,6 +100,8 @@ def load_demos(
     with data:
         keys = set(data.files)
         if set(LEGACY_KEYS) <= keys and not set(EPISODE_KEYS) <= keys:
+            if need_states:  # checked before unpickling anything
+                raise _no_states(path, "is in the reference's legacy layout", env_id, num_demo)
             if not allow_legacy:
                 raise DemoFileError(
                     f"{path} is in the reference's legacy layout (acs/obs/info arrays of pickled dicts), and "
@@ -98,6 +110,8 @@ def load_demos(
             episodes = None
         else:
             episodes = _read_plain(data, path, env_id, expected, T, num_demo)
+            if need_states:
+                episodes.update(_read_states(data, path, env_id, dims, T, num_demo))
     if episodes is None:
         episodes = _read_legacy(path, env_id, expected, T, num_demo)
 
@@ -223,3 +237,39 @@ def _read_legacy(path: Path, env_id: str, expected: dict, T: int, num_demo: int)
                                     f"with T={T} needs {expected[key]}: the file was made for another task")
             out[key][e] = array
     return out
+
+
+def _no_states(path: Path, what: str, env_id: str, episodes: int) -> DemoFileError:
+    return DemoFileError(f"{path} {what}, without the simulator states that restoring demo states needs: "
+                         f"regenerate it with {GENERATOR} --env {env_id} --num_episodes {episodes} --output {path}")
+
+
+def _read_states(data, path: Path, env_id: str, dims: Mapping[str, int], T: int,
+                 num_demo: int) -> dict[str, np.ndarray]:
+    """The ``state/`` arrays of the first ``num_demo`` episodes, float64 ``(num_demo, T+1, size)``."""
+    held = len(data["u"])  # _read_plain has checked the episode arrays
+    keys = sorted(key for key in data.files if key.startswith(STATE_PREFIX))
+    if not keys:
+        version = int(data["version"]) if "version" in data.files else 1
+        raise _no_states(path, f"is a version-{version} demo file", env_id, held)
+    missing = [key for key in (GOAL_KEY, STATE_PREFIX + "qpos") if key not in keys]
+    if missing:
+        raise DemoFileError(f"{path} has states but lacks {', '.join(missing)}: the file is damaged")
+    states = {}
+    for key in keys:
+        array = _read(data, path, key)
+        if array.dtype.kind != "f" or array.ndim != 3 or array.shape[:2] != (held, T + 1):
+            raise DemoFileError(f"{path}: '{key}' is {array.dtype} {array.shape}, but the states of {held} episodes "
+                                f"with T={T} are float ({held}, {T + 1}, size): the file is damaged")
+        states[key] = np.array(array[:num_demo], dtype=np.float64)
+    if states[GOAL_KEY].shape[2] != dims["g"]:
+        raise DemoFileError(f"{path}: '{GOAL_KEY}' holds goals of size {states[GOAL_KEY].shape[2]}, but {env_id} "
+                            f"has goals of size {dims['g']}: the file is damaged")
+    return states
+
+
+def demo_state(demos: Mapping[str, np.ndarray], episode: int, t: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """The simulator state and goal that restore observation ``t`` of ``episode`` (``her.sim_state.set_state``)."""
+    state = {key.removeprefix(STATE_PREFIX): demos[key][episode, t] for key in demos
+             if key.startswith(STATE_PREFIX) and key != GOAL_KEY}
+    return state, demos[GOAL_KEY][episode, t]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from her.demo import EPISODE_KEYS, DemoFileError, load_demos, save_demos
+from her.demo import EPISODE_KEYS, GENERATOR, GOAL_KEY, DemoFileError, demo_state, load_demos, save_demos
 
 DIMS = {"o": 25, "g": 3, "u": 4}
 REACH_DIMS = {"o": 10, "g": 3, "u": 4}
@@ -51,7 +51,7 @@ def test_round_trip_returns_the_first_num_demo_episodes(tmp_path, compresslevel)
     assert out["o"].shape == (3, T + 1, 25) and out["u"].shape == (3, T, 4)
     assert out["info_is_success"].shape == (3, T, 1)
     with np.load(path) as raw:  # plain arrays only: readable without pickle
-        assert str(raw["env_id"]) == ENV and str(raw["format"]) == "her-tf2-demos" and int(raw["version"]) == 1
+        assert str(raw["env_id"]) == ENV and str(raw["format"]) == "her-tf2-demos" and int(raw["version"]) == 2
 
 
 def test_actions_are_clipped_not_refused(tmp_path):
@@ -167,8 +167,97 @@ def test_foreign_format_and_newer_version(tmp_path):
     path = tmp_path / "demos.npz"
     np.savez(path, **episodes(3), format=np.array("something-else"))
     assert "not a her-tf2-demos file" in error(path)
-    np.savez(path, **episodes(3), format=np.array("her-tf2-demos"), version=np.array(2))
-    assert "version 2" in error(path)
+    np.savez(path, **episodes(3), format=np.array("her-tf2-demos"), version=np.array(3))
+    assert "version 3" in error(path)
+
+
+# ---- version 2: simulator states ----
+
+def states(n: int, T: int = T, seed: int = 2) -> dict[str, np.ndarray]:
+    """state/ arrays as the generator writes them, with values that float32 would round."""
+    rng = np.random.default_rng(seed)
+    return {
+        "state/time": np.cumsum(np.full((n, T + 1, 1), 0.04), axis=1) + rng.normal(size=(n, 1, 1)) * 1e-9,
+        "state/qpos": rng.normal(size=(n, T + 1, 22)),
+        "state/qvel": rng.normal(size=(n, T + 1, 21)),
+        "state/mocap_quat": rng.normal(size=(n, T + 1, 4)),
+        "state/act": np.zeros((n, T + 1, 0)),
+        "state/replay_substeps": np.ones((n, T + 1, 1)),
+        GOAL_KEY: np.repeat(rng.normal(size=(n, 1, 3)), T + 1, axis=1),
+    }
+
+
+def version_1_file(path, n: int = 3) -> dict[str, np.ndarray]:
+    """A file as the version-1 save_demos wrote it: the episode arrays and three scalars, no states."""
+    data = episodes(n)
+    np.savez(path, **data, env_id=np.array(ENV), format=np.array("her-tf2-demos"), version=np.array(1))
+    return data
+
+
+def test_version_1_files_still_load(tmp_path):
+    path = tmp_path / "v1.npz"
+    data = version_1_file(path)
+    out = load(path)
+    assert set(out) == set(EPISODE_KEYS)
+    for key in EPISODE_KEYS:
+        np.testing.assert_array_equal(out[key], data[key])
+
+
+def test_states_round_trip_bit_for_bit_and_only_on_request(tmp_path):
+    path = tmp_path / "v2.npz"
+    data = {**episodes(4), **states(4)}
+    save_demos(path, data, ENV)
+    assert set(load(path)) == set(EPISODE_KEYS)  # what training gets: no states
+    out = load(path, num_demo=3, need_states=True)
+    assert set(out) == set(data)
+    for key, array in states(4).items():
+        assert out[key].dtype == np.float64 and out[key].shape == (3, *array.shape[1:])
+        np.testing.assert_array_equal(out[key], array[:3])  # float64 kept: no rounding to float32
+    for key in EPISODE_KEYS:
+        np.testing.assert_array_equal(out[key], data[key][:3])
+    state, goal = demo_state(out, 2, 4)
+    assert set(state) == {"time", "qpos", "qvel", "mocap_quat", "act", "replay_substeps"}
+    np.testing.assert_array_equal(state["qpos"], data["state/qpos"][2, 4])
+    np.testing.assert_array_equal(goal, data[GOAL_KEY][2, 4])
+
+
+def test_asking_for_states_from_a_v1_file_gives_the_regenerate_command(tmp_path):
+    path = tmp_path / "v1.npz"
+    version_1_file(path)
+    message = error(path, need_states=True)
+    assert "version-1" in message and "simulator states" in message
+    assert message.endswith(f"{GENERATOR} --env {ENV} --num_episodes 3 --output {path}")
+
+
+def test_asking_for_states_from_a_v2_file_without_them(tmp_path):
+    path = tmp_path / "v2.npz"
+    save_demos(path, episodes(5), ENV)  # save_demos without state/ keys, as for synthetic episodes
+    message = error(path, need_states=True)
+    assert "version-2" in message and f"--num_episodes 5 --output {path}" in message
+
+
+def test_asking_for_states_from_a_legacy_file_refuses_before_unpickling(tmp_path):
+    path = tmp_path / "data_fetch_random_100.npz"
+    legacy_file(path)
+    for allow_legacy in (False, True):
+        message = error(path, need_states=True, allow_legacy=allow_legacy)
+        assert "legacy layout" in message and f"{GENERATOR} --env {ENV} --num_episodes 3" in message
+
+
+@pytest.mark.parametrize("change, expected", [
+    (lambda d: d.update({"state/qpos": d["state/qpos"][:, :T]}), "'state/qpos'"),
+    (lambda d: d.update({"state/qvel": d["state/qvel"][:2]}), "'state/qvel'"),
+    (lambda d: d.pop(GOAL_KEY), "lacks state/goal"),
+    (lambda d: d.update({GOAL_KEY: d[GOAL_KEY][:, :, :2]}), "goals of size 2"),
+    (lambda d: d["state/qvel"].__setitem__((2, 1, 0), np.nan), "'state/qvel' holds NaN"),
+])
+def test_damaged_states(tmp_path, change, expected):
+    path = tmp_path / "v2.npz"
+    data = {**episodes(3), **states(3)}
+    change(data)
+    save_demos(path, data, ENV)
+    assert expected in error(path, need_states=True)
+    assert set(load(path)) == set(EPISODE_KEYS)  # the episodes alone still load
 
 
 # ---- the reference's legacy layout (§11) ----

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,9 @@ from her.demo import load_demos, save_demos
 from her.envs import env_dims, make_env
 
 SCRIPT = Path(gen.__file__)
+# The checkout under test first: the venv's editable install may point at another checkout of the project.
+SCRIPT_ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(
+    filter(None, [str(SCRIPT.parents[2]), os.environ.get("PYTHONPATH")]))}
 T = 50
 
 
@@ -41,6 +45,16 @@ def test_generated_episodes_load_back_in_the_replay_layout(tmp_path, env_id, n):
     assert result.successes == int(demos["info_is_success"][:, -1, 0].sum()) and result.attempts == n
     # The experts solve these seeds: a regression in an expert shows here first.
     assert result.successes == n
+    # The simulator states (her.sim_state), one per observation; tests/test_sim_state.py restores them.
+    states = {key: array for key, array in result.episodes.items() if key.startswith("state/")}
+    assert states["state/qpos"].shape == (n, T + 1, 22) and states["state/qvel"].shape == (n, T + 1, 21)
+    assert states["state/mocap_pos"].shape == (n, T + 1, 3) and states["state/mocap_quat"].shape == (n, T + 1, 4)
+    assert states["state/time"].shape == (n, T + 1, 1) and states["state/goal"].shape == (n, T + 1, dims["g"])
+    assert all(array.dtype == np.float64 for array in states.values())
+    np.testing.assert_array_equal(states["state/goal"][:, :T].astype(np.float32), demos["g"])
+    # A reset state is the reset itself; a step's is one substep before its end, replayed on restore.
+    replay = states["state/replay_substeps"][:, :, 0]
+    assert (replay[:, 0] == 0).all() and (replay[:, 1:] == 1).all()
 
 
 def test_same_seed_same_episodes_other_seed_other_episodes():
@@ -95,6 +109,8 @@ def test_cli_writes_the_file_and_reports_success(tmp_path, capsys):
     assert "2/2 episodes succeeded (100%)" in stdout and str(out) in stdout
     with np.load(out) as data:
         assert str(data["env_id"]) == "FetchReach-v4" and data["u"].shape == (2, T, 4)
+        assert int(data["version"]) == 2 and data["state/qpos"].shape == (2, T + 1, 15)
+        assert data["state/qpos"].dtype == np.float64
 
 
 def run_main(argv: list[str]) -> int:
@@ -129,11 +145,11 @@ def test_unwritable_output_exits_2(tmp_path, capsys, output, expected):
 
 def test_script_runs_headless_and_fails_cleanly(tmp_path):
     bad = subprocess.run([sys.executable, str(SCRIPT), "--env", "FetchNope", "--output", str(tmp_path / "x.npz")],
-                         capture_output=True, text=True, timeout=120)
+                         capture_output=True, text=True, timeout=120, env=SCRIPT_ENV)
     assert bad.returncode == 2 and bad.stderr.startswith("error: ") and bad.stderr.count("\n") == 1
     assert "Traceback" not in bad.stderr
     out = tmp_path / "reach.npz"
     good = subprocess.run([sys.executable, str(SCRIPT), "--env", "FetchReach", "--num_episodes", "1",
-                           "--output", str(out)], capture_output=True, text=True, timeout=120)
+                           "--output", str(out)], capture_output=True, text=True, timeout=120, env=SCRIPT_ENV)
     assert good.returncode == 0, good.stderr
     assert "1/1 episodes succeeded" in good.stdout and out.exists()

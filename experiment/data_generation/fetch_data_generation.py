@@ -208,8 +208,14 @@ def episode_seed(seed: int, i: int) -> int:
 def run_episode(env, expert: Expert, seed: int, T: int, noise: float = 0.0) -> tuple[dict[str, np.ndarray], bool]:
     """One episode of exactly T steps in the replay layout (D1); success is info['is_success'] after the last.
 
-    ``noise`` adds Gaussian noise of that standard deviation to the expert's actions (a weaker expert).
+    With it the simulator state of every observation, ``state/<name>: (T+1, size)`` float64 (``her.sim_state``),
+    and the env's goal, ``state/goal: (T+1, dim_g)``. ``noise`` adds Gaussian noise of that standard deviation
+    to the expert's actions (a weaker expert).
     """
+    from her import sim_state
+    from her.demo import GOAL_KEY, STATE_PREFIX
+
+    sim_state.track(env)  # before the reset: get_state must see inside every step of the episode
     obs, _ = env.reset(seed=seed)
     noise_rng = np.random.default_rng(seed)
     dim_o, dim_g = obs["observation"].shape[0], obs["desired_goal"].shape[0]
@@ -220,7 +226,14 @@ def run_episode(env, expert: Expert, seed: int, T: int, noise: float = 0.0) -> t
         "u": np.empty((T, env.action_space.shape[0]), np.float32),
         "info_is_success": np.empty((T, 1), np.float32),
     }
+    states, goals = [], []  # T+1 of sim_state.get_state and of the env's goal, stacked below
+
+    def record_state():
+        states.append(sim_state.get_state(env))
+        goals.append(np.array(env.unwrapped.goal, dtype=np.float64))
+
     ep["o"][0], ep["ag"][0] = obs["observation"], obs["achieved_goal"]
+    record_state()
     for t in range(T):
         # The stored action is exactly the one executed: clipped, float32.
         u = np.asarray(expert(obs), dtype=np.float32)
@@ -233,11 +246,15 @@ def run_episode(env, expert: Expert, seed: int, T: int, noise: float = 0.0) -> t
             raise RuntimeError(f"{env.spec.id} ended after {t + 1} steps, before T={T}")
         ep["o"][t + 1], ep["ag"][t + 1] = obs["observation"], obs["achieved_goal"]
         ep["info_is_success"][t, 0] = info["is_success"]
+        record_state()
+    for name in states[0]:
+        ep[STATE_PREFIX + name] = np.stack([state[name] for state in states])  # (T+1, size)
+    ep[GOAL_KEY] = np.stack(goals)  # (T+1, dim_g)
     return ep, bool(ep["info_is_success"][-1, 0])
 
 
 class Generated(NamedTuple):
-    episodes: dict[str, np.ndarray]  # {key: (E, T_key, dim)}
+    episodes: dict[str, np.ndarray]  # {key: (E, T_key, dim)}, float32; state/ keys (E, T+1, size) float64
     successes: int  # among the kept episodes
     attempts: int  # episodes run (more than kept with only_success)
 
@@ -296,7 +313,8 @@ class _Parser(argparse.ArgumentParser):
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(
         description="Write scripted demonstrations for a Fetch task as an .npz of plain arrays (decision D11): "
-                    "o, ag (E, T+1, dim), g, u (E, T, dim), info_is_success (E, T, 1), env_id, format, version.",
+                    "o, ag (E, T+1, dim), g, u (E, T, dim), info_is_success (E, T, 1), env_id, format, version, "
+                    "and the simulator state of every observation, state/<name> (E, T+1, size).",
         epilog="Episode i starts from env.reset(seed=SeedSequence(seed, spawn_key=(i,))), so the same command "
                "writes the same file. Exit codes: 0 written, 1 --only_success gave up, 2 bad arguments.",
     )
