@@ -140,6 +140,7 @@ SLIDE_TABLE = Path(__file__).with_name("slide_strikes.csv")
 STRIKE_STANDOFF = 0.06  # gripper centre behind the puck centre when the strike starts
 STRIKE_STEPS = 5  # steps of driving; the puck leaves the fingers within them
 STRIKE_HEIGHT = 0.42  # grip site height: the finger tips just clear the table
+PLACE_TOL = 0.004  # the strike starts with the gripper this near its place: the slide is sensitive to the standoff
 
 
 def strike_action(o: np.ndarray, u: np.ndarray, s: float, k: int) -> np.ndarray:
@@ -167,8 +168,9 @@ def _strike_grid() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     return _slide_table
 
 
-def plan_strike(disp: np.ndarray) -> tuple[np.ndarray, float]:
-    """Strike direction (unit xy) and strength that slide a puck at rest by ``disp``, from the measured table."""
+def plan_strike(disp: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """Strike direction (unit xy) and strength that slide a puck at rest by ``disp``, from the measured table,
+    and the slide length the table gives for them (short of ``|disp|`` if that is out of reach)."""
     angles, strengths, length, direction = _strike_grid()
     back = disp[0] < 0  # the table covers strikes with a forward x component; mirror the rare others
     psi = np.degrees(np.arctan2(disp[1], abs(disp[0])))
@@ -180,7 +182,7 @@ def plan_strike(disp: np.ndarray) -> tuple[np.ndarray, float]:
     reach = np.array([np.interp(theta[k], angles, length[:, k]) for k in range(len(fine))])
     k = int(np.argmin(np.abs(reach - np.linalg.norm(disp))))
     th = np.radians(theta[k])
-    return np.array([-np.cos(th) if back else np.cos(th), np.sin(th)]), float(fine[k])
+    return np.array([-np.cos(th) if back else np.cos(th), np.sin(th)]), float(fine[k]), float(reach[k])
 
 
 class SlideExpert:
@@ -202,16 +204,48 @@ class SlideExpert:
                 return strike_action(o, *self.strike, self.k)
             self.strike = None
         d = goal[:2] - obj[:2]
-        if np.linalg.norm(o[14:16] + o[20:22]) > 5e-4 or np.linalg.norm(d) < 0.02:
-            return _action([0.0, 0.0, STRIKE_HEIGHT - grip[2]], 0.0)  # let it slide
-        u, s = plan_strike(d)
+        dist = np.linalg.norm(d)
+        if dist < 0.02:
+            return _action([0.0, 0.0, STRIKE_HEIGHT - grip[2]], 0.0)
+        if np.linalg.norm(o[14:16] + o[20:22]) > 5e-4:
+            # Sliding: follow it, standing off behind it, so that a second strike can start as soon as it stops.
+            behind = obj[:2] - STRIKE_STANDOFF * d / dist
+            return _action([*(APPROACH_GAIN / GAIN * (_around(grip[:2], obj[:2], d / dist, behind) - grip[:2])),
+                            STRIKE_HEIGHT - grip[2]], 0.0)
+        u, s, reach = plan_strike(d)
+        if reach < dist - 0.03:
+            # Beyond the strongest strike (about 0.65 m along an axis): first a short one along the line that
+            # leaves the puck within the strongest strike's reach, and in the gripper's.
+            u, s, _ = plan_strike(d * max(dist - reach + 0.05, 0.06) / dist)
         behind = obj[:2] - STRIKE_STANDOFF * u
         settled = np.linalg.norm(o[20:23]) < 0.002 and abs(STRIKE_HEIGHT - grip[2]) < 0.005
-        if settled and np.linalg.norm(behind - grip[:2]) < 0.004:
+        if settled and np.linalg.norm(behind - grip[:2]) < PLACE_TOL:
             self.strike, self.k = (u, s), 1
             return strike_action(o, u, s, 1)
-        return _behind_then_drive(o, STRIKE_HEIGHT, u, STRIKE_STANDOFF, lat_tol=0.01,
-                                  drive=lambda grip_xy, lat: behind - grip_xy)
+        return _action([*(APPROACH_GAIN / GAIN * (_around(grip[:2], obj[:2], u, behind) - grip[:2])),
+                        STRIKE_HEIGHT - grip[2]], 0.0)
+
+
+APPROACH_GAIN = 20.0  # the gripper covers about two thirds of its commanded step: nearly deadbeat, little overshoot
+PUCK_CLEARANCE = 0.05  # puck radius + half the closed fingers' diagonal, and a margin
+
+
+def _around(grip: np.ndarray, obj: np.ndarray, u: np.ndarray, behind: np.ndarray) -> np.ndarray:
+    """Where to head for on the way to ``behind``: straight there, or via a point beside the puck if it is in the way.
+
+    Going round at table height is quicker than rising over the puck and coming down again.
+    """
+    if _segment_distance(grip, behind, obj) >= PUCK_CLEARANCE:
+        return behind
+    normal = np.array([-u[1], u[0]])
+    # Beside and a little behind the puck: from there the way to ``behind`` is clear. Take the nearer side the
+    # gripper can reach without touching the puck; if neither, first back away from the puck.
+    sides = [obj + 0.09 * side * normal - 0.03 * u for side in (1.0, -1.0)]
+    clear = [w for w in sides if _segment_distance(grip, w, obj) >= PUCK_CLEARANCE]
+    if clear:
+        return min(clear, key=lambda w: np.linalg.norm(w - grip))
+    away = grip - obj
+    return obj + 0.1 * away / max(np.linalg.norm(away), 1e-9)
 
 
 # ---- FetchStack2 / FetchStack3 (her/fetch_stack.py): pick each block in turn and put it on the tower ----
