@@ -205,12 +205,16 @@ class SlideExpert:
             self.strike = None
         d = goal[:2] - obj[:2]
         dist = np.linalg.norm(d)
-        if dist < 0.02:
+        if dist < 0.04:
+            # Inside the 5 cm success radius: a strike this short would as likely knock it out again.
             return _action([0.0, 0.0, STRIKE_HEIGHT - grip[2]], 0.0)
-        if np.linalg.norm(o[14:16] + o[20:22]) > 5e-4:
-            # Sliding: follow it, standing off behind it, so that a second strike can start as soon as it stops.
-            behind = obj[:2] - STRIKE_STANDOFF * d / dist
-            return _action([*(APPROACH_GAIN / GAIN * (_around(grip[:2], obj[:2], d / dist, behind) - grip[:2])),
+        velocity = o[14:16] + o[20:22]  # the puck's own, not relative to the gripper
+        if np.linalg.norm(velocity) > 5e-4:
+            # Sliding: follow it, standing off behind it along its motion (never in its way), so that a second
+            # strike can start soon after it stops.
+            v = velocity / np.linalg.norm(velocity)
+            behind = obj[:2] - STRIKE_STANDOFF * v
+            return _action([*(APPROACH_GAIN / GAIN * (_around(grip[:2], obj[:2], v, behind) - grip[:2])),
                             STRIKE_HEIGHT - grip[2]], 0.0)
         u, s, reach = plan_strike(d)
         if reach < dist - 0.03:
@@ -227,7 +231,7 @@ class SlideExpert:
 
 
 APPROACH_GAIN = 20.0  # the gripper covers about two thirds of its commanded step: nearly deadbeat, little overshoot
-PUCK_CLEARANCE = 0.05  # puck radius + half the closed fingers' diagonal, and a margin
+PUCK_CLEARANCE = 0.055  # puck radius + half the closed fingers' diagonal + overshoot; below STRIKE_STANDOFF
 
 
 def _around(grip: np.ndarray, obj: np.ndarray, u: np.ndarray, behind: np.ndarray) -> np.ndarray:
@@ -240,7 +244,7 @@ def _around(grip: np.ndarray, obj: np.ndarray, u: np.ndarray, behind: np.ndarray
     normal = np.array([-u[1], u[0]])
     # Beside and a little behind the puck: from there the way to ``behind`` is clear. Take the nearer side the
     # gripper can reach without touching the puck; if neither, first back away from the puck.
-    sides = [obj + 0.09 * side * normal - 0.03 * u for side in (1.0, -1.0)]
+    sides = [obj + 0.1 * side * normal - 0.05 * u for side in (1.0, -1.0)]
     clear = [w for w in sides if _segment_distance(grip, w, obj) >= PUCK_CLEARANCE]
     if clear:
         return min(clear, key=lambda w: np.linalg.norm(w - grip))
