@@ -1,13 +1,16 @@
 """Scripted demonstrations for the Fetch tasks (reference §15, decision D11), written as plain arrays.
 
-Each task has a scripted expert: a pure function of the observation dict returning an action in [-1, 1]^4.
-Every episode runs exactly T steps from ``env.reset(seed=episode_seed(seed, i))``, so the same command writes
-the same file. Run ``python experiment/data_generation/fetch_data_generation.py --help`` for the options.
-Measured success: PickAndPlace 100% (600 episodes), Push 99.8% (600), Reach 100%, Slide about 60% (600).
+Each task has a scripted expert returning an action in [-1, 1]^4 from the observation dict: a pure function,
+or (Slide, Stack) a small class keeping one episode's phase, made afresh for every episode. Every episode runs
+exactly T steps from ``env.reset(seed=episode_seed(seed, i))``, so the same command writes the same file. Run
+``python experiment/data_generation/fetch_data_generation.py --help`` for the options.
+Measured success: PickAndPlace 100% (600 episodes), Push 99.8% (600), Reach 100%, Slide 95% (seeds 0-3: 96, 99,
+92, 94 of 100), Stack2 100% (seeds 0-1, 200), Stack3 99% (seed 0: 99 of 100).
 
 Observation layout of the object tasks (25 values): grip_pos 0:3, object_pos 3:6, object_rel_pos 6:9,
 gripper_state 9:11, object_rot 11:14, object_velp 14:17 (relative to the gripper), object_velr 17:20,
-grip_velp 20:23, gripper_vel 23:25; velocities are displacements per step (velocity x dt).
+grip_velp 20:23, gripper_vel 23:25; velocities are displacements per step (velocity x dt). FetchStack repeats
+each object field per block (see her/fetch_stack.py).
 """
 
 from __future__ import annotations
@@ -141,6 +144,8 @@ STRIKE_STANDOFF = 0.06  # gripper centre behind the puck centre when the strike 
 STRIKE_STEPS = 5  # steps of driving; the puck leaves the fingers within them
 STRIKE_HEIGHT = 0.42  # grip site height: the finger tips just clear the table
 PLACE_TOL = 0.004  # the strike starts with the gripper this near its place: the slide is sensitive to the standoff
+APPROACH_GAIN = 20.0  # the gripper covers about two thirds of its commanded step: nearly deadbeat, little overshoot
+PUCK_CLEARANCE = 0.055  # puck radius + half the closed fingers' diagonal + overshoot; below STRIKE_STANDOFF
 
 
 def strike_action(o: np.ndarray, u: np.ndarray, s: float, k: int) -> np.ndarray:
@@ -176,8 +181,8 @@ def plan_strike(disp: np.ndarray) -> tuple[np.ndarray, float, float]:
     psi = np.degrees(np.arctan2(disp[1], abs(disp[0])))
     fine = np.linspace(strengths[0], strengths[-1], 81)
     # Table columns at the fine strengths (linear in s), direction made monotone in the angle to invert it.
-    col = lambda table: np.stack([np.interp(fine, strengths, row) for row in table])  # noqa: E731
-    direction, length = np.maximum.accumulate(col(direction), axis=0), col(length)
+    length = np.stack([np.interp(fine, strengths, row) for row in length])
+    direction = np.maximum.accumulate(np.stack([np.interp(fine, strengths, row) for row in direction]), axis=0)
     theta = np.array([np.interp(psi, direction[:, k], angles) for k in range(len(fine))])
     reach = np.array([np.interp(theta[k], angles, length[:, k]) for k in range(len(fine))])
     k = int(np.argmin(np.abs(reach - np.linalg.norm(disp))))
@@ -212,26 +217,25 @@ class SlideExpert:
         if np.linalg.norm(velocity) > 5e-4:
             # Sliding: follow it, standing off behind it along its motion (never in its way), so that a second
             # strike can start soon after it stops.
-            v = velocity / np.linalg.norm(velocity)
-            behind = obj[:2] - STRIKE_STANDOFF * v
-            return _action([*(APPROACH_GAIN / GAIN * (_around(grip[:2], obj[:2], v, behind) - grip[:2])),
-                            STRIKE_HEIGHT - grip[2]], 0.0)
+            return _go_behind(grip, obj, velocity / np.linalg.norm(velocity))
         u, s, reach = plan_strike(d)
         if reach < dist - 0.03:
             # Beyond the strongest strike (about 0.65 m along an axis): first a short one along the line that
             # leaves the puck within the strongest strike's reach, and in the gripper's.
             u, s, _ = plan_strike(d * max(dist - reach + 0.05, 0.06) / dist)
-        behind = obj[:2] - STRIKE_STANDOFF * u
         settled = np.linalg.norm(o[20:23]) < 0.002 and abs(STRIKE_HEIGHT - grip[2]) < 0.005
-        if settled and np.linalg.norm(behind - grip[:2]) < PLACE_TOL:
+        if settled and np.linalg.norm(obj[:2] - STRIKE_STANDOFF * u - grip[:2]) < PLACE_TOL:
             self.strike, self.k = (u, s), 1
             return strike_action(o, u, s, 1)
-        return _action([*(APPROACH_GAIN / GAIN * (_around(grip[:2], obj[:2], u, behind) - grip[:2])),
-                        STRIKE_HEIGHT - grip[2]], 0.0)
+        return _go_behind(grip, obj, u)
 
 
-APPROACH_GAIN = 20.0  # the gripper covers about two thirds of its commanded step: nearly deadbeat, little overshoot
-PUCK_CLEARANCE = 0.055  # puck radius + half the closed fingers' diagonal + overshoot; below STRIKE_STANDOFF
+def _go_behind(grip: np.ndarray, obj: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Head for STRIKE_STANDOFF behind the puck along ``u``, at strike height, without touching the puck."""
+    behind = obj[:2] - STRIKE_STANDOFF * u
+    xy = APPROACH_GAIN / GAIN * (_around(grip[:2], obj[:2], u, behind) - grip[:2])
+    return _action([*xy, STRIKE_HEIGHT - grip[2]], 0.0)
+
 
 
 def _around(grip: np.ndarray, obj: np.ndarray, u: np.ndarray, behind: np.ndarray) -> np.ndarray:

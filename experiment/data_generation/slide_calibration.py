@@ -15,8 +15,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from experiment.data_generation.fetch_data_generation import (  # noqa: E402
-    SLIDE_TABLE, STRIKE_HEIGHT, STRIKE_STANDOFF, STRIKE_STEPS, strike_action)
+from experiment.data_generation.fetch_data_generation import (
+    SLIDE_TABLE,
+    STRIKE_HEIGHT,
+    STRIKE_STANDOFF,
+    strike_action,
+)
 
 ANGLES = np.arange(-90.0, 90.1, 5.0)  # d_x >= 0 in FetchSlide: the goal lies beyond the puck
 STRENGTHS = np.round(np.arange(0.2, 1.001, 0.05), 2)
