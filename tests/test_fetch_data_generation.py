@@ -164,3 +164,16 @@ def test_script_runs_headless_and_fails_cleanly(tmp_path):
                            "--output", str(out)], capture_output=True, text=True, timeout=120)
     assert good.returncode == 0, good.stderr
     assert "1/1 episodes succeeded" in good.stdout and out.exists()
+
+
+@pytest.mark.parametrize("angle, strength", [(0.0, 0.5), (-35.0, 0.8)])
+def test_slide_strike_table_is_the_strike_as_it_is(angle, strength):
+    # A strike changed without rerunning slide_calibration.py would leave the Slide expert aiming with a stale table.
+    from experiment.data_generation import slide_calibration as cal
+
+    env = make_env("FetchSlide-v4")
+    d = np.mean([cal.measure(env, xy, angle, strength) for xy in cal.POSITIONS], axis=0)
+    angles, strengths, length, direction = gen._strike_grid()
+    i, j = np.flatnonzero(angles == angle)[0], np.flatnonzero(np.isclose(strengths, strength))[0]
+    assert abs(np.linalg.norm(d) - length[i, j]) < 0.01
+    assert abs(np.degrees(np.arctan2(d[1], d[0])) - direction[i, j]) < 0.5
