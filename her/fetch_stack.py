@@ -37,7 +37,7 @@ EPISODE_STEPS = {2: 100, 3: 150}
 
 
 def scene_xml(n_blocks: int) -> str:
-    """Path of the MuJoCo scene with ``n_blocks`` blocks, written once per process into the temp folder."""
+    """Path of the MuJoCo scene with ``n_blocks`` blocks, written into the temp folder unless already there."""
     import gymnasium_robotics
 
     fetch = Path(gymnasium_robotics.__file__).parent / "envs" / "assets" / "fetch"
@@ -53,8 +53,10 @@ def scene_xml(n_blocks: int) -> str:
         f'rgba="{COLOURS[i % len(COLOURS)][:-1]}0.5" type="sphere"></site>' for i in range(n_blocks))
     xml = TEMPLATE.read_text().format(n=n_blocks, fetch=fetch, stls=fetch.parent / "stls" / "fetch",
                                       textures=fetch.parent / "textures", objects=objects, targets=targets)
-    # Keyed by content, so concurrent processes and other gymnasium-robotics installs never share a stale file.
-    path = Path(tempfile.gettempdir()) / f"her_fetch_stack{n_blocks}_{hashlib.sha1(xml.encode()).hexdigest()[:12]}.xml"
+    # Named by its content, so other gymnasium-robotics installs never share a stale file; written under a
+    # temporary name and renamed, so concurrent workers never read a half-written one.
+    digest = hashlib.sha1(xml.encode()).hexdigest()[:12]
+    path = Path(tempfile.gettempdir()) / f"her_fetch_stack{n_blocks}_{digest}.xml"
     if not path.exists():
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_text(xml)
