@@ -32,7 +32,8 @@ def _register() -> None:
         import gymnasium_robotics
 
     gym.register_envs(gymnasium_robotics)
-    from her.fetch_stack import EPISODE_STEPS  # here, after the quiet import: it builds on gymnasium_robotics
+    # Imported here, after the quiet import above: FetchStack builds on gymnasium_robotics.
+    from her.fetch_stack import EPISODE_STEPS
 
     for n, steps in EPISODE_STEPS.items():
         for suffix, reward_type in (("", "sparse"), ("Dense", "dense")):
