@@ -16,6 +16,8 @@ TASKS = {
     "FetchPush": "FetchPush-v4",
     "FetchPickAndPlace": "FetchPickAndPlace-v4",
     "FetchSlide": "FetchSlide-v4",
+    "FetchStack2": "FetchStack2-v1",
+    "FetchStack3": "FetchStack3-v1",
 }
 
 _registered = False
@@ -30,6 +32,13 @@ def _register() -> None:
         import gymnasium_robotics
 
     gym.register_envs(gymnasium_robotics)
+    # Imported here, after the quiet import above: FetchStack builds on gymnasium_robotics.
+    from her.fetch_stack import EPISODE_STEPS
+
+    for n, steps in EPISODE_STEPS.items():
+        for suffix, reward_type in (("", "sparse"), ("Dense", "dense")):
+            gym.register(f"FetchStack{n}{suffix}-v1", entry_point="her.fetch_stack:MujocoFetchStackEnv",
+                         kwargs={"n_blocks": n, "reward_type": reward_type}, max_episode_steps=steps)
     _registered = True
 
 
@@ -58,7 +67,7 @@ def task_name(env_id: str) -> str:
 
 
 def episode_length(env_id: str) -> int:
-    """T, the time limit the task is registered with (50 for every Fetch task)."""
+    """T, the time limit the task is registered with (50 for gymnasium-robotics' Fetch tasks, more for FetchStack)."""
     _register()
     steps = gym.spec(env_id).max_episode_steps
     if not steps:

@@ -25,11 +25,14 @@ def _fetch_env_class() -> type | None:
 
 
 def install(env: gym.Env) -> bool:
-    """Switch ``env`` to the cached-index path; returns False (and changes nothing) if it is not a Fetch env."""
+    """Switch ``env`` to the cached-index path; returns False (and changes nothing) if it is not a Fetch env
+    assembling its observation the upstream way."""
     fetch_class = _fetch_env_class()
     raw = env.unwrapped
     if fetch_class is None or not isinstance(raw, fetch_class):
         return False
+    if type(raw)._get_obs is not fetch_class._get_obs:
+        return False  # a Fetch env with its own observation (her.fetch_stack): the cached path would not be used
     model, data = raw.model, raw.data
     joint_ids = [mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_JOINT, name)
                  for name in raw._model_names.joint_names if name.startswith("robot")]

@@ -6,7 +6,8 @@ import pytest
 from her import envs, fetch_obs
 
 
-@pytest.mark.parametrize("task", list(envs.TASKS))
+# FetchStack assembles its own observation, so the cached path is not installed on it (tests/test_fetch_stack.py).
+@pytest.mark.parametrize("task", [task for task in envs.TASKS if not task.startswith("FetchStack")])
 def test_observations_bit_identical(task):
     env_id = envs.TASKS[task]
     stock = envs.make_env(env_id, seed=5, fast_obs=False)

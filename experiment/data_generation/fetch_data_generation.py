@@ -1,13 +1,16 @@
 """Scripted demonstrations for the Fetch tasks (reference §15, decision D11), written as plain arrays.
 
-Each task has a scripted expert: a pure function of the observation dict returning an action in [-1, 1]^4.
-Every episode runs exactly T steps from ``env.reset(seed=episode_seed(seed, i))``, so the same command writes
-the same file. Run ``python experiment/data_generation/fetch_data_generation.py --help`` for the options.
-Measured success: PickAndPlace 100% (600 episodes), Push 99.8% (600), Reach 100%, Slide about 60% (600).
+Each task has a scripted expert returning an action in [-1, 1]^4 from the observation dict: a pure function,
+or (Slide, Stack) a small class keeping one episode's phase, made afresh for every episode. Every episode runs
+exactly T steps from ``env.reset(seed=episode_seed(seed, i))``, so the same command writes the same file. Run
+``python experiment/data_generation/fetch_data_generation.py --help`` for the options.
+Measured success: PickAndPlace 100% (600 episodes), Push 99.8% (600), Reach 100%, Slide 95% (seeds 0-3: 96, 99,
+92, 94 of 100), Stack2 100% (seeds 0-1, 200), Stack3 99% (seed 0: 99 of 100).
 
 Observation layout of the object tasks (25 values): grip_pos 0:3, object_pos 3:6, object_rel_pos 6:9,
 gripper_state 9:11, object_rot 11:14, object_velp 14:17 (relative to the gripper), object_velr 17:20,
-grip_velp 20:23, gripper_vel 23:25; velocities are displacements per step (velocity x dt).
+grip_velp 20:23, gripper_vel 23:25; velocities are displacements per step (velocity x dt). FetchStack repeats
+each object field per block (see her/fetch_stack.py).
 """
 
 from __future__ import annotations
@@ -133,63 +136,199 @@ def push_expert(obs: Mapping[str, np.ndarray]) -> np.ndarray:
     return _behind_then_drive(o, height, u, standoff=0.07, lat_tol=0.02, drive=drive)
 
 
-# MuJoCo's default pyramidal friction cone brakes only the larger velocity component of the sliding puck (both
-# equally once they are equal) at about 1.6 mm/step^2. Integrating that, a puck starting at (vx, vy) with
-# vx >= vy >= 0 stops after X = (vx^2 + vy^2) / 2a, Y = vx vy / a; so vx +- vy = sqrt(2a (X +- Y)).
-SLIDE_DECEL = 0.0016  # m/step^2
-STEP_PER_ACTION = 0.033  # m/step the gripper moves at action 1 (measured)
-SLIDE_DEFLECTION = np.radians(13.0)  # the finger pads' flat faces turn the puck towards the x/y axes
+# FetchSlide: a strike from rest is repeatable, so the expert inverts a measured table of where strikes send the
+# puck (slide_calibration.py writes it) rather than a friction model. The flat finger faces turn shallow strikes
+# towards the axes and MuJoCo's pyramidal friction cone brakes diagonal slides less, both hard to model well.
+SLIDE_TABLE = Path(__file__).with_name("slide_strikes.csv")
+STRIKE_STANDOFF = 0.06  # gripper centre behind the puck centre when the strike starts
+STRIKE_STEPS = 5  # steps of driving; the puck leaves the fingers within them
+STRIKE_HEIGHT = 0.42  # grip site height: the finger tips just clear the table
+PLACE_TOL = 0.004  # the strike starts with the gripper this near its place: the slide is sensitive to the standoff
+APPROACH_GAIN = 20.0  # the gripper covers about two thirds of its commanded step: nearly deadbeat, little overshoot
+PUCK_CLEARANCE = 0.055  # puck radius + half the closed fingers' diagonal + overshoot; below STRIKE_STANDOFF
 
 
-def _slide_velocity(disp: np.ndarray) -> np.ndarray:
-    """Initial puck velocity (m/step) that slides it by ``disp`` under the braking described above."""
-    ax = np.abs(disp)
-    major = int(ax[1] > ax[0])
-    X, Y = ax[major], ax[1 - major]
-    s, t = np.sqrt(2 * SLIDE_DECEL * (X + Y)), np.sqrt(2 * SLIDE_DECEL * max(X - Y, 0.0))
-    v = np.empty(2)
-    v[major], v[1 - major] = (s + t) / 2, (s - t) / 2
-    return v * np.sign(disp)
+def strike_action(o: np.ndarray, u: np.ndarray, s: float, k: int) -> np.ndarray:
+    """Step ``k`` (from 1) of a strike along ``u`` with strength ``s``: drive, back off, then keep still."""
+    z = STRIKE_HEIGHT - o[2]
+    if k <= STRIKE_STEPS:
+        # Scaled by the largest component, so diagonal strikes use the gripper's full (faster) diagonal speed.
+        return _action([*(s / GAIN * u / np.abs(u).max()), z], 0.0)
+    if k <= STRIKE_STEPS + 3:
+        return _action([*(-0.03 * u), z], 0.0)  # back off, or the fingers touch the puck again
+    return _action([0.0, 0.0, z], 0.0)
 
 
-def _aim(direction: np.ndarray) -> np.ndarray:
-    # Measured: the puck leaves at about aim - A sin(4 aim); solve for the aim by fixed-point iteration.
-    phi = np.arctan2(direction[1], direction[0])
-    theta = phi
-    for _ in range(8):
-        theta = phi + SLIDE_DEFLECTION * np.sin(4 * theta)
-    return np.array([np.cos(theta), np.sin(theta)])
+_slide_table: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
 
 
-def slide_expert(obs: Mapping[str, np.ndarray]) -> np.ndarray:
-    """Get behind the puck, then strike it so that it slides to a stop on the goal, following it up if short."""
-    o, goal = obs["observation"], obs["desired_goal"]
-    obj = o[3:6]
-    d = goal[:2] - obj[:2]
-    if np.linalg.norm(d) < 0.015:
-        return _action(np.zeros(3), 0.0)
-    v = _slide_velocity(d)
-    speed = np.linalg.norm(v)
-    u = _aim(v / speed)
-    height = goal[2] - 0.005
-
-    def drive(grip_xy: np.ndarray, lat: np.ndarray) -> np.ndarray:
-        # Gripper speed along the slide velocity profile, scaled down for the extra speed the impact gives.
-        return u * (0.8 * speed / STEP_PER_ACTION) / GAIN - 6.0 * lat
-
-    return _behind_then_drive(o, height, u, standoff=0.065, lat_tol=0.008, drive=drive)
+def _strike_grid() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(angles, strengths, slide length[angle, strength], slide direction[angle, strength]) from SLIDE_TABLE."""
+    global _slide_table
+    if _slide_table is None:
+        rows = np.loadtxt(SLIDE_TABLE, delimiter=",", skiprows=1)
+        angles, strengths = np.unique(rows[:, 0]), np.unique(rows[:, 1])
+        shape = (len(angles), len(strengths))  # rows are written angle-major
+        _slide_table = angles, strengths, rows[:, 2].reshape(shape), rows[:, 3].reshape(shape)
+    return _slide_table
 
 
-EXPERTS: dict[str, Expert] = {
+def plan_strike(disp: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """Strike direction (unit xy) and strength that slide a puck at rest by ``disp``, from the measured table,
+    and the slide length the table gives for them (short of ``|disp|`` if that is out of reach)."""
+    angles, strengths, length, direction = _strike_grid()
+    back = disp[0] < 0  # the table covers strikes with a forward x component; mirror the rare others
+    psi = np.degrees(np.arctan2(disp[1], abs(disp[0])))
+    fine = np.linspace(strengths[0], strengths[-1], 81)
+    # Table columns at the fine strengths (linear in s), direction made monotone in the angle to invert it.
+    length = np.stack([np.interp(fine, strengths, row) for row in length])
+    direction = np.maximum.accumulate(np.stack([np.interp(fine, strengths, row) for row in direction]), axis=0)
+    theta = np.array([np.interp(psi, direction[:, k], angles) for k in range(len(fine))])
+    reach = np.array([np.interp(theta[k], angles, length[:, k]) for k in range(len(fine))])
+    k = int(np.argmin(np.abs(reach - np.linalg.norm(disp))))
+    th = np.radians(theta[k])
+    return np.array([-np.cos(th) if back else np.cos(th), np.sin(th)]), float(fine[k]), float(reach[k])
+
+
+class SlideExpert:
+    """Get behind the puck at rest, strike it with the planned strength, wait for it to stop; strike again if short.
+
+    Keeps the strike's phase across steps: make one per episode (``run_episode`` does).
+    """
+
+    def __init__(self):
+        self.strike: tuple[np.ndarray, float] | None = None
+        self.k = 0
+
+    def __call__(self, obs: Mapping[str, np.ndarray]) -> np.ndarray:
+        o, goal = obs["observation"], obs["desired_goal"]
+        grip, obj = o[0:3], o[3:6]
+        if self.strike is not None:
+            self.k += 1
+            if self.k <= STRIKE_STEPS + 3:
+                return strike_action(o, *self.strike, self.k)
+            self.strike = None
+        d = goal[:2] - obj[:2]
+        dist = np.linalg.norm(d)
+        if dist < 0.04:
+            # Inside the 5 cm success radius: a strike this short would as likely knock it out again.
+            return _action([0.0, 0.0, STRIKE_HEIGHT - grip[2]], 0.0)
+        velocity = o[14:16] + o[20:22]  # the puck's own, not relative to the gripper
+        if np.linalg.norm(velocity) > 5e-4:
+            # Sliding: follow it, standing off behind it along its motion (never in its way), so that a second
+            # strike can start soon after it stops.
+            return _go_behind(grip, obj, velocity / np.linalg.norm(velocity))
+        u, s, reach = plan_strike(d)
+        if reach < dist - 0.03:
+            # Beyond the strongest strike (about 0.65 m along an axis): first a short one along the line that
+            # leaves the puck within the strongest strike's reach, and in the gripper's.
+            u, s, _ = plan_strike(d * max(dist - reach + 0.05, 0.06) / dist)
+        settled = np.linalg.norm(o[20:23]) < 0.002 and abs(STRIKE_HEIGHT - grip[2]) < 0.005
+        if settled and np.linalg.norm(obj[:2] - STRIKE_STANDOFF * u - grip[:2]) < PLACE_TOL:
+            self.strike, self.k = (u, s), 1
+            return strike_action(o, u, s, 1)
+        return _go_behind(grip, obj, u)
+
+
+def _go_behind(grip: np.ndarray, obj: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Head for STRIKE_STANDOFF behind the puck along ``u``, at strike height, without touching the puck."""
+    behind = obj[:2] - STRIKE_STANDOFF * u
+    xy = APPROACH_GAIN / GAIN * (_around(grip[:2], obj[:2], u, behind) - grip[:2])
+    return _action([*xy, STRIKE_HEIGHT - grip[2]], 0.0)
+
+
+
+def _around(grip: np.ndarray, obj: np.ndarray, u: np.ndarray, behind: np.ndarray) -> np.ndarray:
+    """Where to head for on the way to ``behind``: straight there, or via a point beside the puck if it is in the way.
+
+    Going round at table height is quicker than rising over the puck and coming down again.
+    """
+    if _segment_distance(grip, behind, obj) >= PUCK_CLEARANCE:
+        return behind
+    normal = np.array([-u[1], u[0]])
+    # Beside and a little behind the puck: from there the way to ``behind`` is clear. Take the nearer side the
+    # gripper can reach without touching the puck; if neither, first back away from the puck.
+    sides = [obj + 0.1 * side * normal - 0.05 * u for side in (1.0, -1.0)]
+    clear = [w for w in sides if _segment_distance(grip, w, obj) >= PUCK_CLEARANCE]
+    if clear:
+        return min(clear, key=lambda w: np.linalg.norm(w - grip))
+    away = grip - obj
+    return obj + 0.1 * away / max(np.linalg.norm(away), 1e-9)
+
+
+# ---- FetchStack2 / FetchStack3 (her/fetch_stack.py): pick each block in turn and put it on the tower ----
+
+PLACED = 0.03  # a block this near its place in the tower counts as done (success allows 0.05)
+FINGER_DROP = 0.02  # the finger tips hang about this far below the grip site
+
+
+class StackExpert:
+    """PickAndPlace's grasp for each block in order, carried over the tower's top and lowered onto it.
+
+    The blocks' state is read from the observation each step (a dropped or knocked block is picked again);
+    the only phase kept is "just released, rising clear", so make one per episode (``run_episode`` does).
+    """
+
+    def __init__(self):
+        self.rising = False
+
+    def __call__(self, obs: Mapping[str, np.ndarray]) -> np.ndarray:
+        o, goal = obs["observation"], obs["desired_goal"]
+        n = goal.shape[0] // 3
+        grip, pos, targets = o[0:3], o[3:3 + 3 * n].reshape(n, 3), goal.reshape(n, 3)
+        width = o[3 + 6 * n] + o[4 + 6 * n]
+        done = np.linalg.norm(pos - targets, axis=1) < PLACED
+        todo = np.flatnonzero(~done)
+        # Safe height to move sideways at: finger tips above the tower and any block on the table.
+        top = max([pos[j, 2] for j in np.flatnonzero(done)] + [pos[:, 2].min()]) + 0.025
+        travel_z = top + FINGER_DROP + 0.025
+        if self.rising or not len(todo):
+            self.rising = self.rising and (grip[2] < travel_z - 0.01 or width < 0.08)
+            return _action([0.0, 0.0, travel_z - grip[2]], 1.0)  # fingers open, straight up off the tower
+        i = todo[0]
+        obj, rel = pos[i], pos[i] - grip
+        place = targets[i].copy()
+        if i > 0 and done[i - 1]:
+            place[:2] = pos[i - 1, :2]  # on the block below as it stands, not where it should have stood
+        xy = np.linalg.norm(rel[:2])
+        if xy < 0.02 and abs(rel[2]) < 0.02 and 0.02 < width < 0.07:  # holding it
+            carry_z = place[2] + 0.06  # the block's bottom 3.5 cm above where it will stand
+            e = place - obj
+            if np.linalg.norm(e[:2]) > 0.01:
+                if obj[2] < carry_z - 0.015:
+                    return _action([0.0, 0.0, carry_z - obj[2]], -1.0)  # lift clear before moving sideways
+                return _action([*e[:2], carry_z - obj[2]], -1.0)
+            if np.linalg.norm(e) < 0.01:
+                self.rising = True
+                return _action([0.0, 0.0, 0.0], 1.0)  # in place: let go
+            return _action(e, -1.0)  # lower it onto the table or the tower
+        if xy > 0.01:
+            hover = travel_z if xy > 0.02 else obj[2] + 0.05
+            err = np.r_[obj[:2] - grip[:2], hover - grip[2]]
+            if grip[2] < travel_z - 0.015 and xy > 0.02:
+                err[:2] = 0.0  # rise before moving sideways, or the fingers sweep the blocks
+            return _action(err, 1.0)
+        if rel[2] < -0.01:
+            err = rel.copy()
+            if width < 0.08:
+                err[2] = 0.0  # fingers still opening: wait above the block rather than land on it
+            return _action(err, 1.0)
+        return _action(rel, -1.0)  # fingers around the block: close
+
+
+# A pure function of the observation, or a class whose instances keep one episode's phase (one per episode).
+EXPERTS: dict[str, Expert | type] = {
     "FetchReach": reach_expert,
     "FetchPush": push_expert,
     "FetchPickAndPlace": pick_and_place_expert,
-    "FetchSlide": slide_expert,
+    "FetchSlide": SlideExpert,
+    "FetchStack2": StackExpert,
+    "FetchStack3": StackExpert,
 }
 
 
-def expert_for(env_id: str) -> Expert:
-    """The scripted expert of ``env_id``'s task (any version, dense reward or not)."""
+def expert_for(env_id: str) -> Expert | type:
+    """The scripted expert of ``env_id``'s task (any version, dense reward or not); see ``EXPERTS``."""
     from her.envs import task_name
 
     task = task_name(env_id).removesuffix("Dense")
@@ -205,16 +344,20 @@ def episode_seed(seed: int, i: int) -> int:
     return int(np.random.SeedSequence(seed, spawn_key=(i,)).generate_state(1)[0])
 
 
-def run_episode(env, expert: Expert, seed: int, T: int, noise: float = 0.0) -> tuple[dict[str, np.ndarray], bool]:
+def run_episode(env, expert: Expert | type, seed: int, T: int,
+                noise: float = 0.0) -> tuple[dict[str, np.ndarray], bool]:
     """One episode of exactly T steps in the replay layout (D1); success is info['is_success'] after the last.
 
-    With it the simulator state of every observation, ``state/<name>: (T+1, size)`` float64 (``her.sim_state``),
-    and the env's goal, ``state/goal: (T+1, dim_g)``. ``noise`` adds Gaussian noise of that standard deviation
-    to the expert's actions (a weaker expert).
+    ``expert`` is an entry of ``EXPERTS``: a class is instantiated afresh, so no phase leaks between episodes.
+    With the episode, the simulator state of every observation, ``state/<name>: (T+1, size)`` float64
+    (``her.sim_state``), and the env's goal, ``state/goal: (T+1, dim_g)``. ``noise`` adds Gaussian noise of
+    that standard deviation to the expert's actions (a weaker expert).
     """
     from her import sim_state
     from her.demo import GOAL_KEY, STATE_PREFIX
 
+    if isinstance(expert, type):
+        expert = expert()
     sim_state.track(env)  # before the reset: get_state must see inside every step of the episode
     obs, _ = env.reset(seed=seed)
     noise_rng = np.random.default_rng(seed)
