@@ -5,4 +5,14 @@ import os
 # TensorFlow prints start-up chatter on stderr at import time; only its warnings and errors matter here.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # used only where the package is not installed (no her-tf2 metadata)
+
+
+def version() -> str:
+    """The installed her-tf2 version, from the package metadata; ``__version__`` without an installation."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("her-tf2")
+    except metadata.PackageNotFoundError:
+        return __version__
