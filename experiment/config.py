@@ -1,7 +1,7 @@
 """The one configuration object: defaults -> task overrides -> demo preset -> user flags, then validation.
 
 Decisions D2 (every key overridable, effective values recorded), D3 (demo preset) and D9 (timesteps to epochs)
-in ``shared/reference/decisions.md``. Only ``her.train`` and ``her.run`` read a ``Config``; every other module
+in ``docs/design.md``. Only ``her.train`` and ``her.run`` read a ``Config``; every other module
 takes explicit arguments.
 """
 
