@@ -6,7 +6,16 @@ setup(
     description="DDPG + Hindsight Experience Replay with demonstrations (BC loss, Q-filter) in TensorFlow 2, "
                 "on the gymnasium-robotics Fetch tasks, on one core or many with MPI",
     python_requires=">=3.10",
+    license="MIT",
     packages=find_packages(include=["her", "her.*", "experiment", "experiment.*"]),
+    entry_points={
+        "console_scripts": [
+            "her-train = her.commands:train",
+            "her-play = her.commands:play",
+            "her-plot = her.commands:plot",
+            "her-demos = her.commands:demos",
+        ],
+    },
     install_requires=[
         # CPU build where one exists (Linux x86-64): it installs in well under a minute.
         "tensorflow-cpu>=2.16; sys_platform == 'linux' and platform_machine == 'x86_64'",

@@ -1,7 +1,7 @@
 """The one configuration object: defaults -> task overrides -> demo preset -> user flags, then validation.
 
 Decisions D2 (every key overridable, effective values recorded), D3 (demo preset) and D9 (timesteps to epochs)
-in the project's design notes. The trainer, the CLI, ``--play`` and the benchmarks read a ``Config``; the parts
+in ``docs/design.md``. The trainer, the CLI, ``--play`` and the benchmarks read a ``Config``; the parts
 they build (buffer, sampler, networks, workers) take explicit arguments.
 """
 

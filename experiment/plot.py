@@ -177,8 +177,8 @@ def plot(folders: Sequence[str | Path], output: str | Path = "plot.png", key: st
     return fig
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python experiment/plot.py", description=__doc__,
+def main(argv: Sequence[str] | None = None, prog: str = "python experiment/plot.py") -> int:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("folders", nargs="+", help="run folders (each with progress.csv and params.json)")
     parser.add_argument("--output", default="plot.png", help="PNG to write [default: plot.png]")

@@ -33,16 +33,6 @@ class MLP(tf.Module):
         return [v for pair in zip(self.kernels, self.biases) for v in pair]
 
 
-def numpy_mlp(weights: list[np.ndarray], x: np.ndarray) -> np.ndarray:
-    """The forward pass of an MLP from its ``params`` as numpy arrays (kernel_0, bias_0, ...), in float32."""
-    last = len(weights) - 2
-    for i in range(0, len(weights), 2):
-        x = x @ weights[i] + weights[i + 1]
-        if i < last:
-            np.maximum(x, 0.0, out=x)
-    return x
-
-
 class Actor(tf.Module):
     """pi(o, g) = max_u * tanh(MLP([o_n, g_n])) on normalised inputs."""
 

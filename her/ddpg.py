@@ -12,8 +12,9 @@ from typing import Callable, Mapping, NamedTuple
 import numpy as np
 import tensorflow as tf
 
-from her.actor_critic import Actor, Critic, numpy_mlp
+from her.actor_critic import Actor, Critic
 from her.normalizer import Normalizer
+from her.numpy_actor import NumpyActorCritic, explore
 
 Allreduce = Callable[[np.ndarray], np.ndarray]
 
@@ -170,10 +171,9 @@ class DDPG:
         self._train_steps = tf.function(self._train_steps_graph,
                                         input_signature=[*stacked, rows, stacked[0], rows])
         self.act_tf = tf.function(self._act_graph)
-        # Acting reads a numpy copy of the weights, refreshed lazily after anything changed them: a tf.function
-        # call costs 0.3-0.8 ms of dispatch here, more than the env step it serves, the numpy forward ~30 us.
+        # Acting reads a numpy copy of the weights (her.numpy_actor), refreshed lazily after anything changed them.
         self._version = 0
-        self._snapshot: dict | None = None
+        self._snapshot: tuple[int, dict[str, NumpyActorCritic]] | None = None
         self._target_update = tf.function(self._target_update_graph)
 
     # ---- normalisation ----
@@ -225,41 +225,23 @@ class DDPG:
         With ``noise_eps`` Gaussian noise of std ``noise_eps * max_u`` is added and the result clipped; then each
         env's action is replaced, with probability ``random_eps``, by a uniform random one (reference §4).
         """
-        u, q = self._act_numpy(np.asarray(o, np.float32), np.asarray(g, np.float32), use_target_net, compute_Q)
-        if noise_eps > 0.0:
-            u = np.clip(u + noise_eps * self.max_u * rng.standard_normal(u.shape), -self.max_u, self.max_u)
-        if random_eps > 0.0:
-            take_random = rng.binomial(1, random_eps, size=(u.shape[0], 1))
-            u = u + take_random * (rng.uniform(-self.max_u, self.max_u, size=u.shape) - u)
-        return u.astype(np.float32), q
+        nets = self._numpy_nets()["target" if use_target_net else "main"]
+        u, q = nets.act(o, g, compute_Q)
+        return explore(u, self.max_u, noise_eps, random_eps, rng), q
 
-    def _weights_snapshot(self) -> dict:
-        if self._snapshot is None or self._snapshot["version"] != self._version:
-            self._snapshot = {
-                "version": self._version,
-                **{name: [v.numpy() for v in net.params]
-                   for name, net in [("actor", self.actor), ("target_actor", self.target_actor),
-                                     ("critic", self.critic)]},
-                # o and g are normalised together, as one row [o, g]: half the numpy calls per step.
-                "og_mean": np.concatenate([self.o_mean.numpy(), self.g_mean.numpy()]),
-                "og_std": np.concatenate([self.o_std.numpy(), self.g_std.numpy()]),
+    def _numpy_nets(self) -> dict[str, NumpyActorCritic]:
+        """numpy copies of the main and target actors (both rated by the main critic, as test mean_Q is in the
+        reference), refreshed only after something changed the weights or the statistics."""
+        if self._snapshot is None or self._snapshot[0] != self._version:
+            critic = [v.numpy() for v in self.critic.params]
+            stats = (self.o_stats.mean, self.o_stats.std, self.g_stats.mean, self.g_stats.std)
+            nets = {
+                name: NumpyActorCritic.build([v.numpy() for v in actor.params], critic, *stats, max_u=self.max_u,
+                                             clip_obs=self.clip_obs, norm_clip=self.norm_clip)
+                for name, actor in [("main", self.actor), ("target", self.target_actor)]
             }
-        return self._snapshot
-
-    def _act_numpy(self, o: np.ndarray, g: np.ndarray, use_target: bool,
-                   compute_q: bool) -> tuple[np.ndarray, np.ndarray | None]:
-        """``_act_graph`` in numpy float32, step for step (tests/test_ddpg.py checks they agree)."""
-        w = self._weights_snapshot()
-        # The element-wise clip, normalise, clip of _normalize on [o, g]; minimum/maximum cost half of np.clip.
-        x = np.concatenate([o, g], axis=1)
-        np.minimum(np.maximum(x, -self.clip_obs, out=x), self.clip_obs, out=x)
-        x -= w["og_mean"]
-        x /= w["og_std"]
-        np.minimum(np.maximum(x, -self.norm_clip, out=x), self.norm_clip, out=x)
-        actor = w["target_actor"] if use_target else w["actor"]
-        u = np.float32(self.max_u) * np.tanh(numpy_mlp(actor, x))
-        q = numpy_mlp(w["critic"], np.concatenate([x, u / np.float32(self.max_u)], axis=1)) if compute_q else None
-        return u, q
+            self._snapshot = (self._version, nets)
+        return self._snapshot[1]
 
     # ---- learning ----
 

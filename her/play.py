@@ -11,8 +11,9 @@ env, and that works even if ``her.envs`` (and so mujoco) was imported earlier. (
 mujoco binds at import time, is not used by gymnasium.) Once a backend has rendered in a process, PyOpenGL is
 bound to its platform, so the choice holds for the rest of the process; a ``MUJOCO_GL`` the user set is kept.
 
-TensorFlow and Mesa in one process: see ``isolate_mesa_llvm``. Without it, rendering with Mesa's llvmpipe
-(the software renderer of headless machines) crashes once TensorFlow is imported, in either order.
+The policy acts through ``her.policy`` (numpy only), so playing never imports TensorFlow; a caller's process
+may have, though: see ``isolate_mesa_llvm``. Without it, rendering with Mesa's llvmpipe (the software renderer
+of headless machines) crashes once TensorFlow is imported, in either order.
 """
 
 from __future__ import annotations
@@ -28,15 +29,13 @@ from typing import Any, Callable, MutableMapping
 
 import numpy as np
 
-from experiment.config import FIELDS, ConfigError, build_config
+from experiment.config import ConfigError
 from her import checkpoint, envs
+from her import policy as saved_policy
 
 VIDEO_FORMATS = {".mp4": "FFMPEG", ".gif": "GIF"}
 APT_PACKAGES = "apt-get install -y libegl1 libgl1 libegl-mesa0 libosmesa6"
 DEFAULT_FPS = 25
-
-# Keys of a saved configuration that say how a run was driven, not what the policy is; dropped on rebuild.
-_RUN_KEYS = {"log_path", "load_path", "num_timesteps", "n_epochs"}
 
 
 class PlayError(ConfigError):
@@ -206,18 +205,7 @@ class VideoWriter:
         self.tmp.unlink(missing_ok=True)
 
 
-# ---- policy ----
-
-
-def policy_config(saved: dict[str, Any], path: Path):
-    """The Config a saved policy was built with (task and network shape), from its recorded configuration."""
-    user = {key: value for key, value in saved.items()
-            if key in FIELDS and not FIELDS[key].metadata.get("derived") and key not in _RUN_KEYS}
-    user["env"] = saved["env_id"]
-    try:
-        return build_config(user)
-    except ConfigError as e:
-        raise checkpoint.PolicyFileError(f"{path} records a configuration this code cannot rebuild: {e}") from None
+# ---- playing ----
 
 
 def play(load_path: str, *, env: str | None = None, n_episodes: int = 10, video: str | None = None,
@@ -232,41 +220,33 @@ def play(load_path: str, *, env: str | None = None, n_episodes: int = 10, video:
     if isinstance(n_episodes, bool) or not isinstance(n_episodes, (int, np.integer)) or n_episodes < 1:
         raise PlayError(f"n_episodes must be an integer >= 1, got {n_episodes!r}")
     video_path = check_video_path(video) if video is not None else None
-    path = checkpoint.resolve_policy_path(load_path)
-    arrays, meta = checkpoint.read_policy(path)
-    saved = meta.get("config", {})
-    if not isinstance(saved, dict) or not saved.get("env_id"):
-        raise checkpoint.PolicyFileError(f"{path} does not record the task it was trained on (config.env_id)")
+    policy = saved_policy.load(load_path)  # acting needs nothing but the policy file, and no TensorFlow
     if env is not None:
         try:
             wanted = envs.resolve_env_id(env)
         except ValueError as e:
             raise PlayError(str(e)) from None
-        if wanted != saved["env_id"]:
-            raise checkpoint.PolicyFileError(
-                f"{path} is a policy for {saved['env_id']}, not {wanted}: drop --env or pass --env {saved['env_id']}"
-            )
-    config = policy_config(saved, path)
+        if wanted != policy.env_id:
+            raise checkpoint.PolicyFileError(f"{policy.path} is a policy for {policy.env_id}, not {wanted}: "
+                                             f"drop --env or pass --env {policy.env_id}")
+    try:
+        T = envs.episode_length(envs.resolve_env_id(policy.env_id))
+    except ValueError as e:
+        raise checkpoint.PolicyFileError(f"{policy.path} is a policy for a task that cannot be made here: {e}") \
+            from None
 
     render_mode = choose_render_mode(video_path is not None, render)
     if render_mode == "rgb_array":
         choose_offscreen_gl()  # before the env makes its first GL context (see the module docstring)
-
     if render_mode is not None:
         isolate_mesa_llvm(os.environ.get("MUJOCO_GL") if render_mode == "rgb_array" else "glfw")
-    from her.train import make_policy  # TensorFlow is imported only once the request is valid
 
-    environment = envs.make_env(config.env_id, seed=seed, render_mode=render_mode)
+    environment = envs.make_env(policy.env_id, seed=seed, render_mode=render_mode)
     writer: VideoWriter | None = None
     try:
         dims = envs.env_dims(environment)
-        checkpoint.check_compatible(meta, path, env_id=config.env_id, dims=dims,
-                                    hidden=config.hidden, layers=config.layers)
-        policy = make_policy(config, dims)
-        try:
-            policy.load_network_state(arrays)
-        except (KeyError, ValueError) as e:
-            raise checkpoint.PolicyFileError(f"{path} does not fit the networks it describes ({e})") from None
+        if dims != policy.dims:
+            raise checkpoint.PolicyFileError(f"{policy.path} has dimensions {policy.dims}, the task has {dims}")
 
         if video_path is not None:
             fps = int(environment.metadata.get("render_fps") or DEFAULT_FPS)
@@ -293,10 +273,8 @@ def play(load_path: str, *, env: str | None = None, n_episodes: int = 10, video:
             obs, _ = environment.reset(seed=seed if episode == 0 else None)
             capture()
             total, info = 0.0, {}
-            for _ in range(config.T):
-                u, _ = policy.get_actions(obs["observation"][None], obs["desired_goal"][None],
-                                          use_target_net=config.test_with_polyak)
-                obs, reward, _, _, info = environment.step(u[0])
+            for _ in range(T):
+                obs, reward, _, _, info = environment.step(policy.act(obs))
                 total += float(reward)
                 capture()
             success = float(info["is_success"])
@@ -304,7 +282,7 @@ def play(load_path: str, *, env: str | None = None, n_episodes: int = 10, video:
             successes.append(success)
             print(f"episode {episode}: return {total:.1f}, success {success:g}", flush=True)
         rate = float(np.mean(successes))
-        print(f"success rate {rate:.3f} over {n_episodes} episodes of {config.env_id}", flush=True)
+        print(f"success rate {rate:.3f} over {n_episodes} episodes of {policy.env_id}", flush=True)
 
         frames = 0
         if writer is not None:
@@ -321,8 +299,8 @@ def play(load_path: str, *, env: str | None = None, n_episodes: int = 10, video:
         "returns": returns,
         "successes": successes,
         "success_rate": rate,
-        "env_id": config.env_id,
-        "policy_path": str(path),
+        "env_id": policy.env_id,
+        "policy_path": str(policy.path),
         "video": str(video_path) if video_path is not None else None,
         "frames": frames,
     }

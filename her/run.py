@@ -14,7 +14,7 @@ from typing import Any, Callable
 import click
 
 from experiment import config as cfg
-from her import errors, mpi
+from her import errors, mpi, version
 
 _METAVARS = {int: "INT", float: "FLOAT", bool: "0|1", str: "TEXT"}
 
@@ -38,6 +38,7 @@ _ACTION_OPTIONS = ("play", "n_episodes", "video", "render", "resume")
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 118})
+@click.version_option(version(), "--version", prog_name="her-tf2", message="%(prog)s %(version)s")
 @click.option("--resume", default=None, metavar="LOG_DIR",
               help="continue the run in LOG_DIR from its last complete epoch (only --n_epochs and --demo_file may "
                    "be added)")
@@ -119,7 +120,7 @@ def run_play(user: dict[str, Any], action: dict[str, Any], comm: Any) -> None:
          seed=cfg.coerce("seed", user.get("seed", 0)), render=action["render"])
 
 
-def cli(argv: list[str] | None = None) -> int:
+def cli(argv: list[str] | None = None, prog_name: str = "python -m her.run") -> int:
     """Run the command; user errors become one line on stderr and exit code 2, training errors exit code 1."""
     from her.errors import Interrupted, TrainingError, UserError
 
@@ -134,7 +135,7 @@ def cli(argv: list[str] | None = None) -> int:
 
     previous = signal.signal(signal.SIGTERM, _terminate) if _main_thread() else None
     try:
-        main.main(args=argv, prog_name="python -m her.run", standalone_mode=False)
+        main.main(args=argv, prog_name=prog_name, standalone_mode=False)
     except click.NoSuchOption as e:
         return fail(f"unknown configuration key {e.option_name}{cfg.nearest_key(e.option_name)}; "
                     "see --help for every key", 2)

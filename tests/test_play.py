@@ -150,3 +150,22 @@ def test_a_file_that_is_not_a_policy_never_suggests_unpickling(tmp_path):
     with pytest.raises(checkpoint.PolicyFileError) as error:
         play(str(tmp_path / "progress.csv"), n_episodes=1)
     assert str(error.value) == f"{tmp_path / 'progress.csv'} is not a readable policy file: it is not an .npz archive"
+
+
+def test_play_acts_through_the_policy_loader_without_tensorflow(policy_dir):
+    # --play goes through her.policy (numpy only); the old path built the TensorFlow DDPG to act.
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    folder, _ = policy_dir
+    script = ("import sys\nfrom her.run import cli\n"
+              f"code = cli(['--play', '--load_path', {str(folder)!r}, '--n_episodes', '1', '--render', '0'])\n"
+              "assert code == 0, code\n"
+              "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')))\n")
+    result = subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).resolve().parents[1],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("episode 0:") and lines[1].startswith("success rate")
+    assert lines[-1] == "[]"

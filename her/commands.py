@@ -1,0 +1,37 @@
+"""The installed commands (setup.py ``console_scripts``): her-train, her-play, her-plot, her-demos.
+
+Each is a thin wrapper over the module a clone runs directly, so ``python -m her.run`` and
+``python experiment/plot.py`` keep working unchanged; imports happen inside, so ``--help`` stays quick.
+"""
+
+from __future__ import annotations
+
+import sys
+
+
+def train() -> int:
+    """her-train: ``python -m her.run``."""
+    from her.run import cli
+
+    return cli(prog_name="her-train")
+
+
+def play() -> int:
+    """her-play: ``python -m her.run --play ...``."""
+    from her.run import cli
+
+    return cli(["--play", *sys.argv[1:]], prog_name="her-play")
+
+
+def plot() -> int:
+    """her-plot: ``python experiment/plot.py``."""
+    from experiment.plot import main
+
+    return main(prog="her-plot")
+
+
+def demos() -> int:
+    """her-demos: ``python experiment/data_generation/fetch_data_generation.py``."""
+    from experiment.data_generation.fetch_data_generation import main
+
+    return main()

@@ -1,0 +1,160 @@
+"""Use a trained policy from Python, without TensorFlow::
+
+    import her.policy
+    policy = her.policy.load("runs/push")      # a policy .npz or a log folder (its policy_best.npz)
+    action = policy.act(obs)                   # obs: a goal-env observation dict, or a batch of them
+
+The policy file alone is enough: weights and normaliser sums as plain arrays, the configuration as JSON.
+Acting goes through ``her.numpy_actor``, the code training acts with, so the actions are those of the
+training-time evaluator. Nothing imported here imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from her import checkpoint
+from her.checkpoint import PolicyFileError
+from her.normalizer import Normalizer
+from her.numpy_actor import NumpyActorCritic, explore
+
+__all__ = ["Policy", "PolicyFileError", "load"]
+
+# What acting reads from the saved configuration; every policy file of this project records them.
+_CONFIG_KEYS = ("max_u", "clip_obs", "norm_eps", "norm_clip", "test_with_polyak", "noise_eps", "random_eps")
+
+
+class Policy:
+    """A saved policy, ready to act. Build it with ``load``."""
+
+    def __init__(self, path: Path, arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any]):
+        self.path = path
+        self.meta = dict(meta)
+        self.config: dict[str, Any] = _saved_config(meta, path)
+        self.env_id: str = self.config["env_id"]
+        self.dims: dict[str, int] = _saved_dims(meta, path)
+        self.max_u = float(self.config["max_u"])
+        self.rng = np.random.default_rng()
+
+        stats = []
+        for name, size in (("o_stats", self.dims["o"]), ("g_stats", self.dims["g"])):
+            normalizer = Normalizer(size, float(self.config["norm_eps"]), float(self.config["norm_clip"]))
+            try:
+                normalizer.load_state_dict({key: arrays[f"{name}/{key}"] for key in ("sum", "sumsq", "count")})
+            except (KeyError, ValueError) as e:
+                raise PolicyFileError(f"{path} holds no usable normaliser {name} ({_reason(e)})") from None
+            stats += [normalizer.mean, normalizer.std]
+        critic = _network(arrays, "critic", self.dims["o"] + self.dims["g"] + self.dims["u"], 1, path)
+        self._nets = {
+            target: NumpyActorCritic.build(
+                _network(arrays, "target_actor" if target else "actor", self.dims["o"] + self.dims["g"],
+                         self.dims["u"], path),
+                critic, *stats, max_u=self.max_u, clip_obs=float(self.config["clip_obs"]),
+                norm_clip=float(self.config["norm_clip"]))
+            for target in (False, True)
+        }
+
+    def act(self, observation: Mapping[str, np.ndarray], deterministic: bool = True,
+            rng: np.random.Generator | None = None) -> np.ndarray:
+        """Actions for a goal-env observation dict (``observation``, ``desired_goal``): ``(dim_u,)`` for one,
+        ``(n, dim_u)`` for a batch (arrays with a leading batch axis, e.g. from a vector env).
+
+        Deterministic acting is the training-time evaluator's: no noise, no random actions, the target actor
+        if the run tested with it (``test_with_polyak``). Otherwise the exploring training actor, with the run's
+        ``noise_eps`` and ``random_eps``, drawn from ``rng`` (default: ``self.rng``).
+        """
+        o, g, single = self._inputs(observation)
+        if deterministic:
+            u, _ = self._nets[bool(self.config["test_with_polyak"])].act(o, g)
+        else:
+            u, _ = self._nets[False].act(o, g)
+            u = explore(u, self.max_u, float(self.config["noise_eps"]), float(self.config["random_eps"]),
+                        self.rng if rng is None else rng)
+        return u[0] if single else u
+
+    def q_value(self, observation: Mapping[str, np.ndarray], action: np.ndarray | None = None) -> np.ndarray:
+        """The critic's Q(o, g, action), by default of the deterministic action: a 0-d array for one observation,
+        ``(n,)`` for a batch."""
+        o, g, single = self._inputs(observation)
+        nets = self._nets[bool(self.config["test_with_polyak"])]
+        x = nets.normalize(o, g)
+        if action is None:
+            u = nets.actions(x)
+        else:
+            u = np.asarray(action, np.float32)
+            expected = (self.dims["u"],) if single else (len(x), self.dims["u"])
+            if u.shape != expected:
+                raise ValueError(f"action has shape {u.shape}, expected {expected}")
+            u = u.reshape(len(x), self.dims["u"])
+        q = nets.q(x, u)[:, 0]
+        return q[0] if single else q
+
+    def _inputs(self, observation: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, bool]:
+        """``(o, g)`` as float32 batches and whether the input was a single observation; wrong shapes raise."""
+        try:
+            o = np.asarray(observation["observation"], np.float32)
+            g = np.asarray(observation["desired_goal"], np.float32)
+        except (KeyError, TypeError, IndexError):
+            raise ValueError("act() takes a goal-env observation dict with 'observation' and 'desired_goal'") \
+                from None
+        single = o.ndim == 1
+        o, g = np.atleast_2d(o), np.atleast_2d(g)
+        if o.ndim != 2 or o.shape[1] != self.dims["o"] or g.shape != (len(o), self.dims["g"]):
+            raise ValueError(f"observation {o.shape[-1:]} and desired_goal {g.shape[-1:]} do not fit this "
+                             f"{self.env_id} policy (o: {self.dims['o']}, g: {self.dims['g']}, same batch size)")
+        return o, g, single
+
+    def __repr__(self) -> str:
+        dims = ", ".join(f"{key}={value}" for key, value in self.dims.items())
+        return f"Policy({self.env_id}, {dims}, {self.path})"
+
+
+def load(path: str | Path) -> Policy:
+    """The policy in a policy file or a log folder (its ``policy_best.npz``); problems raise a one-line
+    PolicyFileError."""
+    resolved = checkpoint.resolve_policy_path(path)
+    arrays, meta = checkpoint.read_policy(resolved)
+    return Policy(resolved, arrays, meta)
+
+
+# ---- checking what the file holds ----
+
+
+def _reason(e: Exception) -> str:
+    return f"missing {e}" if isinstance(e, KeyError) else str(e)
+
+
+def _saved_config(meta: Mapping[str, Any], path: Path) -> dict[str, Any]:
+    config = meta.get("config")
+    if not isinstance(config, dict) or not isinstance(config.get("env_id"), str):
+        raise PolicyFileError(f"{path} does not record the task it was trained on (config.env_id)")
+    missing = [key for key in _CONFIG_KEYS if not isinstance(config.get(key), (int, float))]
+    if missing:
+        raise PolicyFileError(f"{path} records no numeric config.{missing[0]}, which acting needs")
+    return config
+
+
+def _saved_dims(meta: Mapping[str, Any], path: Path) -> dict[str, int]:
+    dims = meta.get("dims")
+    if not isinstance(dims, dict) or not all(isinstance(dims.get(key), int) and dims[key] > 0 for key in "ogu"):
+        raise PolicyFileError(f"{path} does not record the task's dimensions (dims o, g, u)")
+    return {key: int(dims[key]) for key in "ogu"}
+
+
+def _network(arrays: Mapping[str, np.ndarray], name: str, n_in: int, n_out: int, path: Path) -> list[np.ndarray]:
+    """The parameters ``name/0, name/1, ...`` of an MLP ``n_in -> ... -> n_out``, checked to chain up."""
+    weights = []
+    while f"{name}/{len(weights)}" in arrays:
+        weights.append(arrays[f"{name}/{len(weights)}"])
+    width = n_in
+    ok = len(weights) >= 2 and len(weights) % 2 == 0
+    for kernel, bias in zip(weights[::2], weights[1::2]):
+        ok = ok and kernel.ndim == 2 and kernel.shape[0] == width and bias.shape == kernel.shape[1:]
+        width = kernel.shape[1] if kernel.ndim == 2 else -1
+    if not ok or width != n_out:
+        shapes = [tuple(w.shape) for w in weights]
+        raise PolicyFileError(f"{path}: the {name} network {shapes} does not map {n_in} inputs to {n_out} outputs")
+    return weights

@@ -1,0 +1,66 @@
+"""Installed commands: every console script of setup.py starts and prints its help from any folder; --version."""
+
+from __future__ import annotations
+
+import ast
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import her
+from her import commands
+from her.run import cli
+
+REPO = Path(__file__).resolve().parents[1]
+EXPECTED = {"her-train", "her-play", "her-plot", "her-demos"}
+
+
+def console_scripts() -> dict[str, str]:
+    """``name -> module:function`` as setup.py declares them (read, not executed)."""
+    tree = ast.parse((REPO / "setup.py").read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.keyword) and node.arg == "entry_points":
+            entries = ast.literal_eval(node.value)["console_scripts"]
+            return dict(tuple(part.strip() for part in entry.split("=")) for entry in entries)
+    raise AssertionError("setup.py declares no entry_points")
+
+
+def test_setup_declares_the_four_commands():
+    assert set(console_scripts()) == EXPECTED
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_each_command_prints_its_help_from_another_folder(name, tmp_path):
+    # What the installed wrapper script does, run from a folder that is not the clone.
+    module, function = console_scripts()[name].split(":")
+    script = f"import sys; from {module} import {function}; sys.argv = [{name!r}, '--help']; sys.exit({function}())"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.lower().startswith(f"usage: {name}")
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_installed_command_help(name, tmp_path):
+    script = Path(sys.executable).parent / name
+    if not script.exists():
+        pytest.skip(f"{name} is not installed in this environment (pip install -e .)")
+    result = subprocess.run([str(script), "--help"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.lower().startswith(f"usage: {name}")
+
+
+def test_her_play_is_run_with_play_prepended(monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", ["her-play"])
+    assert commands.play() == 2
+    assert capsys.readouterr().err == "error: --play needs --load_path <policy file or log folder>\n"
+
+
+def test_version(capsys):
+    assert cli(["--version"]) == 0
+    assert capsys.readouterr().out == f"her-tf2 {her.version()}\n"
+    assert her.version().count(".") >= 2
