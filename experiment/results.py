@@ -64,7 +64,8 @@ def make_demos(row: Row) -> Path:
                "--num_episodes", str(d["num_episodes"]), "--seed", str(d["seed"]), "--output", str(path)]
         if d.get("noise"):
             cmd += ["--noise", str(d["noise"])]
-        subprocess.run(cmd, check=True)
+        # The generator of this checkout (as for training), not whichever one the venv has installed.
+        subprocess.run(cmd, check=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
     return path
 
 
