@@ -10,6 +10,7 @@ to any demo state. Versions 1 and 2 are read; the reference's pickled layout (§
 from __future__ import annotations
 
 import pickle
+import sys
 import tokenize
 import zipfile
 import zlib
@@ -211,6 +212,9 @@ def _read_legacy(path: Path, env_id: str, expected: dict, T: int, num_demo: int)
         raise DemoFileError(f"{path}: legacy acs, obs and info disagree on the number of episodes "
                             f"({np.shape(acs)}, {np.shape(obs)}, {np.shape(info)}): the file is damaged")
     _check_count(path, len(obs), num_demo)
+    # The layout names no task, and Push, PickAndPlace and Slide share their sizes: say what was not checked.
+    print(f"warning: {path} is in the reference's layout, which does not name its task: make sure it was "
+          f"recorded on {task_name(env_id)}", file=sys.stderr)
 
     out = {key: np.empty((num_demo, *shape), np.float32) for key, shape in expected.items()}
     for e in range(num_demo):

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from her.demo import EPISODE_KEYS, GENERATOR, GOAL_KEY, DemoFileError, demo_state, load_demos, save_demos
+from her.envs import task_name
 
 DIMS = {"o": 25, "g": 3, "u": 4}
 REACH_DIMS = {"o": 10, "g": 3, "u": 4}
@@ -298,10 +299,13 @@ def test_legacy_layout_is_refused_without_the_opt_in(tmp_path):
     assert "legacy" in message and "--demo_legacy 1" in message
 
 
-def test_legacy_layout_loads_with_the_opt_in(tmp_path):
+def test_legacy_layout_loads_with_the_opt_in(tmp_path, capsys):
     path = tmp_path / "data_fetch_random_100.npz"
     acs, obs, info = legacy_file(path)
     out = load(path, allow_legacy=True)
+    # The layout names no task, and PickAndPlace's sizes fit Push and Slide too: one warning line says so.
+    assert capsys.readouterr().err == (f"warning: {path} is in the reference's layout, which does not name its "
+                                       f"task: make sure it was recorded on {task_name(ENV)}\n")
     assert {key: out[key].shape for key in EPISODE_KEYS} == {
         "o": (3, T + 1, 25), "ag": (3, T + 1, 3), "g": (3, T, 3), "u": (3, T, 4), "info_is_success": (3, T, 1)}
     assert all(out[key].dtype == np.float32 for key in EPISODE_KEYS)
