@@ -49,8 +49,9 @@ class DemoStates:
         self.n_demos, T_plus_1 = demos["ag"].shape[:2]
         self.T = T_plus_1 - 1
         for env in envs:
-            sim_state.track(env)  # raises a one-line ValueError for an env whose state cannot be restored
-        self.n_starts = 0  # episodes started from a demo state so far (for tests and logs)
+            # Before their next reset, so every episode of these envs steps alike, demo start or not (and an env
+            # whose state cannot be restored fails here, in one line, rather than mid-training).
+            sim_state.track(env)
 
     def start(self, env_index: int, env: gym.Env, obs: Obs, rng: np.random.Generator | None) -> Obs:
         if rng is None:
@@ -63,5 +64,4 @@ class DemoStates:
         # is included, where the whole demonstrated task still lies ahead.
         t = int(rng.integers(self.T))
         state, _ = demo_state(self.demos, e, t)
-        self.n_starts += 1
         return sim_state.set_state(env, state, self.demos["ag"][e, self.T])
