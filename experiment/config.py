@@ -91,6 +91,10 @@ class Config:
     demo_legacy: bool = _opt(
         False, "read a demo file in the reference's pickled layout (only for files you trust: unpickling runs code)"
     )
+    demo_reset_p: float = _opt(
+        0.0, "fraction of training episodes that start from a random demo state, with the goal that demo "
+        "achieved at its end (Nair et al.'s resets; needs a version-2 demo_file); evaluation never does"
+    )
     # --- derived
     env_id: str = _derived("gymnasium id of the task", "")
     T: int = _derived("episode length: env steps per rollout", 0)
@@ -133,6 +137,9 @@ DEMO_PRESET: dict[str, Any] = {
     "random_eps": 0.1,
     "noise_eps": 0.1,
 }
+
+# Keys added after runs were recorded, with the value a record without them trained with (resume, --play).
+ADDED_KEYS: dict[str, Any] = {"demo_reset_p": 0.0}
 
 FIELDS = {f.name: f for f in dataclasses.fields(Config)}
 PATH_KEYS = ("log_path", "load_path", "demo_file")
@@ -262,6 +269,7 @@ def config_from_dict(saved: Mapping[str, Any], **changes: Any) -> Config:
     if unknown:
         raise ConfigError(f"unknown keys {unknown}: written by another version")
     values = {name: coerce(name, value) for name, value in {**saved, **changes}.items()}
+    values = {**ADDED_KEYS, **values}
     missing = sorted(set(FIELDS) - set(values))
     if missing:
         raise ConfigError(f"keys {missing} are missing")
@@ -297,7 +305,7 @@ def validate(c: Config) -> None:
     for name in ["action_l2", "prm_loss_weight", "aux_loss_weight"]:
         value = getattr(c, name)
         _check(math.isfinite(value) and value >= 0, f"{name} must be a number >= 0, got {value}")
-    for name in ["polyak", "random_eps", "noise_eps"]:
+    for name in ["polyak", "random_eps", "noise_eps", "demo_reset_p"]:
         value = getattr(c, name)
         _check(0.0 <= value <= 1.0, f"{name} must be in [0, 1], got {value}")
     if c.stop_success_rate is not None:
@@ -319,6 +327,10 @@ def validate(c: Config) -> None:
     _check(
         not c.demo_file or c.bc_loss,
         "a demo_file with bc_loss=0 would leave the demos unused: drop --bc_loss 0 or the --demo_file",
+    )
+    _check(
+        not c.demo_reset_p or c.demo_file,
+        f"demo_reset_p={c.demo_reset_p} needs demonstrations to reset to: pass --demo_file <file.npz>",
     )
     if c.bc_loss:
         _check(

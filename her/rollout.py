@@ -9,6 +9,7 @@ import gymnasium as gym
 import numpy as np
 
 from her.errors import TrainingError
+from her.starts import EnvReset, Starts
 
 
 class Policy(Protocol):
@@ -25,7 +26,9 @@ class RolloutWorker:
     """Runs one episode in each of ``len(envs)`` envs per call, with one policy forward per step for all envs.
 
     Every episode is exactly ``T`` steps, and the stored final observation is the one the last step returned
-    (never an auto-reset one). Success is ``info['is_success']`` after the last step.
+    (never an auto-reset one). Success is ``info['is_success']`` after the last step. Where each episode
+    starts is ``starts``'s choice (``her.starts``: the env's own reset by default, or demo states), made right
+    after each env's reset with this worker's ``rng``; new start strategies belong there, not here.
     """
 
     def __init__(
@@ -42,6 +45,7 @@ class RolloutWorker:
         noise_eps: float = 0.0,
         random_eps: float = 0.0,
         history_len: int = 100,
+        starts: Starts | None = None,
     ):
         self.envs = list(envs)
         self.policy = policy
@@ -57,6 +61,7 @@ class RolloutWorker:
         self.success_history: deque[float] = deque(maxlen=history_len)
         self.Q_history: deque[float] = deque(maxlen=history_len)
         self.n_episodes = 0
+        self.starts: Starts = starts if starts is not None else EnvReset()
 
     def generate_rollouts(self) -> dict[str, np.ndarray]:
         """One episode per env: ``o, ag: (n, T+1, dim)``, ``u, g: (n, T, dim)``, ``info_is_success: (n, T, 1)``."""
@@ -71,6 +76,7 @@ class RolloutWorker:
         goal = np.empty((n, dims["g"]), np.float32)
         for i, env in enumerate(self.envs):
             obs, _ = env.reset()
+            obs = self.starts.start(i, env, obs, self.rng)
             o[i, 0] = obs["observation"]
             ag[i, 0] = obs["achieved_goal"]
             goal[i] = obs["desired_goal"]

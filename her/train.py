@@ -22,12 +22,13 @@ import numpy as np
 from experiment.config import Config, ConfigError, config_from_dict
 from her import atomic, checkpoint, checkpoints, envs, mpi
 from her.ddpg import DDPG, Batch, make_batch
-from her.demo import load_demos
+from her.demo import EPISODE_KEYS, load_demos
 from her.errors import Interrupted, ResumeError, Terminated, TrainingError, UserError, WriteError
 from her.her_sampler import sample_her_transitions
 from her.logger import Logger, TensorBoardWriter, read_progress, write_params
 from her.replay_buffer import ReplayBuffer, episode_shapes
 from her.rollout import RolloutWorker
+from her.starts import DemoStates
 
 # Bad input: one line on stderr and exit code 2 (her.run), raised on every rank together (mpi.on_every_rank).
 USER_ERRORS = (UserError,)
@@ -143,7 +144,11 @@ class Trainer:
 
         # Each rank reads its input files itself; a bad one stops every rank before the first collective.
         loaded, demos = mpi.on_every_rank(comm, self.read_inputs, USER_ERRORS)
-        self.demo_digest = demo_digest(demos) if demos is not None else None
+        self.demo_digest = demo_digest(demos) if demos is not None else None  # states included, if loaded
+        starts = None
+        if demos is not None and config.demo_reset_p > 0:
+            starts = DemoStates(demos, config.demo_reset_p, self.envs)
+            demos = {key: demos[key] for key in EPISODE_KEYS}  # the states restore envs; the buffers never see them
         allreduce = comm.allreduce_mean if comm.size > 1 else None
         self.policy = make_policy(config, self.dims, allreduce)
         if loaded is not None:
@@ -154,7 +159,7 @@ class Trainer:
 
         self.worker = RolloutWorker(
             self.envs, self.policy, self.dims, T, rng=self.explore_rng,
-            noise_eps=config.noise_eps, random_eps=config.random_eps,
+            noise_eps=config.noise_eps, random_eps=config.random_eps, starts=starts,
         )
         self.evaluator = RolloutWorker(
             self.eval_envs, self.policy, self.dims, T, exploit=True,
@@ -182,7 +187,7 @@ class Trainer:
                                         hidden=c.hidden, layers=c.layers)
         if c.demo_file:
             demos = load_demos(c.demo_file, env_id=c.env_id, dims=self.dims, T=c.T, num_demo=c.num_demo,
-                               allow_legacy=c.demo_legacy)
+                               allow_legacy=c.demo_legacy, need_states=c.demo_reset_p > 0)
         return loaded, demos
 
     def fill_demo_buffer(self, demos: dict[str, np.ndarray]) -> ReplayBuffer:

@@ -13,7 +13,8 @@ NON_DEFAULT = {
     "clip_return": False, "n_cycles": 7, "n_batches": 9, "batch_size": 512, "n_test_rollouts": 4,
     "test_with_polyak": True, "random_eps": 0.2, "noise_eps": 0.1, "replay_strategy": "none", "replay_k": 8,
     "bc_loss": True, "q_filter": True, "num_demo": 50, "demo_batch_size": 64, "prm_loss_weight": 0.01,
-    "aux_loss_weight": 0.02, "demo_relabel": False, "demo_legacy": True, "buffer_save_interval": 2,
+    "aux_loss_weight": 0.02, "demo_relabel": False, "demo_legacy": True, "demo_reset_p": 0.25,
+    "buffer_save_interval": 2,
     "tensorboard": False, "stop_success_rate": 0.9, "stop_patience": 3,
 }
 
@@ -27,7 +28,7 @@ def test_every_key_can_be_overridden_as_a_string(key):
     value = NON_DEFAULT[key]
     user = {key: str(int(value)) if isinstance(value, bool) else str(value)}
     if key in ("bc_loss", "q_filter", "num_demo", "demo_batch_size", "prm_loss_weight", "aux_loss_weight",
-               "demo_relabel"):
+               "demo_relabel", "demo_reset_p"):
         user["demo_file"] = "demos.npz"  # demo keys only make sense with demonstrations
     if key == "q_filter":
         user["bc_loss"] = "1"
@@ -153,3 +154,6 @@ def test_a_recorded_configuration_rebuilds_to_the_same_config():
         config_from_dict({k: v for k, v in config.to_dict().items() if k != "T"})
     with pytest.raises(ConfigError, match="not a configuration"):
         config_from_dict([1, 2])
+    # A run recorded before demo_reset_p existed trained without demo resets, and still resumes.
+    older = {k: v for k, v in config.to_dict().items() if k != "demo_reset_p"}
+    assert config_from_dict(older) == config and config.demo_reset_p == 0.0

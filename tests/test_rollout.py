@@ -60,3 +60,48 @@ def test_fetch_reach_episode():
     # With zero actions the gripper stays near its start; achieved goal is the gripper position (obs[:3]).
     assert np.allclose(episode["ag"], episode["o"][..., :3])
     assert not np.array_equal(episode["g"][0, 0], episode["g"][1, 0])  # distinct env seeds, distinct goals
+
+
+class RecordingStarts:
+    """A start hook that records its calls and keeps (or, with ``shift``, moves) the reset's observation."""
+
+    def __init__(self, shift: float = 0.0):
+        self.calls = []
+        self.shift = shift
+
+    def start(self, env_index, env, obs, rng):
+        self.calls.append((env_index, env, rng))
+        if self.shift:
+            env.unwrapped.pos += self.shift
+            obs = env.unwrapped._obs()
+        return obs
+
+
+def test_by_default_episodes_start_at_the_envs_reset_and_a_hook_is_asked_once_per_env_and_rollout(counting_envs):
+    T = 5
+
+    def seeded_envs():
+        envs = counting_envs(3, T)
+        for i, env in enumerate(envs):
+            env.reset(seed=i)
+        return envs
+
+    plain = RolloutWorker(seeded_envs(), ConstantPolicy(2, 0.1), DIMS, T).generate_rollouts()
+    starts = RecordingStarts()
+    envs = seeded_envs()
+    rng = np.random.default_rng(0)
+    worker = RolloutWorker(envs, ConstantPolicy(2, 0.1), DIMS, T, rng=rng, starts=starts)
+    hooked = worker.generate_rollouts()
+    for key in plain:  # a hook that keeps the reset's observation changes nothing
+        np.testing.assert_array_equal(plain[key], hooked[key], err_msg=key)
+    assert [(i, env, r) for i, env, r in starts.calls] == [(i, envs[i], rng) for i in range(3)]
+    worker.generate_rollouts()
+    assert [i for i, _, _ in starts.calls] == [0, 1, 2, 0, 1, 2]
+    assert [env.unwrapped.resets for env in envs] == [3] * 3  # called after the reset, not instead of it
+
+
+def test_the_episode_begins_with_the_observation_the_hook_returns(counting_envs):
+    T = 5
+    episode = RolloutWorker(counting_envs(2, T), ConstantPolicy(2, 0.25), DIMS, T,
+                            starts=RecordingStarts(shift=10.0)).generate_rollouts()
+    assert np.allclose(episode["ag"][:, :, 0], 10.0 + 0.25 * np.arange(T + 1))  # and the env continues from it

@@ -197,3 +197,129 @@ def test_resume_refuses_files_of_another_run(tmp_path, capsys):
     shutil.copy(checkpoints.latest(tmp_path / "push")[1] / "buffer_rank0.npz", ours)
     assert cli(["--resume", str(tmp_path / "reach"), "--n_epochs", "2"]) == 2
     assert "buffer_rank0.npz does not fit this run's replay buffer" in capsys.readouterr().err
+
+
+# ---- resets to demonstration states (--demo_reset_p) ----
+
+PICK = {**TINY, "env": "FetchPickAndPlace", "num_demo": 3, "batch_size": 48, "demo_batch_size": 16}
+
+
+@pytest.fixture(scope="module")
+def pick_demos(tmp_path_factory):
+    """Three scripted FetchPickAndPlace episodes in a version-2 file (with simulator states)."""
+    from experiment.data_generation.fetch_data_generation import generate
+    from her.demo import save_demos
+
+    path = tmp_path_factory.mktemp("pick") / "demos.npz"
+    save_demos(path, generate("FetchPickAndPlace-v4", 3, seed=0).episodes, "FetchPickAndPlace-v4")
+    return path
+
+
+def spy_on_demo_buffer(monkeypatch):
+    """The keys of the demo arrays the trainer puts into its demo buffer, one set per Trainer."""
+    seen = []
+    original = Trainer.fill_demo_buffer
+
+    def spy(self, demos):
+        seen.append(set(demos))
+        return original(self, demos)
+
+    monkeypatch.setattr(Trainer, "fill_demo_buffer", spy)
+    return seen
+
+
+def test_with_demo_reset_p_1_every_training_episode_starts_in_a_demo_state_and_no_test_episode_does(
+        tmp_path, pick_demos, monkeypatch):
+    from her.demo import EPISODE_KEYS, load_demos
+
+    seen = spy_on_demo_buffer(monkeypatch)
+    config = build_config({**PICK, "num_env": 2, "demo_file": pick_demos, "demo_reset_p": 1, "log_path": tmp_path})
+    trainer = Trainer(config, mpi.SingleProcess())
+    assert seen == [set(EPISODE_KEYS)]  # the states restore envs; they never reach a buffer
+    T = config.T
+    demos = load_demos(pick_demos, env_id=config.env_id, dims=trainer.dims, T=T, num_demo=3)
+    final_goals = demos["ag"][:, T]
+
+    def demo_start(o0):
+        return [(e, t) for e in range(3) for t in range(T + 1) if np.array_equal(demos["o"][e, t], o0)]
+
+    starts = []
+    for _ in range(3):
+        episode = trainer.worker.generate_rollouts()
+        for i in range(config.rollout_batch_size):
+            found = demo_start(episode["o"][i, 0])
+            assert found, "a training episode began outside the demonstrations"
+            e, t = found[0]
+            assert t < T  # never the final state, which already achieves the goal
+            np.testing.assert_array_equal(episode["ag"][i, 0], demos["ag"][e, t])
+            np.testing.assert_array_equal(episode["g"][i], np.broadcast_to(final_goals[e], (T, 3)))
+            starts.append((e, t))
+    assert len(set(starts)) > 1  # drawn, not always the same state
+
+    for _ in range(2):
+        episode = trainer.evaluator.generate_rollouts()
+        for i in range(config.rollout_batch_size):
+            assert not demo_start(episode["o"][i, 0])
+            assert not any(np.array_equal(episode["g"][i, 0], goal) for goal in final_goals)
+
+
+def test_demo_reset_p_0_changes_nothing(tmp_path, pick_demos, monkeypatch):
+    from her import sim_state
+    from her.demo import EPISODE_KEYS
+    from her.starts import EnvReset
+
+    seen = spy_on_demo_buffer(monkeypatch)
+    base = {**PICK, "n_epochs": 1, "demo_file": pick_demos}
+    trainer = Trainer(build_config({**base, "demo_reset_p": 0, "log_path": tmp_path / "zero"}), mpi.SingleProcess())
+    # No hook, no tracked env, no states read (a version-1 file still trains): the run takes the old path.
+    assert type(trainer.worker.starts) is EnvReset and type(trainer.evaluator.starts) is EnvReset
+    assert not any(hasattr(env.unwrapped, sim_state._BEFORE_LAST) for env in trainer.envs)
+    assert seen == [set(EPISODE_KEYS)]
+    rows = trainer.run()
+    assert untimed(rows) == untimed(train(build_config({**base, "log_path": tmp_path / "default"})))
+
+
+def test_resume_with_demo_resets_continues_exactly_where_a_straight_run_is(tmp_path, pick_demos, monkeypatch):
+    import json
+
+    from her import sim_state
+
+    restores = []
+    set_state = sim_state.set_state
+    monkeypatch.setattr(sim_state, "set_state", lambda *a: restores.append(1) or set_state(*a))
+    config = {**PICK, "demo_file": pick_demos, "demo_reset_p": 0.5}
+    straight = train(build_config({**config, "n_epochs": 3, "log_path": tmp_path / "straight"}))
+    assert 0 < len(restores) < 3 * PICK["n_cycles"]  # some training episodes started from demo states, not all
+    train(build_config({**config, "n_epochs": 2, "log_path": tmp_path / "resumed"}))
+    resumed = resume(tmp_path / "resumed", n_epochs=3)
+    assert untimed(resumed) == untimed(straight)
+    assert json.loads((tmp_path / "resumed" / "params.json").read_text())["demo_reset_p"] == 0.5
+
+    a_arrays, a_meta, a_buffer, _ = saved_state(tmp_path / "straight")
+    b_arrays, b_meta, b_buffer, _ = saved_state(tmp_path / "resumed")
+    assert a_meta == b_meta
+    for key in a_arrays:
+        np.testing.assert_array_equal(a_arrays[key], b_arrays[key], err_msg=key)
+    for key in a_buffer:
+        np.testing.assert_array_equal(a_buffer[key], b_buffer[key], err_msg=key)
+
+
+def test_demo_resets_without_demos_or_states_are_one_line_errors(tmp_path, pick_demos, capsys):
+    from her.demo import EPISODE_KEYS
+
+    args = [f"--{k}={v}" for k, v in PICK.items()] + ["--n_epochs", "1", "--log_path", str(tmp_path / "run")]
+    assert cli(args + ["--demo_reset_p", "0.5"]) == 2
+    assert capsys.readouterr().err == ("error: demo_reset_p=0.5 needs demonstrations to reset to: pass "
+                                       "--demo_file <file.npz>\n")
+    assert cli(args + ["--demo_reset_p", "1.5", "--demo_file", str(pick_demos)]) == 2
+    assert capsys.readouterr().err == "error: demo_reset_p must be in [0, 1], got 1.5\n"
+
+    v1 = tmp_path / "v1.npz"
+    with np.load(pick_demos) as data:
+        np.savez(v1, **{key: data[key] for key in EPISODE_KEYS}, env_id=data["env_id"], format=data["format"],
+                 version=np.array(1))
+    assert cli(args + ["--demo_reset_p", "0.5", "--demo_file", str(v1)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {v1} is a version-1 demo file, without the simulator states") and err.count("\n") == 1
+    assert "fetch_data_generation.py --env FetchPickAndPlace-v4 --num_episodes 3" in err
+    assert not (tmp_path / "run").exists()  # refused before the log folder was made
