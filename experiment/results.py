@@ -97,6 +97,7 @@ def run(name: str, seeds: list[int]) -> None:
 # ---- the table ----
 
 def read_runs(name: str) -> list[tuple[dict, list[dict]]]:
+    """(params, progress rows) of the row's finished runs: at the cap, or stopped early by the success rule."""
     runs = []
     for folder in sorted((RESULTS / name).glob("seed*")):
         if not (folder / "progress.csv").exists():
@@ -104,7 +105,12 @@ def read_runs(name: str) -> list[tuple[dict, list[dict]]]:
         params = json.loads((folder / "params.json").read_text())
         with open(folder / "progress.csv", newline="") as f:
             rows = [{k: float(v) for k, v in r.items() if v != ""} for r in csv.DictReader(f)]
-        runs.append((params, rows))
+        patience, target = params["stop_patience"], params["stop_success_rate"]
+        stopped = len(rows) >= patience and all(r["test/success_rate"] >= target for r in rows[-patience:])
+        if len(rows) >= params["n_epochs"] or stopped:
+            runs.append((params, rows))
+        else:
+            print(f"{folder.relative_to(ROOT)}: unfinished ({len(rows)} epochs), left out", file=sys.stderr)
     return runs
 
 
