@@ -1,8 +1,13 @@
-"""Shared fixtures: a tiny goal env whose every number can be predicted by hand."""
+"""Shared fixtures and helpers: a tiny goal env whose every number can be predicted by hand, a tiny DDPG, and
+the configuration of a tiny FetchReach run.
+
+Test modules import the helpers (``from conftest import tiny_ddpg``): pytest puts this folder on ``sys.path``.
+"""
 
 from __future__ import annotations
 
 import os
+from typing import Any, Mapping
 
 import gymnasium as gym
 import numpy as np
@@ -81,3 +86,36 @@ def counting_envs():
         return [gym.wrappers.TimeLimit(CountingGoalEnv(success_at=T), max_episode_steps=T) for _ in range(n)]
 
     return make
+
+
+# ---- a tiny learner ----
+
+# Every DDPG constructor argument; tests override what they check.
+DDPG_ARGS: dict[str, Any] = dict(hidden=3, layers=1, max_u=1.0, Q_lr=1e-3, pi_lr=1e-3, polyak=0.95, action_l2=1.0,
+                                 clip_obs=200.0, norm_eps=0.01, norm_clip=5.0, gamma=0.98, clip_return=50.0, seed=0)
+TINY_DIMS = {"o": 2, "g": 1, "u": 2}  # CountingGoalEnv's
+
+
+def tiny_ddpg(dims: Mapping[str, int] = TINY_DIMS, **overrides: Any):
+    """A DDPG of ``DDPG_ARGS`` with ``overrides`` (hidden 3, one layer unless overridden)."""
+    from her.ddpg import DDPG
+
+    return DDPG(dims, **{**DDPG_ARGS, **overrides})
+
+
+# ---- a tiny training run ----
+
+# A FetchReach run of a few seconds per epoch; modules change what their checks depend on.
+TINY_RUN: dict[str, Any] = {"env": "FetchReach", "n_cycles": 2, "n_batches": 4, "batch_size": 32, "hidden": 16,
+                            "layers": 1, "n_test_rollouts": 1, "num_env": 1, "seed": 3}
+
+
+def tiny_run(**changes: Any) -> dict[str, Any]:
+    """``TINY_RUN`` with ``changes``, as keys for ``build_config``."""
+    return {**TINY_RUN, **changes}
+
+
+def cli_args(values: Mapping[str, Any]) -> list[str]:
+    """Configuration keys as command-line flags: ``["--env", "FetchReach", ...]`` (booleans as 0/1)."""
+    return [item for key, value in values.items()
+            for item in (f"--{key}", str(int(value)) if isinstance(value, bool) else str(value))]
