@@ -100,10 +100,6 @@ class Config:
     mpi_size: int = _derived("number of MPI workers", 1)
 
     @property
-    def task(self) -> str:
-        return envs.task_name(self.env_id)
-
-    @property
     def future_p(self) -> float:
         """Probability that a sampled transition gets a hindsight goal (0 for 'none')."""
         if self.replay_strategy == "none":

@@ -33,7 +33,7 @@ class Batch(NamedTuple):
     is_demo: np.ndarray  # ([K,] B)
 
 
-METRICS = ("critic_loss", "actor_loss", "bc_loss", "q_filter_pass", "mean_q")
+METRICS = ("critic_loss", "actor_loss", "bc_loss", "q_filter_pass")
 
 
 def make_batch(own: Mapping[str, np.ndarray], demo: Mapping[str, np.ndarray] | None = None) -> Batch:
@@ -147,8 +147,8 @@ class DDPG:
         self.allreduce = allreduce
 
         reduce = allreduce if allreduce is not None else (lambda x: x)
-        self.o_stats = Normalizer(dims["o"], norm_eps, norm_clip, reduce)
-        self.g_stats = Normalizer(dims["g"], norm_eps, norm_clip, reduce)
+        self.o_stats = Normalizer(dims["o"], norm_eps, reduce)
+        self.g_stats = Normalizer(dims["g"], norm_eps, reduce)
         # The graph reads the statistics from these mirrors; refreshed after every recompute.
         self.o_mean = tf.Variable(np.zeros(dims["o"], np.float32), trainable=False)
         self.o_std = tf.Variable(np.ones(dims["o"], np.float32), trainable=False)
@@ -287,7 +287,6 @@ class DDPG:
             "actor_loss": loss_pi,
             "bc_loss": loss_bc,
             "q_filter_pass": tf.math.divide_no_nan(tf.reduce_sum(mask), n_demo),
-            "mean_q": tf.reduce_mean(q),
         }
 
     def _train_steps_graph(self, o, g, u, r, o_2, is_demo):

@@ -41,7 +41,7 @@ class Policy:
 
         stats = []
         for name, size in (("o_stats", self.dims["o"]), ("g_stats", self.dims["g"])):
-            normalizer = Normalizer(size, float(self.config["norm_eps"]), float(self.config["norm_clip"]))
+            normalizer = Normalizer(size, float(self.config["norm_eps"]))
             try:
                 normalizer.load_state_dict({key: arrays[f"{name}/{key}"] for key in ("sum", "sumsq", "count")})
             except (KeyError, ValueError) as e:
