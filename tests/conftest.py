@@ -119,3 +119,49 @@ def cli_args(values: Mapping[str, Any]) -> list[str]:
     """Configuration keys as command-line flags: ``["--env", "FetchReach", ...]`` (booleans as 0/1)."""
     return [item for key, value in values.items()
             for item in (f"--{key}", str(int(value)) if isinstance(value, bool) else str(value))]
+
+
+class BitsGoalEnv(gym.Env):
+    """Bit flipping with continuous actions: each step sets bit i to ``action[i] > 0``; the goal is a random
+    pattern of ``n`` bits and only an exact match is rewarded (0, else -1).
+
+    Without relabelling a pattern is matched about once in 2**n steps, so plain DDPG sees no reward at all;
+    with hindsight goals the mapping goal -> action signs is learnt in a few epochs (the HER paper's §4.1 point).
+    """
+
+    metadata = {"render_modes": []}
+
+    def __init__(self, n: int = 8, render_mode: str | None = None):
+        box = gym.spaces.Box(0.0, 1.0, (n,), np.float64)
+        self.observation_space = gym.spaces.Dict({"observation": box, "achieved_goal": box, "desired_goal": box})
+        self.action_space = gym.spaces.Box(-1.0, 1.0, (n,), np.float32)
+        self.n = n
+        self.bits = np.zeros(n)
+        self.goal = np.zeros(n)
+
+    def _obs(self):
+        return {"observation": self.bits.copy(), "achieved_goal": self.bits.copy(), "desired_goal": self.goal.copy()}
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.bits = self.np_random.integers(0, 2, self.n).astype(np.float64)
+        self.goal = self.np_random.integers(0, 2, self.n).astype(np.float64)
+        return self._obs(), {}
+
+    def step(self, action):
+        self.bits = (np.asarray(action) > 0).astype(np.float64)
+        obs = self._obs()
+        reward = float(self.compute_reward(obs["achieved_goal"], obs["desired_goal"], None))
+        return obs, reward, False, False, {"is_success": np.float32(reward == 0.0)}
+
+    def compute_reward(self, achieved_goal, goal, info):
+        return -np.any(achieved_goal != goal, axis=-1).astype(np.float32)
+
+
+@pytest.fixture(scope="session")
+def bits_env_id() -> str:
+    """A registered id of BitsGoalEnv with 8 bits and T = 5, for runs through the trainer."""
+    env_id = "TestBitsGoal-v0"
+    if env_id not in gym.registry:
+        gym.register(env_id, entry_point=BitsGoalEnv, max_episode_steps=5, kwargs={"n": 8})
+    return env_id
