@@ -165,3 +165,10 @@ def bits_env_id() -> str:
     if env_id not in gym.registry:
         gym.register(env_id, entry_point=BitsGoalEnv, max_episode_steps=5, kwargs={"n": 8})
     return env_id
+
+
+def pytest_collection_modifyitems(config, items):
+    # MPI jobs start several TensorFlow processes: `-m "not slow"` leaves them out too.
+    for item in items:
+        if item.get_closest_marker("mpi") is not None:
+            item.add_marker(pytest.mark.slow)

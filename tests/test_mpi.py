@@ -36,6 +36,7 @@ def run_mpi(script: str, tmp_path: Path, n: int = 2, timeout: float = 240) -> su
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=timeout)
 
 
+@pytest.mark.mpi
 def test_ranks_stay_identical_and_only_rank_0_logs(tmp_path):
     script = f"""
     import json, sys
@@ -90,6 +91,7 @@ def test_ranks_stay_identical_and_only_rank_0_logs(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir() if p.suffix not in (".npz", ".json", ".py")) == ["run"]
 
 
+@pytest.mark.mpi
 def test_a_failing_rank_stops_the_job_with_its_error(tmp_path):
     script = f"""
     import sys, time
@@ -116,6 +118,7 @@ def test_a_failing_rank_stops_the_job_with_its_error(tmp_path):
     assert stopped_after < 60, stopped_after
 
 
+@pytest.mark.mpi
 def test_workers_that_drift_apart_stop_the_job(tmp_path):
     script = f"""
     import sys
@@ -140,6 +143,7 @@ def test_workers_that_drift_apart_stop_the_job(tmp_path):
     assert [row["epoch"] for row in read_progress(tmp_path / "run" / "progress.csv")] == [0]
 
 
+@pytest.mark.mpi
 def test_a_bad_input_on_one_rank_stops_every_rank_with_exit_code_2(tmp_path):
     """Rank 1's resume state is damaged, rank 0's is fine: rank 1's error stops both, nobody waits for it."""
     script = f"""
@@ -160,6 +164,7 @@ def test_a_bad_input_on_one_rank_stops_every_rank_with_exit_code_2(tmp_path):
     assert result.stderr.count("error: ") == 1 and "state_rank1.npz is not a readable resume state" in result.stderr
 
 
+@pytest.mark.mpi
 def test_a_bad_log_folder_stops_every_rank_with_exit_code_2(tmp_path):
     (tmp_path / "taken").mkdir()
     (tmp_path / "taken" / "progress.csv").write_text("epoch\n0\n")
@@ -173,6 +178,7 @@ def test_a_bad_log_folder_stops_every_rank_with_exit_code_2(tmp_path):
     assert result.stderr.count("error: log folder") == 1  # printed once, by rank 0
 
 
+@pytest.mark.mpi
 def test_gradient_averaging_matches_one_process_on_the_whole_batch(tmp_path):
     """Two ranks with half a batch each, gradients averaged, take exactly the step one process takes on all of it."""
     script = """

@@ -31,6 +31,7 @@ def saved_state(log_dir):
     return arrays, meta, buffer, buffer_epoch
 
 
+@pytest.mark.slow  # three runs of 2-3 epochs
 def test_resume_continues_exactly_where_a_straight_run_is(tmp_path):
     straight = train(build_config({**TINY, "n_epochs": 3, "log_path": tmp_path / "straight"}))
     again = train(build_config({**TINY, "n_epochs": 3, "log_path": tmp_path / "again"}))
