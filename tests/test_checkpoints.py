@@ -19,15 +19,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import cli_args, tiny_run
 from her import checkpoints
 from her.errors import RunInUseError
 from her.logger import read_progress
 
 ROOT = Path(__file__).resolve().parents[1]
 MPIRUN = Path(sys.executable).with_name("mpirun")
-TRAIN = ["--env", "FetchReach", "--n_epochs", "3", "--n_cycles", "2", "--n_batches", "2", "--batch_size", "16",
-         "--hidden", "8", "--layers", "1", "--n_test_rollouts", "1", "--num_env", "1", "--seed", "3",
-         "--buffer_save_interval", "1", "--policy_save_interval", "1", "--tensorboard", "0"]
+RUN = tiny_run(n_epochs=3, n_batches=2, batch_size=16, hidden=8, buffer_save_interval=1, policy_save_interval=1,
+               tensorboard=False)
+TRAIN = cli_args(RUN)
 # TensorFlow's start-up lines are left to the command line to silence, as for a user.
 ENV = {**{k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}, "PYTHONPATH": str(ROOT),
        "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"}
@@ -224,7 +225,7 @@ def test_a_full_disk_with_two_ranks_stops_both_with_one_line(tmp_path):
 @pytest.mark.parametrize("ranks", [1, pytest.param(2, marks=pytest.mark.mpi)])
 def test_sigterm_stops_at_once_and_says_where_to_resume(tmp_path, ranks):
     log = tmp_path / "run"
-    args = [*TRAIN[:TRAIN.index("--n_epochs")], "--n_epochs", "200", *TRAIN[TRAIN.index("--n_epochs") + 2:]]
+    args = cli_args({**RUN, "n_epochs": 200})
     cmd = [sys.executable, "-m", "her.run", *args, "--log_path", str(log)]
     if ranks > 1:
         cmd = [str(MPIRUN), "-np", str(ranks), "--oversubscribe", *cmd]
@@ -258,7 +259,7 @@ def test_sigterm_stops_at_once_and_says_where_to_resume(tmp_path, ranks):
 def test_sigterm_to_mpirun_stops_every_rank(tmp_path):
     """Open MPI's mpirun ends the ranks itself on SIGTERM (their last words are not relayed); none is left."""
     log = tmp_path / "run"
-    args = [*TRAIN[:TRAIN.index("--n_epochs")], "--n_epochs", "200", *TRAIN[TRAIN.index("--n_epochs") + 2:]]
+    args = cli_args({**RUN, "n_epochs": 200})
     process = subprocess.Popen([str(MPIRUN), "-np", "2", "--oversubscribe", sys.executable, "-m", "her.run", *args,
                                 "--log_path", str(log)], env=ENV, stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE, text=True)

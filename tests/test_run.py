@@ -4,11 +4,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import cli_args
 from experiment.config import OPTIONS
 from her.logger import read_progress
 from her.run import cli
 
-TINY = ["--n_epochs", "2", "--n_cycles", "1", "--n_batches", "2", "--n_test_rollouts", "1", "--buffer_size", "500"]
+# The run's length only, not conftest's whole TINY_RUN: these tests pass the task and network keys themselves.
+TINY = cli_args({"n_epochs": 2, "n_cycles": 1, "n_batches": 2, "n_test_rollouts": 1, "buffer_size": 500})
 
 
 def test_help_lists_every_key_with_its_default(capsys):
