@@ -31,7 +31,9 @@ def run_mpi(script: str, tmp_path: Path, n: int = 2, timeout: float = 240) -> su
     path = tmp_path / "job.py"
     path.write_text(textwrap.dedent(script))
     env = {**os.environ, "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
-           "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")]), "TF_CPP_MIN_LOG_LEVEL": "3", "OMPI_MCA_rmaps_base_oversubscribe": "1"}
+           # tests/ too: the jobs import this module, which imports conftest's helpers.
+           "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")]), "TF_CPP_MIN_LOG_LEVEL": "3",
+           "OMPI_MCA_rmaps_base_oversubscribe": "1"}
     return subprocess.run([MPIRUN, "-np", str(n), "--oversubscribe", sys.executable, str(path)],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=timeout)
 
