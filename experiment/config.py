@@ -18,6 +18,7 @@ from typing import Any, Mapping
 
 from her import envs
 from her.errors import UserError
+from her.her_sampler import STRATEGIES
 
 
 class ConfigError(UserError, ValueError):
@@ -78,7 +79,9 @@ class Config:
     random_eps: float = _opt(0.3, "probability of a uniformly random action, per env and step")
     noise_eps: float = _opt(0.2, "std of the Gaussian action noise, as a fraction of max_u")
     # --- HER
-    replay_strategy: str = _opt("future", "'future' (HER) or 'none' (plain DDPG)")
+    replay_strategy: str = _opt(
+        "future", "HER goal selection: 'future', 'final', 'episode' (HER paper 4.5), or 'none' (plain DDPG)"
+    )
     replay_k: int = _opt(4, "relabelled fraction is 1 - 1/(1 + replay_k)")
     # --- demonstrations
     bc_loss: bool = _opt(False, "add the behaviour-cloning loss on demo rows (on with --demo_file)")
@@ -101,12 +104,8 @@ class Config:
     mpi_size: int = _derived("number of MPI workers", 1)
 
     @property
-    def task(self) -> str:
-        return envs.task_name(self.env_id)
-
-    @property
     def future_p(self) -> float:
-        """Probability that a sampled transition gets a future achieved goal (0 for 'none')."""
+        """Probability that a sampled transition gets a hindsight goal (0 for 'none')."""
         if self.replay_strategy == "none":
             return 0.0
         return 1.0 - 1.0 / (1.0 + self.replay_k)
@@ -313,8 +312,8 @@ def validate(c: Config) -> None:
     _check(c.stop_patience >= 1, f"stop_patience must be >= 1, got {c.stop_patience}")
     _check(0.0 < c.gamma < 1.0, f"gamma must be in (0, 1), got {c.gamma}")
     _check(
-        c.replay_strategy in ("future", "none"),
-        f"replay_strategy must be 'future' or 'none', got {c.replay_strategy!r}",
+        c.replay_strategy in STRATEGIES,
+        f"replay_strategy must be one of {', '.join(map(repr, STRATEGIES))}, got {c.replay_strategy!r}",
     )
     _check(c.replay_k >= 0, f"replay_k must be >= 0, got {c.replay_k}")
     _check(

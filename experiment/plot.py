@@ -1,8 +1,8 @@
 """Learning curves of training runs: ``python experiment/plot.py runs/* [--key K] [--smooth N] [--output F]``.
 
 Each argument is a log folder holding ``progress.csv`` and ``params.json``. Runs whose ``params.json`` agree
-once per-run keys (``PER_RUN_KEYS``: seed, paths, time stamps) are removed form one group (the seeds of one
-experiment). A group is drawn as the per-epoch median over its runs with a shaded 25-75% band, against
+once per-run keys (``PER_RUN_KEYS``: seed, paths, the task's spelling) are removed form one group (the seeds of
+one experiment). A group is drawn as the per-epoch median over its runs with a shaded 25-75% band, against
 ``epoch`` (left) and ``total/env_steps`` (right). When runs of a group have different lengths, each epoch is
 aggregated over the runs that reached it, so a group's curve runs to its longest run (its band narrows where
 fewer runs remain). The PNG goes to ``--output`` (default ``plot.png`` in the current folder).
@@ -31,7 +31,7 @@ from her.logger import read_progress
 
 # Keys that differ between seeds of one experiment. `env` is how the user spelled the task; `env_id` (the
 # resolved id) is what ran, so `--env FetchReach` and `--env FetchReach-v4` runs belong together.
-PER_RUN_KEYS = frozenset({"seed", "log_path", "load_path", "env", "timestamp", "start_time", "date", "hostname"})
+PER_RUN_KEYS = frozenset({"seed", "log_path", "load_path", "env"})
 MAX_LABEL_KEYS = 4  # longer labels (e.g. every key the demo preset changes) would swamp the legend
 X_KEYS = ("epoch", "total/env_steps")
 

@@ -33,7 +33,7 @@ class Batch(NamedTuple):
     is_demo: np.ndarray  # ([K,] B)
 
 
-METRICS = ("critic_loss", "actor_loss", "bc_loss", "q_filter_pass", "mean_q")
+METRICS = ("critic_loss", "actor_loss", "bc_loss", "q_filter_pass")
 
 
 def make_batch(own: Mapping[str, np.ndarray], demo: Mapping[str, np.ndarray] | None = None) -> Batch:
@@ -147,8 +147,8 @@ class DDPG:
         self.allreduce = allreduce
 
         reduce = allreduce if allreduce is not None else (lambda x: x)
-        self.o_stats = Normalizer(dims["o"], norm_eps, norm_clip, reduce)
-        self.g_stats = Normalizer(dims["g"], norm_eps, norm_clip, reduce)
+        self.o_stats = Normalizer(dims["o"], norm_eps, reduce)
+        self.g_stats = Normalizer(dims["g"], norm_eps, reduce)
         # The graph reads the statistics from these mirrors; refreshed after every recompute.
         self.o_mean = tf.Variable(np.zeros(dims["o"], np.float32), trainable=False)
         self.o_std = tf.Variable(np.ones(dims["o"], np.float32), trainable=False)
@@ -204,9 +204,10 @@ class DDPG:
 
     def _act_graph(self, o: tf.Tensor, g: tf.Tensor, use_target: bool, compute_q: bool):
         o_n, g_n = self._normalize_og(o, g)
-        u = (self.target_actor if use_target else self.actor)(o_n, g_n)
-        # Test mean_Q always uses the main critic, as in the reference.
-        q = self.critic(o_n, g_n, u) if compute_q else tf.zeros([tf.shape(o)[0], 1])
+        # As the reference's get_actions: with use_target every output comes from the target networks.
+        actor, critic = (self.target_actor, self.target_critic) if use_target else (self.actor, self.critic)
+        u = actor(o_n, g_n)
+        q = critic(o_n, g_n, u) if compute_q else tf.zeros([tf.shape(o)[0], 1])
         return u, q
 
     def get_actions(
@@ -230,15 +231,16 @@ class DDPG:
         return explore(u, self.max_u, noise_eps, random_eps, rng), q
 
     def _numpy_nets(self) -> dict[str, NumpyActorCritic]:
-        """numpy copies of the main and target actors (both rated by the main critic, as test mean_Q is in the
-        reference), refreshed only after something changed the weights or the statistics."""
+        """numpy copies of the main actor and critic and of the target pair, refreshed only after something
+        changed the weights or the statistics."""
         if self._snapshot is None or self._snapshot[0] != self._version:
-            critic = [v.numpy() for v in self.critic.params]
             stats = (self.o_stats.mean, self.o_stats.std, self.g_stats.mean, self.g_stats.std)
             nets = {
-                name: NumpyActorCritic.build([v.numpy() for v in actor.params], critic, *stats, max_u=self.max_u,
-                                             clip_obs=self.clip_obs, norm_clip=self.norm_clip)
-                for name, actor in [("main", self.actor), ("target", self.target_actor)]
+                name: NumpyActorCritic.build([v.numpy() for v in actor.params], [v.numpy() for v in critic.params],
+                                             *stats, max_u=self.max_u, clip_obs=self.clip_obs,
+                                             norm_clip=self.norm_clip)
+                for name, actor, critic in [("main", self.actor, self.critic),
+                                            ("target", self.target_actor, self.target_critic)]
             }
             self._snapshot = (self._version, nets)
         return self._snapshot[1]
@@ -285,7 +287,6 @@ class DDPG:
             "actor_loss": loss_pi,
             "bc_loss": loss_bc,
             "q_filter_pass": tf.math.divide_no_nan(tf.reduce_sum(mask), n_demo),
-            "mean_q": tf.reduce_mean(q),
         }
 
     def _train_steps_graph(self, o, g, u, r, o_2, is_demo):

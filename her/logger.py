@@ -36,8 +36,8 @@ class Logger:
     A closed stdout (``| head``, a pager that quit) stops the printing, not the training.
     """
 
-    def __init__(self, stdout: TextIO | None = None, rows: list[dict] | None = None):
-        self.stdout = stdout if stdout is not None else sys.stdout
+    def __init__(self, rows: list[dict] | None = None):
+        self.stdout: TextIO | None = sys.stdout  # None once stdout was found closed
         self.rows: list[dict[str, Any]] = list(rows or [])
 
     def log_epoch(self, row: Mapping[str, float]) -> None:

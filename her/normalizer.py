@@ -16,15 +16,16 @@ def _identity(x: np.ndarray) -> np.ndarray:
 class Normalizer:
     """Accumulates sums locally; ``recompute_stats`` pools them with ``reduce`` and refreshes mean and std.
 
+    It only keeps statistics: the networks normalise and clip with them (``her.ddpg``, ``her.numpy_actor``).
+
     ``reduce`` averages an array over workers (the identity on one process). Averaging sums and counts alike
     gives the pooled mean. As in the reference the count starts at 1, so the first statistics are shrunk a
     little towards mean 0; the variance is floored at ``eps**2``. Accumulation is float64 (D6).
     """
 
-    def __init__(self, size: int, eps: float = 1e-2, clip_range: float = 5.0, reduce: Reduce = _identity):
+    def __init__(self, size: int, eps: float = 1e-2, reduce: Reduce = _identity):
         self.size = size
         self.eps = eps
-        self.clip_range = clip_range
         self.reduce = reduce
         self.sum = np.zeros(size)
         self.sumsq = np.zeros(size)
@@ -54,9 +55,6 @@ class Normalizer:
         self.count += float(pooled[-1])
         self.mean = self.sum / self.count
         self.std = np.sqrt(np.maximum(self.eps**2, self.sumsq / self.count - np.square(self.mean)))
-
-    def normalize(self, v: np.ndarray) -> np.ndarray:
-        return np.clip((v - self.mean) / self.std, -self.clip_range, self.clip_range)
 
     def state_dict(self) -> dict[str, np.ndarray]:
         return {"sum": self.sum.copy(), "sumsq": self.sumsq.copy(), "count": np.array(self.count)}

@@ -41,20 +41,21 @@ class Policy:
 
         stats = []
         for name, size in (("o_stats", self.dims["o"]), ("g_stats", self.dims["g"])):
-            normalizer = Normalizer(size, float(self.config["norm_eps"]), float(self.config["norm_clip"]))
+            normalizer = Normalizer(size, float(self.config["norm_eps"]))
             try:
                 normalizer.load_state_dict({key: arrays[f"{name}/{key}"] for key in ("sum", "sumsq", "count")})
             except (KeyError, ValueError) as e:
                 raise PolicyFileError(f"{path} holds no usable normaliser {name} ({_reason(e)})") from None
             stats += [normalizer.mean, normalizer.std]
-        critic = _network(arrays, "critic", self.dims["o"] + self.dims["g"] + self.dims["u"], 1, path)
+        n_og = self.dims["o"] + self.dims["g"]
+        # Keyed by use-the-target-networks: the target actor is rated by the target critic, as in training.
         self._nets = {
             target: NumpyActorCritic.build(
-                _network(arrays, "target_actor" if target else "actor", self.dims["o"] + self.dims["g"],
-                         self.dims["u"], path),
-                critic, *stats, max_u=self.max_u, clip_obs=float(self.config["clip_obs"]),
+                _network(arrays, prefix + "actor", n_og, self.dims["u"], path),
+                _network(arrays, prefix + "critic", n_og + self.dims["u"], 1, path),
+                *stats, max_u=self.max_u, clip_obs=float(self.config["clip_obs"]),
                 norm_clip=float(self.config["norm_clip"]))
-            for target in (False, True)
+            for target, prefix in ((False, ""), (True, "target_"))
         }
 
     def act(self, observation: Mapping[str, np.ndarray], deterministic: bool = True,
@@ -77,7 +78,8 @@ class Policy:
 
     def q_value(self, observation: Mapping[str, np.ndarray], action: np.ndarray | None = None) -> np.ndarray:
         """The critic's Q(o, g, action), by default of the deterministic action: a 0-d array for one observation,
-        ``(n,)`` for a batch."""
+        ``(n,)`` for a batch. The target critic if the run tested with the target networks (``test_with_polyak``),
+        so that it matches the run's ``test/mean_Q``."""
         o, g, single = self._inputs(observation)
         nets = self._nets[bool(self.config["test_with_polyak"])]
         x = nets.normalize(o, g)

@@ -139,7 +139,8 @@ class Trainer:
             raise ConfigError(str(e)) from None
 
         reward_fn = self.envs[0].unwrapped.compute_reward
-        self.sampler = partial(sample_her_transitions, future_p=config.future_p, reward_fn=reward_fn)
+        self.sampler = partial(sample_her_transitions, future_p=config.future_p, reward_fn=reward_fn,
+                               strategy=config.replay_strategy)
         self.buffer = ReplayBuffer(episode_shapes(self.dims, T), config.buffer_size // T, self.sampler)
 
         # Each rank reads its input files itself; a bad one stops every rank before the first collective.

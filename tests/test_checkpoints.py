@@ -2,6 +2,7 @@
 
 The kill matrix runs a real training process that stops still at one chosen write (tests/pausing_run.py),
 SIGKILLs it there, resumes, and compares the result with an uninterrupted run of the same seed.
+Every test that starts a training process is marked slow (``-m "not slow"`` leaves them out); mpirun ones mpi.
 """
 
 from __future__ import annotations
@@ -18,15 +19,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import cli_args, tiny_run
 from her import checkpoints
 from her.errors import RunInUseError
 from her.logger import read_progress
 
 ROOT = Path(__file__).resolve().parents[1]
 MPIRUN = Path(sys.executable).with_name("mpirun")
-TRAIN = ["--env", "FetchReach", "--n_epochs", "3", "--n_cycles", "2", "--n_batches", "2", "--batch_size", "16",
-         "--hidden", "8", "--layers", "1", "--n_test_rollouts", "1", "--num_env", "1", "--seed", "3",
-         "--buffer_save_interval", "1", "--policy_save_interval", "1", "--tensorboard", "0"]
+RUN = tiny_run(n_epochs=3, n_batches=2, batch_size=16, hidden=8, buffer_save_interval=1, policy_save_interval=1,
+               tensorboard=False)
+TRAIN = cli_args(RUN)
 # TensorFlow's start-up lines are left to the command line to silence, as for a user.
 ENV = {**{k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}, "PYTHONPATH": str(ROOT),
        "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"}
@@ -153,6 +155,7 @@ KILL_POINTS = [  # (what is being written when the kill lands, ranks, rank kille
 ]
 
 
+@pytest.mark.mpi
 @pytest.mark.parametrize("pause_at, ranks, rank", KILL_POINTS, ids=[f"{p}-np{n}" for p, n, _ in KILL_POINTS])
 def test_a_kill_while_any_file_is_written_resumes_exactly(tmp_path, straight, pause_at, ranks, rank):
     log = tmp_path / "run"
@@ -171,6 +174,7 @@ def test_a_kill_while_any_file_is_written_resumes_exactly(tmp_path, straight, pa
     assert not list(log.rglob("*.tmp")) and not list(log.rglob("*.partial"))
 
 
+@pytest.mark.slow
 def test_a_second_run_in_a_folder_in_use_is_refused_and_writes_nothing(tmp_path):
     log = tmp_path / "run"
     first = start(log, pause_at="epoch_000001.partial/state_rank0.npz")
@@ -189,6 +193,7 @@ def test_a_second_run_in_a_folder_in_use_is_refused_and_writes_nothing(tmp_path)
         first.wait()
 
 
+@pytest.mark.slow
 def test_a_full_disk_ends_in_one_line_and_keeps_the_last_checkpoint(tmp_path):
     log = tmp_path / "run"
     process = start(log, fail_at="epoch_000001.partial/buffer_rank0.npz")
@@ -203,6 +208,7 @@ def test_a_full_disk_ends_in_one_line_and_keeps_the_last_checkpoint(tmp_path):
     assert [row["epoch"] for row in read_progress(log / "progress.csv")] == [0, 1, 2]
 
 
+@pytest.mark.mpi
 def test_a_full_disk_with_two_ranks_stops_both_with_one_line(tmp_path):
     log = tmp_path / "run"
     process = start(log, fail_at="epoch_000001.partial/state_rank1.npz", mpi=2, rank=1)
@@ -215,10 +221,11 @@ def test_a_full_disk_with_two_ranks_stops_both_with_one_line(tmp_path):
     assert "Traceback" not in err
 
 
-@pytest.mark.parametrize("ranks", [1, 2])
+@pytest.mark.slow
+@pytest.mark.parametrize("ranks", [1, pytest.param(2, marks=pytest.mark.mpi)])
 def test_sigterm_stops_at_once_and_says_where_to_resume(tmp_path, ranks):
     log = tmp_path / "run"
-    args = [*TRAIN[:TRAIN.index("--n_epochs")], "--n_epochs", "200", *TRAIN[TRAIN.index("--n_epochs") + 2:]]
+    args = cli_args({**RUN, "n_epochs": 200})
     cmd = [sys.executable, "-m", "her.run", *args, "--log_path", str(log)]
     if ranks > 1:
         cmd = [str(MPIRUN), "-np", str(ranks), "--oversubscribe", *cmd]
@@ -248,10 +255,11 @@ def test_sigterm_stops_at_once_and_says_where_to_resume(tmp_path, ranks):
     assert run("--resume", str(log), "--n_epochs", str(epoch + 2), mpi=ranks if ranks > 1 else 0).returncode == 0
 
 
+@pytest.mark.mpi
 def test_sigterm_to_mpirun_stops_every_rank(tmp_path):
     """Open MPI's mpirun ends the ranks itself on SIGTERM (their last words are not relayed); none is left."""
     log = tmp_path / "run"
-    args = [*TRAIN[:TRAIN.index("--n_epochs")], "--n_epochs", "200", *TRAIN[TRAIN.index("--n_epochs") + 2:]]
+    args = cli_args({**RUN, "n_epochs": 200})
     process = subprocess.Popen([str(MPIRUN), "-np", "2", "--oversubscribe", sys.executable, "-m", "her.run", *args,
                                 "--log_path", str(log)], env=ENV, stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE, text=True)
@@ -268,6 +276,7 @@ def test_sigterm_to_mpirun_stops_every_rank(tmp_path):
     assert run("--resume", str(log), "--n_epochs", str(epoch + 2), mpi=2).returncode == 0
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_with_the_same_message(tmp_path):
     log = tmp_path / "run"
     process = start(log, pause_at="epoch_000001.partial/state_rank0.npz")
@@ -278,6 +287,7 @@ def test_ctrl_c_stops_with_the_same_message(tmp_path):
                                             f"({log}/checkpoints/epoch_000000); continue with --resume {log}")
 
 
+@pytest.mark.slow
 def test_a_run_killed_before_its_first_checkpoint_can_be_resumed_or_started_again(tmp_path):
     log = tmp_path / "run"
     process = start(log, pause_at="epoch_000000.partial/state_rank0.npz")
@@ -296,6 +306,7 @@ def test_a_run_killed_before_its_first_checkpoint_can_be_resumed_or_started_agai
     assert [row["epoch"] for row in read_progress(log / "progress.csv")] == [0]
 
 
+@pytest.mark.slow
 def test_a_closed_stdout_stops_the_printing_not_the_training(tmp_path):
     log = tmp_path / "run"
     process = subprocess.Popen([sys.executable, "-m", "her.run", *TRAIN, "--log_path", str(log)], env=ENV,
@@ -307,6 +318,7 @@ def test_a_closed_stdout_stops_the_printing_not_the_training(tmp_path):
     assert [row["epoch"] for row in read_progress(log / "progress.csv")] == [0, 1, 2]
 
 
+@pytest.mark.slow
 def test_resume_restores_a_damaged_top_level_progress_csv_from_the_checkpoint(tmp_path):
     log = tmp_path / "run"
     assert run(*TRAIN, "--n_epochs", "2", "--log_path", str(log)).returncode == 0

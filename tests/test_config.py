@@ -86,7 +86,8 @@ def test_replay_strategy_none_means_no_relabelling():
 @pytest.mark.parametrize("user, message", [
     ({"batch_size": 0}, "batch_size must be >= 1"),
     ({"replay_k": -1}, "replay_k must be >= 0"),
-    ({"replay_strategy": "final"}, "replay_strategy must be 'future' or 'none'"),
+    ({"replay_strategy": "sometimes"},
+     "replay_strategy must be one of 'future', 'final', 'episode', 'none', got 'sometimes'"),
     ({"polyak": 1.5}, r"polyak must be in \[0, 1\]"),
     ({"gamma": 1.0}, r"gamma must be in \(0, 1\)"),
     ({"noise_eps": -0.1}, "noise_eps"),

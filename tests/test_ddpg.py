@@ -2,16 +2,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from her.ddpg import DDPG, Adam, Batch, actor_rl_loss, bc_loss, critic_loss, critic_target, make_batch, q_filter_mask
-
-DIMS = {"o": 2, "g": 1, "u": 2}
-
-
-def tiny_ddpg(**overrides):
-    kwargs = dict(hidden=3, layers=1, max_u=1.0, Q_lr=1e-3, pi_lr=1e-3, polyak=0.95, action_l2=1.0, clip_obs=200.0,
-                  norm_eps=0.01, norm_clip=5.0, gamma=0.98, clip_return=50.0, seed=0)
-    kwargs.update(overrides)
-    return DDPG(DIMS, **kwargs)
+from conftest import tiny_ddpg
+from her.ddpg import Adam, Batch, actor_rl_loss, bc_loss, critic_loss, critic_target, make_batch, q_filter_mask
 
 
 def test_critic_target_is_clipped_to_minus_clip_return_and_zero():
@@ -131,17 +123,26 @@ def constant_critic(agent, critic, value):
     critic.net.biases[-1].assign([value])
 
 
-def test_train_step_critic_loss_by_hand():
-    agent = tiny_ddpg(gamma=0.98, clip_return=50.0)
+def constant_actor(actor, action):
+    """Zero kernels and output biases atanh(action / max_u) make pi = action everywhere."""
+    for var in actor.params:
+        var.assign(tf.zeros_like(var))
+    actor.net.biases[-1].assign(np.arctanh(np.asarray(action, np.float32) / actor.max_u))
+
+
+def test_train_step_critic_and_actor_losses_by_hand():
+    agent = tiny_ddpg(gamma=0.98, clip_return=50.0, action_l2=2.0)
     constant_critic(agent, agent.critic, -1.0)
     constant_critic(agent, agent.target_critic, -2.0)
+    constant_actor(agent.actor, [0.5, -0.5])
     batch = Batch(o=np.zeros((2, 2), np.float32), g=np.zeros((2, 1), np.float32), u=np.zeros((2, 2), np.float32),
                   r=np.array([-1.0, 0.0], np.float32), o_2=np.zeros((2, 2), np.float32),
                   is_demo=np.zeros(2, np.float32))
     metrics = agent.train(batch)
     # y = r + 0.98 * (-2) = [-2.96, -1.96]; Q = -1: loss = ((-1.96)^2 + (-0.96)^2) / 2 = 2.3816
     assert metrics["critic_loss"] == pytest.approx(2.3816, rel=1e-5)
-    # Plain actor loss (no demos): -mean Q + mean pi^2, with Q constant at -1.
+    # Plain actor loss (no demos): -mean Q(o, g, pi) + action_l2 * mean pi^2 = 1 + 2 * 0.25 = 1.5
+    assert metrics["actor_loss"] == pytest.approx(1.5, rel=1e-5)
     assert metrics["bc_loss"] == 0.0
 
 
@@ -182,14 +183,61 @@ def test_bc_without_q_filter_clones_every_demo_row():
     assert metrics["q_filter_pass"] == 1.0
 
 
+def first_adam_step(params, grads, lr):
+    """Parameters after Adam's first step: m = (1 - b1) g, v = (1 - b2) g^2, bias-corrected."""
+    b1, b2, eps = 0.9, 0.999, 1e-8
+    step = lr * np.sqrt(1 - b2) / (1 - b1)
+    return [p.numpy() - step * (1 - b1) * g.numpy() / (np.sqrt((1 - b2) * np.square(g.numpy())) + eps)
+            for p, g in zip(params, grads)]
+
+
 def test_actor_step_moves_only_the_actor_and_critic_step_only_the_critic():
-    agent = tiny_ddpg()
+    agent = tiny_ddpg(hidden=8, Q_lr=1e-2, pi_lr=2e-2)
+    rng = np.random.default_rng(3)
+    # Normaliser at mean 0, std 1 and inputs inside +-norm_clip: the networks see the batch as it is.
+    batch = make_batch({"o": rng.uniform(-1, 1, (4, 2)), "g": rng.uniform(-1, 1, (4, 1)),
+                        "u": rng.uniform(-1, 1, (4, 2)), "r": -np.ones(4), "o_2": rng.uniform(-1, 1, (4, 2))})
+    o, g, u, r, o_2, _ = (tf.constant(x) for x in batch)
     targets = [v.numpy().copy() for v in agent.target_params]
-    batch = make_batch({"o": np.ones((4, 2)), "g": np.ones((4, 1)), "u": np.zeros((4, 2)), "r": -np.ones(4),
-                        "o_2": np.ones((4, 2))})
+
+    # Each loss's gradient by hand, at the parameters before the step.
+    y = critic_target(r[:, None], agent.target_critic(o_2, g, agent.target_actor(o_2, g)), agent.gamma,
+                      agent.clip_return)
+    with tf.GradientTape() as tape:
+        loss_q = critic_loss(y, agent.critic(o, g, u))
+    critic_grads = tape.gradient(loss_q, agent.critic.params)
+    with tf.GradientTape(persistent=True) as tape:
+        pi = agent.actor(o, g)
+        loss_pi = actor_rl_loss(agent.critic(o, g, pi), pi, agent.max_u, agent.action_l2)
+    actor_grads = tape.gradient(loss_pi, agent.actor.params)
+    # The actor loss does reach the critic's weights: applying it there would show below.
+    assert any(np.abs(grad.numpy()).max() > 1e-4 for grad in tape.gradient(loss_pi, agent.critic.params))
+    expected_actor = first_adam_step(agent.actor.params, actor_grads, lr=2e-2)
+    expected_critic = first_adam_step(agent.critic.params, critic_grads, lr=1e-2)
+
     agent.train(batch)
+    for var, expected in zip(agent.actor.params + agent.critic.params, expected_actor + expected_critic):
+        np.testing.assert_allclose(var.numpy(), expected, rtol=1e-4, atol=1e-6, err_msg=var.name)
     assert all(np.array_equal(a, b.numpy()) for a, b in zip(targets, agent.target_params))
     assert agent.actor_opt.t.numpy() == 1 and agent.critic_opt.t.numpy() == 1
+
+
+def test_acting_with_the_target_networks_rates_the_target_actor_with_the_target_critic():
+    # The reference's get_actions takes every output from the target network: test/mean_Q under
+    # test_with_polyak is Q'(o, g, pi'(o, g)).
+    agent = tiny_ddpg()
+    constant_actor(agent.actor, [0.5, 0.5])
+    constant_actor(agent.target_actor, [-0.25, 0.75])
+    constant_critic(agent, agent.critic, -1.0)
+    constant_critic(agent, agent.target_critic, -3.0)
+    agent.update_normalizer({"o": np.zeros((1, 2)), "g": np.zeros((1, 1))})  # the numpy copy is refreshed
+    o, g = np.zeros((2, 2), np.float32), np.zeros((2, 1), np.float32)
+    for use_target, action, q_value in [(False, [0.5, 0.5], -1.0), (True, [-0.25, 0.75], -3.0)]:
+        u, q = agent.get_actions(o, g, use_target_net=use_target, compute_Q=True)
+        np.testing.assert_allclose(u, [action] * 2, rtol=1e-6)
+        np.testing.assert_allclose(q, [[q_value]] * 2, rtol=1e-6)
+        u_tf, q_tf = agent.act_tf(tf.constant(o), tf.constant(g), use_target, True)
+        np.testing.assert_allclose(q_tf.numpy(), [[q_value]] * 2, rtol=1e-6)
 
 
 def test_get_actions_noise_and_random_actions():
@@ -219,8 +267,7 @@ def test_network_state_round_trip():
 
 def test_numpy_acting_matches_the_graph_after_updates():
     dims = {"o": 5, "g": 3, "u": 4}
-    policy = DDPG(dims, hidden=32, layers=2, max_u=2.0, Q_lr=1e-2, pi_lr=1e-2, polyak=0.5, action_l2=1.0,
-                  clip_obs=3.0, norm_eps=0.01, norm_clip=5.0, gamma=0.98, clip_return=50.0, seed=1)
+    policy = tiny_ddpg(dims, hidden=32, layers=2, max_u=2.0, Q_lr=1e-2, pi_lr=1e-2, polyak=0.5, clip_obs=3.0, seed=1)
     rng = np.random.default_rng(0)
 
     def check():

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from her.her_sampler import sample_her_transitions
+from her.her_sampler import STRATEGIES, sample_her_transitions
 
 N_EP, T = 6, 5
 
@@ -28,16 +28,25 @@ def reward_fn(ag_2, g, info):
     return -(ag_2[:, 0] != g[:, 0]).astype(np.float32)
 
 
-def sample(future_p, batch_size=20_000, seed=0, episodes=None):
+def sample(future_p, batch_size=20_000, seed=0, episodes=None, strategy="future"):
     episodes = known_episodes() if episodes is None else episodes
     rng = np.random.default_rng(seed)
-    return sample_her_transitions(episodes, batch_size, rng, future_p=future_p, reward_fn=reward_fn)
+    return sample_her_transitions(episodes, batch_size, rng, future_p=future_p, reward_fn=reward_fn,
+                                  strategy=strategy)
 
 
+RELABELLING = ["future", "final", "episode"]
+
+
+def test_the_table_holds_the_papers_strategies_and_none():
+    assert set(STRATEGIES) == {"future", "final", "episode", "none"}
+
+
+@pytest.mark.parametrize("strategy", RELABELLING)
 @pytest.mark.parametrize("replay_k", [1, 4, 8])
-def test_relabelled_fraction_matches_replay_k(replay_k):
+def test_relabelled_fraction_matches_replay_k(replay_k, strategy):
     future_p = 1 - 1 / (1 + replay_k)
-    batch = sample(future_p, batch_size=100_000)
+    batch = sample(future_p, batch_size=100_000, strategy=strategy)
     relabelled = np.mean(batch["g"][:, 0] != -1.0)
     assert relabelled == pytest.approx(future_p, abs=0.005)
 
@@ -67,11 +76,12 @@ def test_next_observation_and_goal_are_one_step_later():
     assert np.array_equal(batch["ag_2"][:, 0], batch["ag"][:, 0] + 1)
 
 
-def test_rewards_are_recomputed_for_every_row():
+@pytest.mark.parametrize("strategy", RELABELLING)
+def test_rewards_are_recomputed_for_every_row(strategy):
     episodes = known_episodes()
     # Make the original goal of episode 0 equal to its ag at step 3, so some rows are rewarded without relabelling.
     episodes["g"][0] = 3.0
-    batch = sample(future_p=0.5, episodes=episodes)
+    batch = sample(future_p=0.5, episodes=episodes, strategy=strategy)
     expected = -(batch["ag_2"][:, 0] != batch["g"][:, 0]).astype(np.float32)
     assert np.array_equal(batch["r"], expected)
     assert (batch["r"] == 0).any() and (batch["r"] == -1).any()
@@ -79,26 +89,69 @@ def test_rewards_are_recomputed_for_every_row():
     assert not_relabelled_hits.any()
 
 
-def test_strategy_none_relabels_nothing():
-    batch = sample(future_p=0.0)
+def test_final_relabels_with_the_last_achieved_goal_of_the_same_episode():
+    batch = sample(future_p=1.0, strategy="final")
+    goal_ep, goal_t = np.divmod(batch["g"][:, 0], 100.0)
+    assert np.all(goal_ep == batch["o"][:, 0])
+    assert np.all(goal_t == T)
+    # Only the last step reaches ag[T]: exactly those rows are rewarded.
+    assert np.array_equal(batch["r"] == 0, batch["o"][:, 1] == T - 1)
+
+
+def test_episode_relabels_with_any_reached_goal_of_the_same_episode_whatever_the_step():
+    batch = sample(future_p=1.0, batch_size=200_000, strategy="episode")
+    t = batch["o"][:, 1]
+    goal_ep, goal_t = np.divmod(batch["g"][:, 0], 100.0)
+    assert np.all(goal_ep == batch["o"][:, 0])
+    for step in (0, T - 1):  # earlier goals too: from the last step every goal in [1, T] is drawn
+        counts = np.bincount(goal_t[t == step].astype(int), minlength=T + 1)
+        assert counts[0] == 0
+        assert np.allclose(counts[1:] / counts.sum(), 1 / T, atol=0.01)
+    # Rewarded exactly when the drawn goal is the next step's achieved goal: about 1 / T of the rows.
+    assert np.array_equal(batch["r"] == 0, goal_t == t + 1)
+    assert np.mean(batch["r"] == 0) == pytest.approx(1 / T, abs=0.01)
+
+
+@pytest.mark.parametrize("future_p", [0.0, 1.0])
+def test_strategy_none_relabels_nothing(future_p):
+    batch = sample(future_p=future_p, strategy="none")
     assert np.all(batch["g"] == -1.0)
     assert np.all(batch["r"] == -1.0)
 
 
-def test_matches_an_index_by_index_loop_with_the_same_random_numbers():
+def test_future_p_zero_relabels_nothing_whatever_the_strategy():
+    for strategy in RELABELLING:
+        assert np.all(sample(future_p=0.0, strategy=strategy)["g"] == -1.0)
+
+
+def test_an_unknown_strategy_lists_the_choices():
+    with pytest.raises(ValueError, match="use one of future, final, episode, none"):
+        sample(future_p=0.5, strategy="sometimes")
+
+
+# The goal step each strategy takes for a row at step t, from the row's uniform draw in [0, 1).
+GOAL_STEP = {
+    "future": lambda t, draw: t + 1 + int(draw * (T - t)),
+    "final": lambda t, draw: T,
+    "episode": lambda t, draw: 1 + int(draw * T),
+}
+
+
+@pytest.mark.parametrize("strategy", RELABELLING)
+def test_matches_an_index_by_index_loop_with_the_same_random_numbers(strategy):
     episodes = known_episodes()
     batch_size, future_p = 64, 0.8
     batch = sample_her_transitions(episodes, batch_size, np.random.default_rng(7), future_p=future_p,
-                                   reward_fn=reward_fn)
+                                   reward_fn=reward_fn, strategy=strategy)
     rng = np.random.default_rng(7)
     ep = rng.integers(0, N_EP, size=batch_size)
     t = rng.integers(0, T, size=batch_size)
     relabel = rng.random(batch_size) < future_p
-    offsets = rng.random(batch_size)
+    draws = rng.random(batch_size)
     for i in range(batch_size):
         goal = episodes["g"][ep[i], t[i]]
         if relabel[i]:
-            goal = episodes["ag"][ep[i], t[i] + 1 + int(offsets[i] * (T - t[i]))]
+            goal = episodes["ag"][ep[i], GOAL_STEP[strategy](t[i], draws[i])]
         assert np.array_equal(batch["g"][i], goal)
         assert np.array_equal(batch["o"][i], episodes["o"][ep[i], t[i]])
         assert np.array_equal(batch["o_2"][i], episodes["o"][ep[i], t[i] + 1])
@@ -114,3 +167,34 @@ def test_same_rng_seed_gives_the_same_batch_and_episodes_are_not_modified():
         assert np.array_equal(a[key], b[key])
     for key in before:
         assert np.array_equal(before[key], episodes[key])
+
+
+class ScriptedRng:
+    """Hands out fixed numbers in the order the sampler asks for them, so every index can be worked out by hand."""
+
+    def __init__(self, integers, randoms):
+        self._integers, self._randoms = list(integers), list(randoms)
+
+    def integers(self, low, high, size):
+        return np.asarray(self._integers.pop(0))
+
+    def random(self, size):
+        return np.asarray(self._randoms.pop(0))
+
+
+@pytest.mark.parametrize("strategy, goal_steps", [
+    # Rows at t = 0, 2, 1 of one episode with T = 3; rows 0 and 2 are relabelled (draws 0.1, 0.2 < 0.5).
+    ("future", [1, None, 3]),   # t+1 + int(draw * (T - t)): 1 + int(0 * 3), 2 + int(0.5 * 2)
+    ("final", [3, None, 3]),    # always ag[T]
+    ("episode", [1, None, 2]),  # 1 + int(draw * T): 1 + int(0 * 3), 1 + int(0.5 * 3)
+    ("none", [None, None, None]),
+])
+def test_goal_steps_worked_out_by_hand(strategy, goal_steps):
+    episodes = {"o": np.zeros((1, 4, 1), np.float32), "ag": np.array([[[10.0], [11.0], [12.0], [13.0]]]),
+                "g": np.full((1, 3, 1), -1.0), "u": np.zeros((1, 3, 1), np.float32)}
+    rng = ScriptedRng(integers=[[0, 0, 0], [0, 2, 1]], randoms=[[0.1, 0.9, 0.2], [0.0, 0.5, 0.5]])
+    batch = sample_her_transitions(episodes, 3, rng, future_p=0.5, reward_fn=reward_fn, strategy=strategy)
+    expected = [-1.0 if step is None else 10.0 + step for step in goal_steps]
+    assert batch["g"][:, 0].tolist() == expected
+    # ag_2 = ag[t + 1] = 11, 13, 12: a row is rewarded only where its goal is that one.
+    assert batch["r"].tolist() == [-float(goal != ag_2) for goal, ag_2 in zip(expected, [11.0, 13.0, 12.0])]

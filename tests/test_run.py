@@ -4,11 +4,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import cli_args
 from experiment.config import OPTIONS
 from her.logger import read_progress
 from her.run import cli
 
-TINY = ["--n_epochs", "2", "--n_cycles", "1", "--n_batches", "2", "--n_test_rollouts", "1", "--buffer_size", "500"]
+# The run's length only, not conftest's whole TINY_RUN: these tests pass the task and network keys themselves.
+TINY = cli_args({"n_epochs": 2, "n_cycles": 1, "n_batches": 2, "n_test_rollouts": 1, "buffer_size": 500})
 
 
 def test_help_lists_every_key_with_its_default(capsys):
@@ -125,7 +127,8 @@ def bad_inputs(tmp: Path):
         (["--batch_size", "0"], "batch_size must be >= 1, got 0"),
         (demo + ["--demo_batch_size", "1024"], "demo_batch_size must be in [1, batch_size=1024), got 1024"),
         (["--replay_k", "-1"], "replay_k must be >= 0, got -1"),
-        (["--replay_strategy", "final"], "replay_strategy must be 'future' or 'none', got 'final'"),
+        (["--replay_strategy", "sometimes"],
+         "replay_strategy must be one of 'future', 'final', 'episode', 'none', got 'sometimes'"),
         (["--polyak", "2"], "polyak must be in [0, 1], got 2.0"),
         (["--gamma", "1"], "gamma must be in (0, 1), got 1.0"),
         (["--noise_eps", "1.5"], "noise_eps must be in [0, 1], got 1.5"),

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from conftest import tiny_run
 from experiment.config import build_config
 from her import checkpoint, checkpoints, mpi
 from her.errors import TrainingError
@@ -15,8 +16,7 @@ from her.logger import read_progress
 from her.run import cli
 from her.train import Trainer, check_log_dir, resume, train
 
-TINY = {"env": "FetchReach", "n_cycles": 2, "n_batches": 4, "batch_size": 32, "hidden": 16, "layers": 1,
-        "n_test_rollouts": 1, "num_env": 1, "seed": 3, "buffer_save_interval": 1}
+TINY = tiny_run(buffer_save_interval=1)
 
 
 def untimed(rows):
@@ -31,6 +31,7 @@ def saved_state(log_dir):
     return arrays, meta, buffer, buffer_epoch
 
 
+@pytest.mark.slow  # three runs of 2-3 epochs
 def test_resume_continues_exactly_where_a_straight_run_is(tmp_path):
     straight = train(build_config({**TINY, "n_epochs": 3, "log_path": tmp_path / "straight"}))
     again = train(build_config({**TINY, "n_epochs": 3, "log_path": tmp_path / "again"}))

@@ -1,0 +1,23 @@
+"""bench/bench.py reaches into the learner's internals (_train_steps_graph, the buffer, the memory child):
+run every stage on a tiny budget so that a rename there breaks a test, not the next benchmark."""
+
+import pytest
+
+from bench import bench
+
+
+@pytest.mark.slow
+def test_every_stage_runs_on_a_tiny_budget(tmp_path):
+    trainer = bench.make_trainer("FetchReach", str(tmp_path / "run"), n_cycles=1, n_batches=2, batch_size=16,
+                                 hidden=8, layers=1, n_test_rollouts=1, num_env=1, tensorboard=False)
+    rollouts = bench.bench_rollouts(trainer, episodes=1, repeats=1)
+    assert set(rollouts) == {"worker_steps_per_s", "env_step_steps_per_s", "physics_steps_per_s"}
+    updates = bench.bench_updates(trainer, n_updates=2, repeats=1)
+    assert set(updates) == {"updates_per_s", "xla_floor_updates_per_s", "graph_updates_per_s",
+                            "one_step_per_call_updates_per_s"}
+    epoch = bench.bench_epoch(trainer, repeats=1)
+    assert epoch["epoch_s"] > 0 and epoch["floor_s"] >= epoch["floor_env_s"] > 0
+    assert all(value > 0 for value in [*rollouts.values(), *updates.values()])
+    # The memory child (the reference configuration: 2 envs), with a buffer of one rollout batch, not 1e6.
+    peak, nbytes = bench.peak_memory("FetchReach", str(tmp_path), 2 * trainer.config.T)
+    assert peak > 0 and nbytes > 0
