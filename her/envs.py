@@ -122,12 +122,15 @@ def make_env(env_id: str, seed: int | None = None, render_mode: str | None = Non
 
 
 def _make(env_id: str, render_mode: str | None, kwargs: Mapping[str, Any]) -> gym.Env:
+    if render_mode is not None:  # an env without rendering need not take the argument at all
+        kwargs = {**kwargs, "render_mode": render_mode}
     try:
-        return gym.make(env_id, render_mode=render_mode, **kwargs)
+        return gym.make(env_id, **kwargs)
     except TypeError as e:  # an env_kwargs key the env's constructor does not take
         if not kwargs:
             raise
-        raise ValueError(f"{env_id} does not take env_kwargs {dict(kwargs)}: {e}") from None
+        reason = str(e).split(" was raised from the environment creator")[0]  # gymnasium repeats the kwargs
+        raise ValueError(f"{env_id} does not take env_kwargs {dict(kwargs)}: {reason}") from None
 
 
 def _version(distribution: str) -> str:
