@@ -31,6 +31,7 @@ def _git(folder: Path) -> dict[str, Any]:
                               check=True).stdout.strip()
 
     try:
+        run("ls-files", "--error-unmatch", "__init__.py")  # a venv inside some other checkout is not ours
         commit = run("rev-parse", "HEAD")
         dirty = bool(run("status", "--porcelain", "--untracked-files=no"))
     except (OSError, subprocess.SubprocessError):
