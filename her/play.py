@@ -226,7 +226,9 @@ def play(load_path: str, *, env: str | None = None, n_episodes: int = 10, video:
     if save_demos is not None:
         check_demo_path(save_demos)
     policy = saved_policy.load(load_path)  # acting needs nothing but the policy file, and no TensorFlow
-    note = versions.difference(_run_folder(policy.path))
+    folder = _run_folder(policy.path)
+    recorded = None if (folder / versions.FILE).exists() else policy.meta.get("versions")
+    note = versions.difference(folder if recorded is None else policy.path, then=recorded)
     if note:
         print(note, file=sys.stderr)
     try:  # the user's modules register the policy's env (and --env's)

