@@ -7,8 +7,10 @@ they build (buffer, sampler, networks, workers) take explicit arguments.
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import difflib
+import json
 import math
 import os
 import time
@@ -38,6 +40,11 @@ def _derived(help: str, default: Any = None) -> Any:
 class Config:
     # --- task and run
     env: str = _opt("FetchReach", "task: FetchReach, FetchPush, FetchPickAndPlace, FetchSlide, or a gymnasium id")
+    # --- the user's own envs (recorded, so that --resume and --play make the same env)
+    gym_packages: str = _opt("", "modules to import first, so that the envs they register can be named by --env "
+                                 "(space- or comma-separated)")
+    env_kwargs: str = _opt("", "keyword arguments for gym.make: key=value ... (values read as Python literals, else "
+                               "strings) or a JSON object")
     seed: int = _opt(0, "random seed; rank r of an MPI job uses seed + 1_000_000*r")
     num_timesteps: float | None = _opt(
         None, "env steps per worker; n_epochs = num_timesteps // n_cycles // T // rollout_batch_size"
@@ -104,6 +111,15 @@ class Config:
     mpi_size: int = _derived("number of MPI workers", 1)
 
     @property
+    def packages(self) -> list[str]:
+        return package_list(self.gym_packages)
+
+    @property
+    def make_kwargs(self) -> dict[str, Any]:
+        """env_kwargs as the dict gym.make takes."""
+        return json.loads(self.env_kwargs) if self.env_kwargs else {}
+
+    @property
     def future_p(self) -> float:
         """Probability that a sampled transition gets a hindsight goal (0 for 'none')."""
         if self.replay_strategy == "none":
@@ -138,7 +154,7 @@ DEMO_PRESET: dict[str, Any] = {
 }
 
 # Keys added after runs were recorded, with the value a record without them trained with (resume, --play).
-ADDED_KEYS: dict[str, Any] = {"demo_reset_p": 0.0}
+ADDED_KEYS: dict[str, Any] = {"demo_reset_p": 0.0, "gym_packages": "", "env_kwargs": ""}
 
 FIELDS = {f.name: f for f in dataclasses.fields(Config)}
 PATH_KEYS = ("log_path", "load_path", "demo_file")
@@ -157,8 +173,49 @@ def _is_optional(name: str) -> bool:
     return type(None) in typing.get_args(_TYPES[name])
 
 
+def package_list(text: str) -> list[str]:
+    return [name for name in text.replace(",", " ").split() if name]
+
+
+def _packages_text(value: Any) -> str:
+    names = package_list(value) if isinstance(value, str) else value
+    if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
+        raise ConfigError(f"gym_packages must be module names, got {value!r}")
+    return ",".join(names)
+
+
+def _kwargs_text(value: Any) -> str:
+    """env_kwargs in its recorded form, a JSON object ('' for none), from a dict, a JSON object or key=value pairs."""
+    if isinstance(value, str) and value.strip().startswith("{"):
+        try:
+            value = json.loads(value)
+        except ValueError as e:
+            raise ConfigError(f"env_kwargs is not a JSON object ({e}): give key=value pairs or a JSON object") from None
+    if isinstance(value, str):
+        pairs = {}
+        for item in value.split():
+            key, sep, text = item.partition("=")
+            if not sep or not key.isidentifier():
+                raise ConfigError(f"env_kwargs takes key=value pairs, got {item!r}")
+            try:
+                pairs[key] = ast.literal_eval(text)
+            except (ValueError, SyntaxError):
+                pairs[key] = text  # a bare word: a string
+        value = pairs
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"env_kwargs must be key=value pairs or a JSON object, got {value!r}")
+    try:
+        return json.dumps(dict(value)) if value else ""
+    except TypeError as e:
+        raise ConfigError(f"env_kwargs values must be numbers, strings, lists or dicts ({e})") from None
+
+
 def coerce(name: str, value: Any) -> Any:
     """Turn a user value (often a CLI string) into the key's type, or raise ConfigError."""
+    if name == "gym_packages" and value is not None:
+        return _packages_text(value)
+    if name == "env_kwargs" and value is not None:
+        return _kwargs_text(value)
     kind = _base_type(name)
     if name in PATH_KEYS and isinstance(value, str) and not value.strip():
         raise ConfigError(f"--{name} is an empty string (an unset shell variable?): give a path, or drop the option")
@@ -204,9 +261,12 @@ def nearest_key(name: str) -> str:
     return f" (did you mean --{match[0]}?)" if match else ""
 
 
-def build_config(user: Mapping[str, Any] | None = None, *, mpi_size: int = 1) -> Config:
-    """Defaults -> task overrides -> demo preset (if demo_file) -> ``user``; then derive and validate."""
+def build_config(user: Mapping[str, Any] | None = None, *, mpi_size: int = 1,
+                 recorded: Mapping[str, Any] | None = None) -> Config:
+    """Defaults -> task overrides -> demo preset (if demo_file) -> ``recorded`` (see read_recorded) -> ``user``;
+    then derive and validate."""
     user = dict(user or {})
+    recorded = dict(recorded or {})
     for alias, name in ALIASES.items():
         if alias in user:
             if name in user and coerce(name, user[name]) != coerce(name, user[alias]):
@@ -216,10 +276,14 @@ def build_config(user: Mapping[str, Any] | None = None, *, mpi_size: int = 1) ->
         if name not in FIELDS or FIELDS[name].metadata.get("derived"):
             raise ConfigError(f"unknown configuration key --{name}{nearest_key(name)}; see --help for every key")
     user = {name: coerce(name, value) for name, value in user.items()}
+    if "n_epochs" in user or "num_timesteps" in user:  # the user's length replaces the record's, in either form
+        recorded.pop("n_epochs", None)
+        recorded.pop("num_timesteps", None)
+    chosen = {**recorded, **user}
 
-    env = user.get("env", FIELDS["env"].default)
+    env = chosen.get("env", FIELDS["env"].default)
     try:
-        env_id = envs.resolve_env_id(env)
+        env_id = envs.resolve_env_id(env, package_list(chosen.get("gym_packages", "")))
         T = envs.episode_length(env_id)
     except ValueError as e:
         raise ConfigError(str(e)) from None
@@ -227,9 +291,9 @@ def build_config(user: Mapping[str, Any] | None = None, *, mpi_size: int = 1) ->
 
     values: dict[str, Any] = {f.name: f.default for f in OPTIONS}
     values.update(TASK_OVERRIDES.get(task, {}))
-    if user.get("demo_file"):
+    if chosen.get("demo_file"):
         values.update(DEMO_PRESET)
-    values.update(user)
+    values.update(chosen)
 
     if values["num_timesteps"] is not None and values["n_epochs"] is not None:
         raise ConfigError("give either --n_epochs or --num_timesteps, not both")
@@ -257,6 +321,29 @@ def build_config(user: Mapping[str, Any] | None = None, *, mpi_size: int = 1) ->
     return config
 
 
+def read_recorded(path: str | os.PathLike) -> dict[str, Any]:
+    """The configuration recorded in a params.json, for ``--config``: checked like flags, without what a new run
+    derives anew (env_id, T, mpi_size, a gamma derived from T) or must not share (log_path)."""
+    try:
+        saved = json.loads(open(path).read())
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"--config {path}: cannot read it ({e}): give the params.json of a run") from None
+    if not isinstance(saved, dict):
+        raise ConfigError(f"--config {path}: a JSON {type(saved).__name__}, not a recorded configuration")
+    unknown = sorted(set(saved) - set(FIELDS))
+    if unknown:
+        raise ConfigError(f"--config {path}: unknown keys {unknown}: not a params.json of this version")
+    values = {name: coerce(name, value) for name, value in saved.items()}
+    T = values.get("T")
+    if T and values.get("gamma") is not None and math.isclose(values["gamma"], 1.0 - 1.0 / T):
+        del values["gamma"]  # it was derived from T: derive it again, for the (possibly other) task
+    if values.get("num_timesteps") is not None:
+        values.pop("n_epochs", None)  # derived from num_timesteps
+    for name in ("log_path", *(f.name for f in FIELDS.values() if f.metadata.get("derived"))):
+        values.pop(name, None)
+    return values
+
+
 def config_from_dict(saved: Mapping[str, Any], **changes: Any) -> Config:
     """A recorded configuration (params.json, a policy file's record) as a Config, with ``changes`` applied.
 
@@ -267,13 +354,12 @@ def config_from_dict(saved: Mapping[str, Any], **changes: Any) -> Config:
     unknown = sorted(set(saved) - set(FIELDS))
     if unknown:
         raise ConfigError(f"unknown keys {unknown}: written by another version")
-    values = {name: coerce(name, value) for name, value in {**saved, **changes}.items()}
-    values = {**ADDED_KEYS, **values}
+    values = {name: coerce(name, value) for name, value in {**ADDED_KEYS, **saved, **changes}.items()}
     missing = sorted(set(FIELDS) - set(values))
     if missing:
         raise ConfigError(f"keys {missing} are missing")
     try:
-        env_id = envs.resolve_env_id(values["env"])
+        env_id = envs.resolve_env_id(values["env"], package_list(values["gym_packages"]))
     except ValueError as e:
         raise ConfigError(str(e)) from None
     if env_id != values["env_id"] or envs.episode_length(env_id) != values["T"]:

@@ -33,7 +33,11 @@ class PolicyFileError(UserError, ValueError):
 
 def save_policy(path: str | Path, network_state: Mapping[str, np.ndarray], config: Mapping[str, Any],
                 dims: Mapping[str, int], **info: Any) -> None:
-    meta = {"format": POLICY_FORMAT, "version": POLICY_VERSION, "config": dict(config), "dims": dict(dims), **info}
+    from her import versions
+
+    # The versions travel with the file, so a policy copied out of its log folder still says what made it.
+    meta = {"format": POLICY_FORMAT, "version": POLICY_VERSION, "config": dict(config), "dims": dict(dims),
+            "versions": versions.current(), **info}
     arrays = dict(network_state)
     arrays["meta"] = np.array(json.dumps(meta))
     atomic.savez(path, arrays)

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import importlib
 import io
 import re
+import sys
+from typing import Any, Iterable, Mapping
 
 import gymnasium as gym
 import numpy as np
@@ -42,9 +45,24 @@ def _register() -> None:
     _registered = True
 
 
-def resolve_env_id(name: str) -> str:
-    """Short task name (``FetchPush``) or registered gymnasium id (``FetchPush-v4``) -> gymnasium id."""
+def import_packages(packages: Iterable[str]) -> None:
+    """Import the user's modules, whose import registers their envs with gymnasium (rl-zoo's --gym_packages)."""
+    for module in packages:
+        try:
+            importlib.import_module(module)
+        except Exception as e:  # noqa: BLE001 - any failure of the user's module is a one-line input error
+            raise ValueError(f"cannot import {module!r} ({type(e).__name__}: {e}): check --gym_packages / "
+                             "--env module:EnvId and that the module is on PYTHONPATH") from None
+
+
+def resolve_env_id(name: str, packages: Iterable[str] = ()) -> str:
+    """Short task name (``FetchPush``), registered gymnasium id (``FetchPush-v4``) or ``module:EnvId`` (the
+    module is imported first, as are ``packages``) -> gymnasium id."""
     _register()
+    import_packages(packages)
+    if ":" in name:
+        module, _, name = name.partition(":")
+        import_packages([module])
     if name in TASKS:
         return TASKS[name]
     old = re.fullmatch(r"(Fetch[A-Za-z]+?)(Dense)?-v(\d+)", name)
@@ -75,18 +93,53 @@ def episode_length(env_id: str) -> int:
     return int(steps)
 
 
+# env id (and kwargs) -> whether her.fetch_obs agreed with the library on it; checked once per process.
+_fast_obs_ok: dict[str, bool] = {}
+
+
 def make_env(env_id: str, seed: int | None = None, render_mode: str | None = None,
-             fast_obs: bool = True) -> gym.Env:
+             fast_obs: bool = True, env_kwargs: Mapping[str, Any] | None = None) -> gym.Env:
     """A gymnasium env, reset once with ``seed`` so its generator is seeded; later resets continue that stream.
 
-    ``fast_obs`` switches Fetch envs to the cached-index observation path of ``her.fetch_obs`` (bit-identical).
+    ``env_kwargs`` go to ``gym.make``; one it does not take is a one-line ValueError. ``fast_obs`` switches Fetch
+    envs to the cached-index observation path of ``her.fetch_obs``, once that path was seen to agree with the
+    library's own on this env (a gymnasium-robotics release could change what it observes).
     """
     _register()
-    env = gym.make(env_id, render_mode=render_mode)
+    kwargs = dict(env_kwargs or {})
+    env = _make(env_id, render_mode, kwargs)
     if fast_obs:
-        fetch_obs.install(env)
+        key = f"{env_id} {sorted(kwargs.items())!r}"
+        if key not in _fast_obs_ok:
+            _fast_obs_ok[key] = fetch_obs.agrees(lambda: _make(env_id, None, kwargs))
+            if not _fast_obs_ok[key]:
+                print(f"note: her.fetch_obs observes {env_id} differently from gymnasium-robotics "
+                      f"{_version('gymnasium-robotics')}: using the library's slower observation path", file=sys.stderr)
+        if _fast_obs_ok[key]:
+            fetch_obs.install(env)
     env.reset(seed=seed)
     return env
+
+
+def _make(env_id: str, render_mode: str | None, kwargs: Mapping[str, Any]) -> gym.Env:
+    if render_mode is not None:  # an env without rendering need not take the argument at all
+        kwargs = {**kwargs, "render_mode": render_mode}
+    try:
+        return gym.make(env_id, **kwargs)
+    except TypeError as e:  # an env_kwargs key the env's constructor does not take
+        if not kwargs:
+            raise
+        reason = str(e).split(" was raised from the environment creator")[0]  # gymnasium repeats the kwargs
+        raise ValueError(f"{env_id} does not take env_kwargs {dict(kwargs)}: {reason}") from None
+
+
+def _version(distribution: str) -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return "(not installed)"
 
 
 def env_dims(env: gym.Env) -> dict[str, int]:

@@ -9,10 +9,14 @@ from typing import Any, Callable, TypeVar
 
 import numpy as np
 
+from her.errors import UserError
+
 T = TypeVar("T")
 
 # Set by Open MPI, MPICH/Hydra and PMIx launchers respectively.
 _LAUNCHER_VARS = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK")
+# Where launchers put the number of processes they started (Open MPI, MPICH/Hydra and Intel MPI, PMIx).
+_SIZE_VARS = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "MPI_LOCALNRANKS", "PMIX_SIZE")
 
 
 class SingleProcess:
@@ -81,7 +85,32 @@ def world() -> SingleProcess | MPIComm:
     from mpi4py import MPI
 
     comm = MPIComm(MPI.COMM_WORLD)
+    if comm.size == 1 and launched_size() > 1:
+        venv_mpirun = os.path.join(os.path.dirname(sys.executable), "mpirun")
+        use = venv_mpirun if os.path.exists(venv_mpirun) else f"the mpirun of {_library()}"
+        raise MPIMismatch(f"the launcher started {launched_size()} processes but mpi4py sees each alone: this mpirun "
+                          f"belongs to another MPI than the one mpi4py was built with ({_library()}); run {use} instead")
     return comm if comm.size > 1 else SingleProcess()
+
+
+class MPIMismatch(UserError):
+    """mpirun and mpi4py come from different MPI libraries: every process would train alone."""
+
+
+def launched_size() -> int:
+    """How many processes the launcher says it started (1 if it says nothing)."""
+    for var in _SIZE_VARS:
+        try:
+            return int(os.environ[var])
+        except (KeyError, ValueError):
+            continue
+    return 1
+
+
+def _library() -> str:
+    from mpi4py import MPI
+
+    return " ".join(MPI.Get_library_version().split()[:3]).rstrip(",")
 
 
 def on_every_rank(comm: SingleProcess | MPIComm, fn: Callable[[], T],

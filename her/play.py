@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import json
 import os
 import sys
 import sysconfig
@@ -29,8 +30,8 @@ from typing import Any, Callable, MutableMapping
 
 import numpy as np
 
-from experiment.config import ConfigError
-from her import checkpoint, envs
+from experiment.config import ConfigError, package_list
+from her import checkpoint, envs, versions
 from her import policy as saved_policy
 
 VIDEO_FORMATS = {".mp4": "FFMPEG", ".gif": "GIF"}
@@ -209,18 +210,33 @@ class VideoWriter:
 
 
 def play(load_path: str, *, env: str | None = None, n_episodes: int = 10, video: str | None = None,
-         seed: int = 0, render: bool | None = None) -> dict[str, Any]:
+         seed: int = 0, render: bool | None = None, save_demos: str | None = None,
+         only_success: bool = False) -> dict[str, Any]:
     """Run ``n_episodes`` deterministic episodes of the policy at ``load_path`` (a policy file or a log folder).
 
     ``env`` (optional) must name the policy's own task. With ``video`` (.mp4 or .gif) every episode is rendered
     offscreen into that file; otherwise a window opens when a display exists and ``render`` is not False.
-    Returns ``{"returns", "successes", "success_rate", "env_id", "policy_path", "video", "frames"}``.
+    ``save_demos`` writes the episodes (with ``only_success``, the successful ones) as a demo file for --demo_file.
+    Returns ``{"returns", "successes", "success_rate", "env_id", "policy_path", "video", "frames", "demos"}``.
     """
     # Cheap checks first: nothing is built before the request is known to be sound.
     if isinstance(n_episodes, bool) or not isinstance(n_episodes, (int, np.integer)) or n_episodes < 1:
         raise PlayError(f"n_episodes must be an integer >= 1, got {n_episodes!r}")
     video_path = check_video_path(video) if video is not None else None
+    if save_demos is not None:
+        check_demo_path(save_demos)
     policy = saved_policy.load(load_path)  # acting needs nothing but the policy file, and no TensorFlow
+    folder = _run_folder(policy.path)
+    recorded = None if (folder / versions.FILE).exists() else policy.meta.get("versions")
+    note = versions.difference(folder if recorded is None else policy.path, then=recorded)
+    if note:
+        print(note, file=sys.stderr)
+    try:  # the user's modules register the policy's env (and --env's)
+        envs.resolve_env_id(policy.config.get("env") or policy.env_id,
+                            package_list(policy.config.get("gym_packages") or ""))
+    except ValueError as e:
+        raise checkpoint.PolicyFileError(f"{policy.path} is a policy for a task that cannot be made here: {e}") \
+            from None
     if env is not None:
         try:
             wanted = envs.resolve_env_id(env)
@@ -241,8 +257,13 @@ def play(load_path: str, *, env: str | None = None, n_episodes: int = 10, video:
     if render_mode is not None:
         isolate_mesa_llvm(os.environ.get("MUJOCO_GL") if render_mode == "rgb_array" else "glfw")
 
-    environment = envs.make_env(policy.env_id, seed=seed, render_mode=render_mode)
+    env_kwargs = json.loads(policy.config.get("env_kwargs") or "{}")
+    try:
+        environment = envs.make_env(policy.env_id, seed=seed, render_mode=render_mode, env_kwargs=env_kwargs)
+    except ValueError as e:
+        raise checkpoint.PolicyFileError(f"{policy.path}: {e}") from None
     writer: VideoWriter | None = None
+    episodes: list[dict[str, np.ndarray]] = []
     try:
         dims = envs.env_dims(environment)
         if dims != policy.dims:
@@ -273,11 +294,16 @@ def play(load_path: str, *, env: str | None = None, n_episodes: int = 10, video:
             obs, _ = environment.reset(seed=seed if episode == 0 else None)
             capture()
             total, info = 0.0, {}
+            recorder = EpisodeRecorder(obs)
             for _ in range(T):
-                obs, reward, _, _, info = environment.step(policy.act(obs))
+                action = policy.act(obs)
+                obs, reward, _, _, info = environment.step(action)
+                recorder.add(action, obs, info)
                 total += float(reward)
                 capture()
             success = float(info["is_success"])
+            if save_demos is not None and (success or not only_success):
+                episodes.append(recorder.episode())
             returns.append(total)
             successes.append(success)
             print(f"episode {episode}: return {total:.1f}, success {success:g}", flush=True)
@@ -290,6 +316,8 @@ def play(load_path: str, *, env: str | None = None, n_episodes: int = 10, video:
             writer.commit()
             writer = None
             print(f"video: {video_path} ({frames} frames)", flush=True)
+        if save_demos is not None:
+            write_demos(save_demos, episodes, policy.env_id, only_success)
     finally:
         if writer is not None:
             writer.abort()
@@ -303,4 +331,60 @@ def play(load_path: str, *, env: str | None = None, n_episodes: int = 10, video:
         "policy_path": str(policy.path),
         "video": str(video_path) if video_path is not None else None,
         "frames": frames,
+        "demos": len(episodes) if save_demos is not None else None,
     }
+
+
+# ---- saving the episodes as demonstrations ----
+
+
+def check_demo_path(path: str) -> None:
+    if not str(path).strip():
+        raise PlayError("--save_demos is an empty string (an unset shell variable?): give a file name")
+    if not str(path).endswith(".npz"):
+        raise PlayError(f"--save_demos {path}: demo files are .npz archives; give a name ending in .npz")
+    folder = Path(path).absolute().parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK):
+        raise PlayError(f"--save_demos {path}: {folder} is not a writable folder")
+
+
+class EpisodeRecorder:
+    """One episode in the replay buffer's layout (decision D1), as demo files hold it."""
+
+    def __init__(self, obs: dict[str, np.ndarray]):
+        self.o, self.ag = [obs["observation"]], [obs["achieved_goal"]]
+        self.g: list[np.ndarray] = []
+        self.u: list[np.ndarray] = []
+        self.success: list[float] = []
+        self.goal = obs["desired_goal"]
+
+    def add(self, action: np.ndarray, obs: dict[str, np.ndarray], info: dict[str, Any]) -> None:
+        self.g.append(self.goal)  # the goal the action was chosen for
+        self.u.append(action)
+        self.o.append(obs["observation"])
+        self.ag.append(obs["achieved_goal"])
+        self.success.append(float(info["is_success"]))
+        self.goal = obs["desired_goal"]
+
+    def episode(self) -> dict[str, np.ndarray]:
+        return {"o": np.array(self.o), "ag": np.array(self.ag), "g": np.array(self.g), "u": np.array(self.u),
+                "info_is_success": np.array(self.success)[:, None]}
+
+
+def write_demos(path: str, episodes: list[dict[str, np.ndarray]], env_id: str, only_success: bool) -> None:
+    from her.demo import EPISODE_KEYS, save_demos
+
+    if not episodes:
+        raise PlayError(f"no episode succeeded, so {path} was not written: play more --n_episodes or drop "
+                        "--only_success")
+    save_demos(path, {key: np.stack([e[key] for e in episodes]) for key in EPISODE_KEYS}, env_id)
+    kept = "successful episodes" if only_success else "episodes"
+    print(f"demos: {path} ({len(episodes)} {kept})", flush=True)
+
+
+def _run_folder(policy_path: Path) -> Path:
+    """The log folder a policy file belongs to (it may sit in checkpoints/epoch_N/), for its versions.json."""
+    for folder in (policy_path.parent, *policy_path.parents[1:3]):
+        if (folder / versions.FILE).exists():
+            return folder
+    return policy_path.parent

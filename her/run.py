@@ -34,7 +34,26 @@ def config_options(command: Callable) -> Callable:
 
 
 # Options that choose what to do rather than configure training; they are not recorded in params.json.
-_ACTION_OPTIONS = ("play", "n_episodes", "video", "render", "resume")
+_ACTION_OPTIONS = ("play", "n_episodes", "video", "render", "resume", "config", "save_demos", "only_success")
+
+# Options that take several values, as in rl-zoo (``--env_kwargs a=1 b=2``): joined into one before click parses.
+_LIST_OPTIONS = ("--gym_packages", "--env_kwargs")
+
+
+def join_list_options(argv: list[str]) -> list[str]:
+    """``--env_kwargs a=1 b=2 --seed 3`` -> ``--env_kwargs 'a=1 b=2' --seed 3`` (values run until the next option)."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        out.append(argv[i])
+        i += 1
+        if out[-1] in _LIST_OPTIONS:
+            values = []
+            while i < len(argv) and not argv[i].startswith("--"):
+                values.append(argv[i])
+                i += 1
+            out.append(" ".join(values))
+    return out
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 118})
@@ -42,10 +61,15 @@ _ACTION_OPTIONS = ("play", "n_episodes", "video", "render", "resume")
 @click.option("--resume", default=None, metavar="LOG_DIR",
               help="continue the run in LOG_DIR from its last complete epoch (only --n_epochs and --demo_file may "
                    "be added)")
+@click.option("--config", default=None, metavar="PARAMS_JSON",
+              help="start a new run from a recorded configuration (a run's params.json); flags given override it")
 @click.option("--play", is_flag=True, help="run the policy of --load_path (a file or a log folder) instead of training")
 @click.option("--n_episodes", type=int, default=10, show_default=True, help="episodes to run with --play")
 @click.option("--video", default=None, metavar="FILE", help="with --play: write the episodes to FILE (.mp4 or .gif)")
 @click.option("--render", type=click.BOOL, default=None, metavar="0|1", help="with --play: open a MuJoCo window (default: if a display exists)")
+@click.option("--save_demos", default=None, metavar="FILE",
+              help="with --play: save the episodes as a demo file (.npz) for --demo_file")
+@click.option("--only_success", is_flag=True, help="with --save_demos: keep only the successful episodes")
 @config_options
 def main(**options: Any) -> None:
     """Train DDPG + HER (with demonstrations when --demo_file is given) on a Fetch task.
@@ -58,6 +82,8 @@ def main(**options: Any) -> None:
     if action["play"]:
         return run_play(user, action, comm)
     if action["resume"] is not None:
+        if action["config"] is not None:
+            raise cfg.ConfigError("--resume continues a run with its own configuration: drop --config")
         if not action["resume"].strip():
             raise cfg.ConfigError("--resume is an empty string (an unset shell variable?): give the log folder of a run")
         extra = sorted(set(user) - {"n_epochs", "demo_file"})
@@ -72,7 +98,10 @@ def main(**options: Any) -> None:
 
         resume(action["resume"], n_epochs, comm, demo_file=demo_file)
         return
-    config = cfg.build_config(user, mpi_size=comm.size)
+    if action["save_demos"] is not None or action["only_success"]:
+        raise cfg.ConfigError("--save_demos and --only_success go with --play")
+    recorded = cfg.read_recorded(action["config"]) if action["config"] is not None else None
+    config = cfg.build_config(user, mpi_size=comm.size, recorded=recorded)
     import_tensorflow_quietly()  # only once the command line is known to be valid
     from her.train import train
 
@@ -111,20 +140,29 @@ def run_play(user: dict[str, Any], action: dict[str, Any], comm: Any) -> None:
     if not user.get("load_path"):
         raise cfg.ConfigError("--play needs --load_path <policy file or log folder>")
     unused = sorted(set(user) - {"load_path", "env", "seed"})
-    if unused:
-        raise cfg.ConfigError(f"--play takes --load_path, --env, --seed, --n_episodes, --video and --render, "
-                              f"not --{unused[0]}: the policy file holds its configuration")
+    if unused or action["config"] is not None:
+        raise cfg.ConfigError(f"--play takes --load_path, --env, --seed, --n_episodes, --video, --render, --save_demos "
+                              f"and --only_success, not --{unused[0] if unused else 'config'}: the policy file holds "
+                              "its configuration")
+    if action["only_success"] and action["save_demos"] is None:
+        raise cfg.ConfigError("--only_success selects the episodes --save_demos keeps: add --save_demos FILE")
     from her.play import play
 
     play(user["load_path"], env=user.get("env"), n_episodes=action["n_episodes"], video=action["video"],
-         seed=cfg.coerce("seed", user.get("seed", 0)), render=action["render"])
+         seed=cfg.coerce("seed", user.get("seed", 0)), render=action["render"], save_demos=action["save_demos"],
+         only_success=action["only_success"])
 
 
 def cli(argv: list[str] | None = None, prog_name: str = "python -m her.run") -> int:
     """Run the command; user errors become one line on stderr and exit code 2, training errors exit code 1."""
     from her.errors import Interrupted, TrainingError, UserError
 
-    comm = mpi.world()
+    try:
+        comm = mpi.world()
+    except UserError as e:  # an mpirun of another MPI: every process is alone, so each says it
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    argv = join_list_options(sys.argv[1:] if argv is None else list(argv))
 
     # Every error below is raised on all ranks together (the parse is the same everywhere, and train() checks
     # per-rank inputs with mpi.on_every_rank), so rank 0 alone says it; anything else aborts the whole job.

@@ -20,7 +20,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from experiment.config import Config, ConfigError, config_from_dict
-from her import atomic, checkpoint, checkpoints, envs, mpi
+from her import atomic, checkpoint, checkpoints, envs, mpi, report, versions
 from her.ddpg import DDPG, Batch, make_batch
 from her.demo import EPISODE_KEYS, load_demos
 from her.errors import Interrupted, ResumeError, Terminated, TrainingError, UserError, WriteError
@@ -131,11 +131,12 @@ class Trainer:
         self.sample_rng = np.random.default_rng(sample_seq)
 
         T, rbs = config.T, config.rollout_batch_size
-        self.envs = [envs.make_env(config.env_id, int(s)) for s in train_env_seq.generate_state(rbs)]
-        self.eval_envs = [envs.make_env(config.env_id, int(s)) for s in eval_env_seq.generate_state(rbs)]
+        make = partial(envs.make_env, config.env_id, env_kwargs=config.make_kwargs)
         try:
-            self.dims = envs.env_dims(envs.make_env(config.env_id, seed=0))
-        except ValueError as e:  # the goal-env contract check
+            self.envs = [make(int(s)) for s in train_env_seq.generate_state(rbs)]
+            self.eval_envs = [make(int(s)) for s in eval_env_seq.generate_state(rbs)]
+            self.dims = envs.env_dims(make(seed=0))
+        except ValueError as e:  # env_kwargs the env does not take, or the goal-env contract check
             raise ConfigError(str(e)) from None
 
         reward_fn = self.envs[0].unwrapped.compute_reward
@@ -479,7 +480,11 @@ class Trainer:
 
         def open_files() -> None:
             if self.comm.rank == 0:
+                if resume and (note := versions.difference(self.log_dir, self.comm.size > 1)):
+                    print(note, file=sys.stderr)
                 write_params(self.log_dir, self.config.to_dict())
+                versions.write(self.log_dir, self.comm.size > 1)
+                self.logger.print(report.header(self.config, self.first_epoch))
                 if self.config.tensorboard:
                     self.tensorboard = TensorBoardWriter(self.log_dir)
         self.guarded(open_files)
@@ -496,6 +501,8 @@ class Trainer:
                 self.save(epoch, row)
                 if stop:
                     break
+            if self.logger is not None:
+                self.logger.print(report.summary(self.logger.rows, self.log_dir, time.time() - self.start_time))
         except KeyboardInterrupt as e:
             raise self.interrupted(e) from None
         finally:

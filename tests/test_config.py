@@ -16,6 +16,7 @@ NON_DEFAULT = {
     "aux_loss_weight": 0.02, "demo_relabel": False, "demo_legacy": True, "demo_reset_p": 0.25,
     "buffer_save_interval": 2,
     "tensorboard": False, "stop_success_rate": 0.9, "stop_patience": 3,
+    "gym_packages": "json", "env_kwargs": "{\"reward_type\": \"dense\"}",
 }
 
 

@@ -30,3 +30,31 @@ def test_observations_bit_identical(task):
 def test_other_envs_are_left_alone(counting_envs):
     env = counting_envs(1)[0]
     assert not fetch_obs.install(env)
+
+
+def test_a_fast_path_that_disagrees_falls_back_to_the_library_with_one_line(monkeypatch, capsys):
+    monkeypatch.setattr(envs, "_fast_obs_ok", {})  # forget this process's earlier verdicts
+    install = fetch_obs.install
+
+    def wrong_install(env):
+        # The cached path as a future gymnasium-robotics might make it wrong: one coordinate off.
+        if not install(env):
+            return False
+        right = env.unwrapped.generate_mujoco_observations
+        env.unwrapped.generate_mujoco_observations = lambda: (right()[0] + 1e-3, *right()[1:])
+        return True
+
+    monkeypatch.setattr(fetch_obs, "install", wrong_install)
+    first = envs.make_env("FetchReach-v4", seed=0)
+    second = envs.make_env("FetchReach-v4", seed=1)
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "using the library's slower observation path" in err  # once per env id
+    for env in (first, second):
+        assert "generate_mujoco_observations" not in vars(env.unwrapped)  # the library's own method is used
+
+
+def test_a_fast_path_that_agrees_is_installed(monkeypatch, capsys):
+    monkeypatch.setattr(envs, "_fast_obs_ok", {})
+    env = envs.make_env("FetchPush-v4", seed=0)
+    assert "generate_mujoco_observations" in vars(env.unwrapped)
+    assert capsys.readouterr().err == ""

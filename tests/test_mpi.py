@@ -236,3 +236,14 @@ def test_on_every_rank_returns_the_result_or_raises_the_listed_error():
         mpi.on_every_rank(comm, bad, (ValueError,))
     with pytest.raises(KeyError):  # not a listed error: it goes on to the caller's handler, which aborts the job
         mpi.on_every_rank(comm, broken, (ValueError,))
+
+
+def test_an_mpirun_of_another_mpi_is_one_line_with_exit_code_2():
+    # What each process sees when an mpirun of another MPI starts it: its launcher's size, a world of one.
+    env = {**os.environ, "OMPI_COMM_WORLD_SIZE": "2", "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-m", "her.run", "--n_epochs", "1"], env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.count("\n") == 1
+    assert done.stderr.startswith("error: the launcher started 2 processes but mpi4py sees each alone")
+    assert "mpirun" in done.stderr

@@ -51,7 +51,7 @@ def test_overrides_of_every_kind_reach_params_json_and_the_run(tmp_path):
     assert rows[-1]["total/updates"] == 2 * 2
     files = sorted(p.name for p in log.iterdir() if not p.name.startswith("events.out.tfevents."))
     assert files == [".lock", "checkpoints", "params.json", "policy_0.npz", "policy_best.npz", "policy_latest.npz",
-                     "progress.csv"]
+                     "progress.csv", "versions.json"]
     # Two committed checkpoints, each complete; buffer_save_interval 5 > 2 epochs: the buffer is still saved
     # after the last epoch.
     assert sorted(p.name for p in (log / "checkpoints").iterdir()) == ["epoch_000000", "epoch_000001"]
