@@ -5,13 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from her.envs import task_name
+
 
 def header(config: Any, resumed_from: int = 0) -> str:
     """'FetchReach (FetchReach-v4): 2 workers x 2 envs, 10 epochs[, demos from F]' and the log folder."""
     workers = f"{config.mpi_size} worker{'s' if config.mpi_size != 1 else ''}"
     envs = f"{config.rollout_batch_size} env{'s' if config.rollout_batch_size != 1 else ''}"
     epochs = f"{config.n_epochs} epoch{'s' if config.n_epochs != 1 else ''}"
-    line = f"{config.task} ({config.env_id}): {workers} x {envs}, {epochs}"
+    line = f"{task_name(config.env_id)} ({config.env_id}): {workers} x {envs}, {epochs}"
     if resumed_from:
         line += f" (resuming at epoch {resumed_from})"
     if config.demo_file:
