@@ -11,7 +11,6 @@ import tensorflow as tf
 from conftest import tiny_run
 from experiment.config import build_config
 from her import checkpoint, checkpoints, mpi
-from her.errors import TrainingError
 from her.logger import read_progress
 from her.run import cli
 from her.train import Trainer, check_log_dir, resume, train
