@@ -1,11 +1,12 @@
 """The README's results table: run its rows, and rebuild the table and plots from the committed runs.
 
     python experiment/results.py run reach --seeds 100 101 102   # train the missing seeds of a row
-    python experiment/results.py table                           # table (markdown) and one plot per task
+    python experiment/results.py table                           # README table, plots, the median seeds' policies
 
-Every run lives in ``experiment/results/<row>/seed<seed>/``; only its ``params.json`` and ``progress.csv`` (and
-the chosen policies) are committed. A row trains with ``mpirun -np 2 --num_env 2`` (one worker per core), and
-stops once the test success rate has held 0.9 for 10 epochs, or at the row's cap.
+Every run lives in ``experiment/results/<row>/seed<seed>/``; only its ``params.json`` and ``progress.csv`` are
+committed, and for each row ``policy.npz``, the best policy of its median seed (by final success). A row
+trains with ``mpirun -np 2 --num_env 2`` (one worker per core), and stops once the test success rate has held
+0.9 for 10 epochs, or at the row's cap.
 """
 
 from __future__ import annotations
@@ -150,12 +151,42 @@ def table() -> str:
         n = len(runs)
         seeds = ", ".join(str(p["seed"]) for p, _ in runs)
         epochs = ", ".join(str(len(rows)) for _, rows in runs)
-        finals = [sum(r["test/success_rate"] for r in rows[-10:]) / len(rows[-10:]) for _, rows in runs]
+        finals = [final_success(rows) for _, rows in runs]
         to_half = reach_cell([first_reach(rows, 0.5) for _, rows in runs], n)
         to_09 = reach_cell([first_reach(rows, 0.9) for _, rows in runs], n)
         lines.append(f"| {row.title} | {seeds} | {epochs} ({row.cap}) | {to_half} | {to_09} | "
                      f"{median(finals):.2f} ({min(finals):.2f}-{max(finals):.2f}) | {runs[0][0]['mpi_size']} |")
     return "\n".join(lines)
+
+
+def final_success(rows: list[dict]) -> float:
+    """Mean test success of the last 10 epochs."""
+    return sum(r["test/success_rate"] for r in rows[-10:]) / len(rows[-10:])
+
+
+def keep_median_policy(name: str) -> Path | None:
+    """Copy the best policy of the row's median seed (by final success) to ``<row>/policy.npz``."""
+    runs = read_runs(name)
+    if not runs:
+        return None
+    ranked = sorted(runs, key=lambda run: final_success(run[1]))
+    params = ranked[(len(ranked) - 1) // 2][0]
+    source = RESULTS / name / f"seed{params['seed']}" / "policy_best.npz"
+    if not source.exists():
+        return None
+    dest = RESULTS / name / "policy.npz"
+    dest.write_bytes(source.read_bytes())
+    return dest
+
+
+def write_readme_table(text: str, readme: Path = ROOT / "README.md") -> None:
+    """Replace the table between the README's results markers."""
+    start, end = "<!-- results-table -->", "<!-- /results-table -->"
+    content = readme.read_text()
+    if start not in content or end not in content:
+        raise SystemExit(f"{readme} has no {start} ... {end} markers")
+    before, rest = content.split(start, 1)
+    readme.write_text(before + start + "\n" + text + "\n" + end + rest.split(end, 1)[1])
 
 
 def plot(name: str) -> Path | None:
@@ -194,14 +225,19 @@ def main(argv: list[str] | None = None) -> None:
     p_run = sub.add_parser("run", help="train the seeds of a row that have no progress.csv yet")
     p_run.add_argument("row", choices=list(ROWS))
     p_run.add_argument("--seeds", type=int, nargs="+", default=[100, 101, 102])
-    sub.add_parser("table", help="print the results table and write one plot per row")
+    p_table = sub.add_parser("table", help="print the results table, write one plot per row and keep the median "
+                                            "seeds' policies")
+    p_table.add_argument("--readme", action="store_true", help="also put the table into README.md")
     args = parser.parse_args(argv)
     if args.cmd == "run":
         run(args.row, args.seeds)
-    else:
-        print(table())
-        for name in ROWS:
-            path = plot(name)
+        return
+    text = table()
+    print(text)
+    if args.readme:
+        write_readme_table(text)
+    for name in ROWS:
+        for path in (plot(name), keep_median_policy(name)):
             if path:
                 print(f"wrote {path.relative_to(ROOT)}", file=sys.stderr)
 
