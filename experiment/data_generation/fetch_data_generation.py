@@ -61,6 +61,11 @@ def pick_and_place_expert(obs: Mapping[str, np.ndarray]) -> np.ndarray:
         if grip[2] < obj[2] + 0.03 and xy > 0.02:
             err[:2] = 0.0  # rise clear of the block before moving sideways, or the fingers knock it away
         return _action(err, 1.0)
+    return _lower_and_grip(rel, width)
+
+
+def _lower_and_grip(rel: np.ndarray, width: float) -> np.ndarray:
+    """Above a block (``rel``: block minus gripper): lower with open fingers, then close them around it."""
     if rel[2] < -0.01:
         err = rel.copy()
         if width < 0.08:
@@ -308,12 +313,7 @@ class StackExpert:
             if grip[2] < travel_z - 0.015 and xy > 0.02:
                 err[:2] = 0.0  # rise before moving sideways, or the fingers sweep the blocks
             return _action(err, 1.0)
-        if rel[2] < -0.01:
-            err = rel.copy()
-            if width < 0.08:
-                err[2] = 0.0  # fingers still opening: wait above the block rather than land on it
-            return _action(err, 1.0)
-        return _action(rel, -1.0)  # fingers around the block: close
+        return _lower_and_grip(rel, width)
 
 
 # A pure function of the observation, or a class whose instances keep one episode's phase (one per episode).
