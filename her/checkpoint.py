@@ -23,7 +23,7 @@ POLICY_VERSION = 1
 
 
 # What reading a damaged .npz can raise: numpy parses .npy headers with tokenize/ast, zlib checks deflated data.
-_READ_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, tokenize.TokenError, SyntaxError,
+NPZ_READ_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, tokenize.TokenError, SyntaxError,
                 RuntimeError, NotImplementedError)  # zipfile: a flipped 'encrypted' flag or method
 
 
@@ -70,7 +70,7 @@ def _read_with_meta(path: Path, what: str, file_format: str) -> tuple[dict[str, 
         raise PolicyFileError(f"{what} {path} does not exist") from None
     except KeyError:
         raise PolicyFileError(f"{path} is an .npz but not a {what} (no 'meta' entry)") from None
-    except _READ_ERRORS as e:
+    except NPZ_READ_ERRORS as e:
         reason = "it holds pickled objects, which are never loaded" if "pickle" in str(e) else f"{type(e).__name__}: {e}"
         raise PolicyFileError(f"{path} is not a readable {what} ({reason})") from None
     if not isinstance(meta, dict) or meta.get("format") != file_format:

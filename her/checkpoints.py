@@ -38,7 +38,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from her import atomic
-from her.checkpoint import PolicyFileError, _READ_ERRORS, _read_with_meta
+from her.checkpoint import NPZ_READ_ERRORS, PolicyFileError, _read_with_meta
 from her.errors import ResumeError, RunInUseError
 
 FOLDER = "checkpoints"
@@ -137,7 +137,7 @@ def read_buffer(path: Path) -> tuple[dict[str, np.ndarray], int]:
         with np.load(path, allow_pickle=False) as data:
             state = {key: data[key] for key in data.files}
         return state, int(state.pop("epoch"))
-    except (KeyError, *_READ_ERRORS) as e:
+    except (KeyError, *NPZ_READ_ERRORS) as e:
         raise ResumeError(f"{path} is not a readable replay buffer ({type(e).__name__})") from None
 
 

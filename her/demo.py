@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import pickle
 import sys
-import tokenize
-import zipfile
-import zlib
 from pathlib import Path
 from typing import Mapping
 
 import numpy as np
 
 from her import atomic
+from her.checkpoint import NPZ_READ_ERRORS
 from her.envs import task_name
 from her.errors import UserError
 from her.replay_buffer import episode_shapes
@@ -35,8 +33,8 @@ GENERATOR = "python experiment/data_generation/fetch_data_generation.py"
 # Everything np.load or a corrupt archive member can raise on a file that is not what it claims to be.
 # numpy parses .npy headers with tokenize/ast (TokenError, SyntaxError); zipfile raises RuntimeError or
 # NotImplementedError for a flipped "encrypted" flag or compression method.
-_READ_ERRORS = (zipfile.BadZipFile, zlib.error, OSError, ValueError, EOFError, KeyError, pickle.UnpicklingError,
-                tokenize.TokenError, SyntaxError, RuntimeError, NotImplementedError)
+# What reading a damaged demo file can raise beyond what any .npz can (a missing key, a legacy file's pickle).
+DEMO_READ_ERRORS = (*NPZ_READ_ERRORS, KeyError, pickle.UnpicklingError)
 
 
 class DemoFileError(UserError, ValueError):
@@ -89,7 +87,7 @@ def load_demos(
 
     try:
         data = np.load(path, allow_pickle=False)
-    except _READ_ERRORS as err:
+    except DEMO_READ_ERRORS as err:
         # np.load takes anything that is not a zip or .npy for a pickle, refused here by allow_pickle=False;
         # numpy's own message would suggest unpickling, which is exactly what must not be done with it.
         reason = "a pickle or not a numpy file at all" if "pickle" in str(err) else _brief(err)
@@ -148,7 +146,7 @@ def _read(data: np.lib.npyio.NpzFile, path: Path, key: str) -> np.ndarray:
             raise DemoFileError(f"{path}: '{key}' holds pickled objects, not numbers: make the file with "
                                 f"{GENERATOR}") from None
         raise DemoFileError(f"{path}: '{key}' cannot be read ({_brief(err)}): the file is damaged") from None
-    except _READ_ERRORS as err:
+    except DEMO_READ_ERRORS as err:
         raise DemoFileError(f"{path}: '{key}' cannot be read ({_brief(err)}): the file is damaged") from None
 
 
