@@ -14,19 +14,29 @@ import numpy as np
 def write_with(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) -> None:
     """Call ``write`` on a temporary file beside ``path``, then rename it into place (durably)."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = temporary_beside(path)
     try:
-        # mkstemp makes the file private (0600); give it the permissions a plain open() would.
-        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        replace_durably(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
-    # Make the rename itself durable: without this a power cut can leave the directory entry pointing nowhere.
+
+
+def temporary_beside(path: Path, suffix: str = ".tmp") -> tuple[int, Path]:
+    """An open descriptor and the name of a new hidden file beside ``path``, with a plain file's permissions."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes the file private (0600)
+    return fd, Path(tmp)
+
+
+def replace_durably(tmp: Path, path: Path) -> None:
+    """Rename a complete ``tmp`` (already fsynced) to ``path``, and make the rename itself durable: without the
+    directory's fsync a power cut can leave the entry pointing nowhere."""
+    os.replace(tmp, path)
     fsync_dir(path.parent)
 
 

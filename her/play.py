@@ -24,14 +24,13 @@ import json
 import os
 import sys
 import sysconfig
-import tempfile
 from pathlib import Path
 from typing import Any, Callable, MutableMapping
 
 import numpy as np
 
 from experiment.config import ConfigError, package_list
-from her import checkpoint, envs, versions
+from her import atomic, checkpoint, envs, versions
 from her import policy as saved_policy
 
 VIDEO_FORMATS = {".mp4": "FFMPEG", ".gif": "GIF"}
@@ -165,12 +164,8 @@ class VideoWriter:
         self.path = path
         suffix = path.suffix.lower()
         # The temporary name keeps the extension: ffmpeg picks the container from it.
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".part{suffix}", dir=path.parent)
+        fd, self.tmp = atomic.temporary_beside(path, suffix=f".part{suffix}")
         os.close(fd)
-        self.tmp = Path(tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(self.tmp, 0o666 & ~umask)  # an ordinary file in the end, not mkstemp's private 0600
         self.frames = 0
         try:
             if suffix == ".mp4":
@@ -191,12 +186,7 @@ class VideoWriter:
         self.writer.close()
         with open(self.tmp, "rb+") as f:
             os.fsync(f.fileno())
-        os.replace(self.tmp, self.path)
-        dir_fd = os.open(self.path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        atomic.replace_durably(self.tmp, self.path)
 
     def abort(self) -> None:
         try:
