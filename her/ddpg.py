@@ -7,7 +7,7 @@ through the injected ``allreduce`` before its Adam step (D8).
 
 from __future__ import annotations
 
-from typing import Callable, Mapping, NamedTuple
+from typing import Any, Callable, Mapping, NamedTuple
 
 import numpy as np
 import tensorflow as tf
@@ -341,21 +341,30 @@ class DDPG:
         for s, d in zip(source, dest):
             d.assign(s)
 
+    # The names below are the keys of policy files and checkpoints: one list each, used by every save and load.
+    def named_networks(self) -> list[tuple[str, Any]]:
+        return [("actor", self.actor), ("critic", self.critic),
+                ("target_actor", self.target_actor), ("target_critic", self.target_critic)]
+
+    def named_normalizers(self) -> list[tuple[str, Normalizer]]:
+        return [("o_stats", self.o_stats), ("g_stats", self.g_stats)]
+
+    def named_optimizers(self) -> list[tuple[str, Adam]]:
+        return [("actor_adam", self.actor_opt), ("critic_adam", self.critic_opt)]
+
     def network_state(self) -> dict[str, np.ndarray]:
         """Weights of all four networks and the normaliser sums, keyed by name (the policy file's content)."""
         state: dict[str, np.ndarray] = {}
-        for net_name, net in [("actor", self.actor), ("critic", self.critic),
-                              ("target_actor", self.target_actor), ("target_critic", self.target_critic)]:
+        for net_name, net in self.named_networks():
             for i, var in enumerate(net.params):
                 state[f"{net_name}/{i}"] = var.numpy()
-        for stats_name, stats in [("o_stats", self.o_stats), ("g_stats", self.g_stats)]:
+        for stats_name, stats in self.named_normalizers():
             for key, value in stats.state_dict().items():
                 state[f"{stats_name}/{key}"] = value
         return state
 
     def load_network_state(self, state: Mapping[str, np.ndarray]) -> None:
-        for net_name, net in [("actor", self.actor), ("critic", self.critic),
-                              ("target_actor", self.target_actor), ("target_critic", self.target_critic)]:
+        for net_name, net in self.named_networks():
             for i, var in enumerate(net.params):
                 value = state[f"{net_name}/{i}"]
                 if value.shape != tuple(var.shape):
@@ -363,19 +372,19 @@ class DDPG:
                         f"{net_name} layer {i} has shape {value.shape} in the file but {tuple(var.shape)} here"
                     )
                 var.assign(value)
-        for stats_name, stats in [("o_stats", self.o_stats), ("g_stats", self.g_stats)]:
+        for stats_name, stats in self.named_normalizers():
             stats.load_state_dict({key: state[f"{stats_name}/{key}"] for key in ("sum", "sumsq", "count")})
         self._sync_stat_mirrors()
 
     def optimizer_state(self) -> dict[str, np.ndarray]:
         return {
             f"{opt_name}/{i}": var.numpy()
-            for opt_name, opt in [("actor_adam", self.actor_opt), ("critic_adam", self.critic_opt)]
+            for opt_name, opt in self.named_optimizers()
             for i, var in enumerate(opt.state)
         }
 
     def load_optimizer_state(self, state: Mapping[str, np.ndarray]) -> None:
-        for opt_name, opt in [("actor_adam", self.actor_opt), ("critic_adam", self.critic_opt)]:
+        for opt_name, opt in self.named_optimizers():
             for i, var in enumerate(opt.state):
                 var.assign(state[f"{opt_name}/{i}"])
 
