@@ -18,7 +18,7 @@ import numpy as np
 
 from her import atomic
 from her.checkpoint import NPZ_READ_ERRORS
-from her.envs import task_name
+from her.envs import base_task, task_name
 from her.errors import UserError
 from her.replay_buffer import episode_shapes
 
@@ -132,10 +132,7 @@ def _brief(err: BaseException) -> str:
 
 def _same_task(a: str, b: str) -> bool:
     # Versions (-vN) and the dense-reward variants share observations and dynamics; the reward is recomputed.
-    def strip(env_id: str) -> str:
-        return task_name(env_id).removesuffix("Dense")
-
-    return strip(a) == strip(b)
+    return base_task(a) == base_task(b)
 
 
 def _read(data: np.lib.npyio.NpzFile, path: Path, key: str) -> np.ndarray:

@@ -84,6 +84,11 @@ def task_name(env_id: str) -> str:
     return re.sub(r"-v\d+$", "", env_id)
 
 
+def base_task(env_id: str) -> str:
+    """``FetchPushDense-v4`` -> ``FetchPush``: the dense variant has the sparse one's observations and dynamics."""
+    return task_name(env_id).removesuffix("Dense")
+
+
 def episode_length(env_id: str) -> int:
     """T, the time limit the task is registered with (50 for gymnasium-robotics' Fetch tasks, more for FetchStack)."""
     _register()

@@ -329,9 +329,9 @@ EXPERTS: dict[str, Expert | type] = {
 
 def expert_for(env_id: str) -> Expert | type:
     """The scripted expert of ``env_id``'s task (any version, dense reward or not); see ``EXPERTS``."""
-    from her.envs import task_name
+    from her.envs import base_task
 
-    task = task_name(env_id).removesuffix("Dense")
+    task = base_task(env_id)
     if task not in EXPERTS:
         raise ValueError(f"no scripted expert for {env_id}: use one of {', '.join(EXPERTS)}")
     return EXPERTS[task]
