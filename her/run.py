@@ -185,7 +185,11 @@ def cli(argv: list[str] | None = None, prog_name: str = "python -m her.run") -> 
         return fail(str(e), 1)
     except Interrupted as e:
         if comm.rank == 0:
-            print(e, file=sys.stderr)
+            print(e, file=sys.stderr, flush=True)
+        if comm.size > 1:
+            # A signal reaches the ranks at different moments: one may wait in a collective for a rank that
+            # has stopped, and a plain exit would then hang in MPI_Finalize. Abort ends every rank at once.
+            comm.abort(e.exit_code)
         return e.exit_code
     except (KeyboardInterrupt, click.Abort) as e:  # before training started; click turns Ctrl-C into Abort
         print("stopped before training started: nothing was written", file=sys.stderr)
