@@ -1,8 +1,8 @@
 """The one configuration object: defaults -> task overrides -> demo preset -> user flags, then validation.
 
 Decisions D2 (every key overridable, effective values recorded), D3 (demo preset) and D9 (timesteps to epochs)
-in ``docs/design.md``. The trainer, the CLI, ``--play`` and the benchmarks read a ``Config``; the parts
-they build (buffer, sampler, networks, workers) take explicit arguments.
+in ``docs/design.md``. The trainer (``her.train``, ``her.parts``, ``her.run_folder``), the CLI and the benchmarks
+read a ``Config``; the parts built from it (buffer, sampler, networks, workers) take explicit arguments.
 """
 
 from __future__ import annotations

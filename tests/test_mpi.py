@@ -45,7 +45,8 @@ def test_ranks_stay_identical_and_only_rank_0_logs(tmp_path):
     import numpy as np
     from experiment.config import build_config
     from her import mpi
-    from her.train import Trainer, configure_threads
+    from her.parts import configure_threads
+    from her.train import Trainer
 
     comm = mpi.world()
     assert (comm.size, comm.local_size) == (2, 2), (comm.size, comm.local_size)  # two ranks, both on this host
@@ -63,10 +64,10 @@ def test_ranks_stay_identical_and_only_rank_0_logs(tmp_path):
     config = build_config({{**user, "log_path": "run"}}, mpi_size=comm.size)
     trainer = Recording(config, comm)
     trainer.run()
-    p = trainer.policy
+    p = trainer.parts.policy
     np.savez(f"rank{{comm.rank}}.npz", params=p.flat_params(),
              opt=np.concatenate([v.ravel() for v in p.optimizer_state().values()]),
-             buffer_o=trainer.buffer.state_dict()["buffers/o"])
+             buffer_o=trainer.parts.buffer.state_dict()["buffers/o"])
     with open(f"locals{{comm.rank}}.json", "w") as f:
         json.dump(locals_seen, f)
     """
@@ -133,7 +134,7 @@ def test_workers_that_drift_apart_stop_the_job(tmp_path):
     def run_epoch(self, epoch):
         row = original(self, epoch)
         if comm.rank == 1 and epoch == 1:  # a target weight no gradient step would bring back in line
-            self.policy.target_critic.params[0].assign_add(1e-6 * self.policy.target_critic.params[0])
+            self.parts.policy.target_critic.params[0].assign_add(1e-6 * self.parts.policy.target_critic.params[0])
         return row
 
     Trainer.run_epoch = run_epoch

@@ -18,7 +18,7 @@ N_EPISODES = 2
 @pytest.fixture(scope="module")
 def policy_dir(tmp_path_factory):
     """A log folder holding policy_best.npz of an untrained 1x16 FetchReach DDPG."""
-    from her.train import make_policy
+    from her.parts import make_policy
 
     folder = tmp_path_factory.mktemp("run")
     config = build_config({"env": "FetchReach", "hidden": 16, "layers": 1, "log_path": str(folder)})

@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def trained_ddpg(test_with_polyak: bool):
     """A small FetchReach DDPG whose weights, target weights and normaliser all moved away from their start."""
-    from her.train import make_policy
+    from her.parts import make_policy
 
     config = build_config({"env": "FetchReach", "hidden": 16, "layers": 2, "log_path": "unused",
                            "test_with_polyak": int(test_with_polyak)})

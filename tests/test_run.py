@@ -80,7 +80,7 @@ def test_progress_has_the_reference_keys_and_more(tmp_path, capsys):
 def write_policy(path, env="FetchReach", hidden=16, layers=1):
     from experiment.config import build_config
     from her import checkpoint, envs
-    from her.train import make_policy
+    from her.parts import make_policy
 
     config = build_config({"env": env, "hidden": hidden, "layers": layers, "log_path": "unused"})
     dims = envs.env_dims(envs.make_env(config.env_id, 0))

@@ -10,10 +10,11 @@ import tensorflow as tf
 
 from conftest import tiny_run
 from experiment.config import build_config
-from her import checkpoint, checkpoints, mpi
+from her import checkpoint, checkpoints, mpi, parts
 from her.logger import read_progress
 from her.run import cli
-from her.train import Trainer, check_log_dir, resume, train
+from her.run_folder import check_log_dir
+from her.train import Trainer, resume, train
 
 TINY = tiny_run(buffer_save_interval=1)
 
@@ -83,7 +84,7 @@ def test_a_nan_stops_training_naming_the_epoch_and_keeps_the_last_good_policy(tm
     def poisoned(self, epoch):
         row = original(self, epoch)
         if epoch == 1:
-            self.policy.actor.params[0].assign(tf.fill(self.policy.actor.params[0].shape, np.nan))
+            self.parts.policy.actor.params[0].assign(tf.fill(self.parts.policy.actor.params[0].shape, np.nan))
         return row
 
     monkeypatch.setattr(Trainer, "run_epoch", poisoned)
@@ -103,12 +104,6 @@ def test_the_log_folder_check_creates_nothing(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_trainer_uses_distinct_env_seeds(tmp_path):
-    trainer = Trainer(build_config({**TINY, "num_env": 2, "log_path": tmp_path}), mpi.SingleProcess())
-    goals = [env.unwrapped.goal.copy() for env in trainer.envs + trainer.eval_envs]
-    assert len({tuple(g) for g in goals}) == 4
-
-
 def test_a_short_pick_and_place_run_with_demos_logs_bc_loss_and_q_filter(tmp_path):
     from experiment.data_generation.fetch_data_generation import generate
     from her.demo import save_demos
@@ -119,28 +114,19 @@ def test_a_short_pick_and_place_run_with_demos_logs_bc_loss_and_q_filter(tmp_pat
                            "batch_size": 48, "demo_batch_size": 16, "log_path": tmp_path / "run"})
     assert config.bc_loss and config.q_filter and config.n_cycles == 2  # user flags win over the demo preset
     trainer = Trainer(config, mpi.SingleProcess())
-    assert trainer.demo_buffer.current_size == 3
+    assert trainer.parts.demo_buffer.current_size == 3
     # The normaliser saw the demos before any episode of the agent's own: 3 episodes of T samples each.
-    assert trainer.policy.o_stats.count == 1 + 3 * config.T
-    trainer.store(trainer.worker.generate_rollouts())
+    assert trainer.parts.policy.o_stats.count == 1 + 3 * config.T
+    trainer.store(trainer.parts.worker.generate_rollouts())
     batches = trainer.sample_batches(3)  # three steps' batches: 32 own rows, then 16 demo rows, in each
-    assert batches.o.shape == (3, 48, trainer.dims["o"]) and batches.is_demo.sum(axis=1).tolist() == [16, 16, 16]
-    demo_actions = {tuple(u) for u in trainer.demo_buffer.buffers["u"].reshape(-1, trainer.dims["u"])}
-    assert all(tuple(u) in demo_actions for u in batches.u[:, 32:].reshape(-1, trainer.dims["u"]))
-    assert not any(tuple(u) in demo_actions for u in batches.u[:, :32].reshape(-1, trainer.dims["u"]))
+    assert batches.o.shape == (3, 48, trainer.parts.dims["o"]) and batches.is_demo.sum(axis=1).tolist() == [16, 16, 16]
+    demo_actions = {tuple(u) for u in trainer.parts.demo_buffer.buffers["u"].reshape(-1, trainer.parts.dims["u"])}
+    assert all(tuple(u) in demo_actions for u in batches.u[:, 32:].reshape(-1, trainer.parts.dims["u"]))
+    assert not any(tuple(u) in demo_actions for u in batches.u[:, :32].reshape(-1, trainer.parts.dims["u"]))
     rows = trainer.run()
     for row in rows:
         assert row["loss/bc"] > 0 and 0.0 <= row["demo/q_filter_pass"] <= 1.0
     assert "loss/bc" in read_progress(tmp_path / "run" / "progress.csv")[0]
-
-
-def test_thread_count_is_the_hosts_share_but_never_more_than_the_usable_cores():
-    from her.train import thread_count
-
-    assert thread_count(1, host_cores=8, usable_cores=8) == 8
-    assert thread_count(2, host_cores=8, usable_cores=8) == 4
-    assert thread_count(1, host_cores=8, usable_cores=1) == 1  # mpirun -np 1 without --oversubscribe pins a core
-    assert thread_count(4, host_cores=2, usable_cores=2) == 1  # more workers than cores
 
 
 def reach_demos(path, seed=0):
@@ -218,13 +204,13 @@ def pick_demos(tmp_path_factory):
 def spy_on_demo_buffer(monkeypatch):
     """The keys of the demo arrays the trainer puts into its demo buffer, one set per Trainer."""
     seen = []
-    original = Trainer.fill_demo_buffer
+    original = parts.fill_demo_buffer
 
-    def spy(self, demos):
+    def spy(config, demos, *args):
         seen.append(set(demos))
-        return original(self, demos)
+        return original(config, demos, *args)
 
-    monkeypatch.setattr(Trainer, "fill_demo_buffer", spy)
+    monkeypatch.setattr(parts, "fill_demo_buffer", spy)
     return seen
 
 
@@ -237,7 +223,7 @@ def test_with_demo_reset_p_1_every_training_episode_starts_in_a_demo_state_and_n
     trainer = Trainer(config, mpi.SingleProcess())
     assert seen == [set(EPISODE_KEYS)]  # the states restore envs; they never reach a buffer
     T = config.T
-    demos = load_demos(pick_demos, env_id=config.env_id, dims=trainer.dims, T=T, num_demo=3)
+    demos = load_demos(pick_demos, env_id=config.env_id, dims=trainer.parts.dims, T=T, num_demo=3)
     final_goals = demos["ag"][:, T]
 
     def demo_start(o0):
@@ -245,7 +231,7 @@ def test_with_demo_reset_p_1_every_training_episode_starts_in_a_demo_state_and_n
 
     starts = []
     for _ in range(3):
-        episode = trainer.worker.generate_rollouts()
+        episode = trainer.parts.worker.generate_rollouts()
         for i in range(config.rollout_batch_size):
             found = demo_start(episode["o"][i, 0])
             assert found, "a training episode began outside the demonstrations"
@@ -257,7 +243,7 @@ def test_with_demo_reset_p_1_every_training_episode_starts_in_a_demo_state_and_n
     assert len(set(starts)) > 1  # drawn, not always the same state
 
     for _ in range(2):
-        episode = trainer.evaluator.generate_rollouts()
+        episode = trainer.parts.evaluator.generate_rollouts()
         for i in range(config.rollout_batch_size):
             assert not demo_start(episode["o"][i, 0])
             assert not any(np.array_equal(episode["g"][i, 0], goal) for goal in final_goals)
@@ -272,8 +258,8 @@ def test_demo_reset_p_0_changes_nothing(tmp_path, pick_demos, monkeypatch):
     base = {**PICK, "n_epochs": 1, "demo_file": pick_demos}
     trainer = Trainer(build_config({**base, "demo_reset_p": 0, "log_path": tmp_path / "zero"}), mpi.SingleProcess())
     # No hook, no tracked env, no states read (a version-1 file still trains): the run takes the old path.
-    assert type(trainer.worker.starts) is EnvReset and type(trainer.evaluator.starts) is EnvReset
-    assert not any(hasattr(env.unwrapped, sim_state._BEFORE_LAST) for env in trainer.envs)
+    assert type(trainer.parts.worker.starts) is EnvReset and type(trainer.parts.evaluator.starts) is EnvReset
+    assert not any(hasattr(env.unwrapped, sim_state._BEFORE_LAST) for env in trainer.parts.envs)
     assert seen == [set(EPISODE_KEYS)]
     rows = trainer.run()
     assert untimed(rows) == untimed(train(build_config({**base, "log_path": tmp_path / "default"})))

@@ -14,7 +14,7 @@ from experiment.config import ConfigError, build_config, read_recorded
 from her import versions
 from her.demo import load_demos
 from her.run import cli
-from her.train import resume_config
+from her.run_folder import resume_config
 
 MODULE = "user_goal_envs_for_tests"
 ENV_ID = "UserCounting-v0"

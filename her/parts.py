@@ -1,0 +1,171 @@
+"""Builds the parts of one training run from its configuration: envs, buffers, sampler, learner and workers.
+
+Everything here is made once, before the first epoch, and handed to the loop (``her.train``) and to the
+checkpoints (``her.run_folder``) as one ``Parts``. The parts themselves take explicit arguments, not a ``Config``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import numpy as np
+
+from experiment.config import Config, ConfigError
+from her import checkpoint, envs, mpi
+from her.ddpg import DDPG
+from her.demo import EPISODE_KEYS, load_demos
+from her.errors import UserError
+from her.her_sampler import sample_her_transitions
+from her.replay_buffer import ReplayBuffer, episode_shapes
+from her.rollout import RolloutWorker
+from her.starts import DemoStates
+
+
+@dataclass
+class Parts:
+    config: Config
+    envs: list[Any]  # training envs, config.rollout_batch_size of them
+    eval_envs: list[Any]
+    dims: dict[str, int]  # {"o": dim_o, "g": dim_g, "u": dim_u}
+    explore_rng: np.random.Generator  # exploration noise and demo-state starts
+    sample_rng: np.random.Generator  # replay sampling and buffer eviction
+    sampler: Callable[..., dict[str, np.ndarray]]  # (episodes, batch size, rng) -> transitions
+    buffer: ReplayBuffer
+    demo_buffer: ReplayBuffer | None
+    demo_digest: str | None  # sha256 of the demo arrays, so that a resume can check its --demo_file
+    policy: DDPG
+    worker: RolloutWorker  # explores on envs
+    evaluator: RolloutWorker  # acts deterministically on eval_envs
+
+
+def thread_count(workers_on_host: int, host_cores: int, usable_cores: int) -> int:
+    """TensorFlow threads for one worker: its share of the host's cores, but no more than it may run on.
+
+    ``mpirun`` without ``--oversubscribe`` pins each rank to one core, even ``-np 1`` on a bigger machine.
+    """
+    return max(1, min(host_cores // workers_on_host, usable_cores))
+
+
+def configure_threads(workers_on_host: int) -> None:
+    """Share this host's cores between the MPI workers on it (the reference used one thread per worker)."""
+    import tensorflow as tf
+
+    host_cores = os.cpu_count() or 1
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else host_cores
+    threads = thread_count(workers_on_host, host_cores, usable)
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+    except RuntimeError:
+        pass  # TensorFlow already started (a second train() in one process): keep its settings.
+
+
+def make_policy(config: Config, dims: dict[str, int], allreduce: Any = None) -> DDPG:
+    return DDPG(
+        dims,
+        hidden=config.hidden,
+        layers=config.layers,
+        max_u=config.max_u,
+        Q_lr=config.Q_lr,
+        pi_lr=config.pi_lr,
+        polyak=config.polyak,
+        action_l2=config.action_l2,
+        clip_obs=config.clip_obs,
+        norm_eps=config.norm_eps,
+        norm_clip=config.norm_clip,
+        gamma=config.gamma,
+        clip_return=config.clip_return_value,
+        bc_loss=config.bc_loss,
+        q_filter=config.q_filter,
+        prm_loss_weight=config.prm_loss_weight,
+        aux_loss_weight=config.aux_loss_weight,
+        seed=config.seed,
+        allreduce=allreduce,
+    )
+
+
+def build(config: Config, comm: mpi.SingleProcess | mpi.MPIComm) -> Parts:
+    """Every part of a run on this rank; bad input files stop every rank together, before any collective."""
+    # Decision D8: rank r draws everything from seed + 1_000_000 * r.
+    seeds = np.random.SeedSequence(config.seed + 1_000_000 * comm.rank)
+    explore_seq, sample_seq, train_env_seq, eval_env_seq = seeds.spawn(4)
+    explore_rng, sample_rng = np.random.default_rng(explore_seq), np.random.default_rng(sample_seq)
+
+    make = partial(envs.make_env, config.env_id, env_kwargs=config.make_kwargs)
+    try:
+        train_envs = [make(int(s)) for s in train_env_seq.generate_state(config.rollout_batch_size)]
+        eval_envs = [make(int(s)) for s in eval_env_seq.generate_state(config.rollout_batch_size)]
+        dims = envs.env_dims(make(seed=0))
+    except ValueError as e:  # env_kwargs the env does not take, or the goal-env contract check
+        raise ConfigError(str(e)) from None
+
+    reward_fn = train_envs[0].unwrapped.compute_reward
+    sampler = partial(sample_her_transitions, future_p=config.future_p, reward_fn=reward_fn,
+                      strategy=config.replay_strategy)
+    buffer = ReplayBuffer(episode_shapes(dims, config.T), config.buffer_size // config.T, sampler)
+
+    loaded, demos = mpi.on_every_rank(comm, lambda: read_inputs(config, dims), (UserError,))
+    digest = demo_digest(demos) if demos is not None else None  # states included, if loaded
+    starts = None
+    if demos is not None and config.demo_reset_p > 0:
+        starts = DemoStates(demos, config.demo_reset_p, train_envs)
+        demos = {key: demos[key] for key in EPISODE_KEYS}  # the states restore envs; the buffers never see them
+
+    policy = make_policy(config, dims, comm.allreduce_mean if comm.size > 1 else None)
+    if loaded is not None:
+        policy.load_network_state(loaded)
+    if comm.size > 1:  # every worker starts from rank 0's parameters
+        policy.load_network_state(comm.bcast(policy.network_state()))
+
+    worker = RolloutWorker(train_envs, policy, dims, config.T, rng=explore_rng, noise_eps=config.noise_eps,
+                           random_eps=config.random_eps, starts=starts)
+    evaluator = RolloutWorker(eval_envs, policy, dims, config.T, exploit=True,
+                              use_target_net=config.test_with_polyak, compute_Q=True)
+    demo_buffer = None
+    if demos is not None:
+        demo_buffer = fill_demo_buffer(config, demos, dims, policy, sampler, reward_fn, sample_rng)
+    return Parts(config, train_envs, eval_envs, dims, explore_rng, sample_rng, sampler, buffer, demo_buffer,
+                 digest, policy, worker, evaluator)
+
+
+def read_inputs(config: Config, dims: dict[str, int]
+                ) -> tuple[dict[str, np.ndarray] | None, dict[str, np.ndarray] | None]:
+    """The weights of --load_path and the episodes of --demo_file (None where not given), checked."""
+    c = config
+    loaded = demos = None
+    if c.load_path:
+        loaded, meta = checkpoint.read_policy(c.load_path)
+        checkpoint.check_compatible(meta, c.load_path, env_id=c.env_id, dims=dims, hidden=c.hidden,
+                                    layers=c.layers)
+    if c.demo_file:
+        demos = load_demos(c.demo_file, env_id=c.env_id, dims=dims, T=c.T, num_demo=c.num_demo,
+                           allow_legacy=c.demo_legacy, need_states=c.demo_reset_p > 0)
+    return loaded, demos
+
+
+def fill_demo_buffer(config: Config, demos: dict[str, np.ndarray], dims: dict[str, int], policy: DDPG,
+                     sampler: Callable[..., dict[str, np.ndarray]], reward_fn: Callable[..., np.ndarray],
+                     rng: np.random.Generator) -> ReplayBuffer:
+    """Fill the demo buffer once (D7) and initialise the normaliser from the demos (D6)."""
+    c = config
+    demo_sampler = sampler if c.demo_relabel else partial(sample_her_transitions, future_p=0.0, reward_fn=reward_fn)
+    demo_buffer = ReplayBuffer(episode_shapes(dims, c.T), c.num_demo, demo_sampler)
+    demo_buffer.store_episode(demos, rng)
+    for e in range(c.num_demo):  # once per demo episode, T HER-sampled transitions each, as the reference
+        episode = {key: value[e:e + 1] for key, value in demos.items()}
+        policy.update_normalizer(sampler(episode, c.T, rng))
+    return demo_buffer
+
+
+def demo_digest(demos: dict[str, np.ndarray]) -> str:
+    """sha256 of the demo arrays a run learns from, so a resume can tell whether a demo file holds the same."""
+    digest = hashlib.sha256()
+    for key in sorted(demos):
+        digest.update(key.encode())
+        digest.update(np.ascontiguousarray(demos[key]).tobytes())
+    return digest.hexdigest()

@@ -1,0 +1,32 @@
+"""Building a run's parts: threads per worker, and distinct seeds for every env."""
+
+from __future__ import annotations
+
+from conftest import tiny_run
+
+from experiment.config import build_config
+from her import mpi, parts
+
+
+def test_thread_count_is_the_hosts_share_but_never_more_than_the_usable_cores():
+    assert parts.thread_count(1, host_cores=8, usable_cores=8) == 8
+    assert parts.thread_count(2, host_cores=8, usable_cores=8) == 4
+    assert parts.thread_count(1, host_cores=8, usable_cores=1) == 1  # mpirun -np 1 without --oversubscribe pins a core
+    assert parts.thread_count(4, host_cores=2, usable_cores=2) == 1  # more workers than cores
+
+
+def test_every_env_of_a_run_gets_its_own_seed(tmp_path):
+    built = parts.build(build_config({**tiny_run(), "num_env": 2, "log_path": tmp_path}), mpi.SingleProcess())
+    goals = [env.unwrapped.goal.copy() for env in built.envs + built.eval_envs]
+    assert len({tuple(g) for g in goals}) == 4
+    assert list(tmp_path.iterdir()) == []  # building writes nothing into the log folder
+
+
+def test_a_second_rank_draws_other_goals_than_the_first(tmp_path):
+    class Rank1(mpi.SingleProcess):
+        rank = 1
+
+    config = build_config({**tiny_run(), "log_path": tmp_path})
+    first, second = parts.build(config, mpi.SingleProcess()), parts.build(config, Rank1())
+    assert not (first.envs[0].unwrapped.goal == second.envs[0].unwrapped.goal).all()
+    assert first.explore_rng.random() != second.explore_rng.random()
