@@ -52,18 +52,18 @@ def measure(comm, env: str, tmp: str, episodes: int, n_updates: int, epochs: int
 
     def rollouts():
         for _ in range(calls):
-            trainer.store(trainer.worker.generate_rollouts())
+            trainer.store(trainer.parts.worker.generate_rollouts())
 
     def updates():
         for _ in range(n_calls):
-            trainer.policy.train_steps(trainer.sample_batches(config.n_batches))
+            trainer.parts.policy.train_steps(trainer.sample_batches(config.n_batches))
 
     rollouts()  # warm up: first actions, and enough episodes to sample from
     updates()
     rollout_s = min(timed(rollouts) for _ in range(2))
     update_s = min(timed(updates) for _ in range(2))
 
-    grad_size = sum(int(np.prod(v.shape)) for v in trainer.policy.main_params)
+    grad_size = sum(int(np.prod(v.shape)) for v in trainer.parts.policy.main_params)
     grads = np.ones(grad_size, np.float32)
 
     def allreduce():
