@@ -32,6 +32,8 @@ import numpy as np
 from experiment.config import ConfigError, package_list
 from her import atomic, checkpoint, envs, versions
 from her import policy as saved_policy
+from her.rollout import RolloutWorker
+from her.starts import SeededResets
 
 VIDEO_FORMATS = {".mp4": "FFMPEG", ".gif": "GIF"}
 APT_PACKAGES = "apt-get install -y libegl1 libgl1 libegl-mesa0 libosmesa6"
@@ -277,26 +279,20 @@ def play(load_path: str, *, env: str | None = None, n_episodes: int = 10, video:
                 ) from None
             writer.append(frame)
 
+        # Seeding the first reset makes the episodes a function of ``seed`` alone (env_dims stepped the env).
+        watch = Watching(seeds=[seed] + [None] * (n_episodes - 1), capture=capture)
+        worker = RolloutWorker([environment], SavedPolicy(policy), dims, T, starts=watch, after_step=watch.after_step)
         returns: list[float] = []
         successes: list[float] = []
         for episode in range(n_episodes):
-            # Seeding the first reset makes the episodes a function of ``seed`` alone (env_dims stepped the env).
-            obs, _ = environment.reset(seed=seed if episode == 0 else None)
-            capture()
-            total, info = 0.0, {}
-            recorder = EpisodeRecorder(obs)
-            for _ in range(T):
-                action = policy.act(obs)
-                obs, reward, _, _, info = environment.step(action)
-                recorder.add(action, obs, info)
-                total += float(reward)
-                capture()
-            success = float(info["is_success"])
+            watch.total = 0.0
+            rollout = worker.generate_rollouts()  # one env: (1, T+1 or T, dim)
+            success = float(rollout["info_is_success"][0, -1, 0])
             if save_demos is not None and (success or not only_success):
-                episodes.append(recorder.episode())
-            returns.append(total)
+                episodes.append({key: value[0] for key, value in rollout.items()})
+            returns.append(watch.total)
             successes.append(success)
-            print(f"episode {episode}: return {total:.1f}, success {success:g}", flush=True)
+            print(f"episode {episode}: return {watch.total:.1f}, success {success:g}", flush=True)
         rate = float(np.mean(successes))
         print(f"success rate {rate:.3f} over {n_episodes} episodes of {policy.env_id}", flush=True)
 
@@ -338,27 +334,32 @@ def check_demo_path(path: str) -> None:
         raise PlayError(f"--save_demos {path}: {folder} is not a writable folder")
 
 
-class EpisodeRecorder:
-    """One episode in the replay buffer's layout (decision D1), as demo files hold it."""
+class SavedPolicy:
+    """A policy file's deterministic actions, as ``RolloutWorker`` asks for them."""
 
-    def __init__(self, obs: dict[str, np.ndarray]):
-        self.o, self.ag = [obs["observation"]], [obs["achieved_goal"]]
-        self.g: list[np.ndarray] = []
-        self.u: list[np.ndarray] = []
-        self.success: list[float] = []
-        self.goal = obs["desired_goal"]
+    def __init__(self, policy: saved_policy.Policy):
+        self.policy = policy
 
-    def add(self, action: np.ndarray, obs: dict[str, np.ndarray], info: dict[str, Any]) -> None:
-        self.g.append(self.goal)  # the goal the action was chosen for
-        self.u.append(action)
-        self.o.append(obs["observation"])
-        self.ag.append(obs["achieved_goal"])
-        self.success.append(float(info["is_success"]))
-        self.goal = obs["desired_goal"]
+    def get_actions(self, o: np.ndarray, g: np.ndarray, **_: Any) -> tuple[np.ndarray, None]:
+        return self.policy.act({"observation": o, "desired_goal": g}), None
 
-    def episode(self) -> dict[str, np.ndarray]:
-        return {"o": np.array(self.o), "ag": np.array(self.ag), "g": np.array(self.g), "u": np.array(self.u),
-                "info_is_success": np.array(self.success)[:, None]}
+
+class Watching:
+    """Play's two hooks into the rollout: seeded resets, and after each step a frame and the summed reward."""
+
+    def __init__(self, seeds: list[int | None], capture: Callable[[], None]):
+        self.resets = SeededResets(seeds)
+        self.capture = capture
+        self.total = 0.0  # the episode's return so far
+
+    def start(self, env_index: int, env: Any, rng: np.random.Generator | None) -> dict[str, np.ndarray]:
+        obs = self.resets.start(env_index, env, rng)
+        self.capture()
+        return obs
+
+    def after_step(self, t: int, env_index: int, env: Any, result: tuple[Any, ...]) -> None:
+        self.total += float(result[1])
+        self.capture()
 
 
 def write_demos(path: str, episodes: list[dict[str, np.ndarray]], env_id: str, only_success: bool) -> None:

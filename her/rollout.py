@@ -1,9 +1,15 @@
-"""RolloutWorker: steps a set of envs together for exactly T steps and returns the episodes (decision D1)."""
+"""RolloutWorker: steps a set of envs together for exactly T steps and returns the episodes (decision D1).
+
+The one rollout loop of the project: training and evaluation, the scripted demo generator and ``--play`` all
+run their episodes through it. What differs between them lives in three seams: the ``policy`` that picks the
+actions, the ``starts`` hook that begins each env's episode (``her.starts``), and the ``after_step`` hook that
+sees every env step (rendering, recording simulator states, summing rewards).
+"""
 
 from __future__ import annotations
 
 from collections import deque
-from typing import Protocol, Sequence
+from typing import Any, Protocol, Sequence
 
 import gymnasium as gym
 import numpy as np
@@ -18,6 +24,10 @@ class Policy(Protocol):
                     compute_Q: bool) -> tuple[np.ndarray, np.ndarray | None]: ...
 
 
+class AfterStep(Protocol):
+    def __call__(self, t: int, env_index: int, env: gym.Env, result: tuple[Any, ...]) -> None: ...
+
+
 class NonFiniteObservation(TrainingError):
     """An env returned NaN or infinity, usually a simulation that became unstable."""
 
@@ -26,9 +36,10 @@ class RolloutWorker:
     """Runs one episode in each of ``len(envs)`` envs per call, with one policy forward per step for all envs.
 
     Every episode is exactly ``T`` steps, and the stored final observation is the one the last step returned
-    (never an auto-reset one). Success is ``info['is_success']`` after the last step. Where each episode
-    starts is ``starts``'s choice (``her.starts``: the env's own reset by default, or demo states), made right
-    after each env's reset with this worker's ``rng``; new start strategies belong there, not here.
+    (never an auto-reset one). Success is ``info['is_success']`` after the last step. How each episode starts
+    is ``starts``'s choice (``her.starts``: the env's own reset by default, or demo states), made with this
+    worker's ``rng``; ``after_step(t, env_index, env, result)``, if given, receives what each ``env.step``
+    returned. New start strategies and per-step side jobs belong in those hooks, not in this loop.
     """
 
     def __init__(
@@ -46,6 +57,7 @@ class RolloutWorker:
         random_eps: float = 0.0,
         history_len: int = 100,
         starts: Starts | None = None,
+        after_step: AfterStep | None = None,
     ):
         self.envs = list(envs)
         self.policy = policy
@@ -62,6 +74,7 @@ class RolloutWorker:
         self.Q_history: deque[float] = deque(maxlen=history_len)
         self.n_episodes = 0
         self.starts: Starts = starts if starts is not None else EnvReset()
+        self.after_step = after_step
 
     def generate_rollouts(self) -> dict[str, np.ndarray]:
         """One episode per env: ``o, ag: (n, T+1, dim)``, ``u, g: (n, T, dim)``, ``info_is_success: (n, T, 1)``."""
@@ -75,8 +88,7 @@ class RolloutWorker:
 
         goal = np.empty((n, dims["g"]), np.float32)
         for i, env in enumerate(self.envs):
-            obs, _ = env.reset()
-            obs = self.starts.start(i, env, obs, self.rng)
+            obs = self.starts.start(i, env, self.rng)
             o[i, 0] = obs["observation"]
             ag[i, 0] = obs["achieved_goal"]
             goal[i] = obs["desired_goal"]
@@ -90,7 +102,10 @@ class RolloutWorker:
                 q_values[:, t] = q[:, 0]
             g[:, t] = goal
             for i, env in enumerate(self.envs):
-                obs, _, _, _, info = env.step(u[i, t])
+                result = env.step(u[i, t])
+                obs, info = result[0], result[4]
+                if self.after_step is not None:
+                    self.after_step(t, i, env, result)
                 o[i, t + 1] = obs["observation"]
                 ag[i, t + 1] = obs["achieved_goal"]
                 success[i, t, 0] = info["is_success"]

@@ -1,8 +1,8 @@
-"""Where an episode starts: the hook ``RolloutWorker`` calls right after each env's reset.
+"""Where an episode starts: the hook ``RolloutWorker`` calls to begin each env's episode.
 
-A start strategy has ``start(env_index, env, obs, rng) -> obs``: it receives an env that was just reset and the
-observation that reset returned, may put the env into another state (the TimeLimit still counts T steps from
-that reset, see ``her.sim_state.set_state``), and returns the observation the episode begins with. This is the
+A start strategy has ``start(env_index, env, rng) -> obs``: it resets the env (how, and with which seed, is
+its choice), may then put the env into another state (the TimeLimit still counts T steps from that reset, see
+``her.sim_state.set_state``), and returns the observation the episode begins with. This is the
 one place to add further strategies (curricula over start states, user-defined starts): the rollout loop
 itself never changes. ``EnvReset`` keeps the env's own reset; ``DemoStates`` is Nair et al.'s resets to
 demonstration states.
@@ -10,7 +10,7 @@ demonstration states.
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Protocol, Sequence
+from typing import Any, Iterable, Mapping, Protocol, Sequence
 
 import gymnasium as gym
 import numpy as np
@@ -22,13 +22,25 @@ Obs = dict[str, Any]
 
 
 class Starts(Protocol):
-    def start(self, env_index: int, env: gym.Env, obs: Obs, rng: np.random.Generator | None) -> Obs: ...
+    def start(self, env_index: int, env: gym.Env, rng: np.random.Generator | None) -> Obs: ...
 
 
 class EnvReset:
     """The env's own reset: every episode starts where ``env.reset()`` put it."""
 
-    def start(self, env_index: int, env: gym.Env, obs: Obs, rng: np.random.Generator | None) -> Obs:
+    def start(self, env_index: int, env: gym.Env, rng: np.random.Generator | None) -> Obs:
+        obs, _ = env.reset()
+        return obs
+
+
+class SeededResets:
+    """The env's own reset, seeded from ``seeds``, one entry per episode in turn (``None``: not reseeded)."""
+
+    def __init__(self, seeds: Iterable[int | None]):
+        self.seeds = iter(seeds)
+
+    def start(self, env_index: int, env: gym.Env, rng: np.random.Generator | None) -> Obs:
+        obs, _ = env.reset(seed=next(self.seeds))
         return obs
 
 
@@ -53,7 +65,8 @@ class DemoStates:
             # whose state cannot be restored fails here, in one line, rather than mid-training).
             sim_state.track(env)
 
-    def start(self, env_index: int, env: gym.Env, obs: Obs, rng: np.random.Generator | None) -> Obs:
+    def start(self, env_index: int, env: gym.Env, rng: np.random.Generator | None) -> Obs:
+        obs, _ = env.reset()
         if rng is None:
             raise ValueError("starting from demo states needs an rng")
         if rng.random() >= self.p:

@@ -1,9 +1,10 @@
 import numpy as np
 import pytest
-
 from conftest import ConstantPolicy
+
 from her import envs as her_envs
 from her.rollout import RolloutWorker
+from her.starts import SeededResets
 
 DIMS = {"o": 2, "g": 1, "u": 2}
 
@@ -69,8 +70,9 @@ class RecordingStarts:
         self.calls = []
         self.shift = shift
 
-    def start(self, env_index, env, obs, rng):
+    def start(self, env_index, env, rng):
         self.calls.append((env_index, env, rng))
+        obs, _ = env.reset()
         if self.shift:
             env.unwrapped.pos += self.shift
             obs = env.unwrapped._obs()
@@ -97,7 +99,7 @@ def test_by_default_episodes_start_at_the_envs_reset_and_a_hook_is_asked_once_pe
     assert [(i, env, r) for i, env, r in starts.calls] == [(i, envs[i], rng) for i in range(3)]
     worker.generate_rollouts()
     assert [i for i, _, _ in starts.calls] == [0, 1, 2, 0, 1, 2]
-    assert [env.unwrapped.resets for env in envs] == [3] * 3  # called after the reset, not instead of it
+    assert [env.unwrapped.resets for env in envs] == [3] * 3  # the hook's reset is the only one
 
 
 def test_the_episode_begins_with_the_observation_the_hook_returns(counting_envs):
@@ -105,3 +107,26 @@ def test_the_episode_begins_with_the_observation_the_hook_returns(counting_envs)
     episode = RolloutWorker(counting_envs(2, T), ConstantPolicy(2, 0.25), DIMS, T,
                             starts=RecordingStarts(shift=10.0)).generate_rollouts()
     assert np.allclose(episode["ag"][:, :, 0], 10.0 + 0.25 * np.arange(T + 1))  # and the env continues from it
+
+
+def test_after_step_sees_every_step_of_every_env_with_what_the_step_returned(counting_envs):
+    T = 4
+    seen = []
+
+    def after_step(t, env_index, env, result):
+        obs, _reward, _terminated, truncated, info = result
+        seen.append((t, env_index, env.unwrapped.steps, obs["observation"][0], info["is_success"], truncated))
+
+    envs = counting_envs(2, T)
+    episode = RolloutWorker(envs, ConstantPolicy(2), DIMS, T, after_step=after_step).generate_rollouts()
+    assert [(t, i) for t, i, *_ in seen] == [(t, i) for t in range(T) for i in range(2)]  # in step order
+    for t, i, steps, o, success, truncated in seen:
+        assert steps == t + 1 and o == episode["o"][i, t + 1, 0]  # called after the step, with its observation
+        assert success == episode["info_is_success"][i, t, 0] and truncated == (t == T - 1)
+
+
+def test_seeded_resets_reseed_each_episode_in_turn(counting_envs):
+    T = 3
+    worker = RolloutWorker(counting_envs(1, T), ConstantPolicy(2), DIMS, T, starts=SeededResets([7, None, 7]))
+    goals = [worker.generate_rollouts()["g"][0, 0, 0] for _ in range(3)]  # drawn by the env's reset
+    assert goals[0] == goals[2] != goals[1]  # seed 7 twice; the unseeded reset goes on from where it was

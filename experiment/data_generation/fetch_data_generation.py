@@ -344,6 +344,58 @@ def episode_seed(seed: int, i: int) -> int:
     return int(np.random.SeedSequence(seed, spawn_key=(i,)).generate_state(1)[0])
 
 
+class ExpertEpisode:
+    """One scripted episode as ``RolloutWorker`` runs it: the expert is its policy, a seeded reset its start,
+    and after each step it records the simulator state (``her.sim_state``) and the env's goal."""
+
+    def __init__(self, expert: Expert | type, seed: int, T: int, noise: float = 0.0):
+        self.expert = expert() if isinstance(expert, type) else expert  # a fresh one: no phase leaks in
+        self.seed, self.T, self.noise = seed, T, noise
+        self.noise_rng = np.random.default_rng(seed)
+        self.states: list[dict[str, np.ndarray]] = []
+        self.goals: list[np.ndarray] = []
+        self.obs: dict[str, np.ndarray] = {}  # the env's latest observation, in its own float64
+
+    def start(self, env_index: int, env, rng: np.random.Generator | None) -> dict[str, np.ndarray]:
+        from her import sim_state
+
+        sim_state.track(env)  # before the reset: get_state must see inside every step of the episode
+        self.obs, _ = env.reset(seed=self.seed)
+        self.record(env)
+        return self.obs
+
+    def get_actions(self, o: np.ndarray, g: np.ndarray, **_) -> tuple[np.ndarray, None]:
+        """The expert's action for the one env, ``(1, dim_u)``: noisy if asked, clipped, float32 (as executed).
+
+        The expert reads the env's own observation rather than ``o``, the worker's float32 copy of it, so that
+        its arithmetic (and so every demo file) is the same as when it drove the env directly.
+        """
+        u = np.asarray(self.expert(self.obs), dtype=np.float32)
+        if self.noise > 0:
+            u = u + self.noise * self.noise_rng.standard_normal(u.shape).astype(np.float32)
+        return np.clip(u, -1.0, 1.0)[None], None
+
+    def after_step(self, t: int, env_index: int, env, result: tuple) -> None:
+        self.obs, terminated, truncated = result[0], result[2], result[3]
+        if (terminated or truncated) and t < self.T - 1:
+            raise RuntimeError(f"{env.spec.id} ended after {t + 1} steps, before T={self.T}")
+        self.record(env)
+
+    def record(self, env) -> None:
+        from her import sim_state
+
+        self.states.append(sim_state.get_state(env))
+        self.goals.append(np.array(env.unwrapped.goal, dtype=np.float64))
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        """``state/<name>: (T+1, size)`` and ``state/goal: (T+1, dim_g)``, float64."""
+        from her.demo import GOAL_KEY, STATE_PREFIX
+
+        arrays = {STATE_PREFIX + name: np.stack([state[name] for state in self.states]) for name in self.states[0]}
+        arrays[GOAL_KEY] = np.stack(self.goals)
+        return arrays
+
+
 def run_episode(env, expert: Expert | type, seed: int, T: int,
                 noise: float = 0.0) -> tuple[dict[str, np.ndarray], bool]:
     """One episode of exactly T steps in the replay layout (D1); success is info['is_success'] after the last.
@@ -353,46 +405,14 @@ def run_episode(env, expert: Expert | type, seed: int, T: int,
     (``her.sim_state``), and the env's goal, ``state/goal: (T+1, dim_g)``. ``noise`` adds Gaussian noise of
     that standard deviation to the expert's actions (a weaker expert).
     """
-    from her import sim_state
-    from her.demo import GOAL_KEY, STATE_PREFIX
+    from her.rollout import RolloutWorker
 
-    if isinstance(expert, type):
-        expert = expert()
-    sim_state.track(env)  # before the reset: get_state must see inside every step of the episode
-    obs, _ = env.reset(seed=seed)
-    noise_rng = np.random.default_rng(seed)
-    dim_o, dim_g = obs["observation"].shape[0], obs["desired_goal"].shape[0]
-    ep = {
-        "o": np.empty((T + 1, dim_o), np.float32),
-        "ag": np.empty((T + 1, dim_g), np.float32),
-        "g": np.empty((T, dim_g), np.float32),
-        "u": np.empty((T, env.action_space.shape[0]), np.float32),
-        "info_is_success": np.empty((T, 1), np.float32),
-    }
-    states, goals = [], []  # T+1 of sim_state.get_state and of the env's goal, stacked below
-
-    def record_state():
-        states.append(sim_state.get_state(env))
-        goals.append(np.array(env.unwrapped.goal, dtype=np.float64))
-
-    ep["o"][0], ep["ag"][0] = obs["observation"], obs["achieved_goal"]
-    record_state()
-    for t in range(T):
-        # The stored action is exactly the one executed: clipped, float32.
-        u = np.asarray(expert(obs), dtype=np.float32)
-        if noise > 0:
-            u = u + noise * noise_rng.standard_normal(u.shape).astype(np.float32)
-        u = np.clip(u, -1.0, 1.0)
-        ep["g"][t], ep["u"][t] = obs["desired_goal"], u
-        obs, _, terminated, truncated, info = env.step(u)
-        if (terminated or truncated) and t < T - 1:
-            raise RuntimeError(f"{env.spec.id} ended after {t + 1} steps, before T={T}")
-        ep["o"][t + 1], ep["ag"][t + 1] = obs["observation"], obs["achieved_goal"]
-        ep["info_is_success"][t, 0] = info["is_success"]
-        record_state()
-    for name in states[0]:
-        ep[STATE_PREFIX + name] = np.stack([state[name] for state in states])  # (T+1, size)
-    ep[GOAL_KEY] = np.stack(goals)  # (T+1, dim_g)
+    episode = ExpertEpisode(expert, seed, T, noise)
+    space = env.observation_space
+    dims = {"o": space["observation"].shape[0], "g": space["desired_goal"].shape[0], "u": env.action_space.shape[0]}
+    worker = RolloutWorker([env], episode, dims, T, starts=episode, after_step=episode.after_step)
+    ep = {key: value[0] for key, value in worker.generate_rollouts().items()}  # (T or T+1, dim)
+    ep.update(episode.state_arrays())
     return ep, bool(ep["info_is_success"][-1, 0])
 
 
