@@ -15,8 +15,10 @@ def test_every_stage_runs_on_a_tiny_budget(tmp_path):
     updates = bench.bench_updates(trainer, n_updates=2, repeats=1)
     assert set(updates) == {"updates_per_s", "xla_floor_updates_per_s", "graph_updates_per_s",
                             "one_step_per_call_updates_per_s"}
-    epoch = bench.bench_epoch(trainer, repeats=1)
+    epoch = bench.bench_epoch(trainer, repeats=2)  # one pair with the epoch first, one with the floor first
     assert epoch["epoch_s"] > 0 and epoch["floor_s"] >= epoch["floor_env_s"] > 0
+    assert len(epoch["all_ratios"]) == 2 and epoch["ratio"] == max(epoch["all_ratios"])
+    assert epoch["ratio"] == pytest.approx(epoch["epoch_s"] / epoch["floor_s"])
     assert all(value > 0 for value in [*rollouts.values(), *updates.values()])
     # The memory child (the reference configuration: 2 envs), with a buffer of one rollout batch, not 1e6.
     peak, nbytes = bench.peak_memory("FetchReach", str(tmp_path), 2 * trainer.config.T)
