@@ -23,6 +23,7 @@ from pathlib import Path
 RESULTS = Path(__file__).resolve().parent / "results"
 ROOT = RESULTS.parents[1]
 WORKERS = 2
+STACK_CAP = 20  # epochs
 
 
 @dataclass(frozen=True)
@@ -41,12 +42,25 @@ ROWS = {
                                 demos={"env": "FetchPickAndPlace", "num_episodes": 100, "seed": 0}),
     "pick_and_place": Row("FetchPickAndPlace", "FetchPickAndPlace", 150),
     "slide": Row("FetchSlide", "FetchSlide", 150),
-    "slide_demos": Row("FetchSlide, 100 demos", "FetchSlide", 150,
+    # 50 epochs (200k steps), not 150: what fits in one working session beside the other rows.
+    "slide_demos": Row("FetchSlide, 100 demos", "FetchSlide", 50,
                        demos={"env": "FetchSlide", "num_episodes": 100, "seed": 0}),
     # Ablation: demos from a noisy expert (noise 0.2: 56 of 100 succeed), as the reference's own script produced.
     "pick_and_place_noisy_demos": Row("FetchPickAndPlace, 100 noisy demos", "FetchPickAndPlace", 30,
                                       demos={"env": "FetchPickAndPlace", "num_episodes": 100, "seed": 0,
                                              "noise": 0.2}),
+    # Nair et al.'s resets to demonstration states: half of the training episodes start from a demo state (the
+    # share HER (2017) used for its grasped-block starts; the paper gives none).
+    "pick_and_place_demos_resets": Row("FetchPickAndPlace, 100 demos + resets", "FetchPickAndPlace", 30,
+                                       flags={"demo_reset_p": 0.5},
+                                       demos={"env": "FetchPickAndPlace", "num_episodes": 100, "seed": 0}),
+    # Block stacking (her/fetch_stack.py). The caps are what fits in one working session on 2 cores.
+    "stack2": Row("FetchStack2", "FetchStack2", STACK_CAP),
+    "stack2_demos": Row("FetchStack2, 100 demos", "FetchStack2", STACK_CAP,
+                        demos={"env": "FetchStack2", "num_episodes": 100, "seed": 0}),
+    "stack2_demos_resets": Row("FetchStack2, 100 demos + resets", "FetchStack2", STACK_CAP,
+                               flags={"demo_reset_p": 0.5},
+                               demos={"env": "FetchStack2", "num_episodes": 100, "seed": 0}),
 }
 
 
