@@ -34,7 +34,7 @@ def install(env: gym.Env) -> bool:
         return False
     if type(raw)._get_obs is not fetch_class._get_obs:
         return False  # a Fetch env with its own observation (her.fetch_stack): the cached path would not be used
-    model, data = raw.model, raw.data
+    model = raw.model
     joint_ids = [mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_JOINT, name)
                  for name in raw._model_names.joint_names if name.startswith("robot")]
     one_dof = (mujoco.mjtJoint.mjJNT_HINGE, mujoco.mjtJoint.mjJNT_SLIDE)
