@@ -38,8 +38,8 @@ from typing import Any, Mapping
 import numpy as np
 
 from her import atomic
-from her.checkpoint import NPZ_READ_ERRORS, PolicyFileError, _read_with_meta
 from her.errors import ResumeError, RunInUseError
+from her.policy_file import NPZ_READ_ERRORS, PolicyFileError, _read_with_meta
 
 FOLDER = "checkpoints"
 KEEP = 2

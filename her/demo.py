@@ -17,9 +17,9 @@ from typing import Mapping
 import numpy as np
 
 from her import atomic
-from her.checkpoint import NPZ_READ_ERRORS
 from her.envs import base_task, task_name
 from her.errors import UserError
+from her.policy_file import NPZ_READ_ERRORS
 from her.replay_buffer import episode_shapes
 
 FORMAT = "her-tf2-demos"

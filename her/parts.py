@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from experiment.config import Config, ConfigError
-from her import checkpoint, envs, mpi
+from her import envs, mpi, policy_file
 from her.ddpg import DDPG
 from her.demo import EPISODE_KEYS, load_demos
 from her.errors import UserError
@@ -139,8 +139,8 @@ def read_inputs(config: Config, dims: dict[str, int]
     c = config
     loaded = demos = None
     if c.load_path:
-        loaded, meta = checkpoint.read_policy(c.load_path)
-        checkpoint.check_compatible(meta, c.load_path, env_id=c.env_id, dims=dims, hidden=c.hidden,
+        loaded, meta = policy_file.read_policy(c.load_path)
+        policy_file.check_compatible(meta, c.load_path, env_id=c.env_id, dims=dims, hidden=c.hidden,
                                     layers=c.layers)
     if c.demo_file:
         demos = load_demos(c.demo_file, env_id=c.env_id, dims=dims, T=c.T, num_demo=c.num_demo,

@@ -30,7 +30,7 @@ from typing import Any, Callable, MutableMapping
 import numpy as np
 
 from experiment.config import ConfigError, package_list
-from her import atomic, checkpoint, envs, versions
+from her import atomic, envs, policy_file, versions
 from her import policy as saved_policy
 from her.rollout import RolloutWorker
 from her.starts import SeededResets
@@ -227,7 +227,7 @@ def play(load_path: str, *, env: str | None = None, n_episodes: int = 10, video:
         envs.resolve_env_id(policy.config.get("env") or policy.env_id,
                             package_list(policy.config.get("gym_packages") or ""))
     except ValueError as e:
-        raise checkpoint.PolicyFileError(f"{policy.path} is a policy for a task that cannot be made here: {e}") \
+        raise policy_file.PolicyFileError(f"{policy.path} is a policy for a task that cannot be made here: {e}") \
             from None
     if env is not None:
         try:
@@ -235,12 +235,12 @@ def play(load_path: str, *, env: str | None = None, n_episodes: int = 10, video:
         except ValueError as e:
             raise PlayError(str(e)) from None
         if wanted != policy.env_id:
-            raise checkpoint.PolicyFileError(f"{policy.path} is a policy for {policy.env_id}, not {wanted}: "
+            raise policy_file.PolicyFileError(f"{policy.path} is a policy for {policy.env_id}, not {wanted}: "
                                              f"drop --env or pass --env {policy.env_id}")
     try:
         T = envs.episode_length(envs.resolve_env_id(policy.env_id))
     except ValueError as e:
-        raise checkpoint.PolicyFileError(f"{policy.path} is a policy for a task that cannot be made here: {e}") \
+        raise policy_file.PolicyFileError(f"{policy.path} is a policy for a task that cannot be made here: {e}") \
             from None
 
     render_mode = choose_render_mode(video_path is not None, render)
@@ -253,13 +253,13 @@ def play(load_path: str, *, env: str | None = None, n_episodes: int = 10, video:
     try:
         environment = envs.make_env(policy.env_id, seed=seed, render_mode=render_mode, env_kwargs=env_kwargs)
     except ValueError as e:
-        raise checkpoint.PolicyFileError(f"{policy.path}: {e}") from None
+        raise policy_file.PolicyFileError(f"{policy.path}: {e}") from None
     writer: VideoWriter | None = None
     episodes: list[dict[str, np.ndarray]] = []
     try:
         dims = envs.env_dims(environment)
         if dims != policy.dims:
-            raise checkpoint.PolicyFileError(f"{policy.path} has dimensions {policy.dims}, the task has {dims}")
+            raise policy_file.PolicyFileError(f"{policy.path} has dimensions {policy.dims}, the task has {dims}")
 
         if video_path is not None:
             fps = int(environment.metadata.get("render_fps") or DEFAULT_FPS)

@@ -16,10 +16,10 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from her import checkpoint
-from her.checkpoint import PolicyFileError
+from her import policy_file
 from her.normalizer import Normalizer
 from her.numpy_actor import NumpyActorCritic, explore
+from her.policy_file import PolicyFileError
 
 __all__ = ["Policy", "PolicyFileError", "load"]
 
@@ -117,8 +117,8 @@ class Policy:
 def load(path: str | Path) -> Policy:
     """The policy in a policy file or a log folder (its ``policy_best.npz``); problems raise a one-line
     PolicyFileError."""
-    resolved = checkpoint.resolve_policy_path(path)
-    arrays, meta = checkpoint.read_policy(resolved)
+    resolved = policy_file.resolve_policy_path(path)
+    arrays, meta = policy_file.read_policy(resolved)
     return Policy(resolved, arrays, meta)
 
 

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from experiment.config import Config, ConfigError, config_from_dict
-from her import atomic, checkpoint, checkpoints, mpi, versions
+from her import atomic, checkpoints, mpi, policy_file, versions
 from her.errors import ResumeError, UserError, WriteError
 from her.logger import read_progress, write_params
 from her.parts import Parts
@@ -145,7 +145,7 @@ class RunFolder:
                 checkpoints.link_or_copy(previous / buffer_file, staging / buffer_file)
             if rank == 0:
                 atomic.write_text(staging / "progress.csv", progress_csv)
-                save_policy = partial(checkpoint.save_policy, network_state=network_state, config=c.to_dict(),
+                save_policy = partial(policy_file.save_policy, network_state=network_state, config=c.to_dict(),
                                       dims=p.dims, epoch=epoch, test_success_rate=success)
                 save_policy(staging / "policy_latest.npz")
                 if improved or previous is None:

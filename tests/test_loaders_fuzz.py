@@ -11,7 +11,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from her import checkpoint
+from her import policy_file
 from her.demo import DemoFileError, load_demos
 
 DIMS = {"o": 10, "g": 3, "u": 4}
@@ -30,7 +30,7 @@ def valid_demo_bytes() -> bytes:
 def valid_policy_bytes() -> bytes:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "p.npz"
-        checkpoint.save_policy(path, {"actor/0": np.zeros((2, 2), np.float32)}, {"env_id": "FetchReach-v4"},
+        policy_file.save_policy(path, {"actor/0": np.zeros((2, 2), np.float32)}, {"env_id": "FetchReach-v4"},
                                DIMS, epoch=0)
         return path.read_bytes()
 
@@ -78,8 +78,8 @@ def test_policy_loader_gives_a_policy_file_error_or_a_policy(data):
         path = Path(tmp) / "policy.npz"
         path.write_bytes(data)
         try:
-            arrays, meta = checkpoint.read_policy(path)
-        except checkpoint.PolicyFileError as e:
+            arrays, meta = policy_file.read_policy(path)
+        except policy_file.PolicyFileError as e:
             assert "\n" not in str(e)
         else:
             assert isinstance(meta, dict)

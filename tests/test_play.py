@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from experiment.config import build_config
-from her import checkpoint, envs, play as play_module
+from her import envs, play as play_module, policy_file
 from her.play import PlayError, choose_offscreen_gl, play
 
 N_EPISODES = 2
@@ -26,7 +26,7 @@ def policy_dir(tmp_path_factory):
     dims = envs.env_dims(env)
     env.close()
     policy = make_policy(config, dims)
-    checkpoint.save_policy(folder / "policy_best.npz", network_state=policy.network_state(),
+    policy_file.save_policy(folder / "policy_best.npz", network_state=policy.network_state(),
                            config=config.to_dict(), dims=dims, epoch=0, test_success_rate=0.0)
     return folder, config.T
 
@@ -92,7 +92,7 @@ def test_gif_video_and_policy_file_path_and_determinism(policy_dir, tmp_path):
 
 def test_env_mismatch_names_both_tasks(policy_dir):
     folder, _ = policy_dir
-    with pytest.raises(checkpoint.PolicyFileError) as e:
+    with pytest.raises(policy_file.PolicyFileError) as e:
         play(str(folder), env="FetchPush", n_episodes=1)
     message = str(e.value)
     assert "FetchReach-v4" in message and "FetchPush-v4" in message and "\n" not in message
@@ -110,7 +110,7 @@ def test_unknown_task_and_missing_policy_are_one_line_errors(policy_dir, tmp_pat
     folder, _ = policy_dir
     with pytest.raises(PlayError, match="unknown task"):
         play(str(folder), env="NoSuchTask", n_episodes=1)
-    with pytest.raises(checkpoint.PolicyFileError, match="without policy_best.npz"):
+    with pytest.raises(policy_file.PolicyFileError, match="without policy_best.npz"):
         play(str(tmp_path), n_episodes=1)
     with pytest.raises(PlayError, match="n_episodes"):
         play(str(folder), n_episodes=0)
@@ -168,7 +168,7 @@ def test_render_true_without_display_is_refused(policy_dir, monkeypatch):
 
 def test_a_file_that_is_not_a_policy_never_suggests_unpickling(tmp_path):
     (tmp_path / "progress.csv").write_text("epoch,test/success_rate\n0,0.5\n")
-    with pytest.raises(checkpoint.PolicyFileError) as error:
+    with pytest.raises(policy_file.PolicyFileError) as error:
         play(str(tmp_path / "progress.csv"), n_episodes=1)
     assert str(error.value) == f"{tmp_path / 'progress.csv'} is not a readable policy file: it is not an .npz archive"
 

@@ -12,7 +12,7 @@ import pytest
 
 import her.policy
 from experiment.config import build_config
-from her import checkpoint
+from her import policy_file
 from her.ddpg import Batch
 from her.policy import PolicyFileError
 
@@ -40,7 +40,7 @@ def trained_ddpg(test_with_polyak: bool):
 
 def save(agent, config, folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    checkpoint.save_policy(folder / "policy_best.npz", network_state=agent.network_state(),
+    policy_file.save_policy(folder / "policy_best.npz", network_state=agent.network_state(),
                            config=config.to_dict(), dims=DIMS, epoch=0, test_success_rate=0.0)
     return folder
 

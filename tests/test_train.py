@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from conftest import tiny_run
 from experiment.config import build_config
-from her import checkpoint, checkpoints, mpi, parts
+from her import checkpoints, mpi, parts, policy_file
 from her.logger import read_progress
 from her.run import cli
 from her.run_folder import check_log_dir
@@ -93,7 +93,7 @@ def test_a_nan_stops_training_naming_the_epoch_and_keeps_the_last_good_policy(tm
     assert cli(args) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1] == "error: epoch 1: network parameters became NaN or infinite; the last good policy is kept"
-    arrays, meta = checkpoint.read_policy(log / "policy_latest.npz")
+    arrays, meta = policy_file.read_policy(log / "policy_latest.npz")
     assert meta["epoch"] == 0 and all(np.isfinite(a).all() for a in arrays.values())
     assert [row["epoch"] for row in read_progress(log / "progress.csv")] == [0]
 

@@ -191,11 +191,11 @@ def test_play_saves_demos_of_the_user_env(user_run, tmp_path, capsys):
 def test_play_notes_changed_versions_from_a_policy_file_alone(user_run, tmp_path, monkeypatch, capsys):
     import shutil
 
-    from her import checkpoint
+    from her import policy_file
 
     alone = tmp_path / "policy.npz"  # copied out of its log folder: no versions.json beside it
     shutil.copy(user_run / "policy_best.npz", alone)
-    recorded = checkpoint.read_policy(alone)[1]["versions"]
+    recorded = policy_file.read_policy(alone)[1]["versions"]
     assert recorded == versions.current()
     monkeypatch.setattr(versions, "current", lambda under_mpi=False: {**recorded, "gymnasium": "9.9.9"})
     assert cli(["--play", "--load_path", str(alone), "--n_episodes", "1", "--render", "0"]) == 0

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 import tokenize
-import zlib
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any, Mapping
 
