@@ -132,7 +132,7 @@ def read_runs(name: str) -> list[tuple[dict, list[dict]]]:
         if len(rows) >= params["n_epochs"] or stopped:
             runs.append((params, rows))
         else:
-            print(f"{folder.relative_to(ROOT)}: unfinished ({len(rows)} epochs), left out", file=sys.stderr)
+            print(f"{folder}: unfinished ({len(rows)} epochs), left out", file=sys.stderr)
     return runs
 
 
@@ -240,6 +240,47 @@ def plot(name: str) -> Path | None:
     return path
 
 
+# Rows drawn together on one plot, against env steps, to compare configurations of one task.
+COMPARISONS = {
+    "stack2_compared": ("FetchStack2: demos, resets", ["stack2", "stack2_demos", "stack2_demos_resets"]),
+    "pick_and_place_resets_compared": ("FetchPickAndPlace: resets to demo states",
+                                       ["pick_and_place_demos", "pick_and_place_demos_resets"]),
+}
+
+
+def plot_comparison(name: str) -> Path | None:
+    """The median test success of each row of a comparison (over its seeds) against env steps."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    title, rows = COMPARISONS[name]
+    fig, ax = plt.subplots(figsize=(5.5, 3.4))
+    drawn = 0
+    for row in rows:
+        runs = read_runs(row)
+        if not runs:
+            continue
+        length = max(len(r) for _, r in runs)
+        curves = np.array([[x["test/success_rate"] for x in r] + [r[-1]["test/success_rate"]] * (length - len(r))
+                           for _, r in runs])
+        steps = runs[0][1][0]["total/env_steps"] * np.arange(1, length + 1)
+        ax.plot(steps, np.median(curves, axis=0), label=f"{ROWS[row].title} ({len(runs)} seeds)")
+        drawn += 1
+    if not drawn:
+        plt.close(fig)
+        return None
+    ax.set(title=title, xlabel="env steps (all workers)", ylabel="median test success rate", ylim=(-0.02, 1.02))
+    ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    path = RESULTS / f"{name}.png"
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -257,10 +298,11 @@ def main(argv: list[str] | None = None) -> None:
     print(text)
     if args.readme:
         write_readme_table(text)
-    for name in ROWS:
-        for path in (plot(name), keep_median_policy(name)):
-            if path:
-                print(f"wrote {path.relative_to(ROOT)}", file=sys.stderr)
+    paths = [path for name in ROWS for path in (plot(name), keep_median_policy(name))]
+    paths += [plot_comparison(name) for name in COMPARISONS]
+    for path in paths:
+        if path:
+            print(f"wrote {path.relative_to(ROOT)}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -32,3 +32,32 @@ def test_a_committed_policy_succeeds_about_as_often_as_its_row_says(name):
     finals = [results.final_success(rows) for _, rows in results.read_runs(name)]
     # 20 episodes measure a 0.95 success rate to within about +-0.1; a broken path drops it to near 0.
     assert np.mean(successes) >= np.median(finals) - 0.25, (name, np.mean(successes), finals)
+
+
+def fake_run(folder, seed, successes, n_epochs=3, steps_per_epoch=1000):
+    import csv
+    import json
+
+    folder.mkdir(parents=True)
+    (folder / "params.json").write_text(json.dumps({"seed": seed, "n_epochs": n_epochs, "mpi_size": 2,
+                                                    "stop_patience": 10, "stop_success_rate": 0.9}))
+    with open(folder / "progress.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, ["epoch", "test/success_rate", "total/env_steps", "time/total"])
+        writer.writeheader()
+        for epoch, success in enumerate(successes):
+            writer.writerow({"epoch": epoch, "test/success_rate": success,
+                             "total/env_steps": (epoch + 1) * steps_per_epoch, "time/total": 60.0 * (epoch + 1)})
+
+
+def test_the_table_and_a_comparison_plot_from_known_runs(tmp_path, monkeypatch):
+    monkeypatch.setattr(results, "RESULTS", tmp_path)
+    monkeypatch.setattr(results, "ROWS", {"a": results.Row("Task A", "FetchReach", 3)})
+    monkeypatch.setattr(results, "COMPARISONS", {"both": ("A", ["a"])})
+    fake_run(tmp_path / "a" / "seed1", 1, [0.2, 0.6, 0.95])
+    fake_run(tmp_path / "a" / "seed2", 2, [0.5, 0.7, 0.8])
+    fake_run(tmp_path / "a" / "seed3", 3, [0.1])  # unfinished: left out
+    row = results.table().splitlines()[-1]
+    # To 0.5: epochs 1 and 0 (2k and 1k steps; 2 and 1 min); 0.9 by seed 1 only; finals 0.583 and 0.667.
+    assert row.startswith("| Task A | 1, 2 | 3, 3 (3) | 2k (1-2k) steps, 1.5 (1.0-2.0) min | 3k (3-3k) steps, 3.0 "
+                          "(3.0-3.0) min; 1/2 seeds | 0.62 (0.58-0.67) | 2 on 2 |"), row
+    assert results.plot_comparison("both") == tmp_path / "both.png" and (tmp_path / "both.png").stat().st_size > 0
