@@ -200,6 +200,22 @@ def keep_median_policy(name: str) -> Path | None:
     return dest
 
 
+# Policies kept beside the rows' median ones: the best of all runs of several rows (the best epoch of any seed).
+BEST_POLICIES = {"stack2_best_policy.npz": ["stack2", "stack2_demos", "stack2_demos_resets"]}
+
+
+def keep_best_policy(file: str) -> Path | None:
+    """Copy the policy_best.npz with the highest test success among the runs of ``BEST_POLICIES[file]``."""
+    found = [(max(r["test/success_rate"] for r in rows), RESULTS / name / f"seed{params['seed']}" / "policy_best.npz")
+             for name in BEST_POLICIES[file] for params, rows in read_runs(name)]
+    found = [(success, path) for success, path in found if path.exists()]
+    if not found:
+        return None
+    dest = RESULTS / file
+    dest.write_bytes(max(found, key=lambda item: item[0])[1].read_bytes())  # the first of equals, in row order
+    return dest
+
+
 def write_readme_table(text: str, readme: Path = ROOT / "README.md") -> None:
     """Replace the table between the README's results markers."""
     start, end = "<!-- results-table -->", "<!-- /results-table -->"
@@ -300,6 +316,7 @@ def main(argv: list[str] | None = None) -> None:
         write_readme_table(text)
     paths = [path for name in ROWS for path in (plot(name), keep_median_policy(name))]
     paths += [plot_comparison(name) for name in COMPARISONS]
+    paths += [keep_best_policy(file) for file in BEST_POLICIES]
     for path in paths:
         if path:
             print(f"wrote {path.relative_to(ROOT)}", file=sys.stderr)
