@@ -226,6 +226,14 @@ def write_readme_table(text: str, readme: Path = ROOT / "README.md") -> None:
     readme.write_text(before + start + "\n" + text + "\n" + end + rest.split(end, 1)[1])
 
 
+# Published points to draw beside a row's curve: (epoch, test success, label). Read by eye from figures or quoted
+# from a maintainer (the README's "Against the published figures" names the sources); not data.
+REFERENCE_POINTS = {
+    "push_19_workers": [(0, 0.06, "baselines maintainer, 19 CPUs (issue #591)"), (9, 0.89, None), (19, 1.0, None),
+                        (9, 0.9, "Plappert et al. 2018, Fig. 3, read by eye")],
+}
+
+
 def plot(name: str) -> Path | None:
     """Median and 25-75% band of the test success rate against env steps, over the row's seeds."""
     import matplotlib
@@ -244,11 +252,17 @@ def plot(name: str) -> Path | None:
     per_epoch = runs[0][1][0]["total/env_steps"]
     steps = per_epoch * np.arange(1, length + 1)
     fig, ax = plt.subplots(figsize=(5, 3.2))
-    ax.plot(steps, np.median(curves, axis=0), label=f"median of {len(runs)} seeds")
+    label = f"median of {len(runs)} seeds" if len(runs) > 1 else f"seed {runs[0][0]['seed']}"
+    ax.plot(steps, np.median(curves, axis=0), label=label)
     ax.fill_between(steps, np.percentile(curves, 25, axis=0), np.percentile(curves, 75, axis=0), alpha=0.3,
                     label="25-75%")
+    markers = iter("ox")
+    for epoch, success, label in REFERENCE_POINTS.get(name, []):
+        if label is not None:
+            marker = next(markers)
+        ax.plot(per_epoch * (epoch + 1), success, marker, color="black", label=label, linestyle="none")
     ax.set(title=ROWS[name].title, xlabel="env steps (all workers)", ylabel="test success rate", ylim=(-0.02, 1.02))
-    ax.legend(loc="lower right")
+    ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     path = RESULTS / name / "success.png"
     fig.savefig(path, dpi=100)
