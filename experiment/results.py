@@ -20,6 +20,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 RESULTS = Path(__file__).resolve().parent / "results"
 ROOT = RESULTS.parents[1]
 WORKERS = 2
@@ -229,9 +231,20 @@ def write_readme_table(text: str, readme: Path = ROOT / "README.md") -> None:
 # Published points to draw beside a row's curve: (epoch, test success, label). Read by eye from figures or quoted
 # from a maintainer (the README's "Against the published figures" names the sources); not data.
 REFERENCE_POINTS = {
-    "push_19_workers": [(0, 0.06, "baselines maintainer, 19 CPUs (issue #591)"), (9, 0.89, None), (19, 1.0, None),
-                        (9, 0.9, "Plappert et al. 2018, Fig. 3, read by eye")],
+    "push_19_workers": {"baselines maintainer, 19 CPUs (issue #591)": [(0, 0.06), (9, 0.89), (19, 1.0)],
+                        "Plappert et al. 2018, Fig. 3, read by eye": [(9, 0.9)]},
 }
+
+
+def success_curves(runs: list[tuple[dict, list[dict]]]) -> tuple[np.ndarray, np.ndarray]:
+    """Env steps ``(epochs,)`` and test success ``(seeds, epochs)`` of a row's runs, as long as the longest.
+
+    A run that stopped early held >= 0.9 for its last epochs: its last value is carried forward.
+    """
+    length = max(len(rows) for _, rows in runs)
+    curves = np.array([[r["test/success_rate"] for r in rows] + [rows[-1]["test/success_rate"]] * (length - len(rows))
+                       for _, rows in runs])
+    return runs[0][1][0]["total/env_steps"] * np.arange(1, length + 1), curves
 
 
 def plot(name: str) -> Path | None:
@@ -240,27 +253,19 @@ def plot(name: str) -> Path | None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import numpy as np
 
     runs = read_runs(name)
     if not runs:
         return None
-    length = max(len(rows) for _, rows in runs)
-    # A run that stopped early held >= 0.9 for its last epochs: carry its last value forward for the band.
-    curves = np.array([[r["test/success_rate"] for r in rows] + [rows[-1]["test/success_rate"]] * (length - len(rows))
-                       for _, rows in runs])
-    per_epoch = runs[0][1][0]["total/env_steps"]
-    steps = per_epoch * np.arange(1, length + 1)
+    steps, curves = success_curves(runs)
     fig, ax = plt.subplots(figsize=(5, 3.2))
     label = f"median of {len(runs)} seeds" if len(runs) > 1 else f"seed {runs[0][0]['seed']}"
     ax.plot(steps, np.median(curves, axis=0), label=label)
     ax.fill_between(steps, np.percentile(curves, 25, axis=0), np.percentile(curves, 75, axis=0), alpha=0.3,
                     label="25-75%")
-    markers = iter("ox")
-    for epoch, success, label in REFERENCE_POINTS.get(name, []):
-        if label is not None:
-            marker = next(markers)
-        ax.plot(per_epoch * (epoch + 1), success, marker, color="black", label=label, linestyle="none")
+    for (source, points), marker in zip(REFERENCE_POINTS.get(name, {}).items(), "ox"):
+        epochs, values = zip(*points)
+        ax.plot(steps[0] * (np.array(epochs) + 1), values, marker, color="black", label=source, linestyle="none")
     ax.set(title=ROWS[name].title, xlabel="env steps (all workers)", ylabel="test success rate", ylim=(-0.02, 1.02))
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
@@ -284,7 +289,6 @@ def plot_comparison(name: str) -> Path | None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import numpy as np
 
     title, rows = COMPARISONS[name]
     fig, ax = plt.subplots(figsize=(5.5, 3.4))
@@ -293,10 +297,7 @@ def plot_comparison(name: str) -> Path | None:
         runs = read_runs(row)
         if not runs:
             continue
-        length = max(len(r) for _, r in runs)
-        curves = np.array([[x["test/success_rate"] for x in r] + [r[-1]["test/success_rate"]] * (length - len(r))
-                           for _, r in runs])
-        steps = runs[0][1][0]["total/env_steps"] * np.arange(1, length + 1)
+        steps, curves = success_curves(runs)
         ax.plot(steps, np.median(curves, axis=0), label=f"{ROWS[row].title} ({len(runs)} seeds)")
         drawn += 1
     if not drawn:

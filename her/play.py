@@ -285,7 +285,6 @@ def play(load_path: str, *, env: str | None = None, n_episodes: int = 10, video:
         returns: list[float] = []
         successes: list[float] = []
         for episode in range(n_episodes):
-            watch.total = 0.0
             rollout = worker.generate_rollouts()  # one env: (1, T+1 or T, dim)
             success = float(rollout["info_is_success"][0, -1, 0])
             if save_demos is not None and (success or not only_success):
@@ -350,10 +349,11 @@ class Watching:
     def __init__(self, seeds: list[int | None], capture: Callable[[], None]):
         self.resets = SeededResets(seeds)
         self.capture = capture
-        self.total = 0.0  # the episode's return so far
+        self.total = 0.0  # the return of the episode under way (or just ended)
 
     def start(self, env_index: int, env: Any, rng: np.random.Generator | None) -> dict[str, np.ndarray]:
         obs = self.resets.start(env_index, env, rng)
+        self.total = 0.0
         self.capture()
         return obs
 
