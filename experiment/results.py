@@ -275,11 +275,15 @@ def plot(name: str) -> Path | None:
     return path
 
 
-# Rows drawn together on one plot, against env steps, to compare configurations of one task.
+# Rows drawn together on one plot, against env steps, to compare configurations of one task: (title, rows, x scale).
+# A log scale where the rows' step counts differ tenfold, as demo rows stopping early beside a 150-epoch row.
 COMPARISONS = {
-    "stack2_compared": ("FetchStack2: demos, resets", ["stack2", "stack2_demos", "stack2_demos_resets"]),
+    "stack2_compared": ("FetchStack2: demos, resets", ["stack2", "stack2_demos", "stack2_demos_resets"], "linear"),
     "pick_and_place_resets_compared": ("FetchPickAndPlace: resets to demo states",
-                                       ["pick_and_place_demos", "pick_and_place_demos_resets"]),
+                                       ["pick_and_place_demos", "pick_and_place_demos_resets"], "linear"),
+    "pick_and_place_compared": ("FetchPickAndPlace: with and without demos",
+                                ["pick_and_place", "pick_and_place_demos", "pick_and_place_noisy_demos",
+                                 "pick_and_place_demos_resets"], "log"),
 }
 
 
@@ -290,7 +294,7 @@ def plot_comparison(name: str) -> Path | None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    title, rows = COMPARISONS[name]
+    title, rows, xscale = COMPARISONS[name]
     fig, ax = plt.subplots(figsize=(5.5, 3.4))
     drawn = 0
     for row in rows:
@@ -303,7 +307,8 @@ def plot_comparison(name: str) -> Path | None:
     if not drawn:
         plt.close(fig)
         return None
-    ax.set(title=title, xlabel="env steps (all workers)", ylabel="median test success rate", ylim=(-0.02, 1.02))
+    ax.set(title=title, xlabel="env steps (all workers)", ylabel="median test success rate", ylim=(-0.02, 1.02),
+           xscale=xscale)
     ax.legend(loc="upper left", fontsize=8)
     fig.tight_layout()
     path = RESULTS / f"{name}.png"

@@ -64,7 +64,7 @@ def fake_run(folder, seed, successes, n_epochs=3, steps_per_epoch=1000):
 def test_the_table_and_a_comparison_plot_from_known_runs(tmp_path, monkeypatch):
     monkeypatch.setattr(results, "RESULTS", tmp_path)
     monkeypatch.setattr(results, "ROWS", {"a": results.Row("Task A", "FetchReach", 3)})
-    monkeypatch.setattr(results, "COMPARISONS", {"both": ("A", ["a"])})
+    monkeypatch.setattr(results, "COMPARISONS", {"both": ("A", ["a"], "log")})
     fake_run(tmp_path / "a" / "seed1", 1, [0.2, 0.6, 0.95])
     fake_run(tmp_path / "a" / "seed2", 2, [0.5, 0.7, 0.8])
     fake_run(tmp_path / "a" / "seed3", 3, [0.1])  # unfinished: left out
