@@ -284,6 +284,7 @@ COMPARISONS = {
     "pick_and_place_compared": ("FetchPickAndPlace: with and without demos",
                                 ["pick_and_place", "pick_and_place_demos", "pick_and_place_noisy_demos",
                                  "pick_and_place_demos_resets"], "log"),
+    "slide_compared": ("FetchSlide: with and without demos", ["slide", "slide_demos"], "log"),
 }
 
 
@@ -302,7 +303,8 @@ def plot_comparison(name: str) -> Path | None:
         if not runs:
             continue
         steps, curves = success_curves(runs)
-        ax.plot(steps, np.median(curves, axis=0), label=f"{ROWS[row].title} ({len(runs)} seeds)")
+        seeds = f"{len(runs)} seeds" if len(runs) > 1 else "1 seed"
+        ax.plot(steps, np.median(curves, axis=0), label=f"{ROWS[row].title} ({seeds})")
         drawn += 1
     if not drawn:
         plt.close(fig)
