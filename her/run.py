@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 import tempfile
+import time
 from typing import Any, Callable
 
 import click
@@ -16,6 +17,7 @@ import click
 from experiment import config as cfg
 from her import errors, mpi, version
 
+_ABORT_GRACE_SECONDS = 5.0  # how long other ranks leave rank 0 to report an interruption
 _METAVARS = {int: "INT", float: "FLOAT", bool: "0|1", str: "TEXT"}
 
 
@@ -184,8 +186,15 @@ def cli(argv: list[str] | None = None, prog_name: str = "python -m her.run") -> 
     except TrainingError as e:
         return fail(str(e), 1)
     except Interrupted as e:
-        if comm.rank == 0:
-            print(e, file=sys.stderr, flush=True)
+        if comm.rank != 0:
+            # Rank 0 says where to resume, then aborts the job (and this rank with it). An abort from here
+            # first could kill rank 0 before its line; this rank speaks only if rank 0 has not ended the job
+            # by then, as when rank 0 is blocked in a collective waiting for this rank. The abort reaches this
+            # rank as SIGTERM: it must end it quietly, not raise a second interruption.
+            if _main_thread():
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            time.sleep(_ABORT_GRACE_SECONDS)
+        print(e, file=sys.stderr, flush=True)
         if comm.size > 1:
             # A signal reaches the ranks at different moments: one may wait in a collective for a rank that
             # has stopped, and a plain exit would then hang in MPI_Finalize. Abort ends every rank at once.
