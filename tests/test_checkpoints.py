@@ -255,6 +255,33 @@ def test_sigterm_stops_at_once_and_says_where_to_resume(tmp_path, ranks):
     assert run("--resume", str(log), "--n_epochs", str(epoch + 2), mpi=ranks if ranks > 1 else 0).returncode == 0
 
 
+@pytest.mark.slow
+@pytest.mark.mpi
+def test_sigterm_to_one_rank_only_is_reported_by_that_rank(tmp_path):
+    """Rank 0, never signalled, waits in a collective for rank 1: rank 1 says where to resume and ends the job."""
+    log = tmp_path / "run"
+    args = cli_args({**RUN, "n_epochs": 200})
+    process = subprocess.Popen([str(MPIRUN), "-np", "2", "--oversubscribe", sys.executable, "-m", "her.run", *args,
+                                "--log_path", str(log)], env=ENV, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 180
+    while checkpoints.latest(log) is None or checkpoints.latest(log)[0] < 1:
+        assert process.poll() is None and time.monotonic() < deadline, process.stderr.read()[-3000:]
+        time.sleep(0.05)
+    pids = subprocess.run(["pgrep", "-f", f"^{sys.executable} -m her.run .*{log}"], capture_output=True,
+                          text=True).stdout.split()
+    rank_1 = [pid for pid in pids if b"OMPI_COMM_WORLD_RANK=1\0" in Path(f"/proc/{pid}/environ").read_bytes()]
+    assert len(pids) == 2 and len(rank_1) == 1, pids
+    os.kill(int(rank_1[0]), signal.SIGTERM)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 143, err
+    lines = [line for line in err.splitlines() if line.startswith("stopped by SIGTERM")]
+    assert len(lines) == 1 and f"continue with --resume {log}" in lines[0], err
+    assert "Traceback" not in err
+    time.sleep(1)
+    assert not subprocess.run(["pgrep", "-f", str(log)], capture_output=True).stdout  # no rank left behind
+
+
 @pytest.mark.mpi
 def test_sigterm_to_mpirun_stops_every_rank(tmp_path):
     """Open MPI's mpirun ends the ranks itself on SIGTERM (their last words are not relayed); none is left."""
