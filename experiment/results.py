@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from her.report import reaches
+
 RESULTS = Path(__file__).resolve().parent / "results"
 ROOT = RESULTS.parents[1]
 WORKERS = 2
@@ -132,7 +134,7 @@ def read_runs(name: str) -> list[tuple[dict, list[dict]]]:
         with open(folder / "progress.csv", newline="") as f:
             rows = [{k: float(v) for k, v in r.items() if v != ""} for r in csv.DictReader(f)]
         patience, target = params["stop_patience"], params["stop_success_rate"]
-        stopped = len(rows) >= patience and all(r["test/success_rate"] >= target for r in rows[-patience:])
+        stopped = len(rows) >= patience and all(reaches(r["test/success_rate"], target) for r in rows[-patience:])
         if len(rows) >= params["n_epochs"] or stopped:
             runs.append((params, rows))
         else:
@@ -143,7 +145,7 @@ def read_runs(name: str) -> list[tuple[dict, list[dict]]]:
 def first_reach(rows: list[dict], level: float) -> tuple[float, float] | None:
     """(env steps, wall minutes) of the first epoch whose test success is >= level."""
     for r in rows:
-        if r["test/success_rate"] >= level:
+        if reaches(r["test/success_rate"], level):
             return r["total/env_steps"], r["time/total"] / 60
     return None
 

@@ -181,7 +181,7 @@ class Trainer:
     def reached_stop(self, success: float) -> bool:
         """Whether the last stop_patience epochs all held stop_success_rate (row values are equal on all ranks)."""
         k, target = self.counters, self.config.stop_success_rate
-        k.success_streak = k.success_streak + 1 if target is not None and success >= target else 0
+        k.success_streak = k.success_streak + 1 if target is not None and report.reaches(success, target) else 0
         return target is not None and k.success_streak >= self.config.stop_patience
 
     def interrupted(self, signal: KeyboardInterrupt) -> Interrupted:

@@ -73,3 +73,10 @@ def test_the_table_and_a_comparison_plot_from_known_runs(tmp_path, monkeypatch):
     assert row.startswith("| Task A | 1, 2 | 3, 3 (3) | 2k (1-2k) steps, 1.5 (1.0-2.0) min | 3k (3-3k) steps, 3.0 "
                           "(3.0-3.0) min; 1/2 seeds | 0.62 (0.58-0.67) | 2 on 2 |"), row
     assert results.plot_comparison("both") == tmp_path / "both.png" and (tmp_path / "both.png").stat().st_size > 0
+
+
+def test_a_pooled_0_9_counts_as_reaching_0_9():
+    rows = [{"test/success_rate": 0.85, "total/env_steps": 1000.0, "time/total": 60.0},
+            {"test/success_rate": (0.95 + 0.85) / 2, "total/env_steps": 2000.0, "time/total": 120.0}]
+    assert results.first_reach(rows, 0.9) == (2000.0, 2.0)
+    assert results.first_reach(rows, 0.95) is None

@@ -309,3 +309,16 @@ def test_demo_resets_without_demos_or_states_are_one_line_errors(tmp_path, pick_
     assert err.startswith(f"error: {v1} is a version-1 demo file, without the simulator states") and err.count("\n") == 1
     assert "fetch_data_generation.py --env FetchPickAndPlace-v4 --num_episodes 3" in err
     assert not (tmp_path / "run").exists()  # refused before the log folder was made
+
+
+def test_the_stop_rule_counts_a_pooled_0_9_as_0_9(tmp_path, monkeypatch):
+    # Two workers with 19 and 17 successes of 20 log (0.95 + 0.85) / 2 = 0.8999999999999999: that is 36 of 40,
+    # which holds a 0.9 target; before the tolerance such a run trained on to its cap.
+    pooled = (0.95 + 0.85) / 2
+    assert pooled < 0.9
+    metrics = Trainer.epoch_metrics
+    monkeypatch.setattr(Trainer, "epoch_metrics",
+                        lambda self, *args: {**metrics(self, *args), "test/success_rate": pooled})
+    rows = train(build_config({**TINY, "n_epochs": 5, "stop_success_rate": 0.9, "stop_patience": 2,
+                               "log_path": tmp_path / "run"}))
+    assert [row["epoch"] for row in rows] == [0, 1]
