@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from experiment.config import Config, ConfigError, config_from_dict
-from her import atomic, checkpoints, mpi, policy_file, versions
+from her import atomic, checkpoints, mpi, policy_file, report, versions
 from her.errors import ResumeError, UserError, WriteError
 from her.logger import read_progress, write_params
 from her.parts import Parts
@@ -127,7 +127,7 @@ class RunFolder:
         committed by rank 0."""
         c, p, rank = self.config, self.parts, self.comm.rank
         success = row["test/success_rate"]
-        improved = success >= self.counters.best_success
+        improved = report.reaches(success, self.counters.best_success)  # ties too, as the summary says
         self.counters.best_success = max(self.counters.best_success, success)
         save_buffer = c.buffer_save_interval > 0 and (
             (epoch + 1) % c.buffer_save_interval == 0 or epoch + 1 == c.n_epochs)

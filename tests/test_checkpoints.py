@@ -221,24 +221,34 @@ def test_a_full_disk_with_two_ranks_stops_both_with_one_line(tmp_path):
     assert "Traceback" not in err
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("ranks", [1, pytest.param(2, marks=pytest.mark.mpi)])
-def test_sigterm_stops_at_once_and_says_where_to_resume(tmp_path, ranks):
-    log = tmp_path / "run"
-    args = cli_args({**RUN, "n_epochs": 200})
-    cmd = [sys.executable, "-m", "her.run", *args, "--log_path", str(log)]
+def start_long_run(log: Path, ranks: int, first_epochs: int) -> subprocess.Popen:
+    """A 200-epoch run on ``ranks`` processes (1: without mpirun), returned once ``first_epochs`` are checkpointed."""
+    cmd = [sys.executable, "-m", "her.run", *cli_args({**RUN, "n_epochs": 200}), "--log_path", str(log)]
     if ranks > 1:
         cmd = [str(MPIRUN), "-np", str(ranks), "--oversubscribe", *cmd]
     process = subprocess.Popen(cmd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 180
-    while checkpoints.latest(log) is None or checkpoints.latest(log)[0] < 1:
+    while checkpoints.latest(log) is None or checkpoints.latest(log)[0] < first_epochs - 1:
         assert process.poll() is None and time.monotonic() < deadline, process.stderr.read()[-3000:]
         time.sleep(0.05)
+    return process
+
+
+def run_pids(log: Path) -> list[str]:
+    """The process ids of the ranks training into ``log``."""
+    return subprocess.run(["pgrep", "-f", f"^{sys.executable} -m her.run .*{log}"], capture_output=True,
+                          text=True).stdout.split()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("ranks", [1, pytest.param(2, marks=pytest.mark.mpi)])
+def test_sigterm_stops_at_once_and_says_where_to_resume(tmp_path, ranks):
+    log = tmp_path / "run"
+    process = start_long_run(log, ranks, first_epochs=2)
     if ranks == 1:
         process.send_signal(signal.SIGTERM)
     else:  # as SLURM's scancel does: every process of the job step gets it
-        ranks_pids = subprocess.run(["pgrep", "-f", f"^{sys.executable} -m her.run .*{log}"], capture_output=True,
-                                    text=True).stdout.split()
+        ranks_pids = run_pids(log)
         assert len(ranks_pids) == 2
         for pid in ranks_pids:
             os.kill(int(pid), signal.SIGTERM)
@@ -260,16 +270,8 @@ def test_sigterm_stops_at_once_and_says_where_to_resume(tmp_path, ranks):
 def test_sigterm_to_one_rank_only_is_reported_by_that_rank(tmp_path):
     """Rank 0, never signalled, waits in a collective for rank 1: rank 1 says where to resume and ends the job."""
     log = tmp_path / "run"
-    args = cli_args({**RUN, "n_epochs": 200})
-    process = subprocess.Popen([str(MPIRUN), "-np", "2", "--oversubscribe", sys.executable, "-m", "her.run", *args,
-                                "--log_path", str(log)], env=ENV, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 180
-    while checkpoints.latest(log) is None or checkpoints.latest(log)[0] < 1:
-        assert process.poll() is None and time.monotonic() < deadline, process.stderr.read()[-3000:]
-        time.sleep(0.05)
-    pids = subprocess.run(["pgrep", "-f", f"^{sys.executable} -m her.run .*{log}"], capture_output=True,
-                          text=True).stdout.split()
+    process = start_long_run(log, 2, first_epochs=2)
+    pids = run_pids(log)
     rank_1 = [pid for pid in pids if b"OMPI_COMM_WORLD_RANK=1\0" in Path(f"/proc/{pid}/environ").read_bytes()]
     assert len(pids) == 2 and len(rank_1) == 1, pids
     os.kill(int(rank_1[0]), signal.SIGTERM)
@@ -286,14 +288,7 @@ def test_sigterm_to_one_rank_only_is_reported_by_that_rank(tmp_path):
 def test_sigterm_to_mpirun_stops_every_rank(tmp_path):
     """Open MPI's mpirun ends the ranks itself on SIGTERM (their last words are not relayed); none is left."""
     log = tmp_path / "run"
-    args = cli_args({**RUN, "n_epochs": 200})
-    process = subprocess.Popen([str(MPIRUN), "-np", "2", "--oversubscribe", sys.executable, "-m", "her.run", *args,
-                                "--log_path", str(log)], env=ENV, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 180
-    while checkpoints.latest(log) is None:
-        assert process.poll() is None and time.monotonic() < deadline, process.stderr.read()[-3000:]
-        time.sleep(0.05)
+    process = start_long_run(log, 2, first_epochs=1)
     process.send_signal(signal.SIGTERM)
     process.communicate(timeout=60)
     assert process.returncode != 0
