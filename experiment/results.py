@@ -2,6 +2,7 @@
 
     python experiment/results.py run reach --seeds 100 101 102   # train the missing seeds of a row
     python experiment/results.py table                           # README table, plots, the median seeds' policies
+    python experiment/results.py window slide slide_demos --steps 160e3 200e3   # seeds' means at equal env steps
 
 Every run lives in ``experiment/results/<row>/seed<seed>/``; only its ``params.json`` and ``progress.csv`` are
 committed, and for each row ``policy.npz``, the best policy of its median seed (by final success). A row
@@ -186,6 +187,29 @@ def table() -> str:
     return "\n".join(lines)
 
 
+def window_mean(rows: list[dict], low: float, high: float) -> float | None:
+    """Mean test success of the epochs that end in (low, high] env steps; None if none does.
+
+    Rows with different epoch sizes (the demo preset's 4,000 env steps against 10,000) compare here at equal
+    env steps, which is also equal gradient steps: both make one per 5 env steps.
+    """
+    rates = [r["test/success_rate"] for r in rows if low < r["total/env_steps"] <= high]
+    return sum(rates) / len(rates) if rates else None
+
+
+def windows(names: list[str], steps: list[float]) -> str:
+    """One line per seed of each row: its window means over consecutive (low, high] pairs of ``steps``."""
+    pairs = list(zip(steps[::2], steps[1::2]))
+    head = " | ".join(f"{low / 1e3:.0f}-{high / 1e3:.0f}k" for low, high in pairs)
+    lines = [f"row/seed | {head}"]
+    for name in names:
+        for params, rows in read_runs(name):
+            means = [window_mean(rows, low, high) for low, high in pairs]
+            lines.append(f"{name}/seed{params['seed']} | "
+                         + " | ".join("-" if m is None else f"{m:.2f}" for m in means))
+    return "\n".join(lines)
+
+
 def final_success(rows: list[dict]) -> float:
     """Mean test success of the last 10 epochs."""
     return sum(r["test/success_rate"] for r in rows[-10:]) / len(rows[-10:])
@@ -332,9 +356,19 @@ def main(argv: list[str] | None = None) -> None:
     p_table = sub.add_parser("table", help="print the results table, write one plot per row and keep the median "
                                             "seeds' policies")
     p_table.add_argument("--readme", action="store_true", help="also put the table into README.md")
+    p_window = sub.add_parser("window", help="each seed's mean test success over windows of env steps")
+    p_window.add_argument("rows", nargs="+", choices=list(ROWS))
+    p_window.add_argument("--steps", type=float, nargs="+", required=True,
+                          help="pairs of env steps: low high [low high ...]; a window holds the epochs ending "
+                               "after low, up to high")
     args = parser.parse_args(argv)
     if args.cmd == "run":
         run(args.row, args.seeds)
+        return
+    if args.cmd == "window":
+        if len(args.steps) % 2 or any(low >= high for low, high in zip(args.steps[::2], args.steps[1::2])):
+            parser.error("--steps takes pairs 'low high' with low < high, e.g. --steps 160e3 200e3 360e3 400e3")
+        print(windows(args.rows, args.steps))
         return
     text = table()
     print(text)
