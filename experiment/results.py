@@ -54,6 +54,10 @@ ROWS = {
     # The first FetchSlide demo runs, capped at 50 epochs (200k env steps) to fit beside the other rows.
     "slide_demos_50": Row("FetchSlide, 100 demos, 50 epochs", "FetchSlide", 50,
                           demos={"env": "FetchSlide", "num_episodes": 100, "seed": 0}),
+    # Control for the Slide demo row: its preset (20 cycles, batches of 1,024, less exploration noise) without
+    # demos, to tell what the demos add from what the preset's other settings do.
+    "slide_demo_preset": Row("FetchSlide, demo preset without demos", "FetchSlide", 150,
+                             flags={"n_cycles": 20, "batch_size": 1024, "random_eps": 0.1, "noise_eps": 0.1}),
     # Ablation: demos from a noisy expert (noise 0.2: 56 of 100 succeed), as the reference's own script produced.
     "pick_and_place_noisy_demos": Row("FetchPickAndPlace, 100 noisy demos", "FetchPickAndPlace", 30,
                                       demos={"env": "FetchPickAndPlace", "num_episodes": 100, "seed": 0,
@@ -312,7 +316,8 @@ COMPARISONS = {
     "pick_and_place_compared": ("FetchPickAndPlace: with and without demos",
                                 ["pick_and_place", "pick_and_place_demos", "pick_and_place_noisy_demos",
                                  "pick_and_place_demos_resets"], "log"),
-    "slide_compared": ("FetchSlide: with and without demos", ["slide", "slide_demos", "slide_demos_50"], "log"),
+    "slide_compared": ("FetchSlide: with and without demos", ["slide", "slide_demos", "slide_demos_50",
+                                                                    "slide_demo_preset"], "log"),
 }
 
 
