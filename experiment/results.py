@@ -201,9 +201,8 @@ def window_mean(rows: list[dict], low: float, high: float) -> float | None:
     return sum(rates) / len(rates) if rates else None
 
 
-def windows(names: list[str], steps: list[float]) -> str:
-    """One line per seed of each row: its window means over consecutive (low, high] pairs of ``steps``."""
-    pairs = list(zip(steps[::2], steps[1::2]))
+def windows(names: list[str], pairs: list[tuple[float, float]]) -> str:
+    """One line per seed of each row: its mean test success in each (low, high] window of env steps."""
     head = " | ".join(f"{low / 1e3:.0f}-{high / 1e3:.0f}k" for low, high in pairs)
     lines = [f"row/seed | {head}"]
     for name in names:
@@ -316,8 +315,8 @@ COMPARISONS = {
     "pick_and_place_compared": ("FetchPickAndPlace: with and without demos",
                                 ["pick_and_place", "pick_and_place_demos", "pick_and_place_noisy_demos",
                                  "pick_and_place_demos_resets"], "log"),
-    "slide_compared": ("FetchSlide: with and without demos", ["slide", "slide_demos", "slide_demos_50",
-                                                                    "slide_demo_preset"], "log"),
+    "slide_compared": ("FetchSlide: with and without demos",
+                       ["slide", "slide_demos", "slide_demos_50", "slide_demo_preset"], "log"),
 }
 
 
@@ -371,9 +370,10 @@ def main(argv: list[str] | None = None) -> None:
         run(args.row, args.seeds)
         return
     if args.cmd == "window":
-        if len(args.steps) % 2 or any(low >= high for low, high in zip(args.steps[::2], args.steps[1::2])):
+        pairs = list(zip(args.steps[::2], args.steps[1::2]))
+        if len(args.steps) % 2 or any(low >= high for low, high in pairs):
             parser.error("--steps takes pairs 'low high' with low < high, e.g. --steps 160e3 200e3 360e3 400e3")
-        print(windows(args.rows, args.steps))
+        print(windows(args.rows, pairs))
         return
     text = table()
     print(text)

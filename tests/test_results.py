@@ -89,7 +89,7 @@ def test_window_means_compare_rows_at_equal_env_steps(tmp_path, monkeypatch):
     fake_run(tmp_path / "a" / "seed1", 1, [0.1, 0.2, 0.3, 0.5], n_epochs=4, steps_per_epoch=1000)
     fake_run(tmp_path / "b" / "seed7", 7, [0.4, 0.6], n_epochs=2, steps_per_epoch=2000)
     # (0, 2k]: a's epochs at 1k and 2k, b's at 2k; (2k, 4k]: a's at 3k and 4k, b's at 4k; (4k, 6k]: none.
-    assert results.windows(["a", "b"], [0, 2000, 2000, 4000, 4000, 6000]).splitlines() == [
+    assert results.windows(["a", "b"], [(0, 2000), (2000, 4000), (4000, 6000)]).splitlines() == [
         "row/seed | 0-2k | 2-4k | 4-6k", "a/seed1 | 0.15 | 0.40 | -", "b/seed7 | 0.40 | 0.60 | -"]
 
 
