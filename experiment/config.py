@@ -76,7 +76,8 @@ class Config:
     norm_eps: float = _opt(0.01, "floor of the normaliser's standard deviation")
     norm_clip: float = _opt(5.0, "normalised inputs are clipped to +-norm_clip")
     gamma: float | None = _opt(None, "discount; default 1 - 1/T (0.98 on Fetch)")
-    clip_return: bool = _opt(True, "clip critic targets to [-1/(1-gamma), 0]; if false to (-inf, 0]")
+    clip_return: bool = _opt(True, "clip critic targets to [lowest reward/(1-gamma), 0], i.e. [-1/(1-gamma), 0] "
+                                   "on Fetch; if false to (-inf, 0]")
     # --- training loop
     n_cycles: int = _opt(50, "cycles per epoch (10 on FetchReach)")
     n_batches: int = _opt(40, "gradient steps per cycle")

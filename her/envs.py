@@ -147,6 +147,14 @@ def _version(distribution: str) -> str:
         return "(not installed)"
 
 
+def lowest_reward(env: gym.Env) -> float:
+    """The env's lowest reward per step, from a finite ``reward_range`` it declares (FetchStack's step reward:
+    minus the number of blocks), else -1, the sparse Fetch reward's, by which the reference bounds every task's
+    critic targets (its dense ones too)."""
+    low = getattr(env.unwrapped, "reward_range", (-1.0, 0.0))[0]
+    return float(low) if np.isfinite(low) and low < 0 else -1.0
+
+
 def env_dims(env: gym.Env) -> dict[str, int]:
     """Sizes of o, g and u, after checking the env is a goal env whose reward HER can recompute in batches."""
     obs, _ = env.reset()

@@ -9,7 +9,14 @@ from the installed gymnasium-robotics, by absolute path).
   layout with each per-block field repeated for the blocks in order.
 * achieved_goal (3 N): the blocks' positions; desired_goal (3 N): the tower, block 0 on the table at the goal
   xy, block i one block height (5 cm) above block i - 1.
-* success: every block within 5 cm of its place in the tower; reward -(not success) (sparse), like Fetch.
+* success: every block within 5 cm of its place in the tower (Nair et al.'s definition: the gripper may still
+  hold the top block). ``reward_type`` (an env kwarg, so ``--env_kwargs reward_type=step``): ``sparse``
+  -(not success), like Fetch; ``step`` -(number of blocks not in place), the paper's per-block "step" reward
+  (theirs is that plus N - 1, a constant); ``dense`` -(sum of the blocks' distances). ``reward_range`` tells the
+  learner the lowest reward, from which it bounds its critic targets.
+* info: besides ``is_success``, ``placed`` (N,) which blocks are within 5 cm of their place, and ``clear``
+  whether no block is within 5 cm of the grip site (the gripper has let go and moved off); the evaluator logs
+  their means at the last step, so a run shows which storey fails and whether towers stand on their own.
 * episode length: 100 steps for 2 blocks, 150 for 3, registered as the time limit. The scripted expert
   (experiment/data_generation) holds the finished tower from step 63 (median; 70 at most over 50 episodes) with 2
   blocks and from step 99 (113 at most) with 3: each block is a full pick-and-place (about 20 steps in
@@ -34,6 +41,7 @@ BLOCK = 0.05  # block edge (m): the height of one storey of the tower
 TEMPLATE = Path(__file__).with_name("assets") / "fetch_stack.xml"
 COLOURS = ["0.8 0.2 0.2 1", "0.2 0.6 0.2 1", "0.2 0.3 0.8 1", "0.8 0.7 0.1 1"]
 EPISODE_STEPS = {2: 100, 3: 150}
+REWARD_TYPES = ("sparse", "step", "dense")
 
 
 def scene_xml(n_blocks: int) -> str:
@@ -68,7 +76,11 @@ class MujocoFetchStackEnv(MujocoFetchEnv, EzPickle):
     """Stack ``n_blocks`` blocks into a tower at a goal on the table (see the module docstring)."""
 
     def __init__(self, n_blocks: int = 2, reward_type: str = "sparse", **kwargs):
+        if reward_type not in REWARD_TYPES:
+            raise ValueError(f"FetchStack's reward_type must be one of {', '.join(REWARD_TYPES)}, got {reward_type!r}")
         self.n_blocks = n_blocks
+        lowest = {"sparse": -1.0, "step": -float(n_blocks), "dense": -np.inf}[reward_type]
+        self.reward_range = (lowest, 0.0)
         initial_qpos = {
             "robot0:slide0": 0.405,
             "robot0:slide1": 0.48,
@@ -105,7 +117,18 @@ class MujocoFetchStackEnv(MujocoFetchEnv, EzPickle):
         d = self._block_distances(achieved_goal, goal)
         if self.reward_type == "sparse":
             return -np.any(d > self.distance_threshold, axis=-1).astype(np.float32)
+        if self.reward_type == "step":
+            return -np.sum(d > self.distance_threshold, axis=-1).astype(np.float32)
         return -d.sum(axis=-1)
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = super().step(action)
+        pos = obs["achieved_goal"].reshape(self.n_blocks, 3)
+        info["placed"] = (self._block_distances(obs["achieved_goal"], self.goal) < self.distance_threshold
+                          ).astype(np.float32)
+        grip = self._utils.get_site_xpos(self.model, self.data, "robot0:grip")
+        info["clear"] = float(np.all(np.linalg.norm(pos - grip, axis=-1) >= BLOCK))
+        return obs, reward, terminated, truncated, info
 
     def _is_success(self, achieved_goal, desired_goal):
         return np.all(self._block_distances(achieved_goal, desired_goal) < self.distance_threshold,

@@ -65,7 +65,8 @@ def configure_threads(workers_on_host: int) -> None:
         pass  # TensorFlow already started (a second train() in one process): keep its settings.
 
 
-def make_policy(config: Config, dims: dict[str, int], allreduce: Any = None) -> DDPG:
+def make_policy(config: Config, dims: dict[str, int], allreduce: Any = None, lowest_reward: float = -1.0) -> DDPG:
+    """The learner; its critic targets are bounded by the most a return can lose, lowest_reward / (1 - gamma)."""
     return DDPG(
         dims,
         hidden=config.hidden,
@@ -79,7 +80,7 @@ def make_policy(config: Config, dims: dict[str, int], allreduce: Any = None) -> 
         norm_eps=config.norm_eps,
         norm_clip=config.norm_clip,
         gamma=config.gamma,
-        clip_return=config.clip_return_value,
+        clip_return=-lowest_reward * config.clip_return_value,
         bc_loss=config.bc_loss,
         q_filter=config.q_filter,
         prm_loss_weight=config.prm_loss_weight,
@@ -116,7 +117,8 @@ def build(config: Config, comm: mpi.SingleProcess | mpi.MPIComm) -> Parts:
         starts = DemoStates(demos, config.demo_reset_p, train_envs)
         demos = {key: demos[key] for key in EPISODE_KEYS}  # the states restore envs; the buffers never see them
 
-    policy = make_policy(config, dims, comm.allreduce_mean if comm.size > 1 else None)
+    policy = make_policy(config, dims, comm.allreduce_mean if comm.size > 1 else None,
+                         envs.lowest_reward(train_envs[0]))
     if loaded is not None:
         policy.load_network_state(loaded)
     if comm.size > 1:  # every worker starts from rank 0's parameters

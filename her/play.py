@@ -284,6 +284,7 @@ def play(load_path: str, *, env: str | None = None, n_episodes: int = 10, video:
         worker = RolloutWorker([environment], SavedPolicy(policy), dims, T, starts=watch, after_step=watch.after_step)
         returns: list[float] = []
         successes: list[float] = []
+        finals: dict[str, list[np.ndarray]] = {}  # the env's other last-step info numbers, per episode
         for episode in range(n_episodes):
             rollout = worker.generate_rollouts()  # one env: (1, T+1 or T, dim)
             success = float(rollout["info_is_success"][0, -1, 0])
@@ -291,9 +292,14 @@ def play(load_path: str, *, env: str | None = None, n_episodes: int = 10, video:
                 episodes.append({key: value[0] for key, value in rollout.items()})
             returns.append(watch.total)
             successes.append(success)
-            print(f"episode {episode}: return {watch.total:.1f}, success {success:g}", flush=True)
+            # What else the env reported after the last step (FetchStack: which blocks are placed).
+            for key, history in worker.info_history.items():
+                finals.setdefault(key, []).append(history[-1])
+            extras = "".join(f", {key} {_numbers(values[-1])}" for key, values in finals.items())
+            print(f"episode {episode}: return {watch.total:.1f}, success {success:g}{extras}", flush=True)
         rate = float(np.mean(successes))
-        print(f"success rate {rate:.3f} over {n_episodes} episodes of {policy.env_id}", flush=True)
+        means = "".join(f", {key} {_numbers(np.mean(values, axis=0), '.2f')}" for key, values in finals.items())
+        print(f"success rate {rate:.3f} over {n_episodes} episodes of {policy.env_id}{means}", flush=True)
 
         frames = 0
         if writer is not None:
@@ -360,6 +366,12 @@ class Watching:
     def after_step(self, t: int, env_index: int, env: Any, result: tuple[Any, ...]) -> None:
         self.total += float(result[1])
         self.capture()
+
+
+def _numbers(value: np.ndarray, spec: str = "g") -> str:
+    values = np.ravel(value)
+    text = " ".join(format(float(v), spec) for v in values)
+    return text if values.size == 1 else f"[{text}]"
 
 
 def write_demos(path: str, episodes: list[dict[str, np.ndarray]], env_id: str, only_success: bool) -> None:

@@ -72,6 +72,9 @@ class RolloutWorker:
             raise ValueError("an exploring RolloutWorker needs an rng")
         self.success_history: deque[float] = deque(maxlen=history_len)
         self.Q_history: deque[float] = deque(maxlen=history_len)
+        # Other numbers the env reports in info after the last step (FetchStack's per-block ``placed``), by name.
+        self.info_history: dict[str, deque[np.ndarray]] = {}
+        self.history_len = history_len
         self.n_episodes = 0
         self.starts: Starts = starts if starts is not None else EnvReset()
         self.after_step = after_step
@@ -93,6 +96,7 @@ class RolloutWorker:
             ag[i, 0] = obs["achieved_goal"]
             goal[i] = obs["desired_goal"]
 
+        final_infos: list[dict[str, Any]] = [{} for _ in range(n)]
         for t in range(T):
             u[:, t], q = self.policy.get_actions(
                 o[:, t], goal, noise_eps=self.noise_eps, random_eps=self.random_eps, rng=self.rng,
@@ -109,10 +113,13 @@ class RolloutWorker:
                 o[i, t + 1] = obs["observation"]
                 ag[i, t + 1] = obs["achieved_goal"]
                 success[i, t, 0] = info["is_success"]
+                final_infos[i] = info
 
         if not (np.isfinite(o).all() and np.isfinite(ag).all()):
             raise NonFiniteObservation("an env returned a non-finite observation; the simulation became unstable")
         self.success_history.append(float(success[:, -1, 0].mean()))
+        for key, values in final_info_numbers(final_infos).items():
+            self.info_history.setdefault(key, deque(maxlen=self.history_len)).append(values.mean(axis=0))
         if q_values is not None:
             self.Q_history.append(float(q_values.mean()))
         self.n_episodes += n
@@ -121,10 +128,36 @@ class RolloutWorker:
     def clear_history(self) -> None:
         self.success_history.clear()
         self.Q_history.clear()
+        for history in self.info_history.values():
+            history.clear()
 
     def logs(self, prefix: str) -> dict[str, float]:
         logs = {f"{prefix}/success_rate": float(np.mean(self.success_history)) if self.success_history else 0.0}
         if self.compute_Q:
             logs[f"{prefix}/mean_Q"] = float(np.mean(self.Q_history)) if self.Q_history else 0.0
         logs[f"{prefix}/episode"] = float(self.n_episodes)
+        for key, history in self.info_history.items():
+            if not history:
+                continue
+            means = np.mean(history, axis=0)
+            names = [key] if means.ndim == 0 else [f"{key}_{i}" for i in range(means.size)]
+            logs.update((f"{prefix}/{name}", float(m)) for name, m in zip(names, np.ravel(means)))
         return logs
+
+
+def final_info_numbers(infos: Sequence[dict[str, Any]], max_size: int = 8) -> dict[str, np.ndarray]:
+    """The numbers every env reported in ``info`` after its last step, ``is_success`` aside: ``key -> (n, ...)``.
+
+    Only small numeric values (at most ``max_size`` each) that every env reports alike; anything else is left out.
+    """
+    numbers: dict[str, np.ndarray] = {}
+    for key in infos[0] if infos else ():
+        if key == "is_success":
+            continue
+        try:
+            values = np.stack([np.asarray(info[key], dtype=np.float64) for info in infos])
+        except (KeyError, TypeError, ValueError):
+            continue
+        if values.ndim <= 2 and values[0].size <= max_size:
+            numbers[key] = values
+    return numbers

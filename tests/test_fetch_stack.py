@@ -92,3 +92,44 @@ def test_compute_reward_is_vectorised_and_agrees_with_step(stack2):
     np.testing.assert_array_equal(batch, np.r_[rewards, np.zeros(5)])
     np.testing.assert_array_equal(raw.compute_reward(ag.reshape(2, 5, 6), g.reshape(2, 5, 6), None),
                                   batch.reshape(2, 5))
+
+
+def test_step_reward_counts_the_blocks_not_in_place_and_declares_its_range():
+    env = envs.make_env("FetchStack2-v1", seed=0, env_kwargs={"reward_type": "step"})
+    raw = env.unwrapped
+    g = env.reset(seed=1)[0]["desired_goal"]
+    one_off, both_off = g.copy(), g.copy()
+    one_off[3] += 0.06  # the top block 6 cm off
+    both_off[[0, 3]] += 0.06
+    batch = raw.compute_reward(np.stack([g, one_off, both_off]), np.stack([g, g, g]), None)
+    np.testing.assert_array_equal(batch, [0.0, -1.0, -2.0])
+    assert raw.reward_range == (-2.0, 0.0) and envs.lowest_reward(env) == -2.0
+    assert envs.lowest_reward(envs.make_env("FetchStack3-v1", env_kwargs={"reward_type": "step"})) == -3.0
+    # The sparse task, Fetch's own tasks and an unbounded dense reward all bound targets by -1 per step.
+    assert envs.lowest_reward(envs.make_env("FetchStack2-v1")) == -1.0
+    assert envs.lowest_reward(envs.make_env("FetchStack2Dense-v1")) == -1.0
+    assert envs.lowest_reward(envs.make_env("FetchPush-v4")) == -1.0
+
+
+def test_an_unknown_reward_type_is_one_line():
+    with pytest.raises(ValueError, match="reward_type must be one of sparse, step, dense, got 'steps'"):
+        envs.make_env("FetchStack2-v1", env_kwargs={"reward_type": "steps"})
+
+
+def test_info_says_which_blocks_are_placed_and_whether_the_gripper_is_clear(stack2):
+    raw = stack2.unwrapped
+    stack2.reset(seed=4)
+    _, _, _, _, info = stack2.step(np.zeros(4, np.float32))
+    np.testing.assert_array_equal(info["placed"], [0.0, 0.0])  # the blocks start 10 cm from the goal or more
+    assert info["clear"] == 1.0  # and 10 cm from under the gripper
+    # Put the tower in place by hand, block 1 right at the gripper: placed, but the gripper is not clear.
+    grip = raw._utils.get_site_xpos(raw.model, raw.data, "robot0:grip").copy()
+    for i, place in enumerate(raw.goal.reshape(2, 3)):
+        qpos = raw._utils.get_joint_qpos(raw.model, raw.data, f"object{i}:joint").copy()
+        qpos[:3] = place if i == 0 else grip
+        raw._utils.set_joint_qpos(raw.model, raw.data, f"object{i}:joint", qpos)
+    raw.goal[3:] = grip  # the top block's place is where the gripper holds it
+    raw._mujoco.mj_forward(raw.model, raw.data)
+    _, _, _, _, info = stack2.step(np.zeros(4, np.float32))
+    assert info["placed"][0] == 1.0 and info["placed"][1] == 1.0 and info["is_success"] == 1.0
+    assert info["clear"] == 0.0

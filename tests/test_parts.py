@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from conftest import tiny_run
 
 from experiment.config import build_config
@@ -30,3 +31,13 @@ def test_a_second_rank_draws_other_goals_than_the_first(tmp_path):
     first, second = parts.build(config, mpi.SingleProcess()), parts.build(config, Rank1())
     assert not (first.envs[0].unwrapped.goal == second.envs[0].unwrapped.goal).all()
     assert first.explore_rng.random() != second.explore_rng.random()
+
+
+def test_critic_targets_are_bounded_by_the_lowest_return_of_the_envs_reward(tmp_path):
+    def clip(**flags):
+        config = build_config({**tiny_run(), "log_path": tmp_path, **flags})
+        return parts.build(config, mpi.SingleProcess()).policy.clip_return
+
+    assert clip() == pytest.approx(50.0)  # FetchReach: -1 per step over gamma 0.98's horizon, the reference's bound
+    assert clip(env="FetchStack2") == pytest.approx(100.0)  # gamma 0.99
+    assert clip(env="FetchStack2", env_kwargs="reward_type=step") == pytest.approx(200.0)  # down to -2 per step

@@ -130,3 +130,31 @@ def test_seeded_resets_reseed_each_episode_in_turn(counting_envs):
     worker = RolloutWorker(counting_envs(1, T), ConstantPolicy(2), DIMS, T, starts=SeededResets([7, None, 7]))
     goals = [worker.generate_rollouts()["g"][0, 0, 0] for _ in range(3)]  # drawn by the env's reset
     assert goals[0] == goals[2] != goals[1]  # seed 7 twice; the unseeded reset goes on from where it was
+
+
+def test_numbers_the_env_reports_after_the_last_step_are_logged_as_means(counting_envs):
+    T = 3
+    envs = counting_envs(2, T)
+    # Per env: a per-block vector, a scalar, and values that are no numbers or too long to be a metric.
+    extras = [{"placed": np.array([1.0, 0.0]), "clear": 1.0, "name": "x", "image": np.zeros(100)},
+              {"placed": np.array([1.0, 1.0]), "clear": 0.0, "name": "y", "image": np.zeros(100)}]
+    for env, extra in zip(envs, extras):
+        step = env.unwrapped.step
+
+        def reporting(action, step=step, extra=extra, env=env):
+            obs, reward, terminated, truncated, info = step(action)
+            # Only the last step's info counts: earlier steps report the opposite.
+            last = env.unwrapped.steps == T
+            return obs, reward, terminated, truncated, {**info, **(extra if last else {
+                "placed": 1.0 - extra["placed"], "clear": 1.0 - extra["clear"], "name": "", "image": 0})}
+
+        env.unwrapped.step = reporting
+    worker = RolloutWorker(envs, ConstantPolicy(2), DIMS, T)
+    worker.generate_rollouts()
+    worker.generate_rollouts()
+    logs = worker.logs("test")
+    assert {k: logs[k] for k in logs if k.startswith(("test/placed", "test/clear"))} == {
+        "test/placed_0": 1.0, "test/placed_1": 0.5, "test/clear": 0.5}
+    assert not any("name" in k or "image" in k for k in logs)
+    worker.clear_history()
+    assert "test/placed_0" not in worker.logs("test")
