@@ -92,7 +92,8 @@ class Config:
     )
     replay_k: int = _opt(4, "relabelled fraction is 1 - 1/(1 + replay_k)")
     # --- demonstrations
-    bc_loss: bool = _opt(False, "add the behaviour-cloning loss on demo rows (on with --demo_file)")
+    bc_loss: bool = _opt(False, "add the behaviour-cloning loss on demo rows (on with --demo_file; off, the demos "
+                                 "are only replayed)")
     q_filter: bool = _opt(False, "clone only demo actions the critic rates above the actor's (on with --demo_file)")
     num_demo: int = _opt(100, "demo episodes loaded from demo_file")
     demo_batch_size: int = _opt(128, "demo rows at the end of every batch")
@@ -102,6 +103,8 @@ class Config:
     demo_legacy: bool = _opt(
         False, "read a demo file in the reference's pickled layout (only for files you trust: unpickling runs code)"
     )
+    recipe: str = _opt("", "a named set of departures from the reference's configuration, applied after the demo "
+                           "preset (flags still override it); one of: stack (see RECIPES in experiment/config.py)")
     demo_reset_p: float = _opt(
         0.0, "fraction of training episodes that start from a random demo state, with the goal that demo "
         "achieved at its end (Nair et al.'s resets; needs a version-2 demo_file); evaluation never does"
@@ -154,8 +157,15 @@ DEMO_PRESET: dict[str, Any] = {
     "noise_eps": 0.1,
 }
 
+# Named recipes: departures from the reference, each measured (docs/stacking.md), never applied unless asked for.
+# Order of application: defaults -> task overrides -> demo preset -> recipe -> recorded config -> user flags.
+RECIPES: dict[str, dict[str, Any]] = {
+    # Block stacking from demonstrations (Nair et al. 2018's ingredients, measured on FetchStack2/3 here).
+    "stack": {},
+}
+
 # Keys added after runs were recorded, with the value a record without them trained with (resume, --play).
-ADDED_KEYS: dict[str, Any] = {"demo_reset_p": 0.0, "gym_packages": "", "env_kwargs": ""}
+ADDED_KEYS: dict[str, Any] = {"demo_reset_p": 0.0, "gym_packages": "", "env_kwargs": "", "recipe": ""}
 
 FIELDS = {f.name: f for f in dataclasses.fields(Config)}
 PATH_KEYS = ("log_path", "load_path", "demo_file")
@@ -294,6 +304,11 @@ def build_config(user: Mapping[str, Any] | None = None, *, mpi_size: int = 1,
     values.update(TASK_OVERRIDES.get(task, {}))
     if chosen.get("demo_file"):
         values.update(DEMO_PRESET)
+    recipe = chosen.get("recipe") or ""
+    if recipe:
+        if recipe not in RECIPES:
+            raise ConfigError(f"unknown recipe {recipe!r}: use one of {', '.join(RECIPES)}, or none")
+        values.update({name: coerce(name, value) for name, value in RECIPES[recipe].items()})
     values.update(chosen)
 
     if values["num_timesteps"] is not None and values["n_epochs"] is not None:
@@ -408,17 +423,14 @@ def validate(c: Config) -> None:
         f"buffer_size={c.buffer_size} cannot hold one cycle of episodes; give at least "
         f"T*rollout_batch_size = {c.T * c.rollout_batch_size}",
     )
+    _check(c.recipe in ("", *RECIPES), f"unknown recipe {c.recipe!r}: use one of {', '.join(RECIPES)}, or none")
     _check(not c.q_filter or c.bc_loss, "q_filter needs bc_loss: pass --bc_loss 1 (and a --demo_file)")
     _check(not c.bc_loss or c.demo_file, "bc_loss needs demonstrations: pass --demo_file <file.npz>")
-    _check(
-        not c.demo_file or c.bc_loss,
-        "a demo_file with bc_loss=0 would leave the demos unused: drop --bc_loss 0 or the --demo_file",
-    )
     _check(
         not c.demo_reset_p or c.demo_file,
         f"demo_reset_p={c.demo_reset_p} needs demonstrations to reset to: pass --demo_file <file.npz>",
     )
-    if c.bc_loss:
+    if c.demo_file:  # with bc_loss=0 the demos are still replayed (Nair et al.'s "no BC loss" ablation)
         _check(
             1 <= c.demo_batch_size < c.batch_size,
             f"demo_batch_size must be in [1, batch_size={c.batch_size}), got {c.demo_batch_size}",

@@ -14,9 +14,10 @@ from the installed gymnasium-robotics, by absolute path).
   -(not success), like Fetch; ``step`` -(number of blocks not in place), the paper's per-block "step" reward
   (theirs is that plus N - 1, a constant); ``dense`` -(sum of the blocks' distances). ``reward_range`` tells the
   learner the lowest reward, from which it bounds its critic targets.
-* info: besides ``is_success``, ``placed`` (N,) which blocks are within 5 cm of their place, and ``clear``
-  whether no block is within 5 cm of the grip site (the gripper has let go and moved off); the evaluator logs
-  their means at the last step, so a run shows which storey fails and whether towers stand on their own.
+* info: besides ``is_success``, ``placed`` (N,) which blocks are within 5 cm of their place, ``clear`` whether
+  no block is within 5 cm of the grip site (the gripper has let go and moved off), and ``standing``, success with
+  the gripper clear: a tower that stands on its own. The evaluator logs their means at the last step, so a run
+  shows which storey fails and whether its towers stand or are held.
 * episode length: 100 steps for 2 blocks, 150 for 3, registered as the time limit. The scripted expert
   (experiment/data_generation) holds the finished tower from step 63 (median; 70 at most over 50 episodes) with 2
   blocks and from step 99 (113 at most) with 3: each block is a full pick-and-place (about 20 steps in
@@ -129,6 +130,7 @@ class MujocoFetchStackEnv(MujocoFetchEnv, EzPickle):
         grip = self._utils.get_site_xpos(self.model, self.data, "robot0:grip")
         blocks = np.asarray(achieved_goal).reshape(self.n_blocks, 3)
         info["clear"] = float(np.all(np.linalg.norm(blocks - grip, axis=-1) >= BLOCK))
+        info["standing"] = float(info["is_success"]) * info["clear"]  # the tower done and let go of
         return super().compute_terminated(achieved_goal, desired_goal, info)
 
     def _is_success(self, achieved_goal, desired_goal):

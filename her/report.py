@@ -27,6 +27,8 @@ def header(config: Any, resumed_from: int = 0) -> str:
         line += f" (resuming at epoch {resumed_from})"
     if config.demo_file:
         line += f", demos from {config.demo_file}"
+    if config.recipe:
+        line += f", recipe {config.recipe}"
     return f"{line}\nlog folder: {config.log_path}"
 
 

@@ -121,7 +121,7 @@ def test_info_says_which_blocks_are_placed_and_whether_the_gripper_is_clear(stac
     stack2.reset(seed=4)
     _, _, _, _, info = stack2.step(np.zeros(4, np.float32))
     np.testing.assert_array_equal(info["placed"], [0.0, 0.0])  # the blocks start 10 cm from the goal or more
-    assert info["clear"] == 1.0  # and 10 cm from under the gripper
+    assert info["clear"] == 1.0 and info["standing"] == 0.0  # and 10 cm from under the gripper
     # Put the tower in place by hand, block 1 right at the gripper: placed, but the gripper is not clear.
     grip = raw._utils.get_site_xpos(raw.model, raw.data, "robot0:grip").copy()
     for i, place in enumerate(raw.goal.reshape(2, 3)):
@@ -132,4 +132,17 @@ def test_info_says_which_blocks_are_placed_and_whether_the_gripper_is_clear(stac
     raw._mujoco.mj_forward(raw.model, raw.data)
     _, _, _, _, info = stack2.step(np.zeros(4, np.float32))
     assert info["placed"][0] == 1.0 and info["placed"][1] == 1.0 and info["is_success"] == 1.0
-    assert info["clear"] == 0.0
+    assert info["clear"] == 0.0 and info["standing"] == 0.0  # a held tower does not stand
+
+
+def test_a_tower_let_go_of_is_standing(stack2):
+    raw = stack2.unwrapped
+    stack2.reset(seed=6)
+    for i, place in enumerate(raw.goal.reshape(2, 3)):  # the tower built by hand, away from the gripper
+        qpos = raw._utils.get_joint_qpos(raw.model, raw.data, f"object{i}:joint").copy()
+        qpos[:3] = place
+        raw._utils.set_joint_qpos(raw.model, raw.data, f"object{i}:joint", qpos)
+    raw._mujoco.mj_forward(raw.model, raw.data)
+    _, reward, _, _, info = stack2.step(np.zeros(4, np.float32))
+    assert reward == 0.0 and info["is_success"] == 1.0
+    assert info["clear"] == 1.0 and info["standing"] == 1.0

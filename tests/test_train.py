@@ -11,6 +11,7 @@ import tensorflow as tf
 from conftest import tiny_run
 from experiment.config import build_config
 from her import checkpoints, mpi, parts, policy_file
+from her.ddpg import Batch
 from her.logger import read_progress
 from her.run import cli
 from her.run_folder import check_log_dir
@@ -322,3 +323,19 @@ def test_the_stop_rule_counts_a_pooled_0_9_as_0_9(tmp_path, monkeypatch):
     rows = train(build_config({**TINY, "n_epochs": 5, "stop_success_rate": 0.9, "stop_patience": 2,
                                "log_path": tmp_path / "run"}))
     assert [row["epoch"] for row in rows] == [0, 1]
+
+
+def test_without_the_bc_loss_the_demos_are_still_replayed_and_the_actor_loss_is_the_plain_one(tmp_path, pick_demos):
+    # Nair et al.'s "no BC loss" ablation: the demo rows stay in every batch (and in the critic's loss).
+    config = build_config({**PICK, "n_epochs": 1, "demo_file": pick_demos, "bc_loss": 0, "q_filter": 0,
+                           "log_path": tmp_path})
+    trainer = Trainer(config, mpi.SingleProcess())
+    trainer.store(trainer.parts.worker.generate_rollouts())
+    batches = trainer.sample_batches(2)
+    assert batches.is_demo.sum(axis=1).tolist() == [config.demo_batch_size] * 2
+    policy = trainer.parts.policy
+    assert not policy.use_bc_loss
+    metrics = policy.train(Batch(*(x[0] for x in batches)))
+    assert metrics["bc_loss"] == 0.0
+    row = trainer.run()[0]
+    assert "loss/bc" not in row and np.isfinite(row["loss/actor"])
