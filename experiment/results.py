@@ -30,6 +30,8 @@ ROOT = RESULTS.parents[1]
 WORKERS = 2
 CORES = 2  # of the machine every committed run was made on
 STACK_CAP = 20  # epochs
+# The stacking recipe's demonstrations: 1,000 episodes of the scripted expert acting through Gaussian noise of 0.1.
+STACK2_DEMOS = {"env": "FetchStack2", "num_episodes": 1000, "seed": 0, "noise": 0.1}
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,24 @@ ROWS = {
     "stack2_demos_resets": Row("FetchStack2, 100 demos + resets", "FetchStack2", STACK_CAP,
                                flags={"demo_reset_p": 0.5},
                                demos={"env": "FetchStack2", "num_episodes": 100, "seed": 0}),
+    # The stacking recipe (docs/stacking.md): caps that keep every run within 90 minutes on 2 cores.
+    "stack2_recipe": Row("FetchStack2, recipe stack", "FetchStack2", 80, flags={"recipe": "stack"},
+                         demos=STACK2_DEMOS),
+    "stack3_recipe": Row("FetchStack3, recipe stack", "FetchStack3", 70, flags={"recipe": "stack"},
+                         demos={**STACK2_DEMOS, "env": "FetchStack3"}),
+    # Nair et al.'s ablations at the recipe, one ingredient taken out at a time (2 seeds each).
+    "stack2_recipe_no_bc": Row("FetchStack2, recipe without BC loss", "FetchStack2", 80,
+                               flags={"recipe": "stack", "bc_loss": 0, "q_filter": 0}, demos=STACK2_DEMOS),
+    "stack2_recipe_no_q_filter": Row("FetchStack2, recipe without Q-filter", "FetchStack2", 80,
+                                     flags={"recipe": "stack", "q_filter": 0}, demos=STACK2_DEMOS),
+    "stack2_recipe_no_resets": Row("FetchStack2, recipe without resets", "FetchStack2", 80,
+                                   flags={"recipe": "stack", "demo_reset_p": 0}, demos=STACK2_DEMOS),
+    "stack2_recipe_sparse": Row("FetchStack2, recipe with the sparse reward", "FetchStack2", 80,
+                                flags={"recipe": "stack", "env_kwargs": "reward_type=sparse"}, demos=STACK2_DEMOS),
+    # Without demos the demo preset is off: its batch, cycles and noise are given by hand, as in the recipe.
+    "stack2_recipe_no_demos": Row("FetchStack2, recipe without demos", "FetchStack2", 80,
+                                  flags={"recipe": "stack", "demo_reset_p": 0, "n_cycles": 20, "batch_size": 1024,
+                                         "noise_eps": 0.1}),
 }
 
 
@@ -108,9 +128,10 @@ def command(name: str, seed: int) -> list[str]:
     cmd = [str(mpirun), "--allow-run-as-root", *oversubscribe, "-np", str(row.workers), sys.executable, "-m", "her.run",
            "--env", row.env, "--num_env", "2", "--seed", str(seed), "--n_epochs", str(row.cap),
            "--stop_success_rate", "0.9", "--stop_patience", "10", "--policy_save_interval", "0",
-           "--buffer_save_interval", "0", "--tensorboard", "0", "--log_path", str(RESULTS / name / f"seed{seed}")]
-    if row.demos:
-        cmd += ["--demo_file", str(make_demos(row))]
+           "--buffer_save_interval", "0", "--tensorboard", "0",
+           "--log_path", str((RESULTS / name / f"seed{seed}").relative_to(ROOT))]
+    if row.demos:  # paths relative to the repository (runs start there), so params.json records no machine's
+        cmd += ["--demo_file", str(make_demos(row).relative_to(ROOT))]
     for key, value in row.flags.items():
         cmd += [f"--{key}", str(value)]
     return cmd
