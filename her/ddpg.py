@@ -290,7 +290,7 @@ class DDPG:
         }
 
     def _train_steps_graph(self, o, g, u, r, o_2, is_demo):
-        # A graph loop: dispatching one tf.function call per step costs about 1 ms here, a fifth of the step.
+        # A graph loop: one tf.function call per step would pay its dispatch cost every step (docs/performance.md).
         n_steps = tf.shape(o)[0]
         metrics = {key: tf.TensorArray(tf.float32, size=n_steps) for key in METRICS}
         for i in tf.range(n_steps):

@@ -28,7 +28,7 @@ EPISODE_KEYS = ("o", "ag", "g", "u", "info_is_success")
 LEGACY_KEYS = ("acs", "obs", "info")
 STATE_PREFIX = "state/"
 GOAL_KEY = STATE_PREFIX + "goal"  # the env's float64 goal: g holds it rounded to float32
-GENERATOR = "python experiment/data_generation/fetch_data_generation.py"
+GENERATOR = "her-demos"
 
 # Everything np.load or a corrupt archive member can raise on a file that is not what it claims to be.
 # numpy parses .npy headers with tokenize/ast (TokenError, SyntaxError); zipfile raises RuntimeError or

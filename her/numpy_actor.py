@@ -1,9 +1,9 @@
 """Acting in numpy float32 from a copy of the weights: normalise, actor, critic, exploration. No TensorFlow.
 
 The one implementation of action selection, used during training (``DDPG.get_actions``) and from a saved
-policy (``her.policy``). It exists because a ``tf.function`` call costs 0.3-0.8 ms of dispatch here, more than
-the Fetch step it serves, while this forward pass takes about 30 us; tests/test_ddpg.py checks that it agrees
-with the TensorFlow graph step for step.
+policy (``her.policy``). It exists because dispatching a ``tf.function`` call costs more than the Fetch step it
+serves, and this small forward pass far less (measured in docs/performance.md); tests/test_ddpg.py checks that it
+agrees with the TensorFlow graph step for step.
 """
 
 from __future__ import annotations

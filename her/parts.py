@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from experiment.config import Config, ConfigError
+from her.config import Config, ConfigError
 from her import envs, mpi, policy_file
 from her.ddpg import DDPG
 from her.demo import EPISODE_KEYS, load_demos

@@ -29,7 +29,7 @@ from typing import Any, Callable, MutableMapping
 
 import numpy as np
 
-from experiment.config import ConfigError, package_list
+from her.config import ConfigError, package_list
 from her import atomic, envs, policy_file, versions
 from her import policy as saved_policy
 from her.rollout import RolloutWorker

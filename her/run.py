@@ -1,6 +1,6 @@
 """Command line: ``python -m her.run [--key value ...]``. It only parses, builds the configuration and calls train.
 
-Every configuration key is an option, generated from the fields of ``experiment.config.Config``.
+Every configuration key is an option, generated from the fields of ``her.config.Config``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 import click
 
-from experiment import config as cfg
+from her import config as cfg
 from her import errors, mpi, version
 
 _ABORT_GRACE_SECONDS = 5.0  # how long other ranks leave rank 0 to report an interruption

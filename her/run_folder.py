@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from experiment.config import Config, ConfigError, config_from_dict
+from her.config import Config, ConfigError, config_from_dict
 from her import atomic, checkpoints, mpi, policy_file, report, versions
 from her.errors import ResumeError, UserError, WriteError
 from her.logger import read_progress, write_params

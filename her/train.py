@@ -16,7 +16,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from experiment.config import Config
+from her.config import Config
 from her import checkpoints, mpi, parts, report
 from her.ddpg import Batch, make_batch
 from her.errors import Interrupted, ResumeError, Terminated, TrainingError, UserError

@@ -23,9 +23,10 @@ from conftest import cli_args, tiny_run
 from her import checkpoints
 from her.errors import RunInUseError
 from her.logger import read_progress
+from her.mpi import mpirun
 
 ROOT = Path(__file__).resolve().parents[1]
-MPIRUN = Path(sys.executable).with_name("mpirun")
+MPIRUN = mpirun()
 RUN = tiny_run(n_epochs=3, n_batches=2, batch_size=16, hidden=8, buffer_save_interval=1, policy_save_interval=1,
                tensorboard=False)
 TRAIN = cli_args(RUN)

@@ -1,14 +1,18 @@
-"""Installed commands: every console script of setup.py starts and prints its help from any folder; --version."""
+"""Installed commands: every console script of pyproject.toml starts and prints its help from any folder; --version."""
 
 from __future__ import annotations
 
-import ast
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
 
 import her
 from her import commands
@@ -19,16 +23,11 @@ EXPECTED = {"her-train", "her-play", "her-plot", "her-demos"}
 
 
 def console_scripts() -> dict[str, str]:
-    """``name -> module:function`` as setup.py declares them (read, not executed)."""
-    tree = ast.parse((REPO / "setup.py").read_text())
-    for node in ast.walk(tree):
-        if isinstance(node, ast.keyword) and node.arg == "entry_points":
-            entries = ast.literal_eval(node.value)["console_scripts"]
-            return dict(tuple(part.strip() for part in entry.split("=")) for entry in entries)
-    raise AssertionError("setup.py declares no entry_points")
+    """``name -> module:function`` as pyproject.toml declares them."""
+    return tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
 
 
-def test_setup_declares_the_four_commands():
+def test_pyproject_declares_the_four_commands():
     assert set(console_scripts()) == EXPECTED
 
 

@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from experiment.config import DEMO_PRESET, OPTIONS, Config, ConfigError, build_config
+from her.config import DEMO_PRESET, OPTIONS, RECIPES, Config, ConfigError, build_config
 
 # A valid value different from the default for every key, so each override can be seen to land.
 NON_DEFAULT = {
@@ -16,7 +16,7 @@ NON_DEFAULT = {
     "aux_loss_weight": 0.02, "demo_relabel": False, "demo_legacy": True, "demo_reset_p": 0.25,
     "buffer_save_interval": 2,
     "tensorboard": False, "stop_success_rate": 0.9, "stop_patience": 3,
-    "gym_packages": "json", "env_kwargs": "{\"reward_type\": \"dense\"}",
+    "gym_packages": "json", "env_kwargs": "{\"reward_type\": \"dense\"}", "recipe": "stack",
 }
 
 
@@ -29,7 +29,7 @@ def test_every_key_can_be_overridden_as_a_string(key):
     value = NON_DEFAULT[key]
     user = {key: str(int(value)) if isinstance(value, bool) else str(value)}
     if key in ("bc_loss", "q_filter", "num_demo", "demo_batch_size", "prm_loss_weight", "aux_loss_weight",
-               "demo_relabel", "demo_reset_p"):
+               "demo_relabel", "demo_reset_p", "recipe"):
         user["demo_file"] = "demos.npz"  # demo keys only make sense with demonstrations
     if key == "q_filter":
         user["bc_loss"] = "1"
@@ -60,6 +60,24 @@ def test_demo_preset_then_user_flags():
         assert getattr(c, key) == value
     c = build_config({"env": "FetchPickAndPlace", "demo_file": "d.npz", "batch_size": 256, "q_filter": "0"})
     assert c.batch_size == 256 and not c.q_filter and c.bc_loss
+
+
+def test_a_recipe_comes_after_the_demo_preset_and_before_the_users_flags():
+    plain = build_config({"env": "FetchStack2", "demo_file": "d.npz"})
+    stack = build_config({"env": "FetchStack2", "demo_file": "d.npz", "recipe": "stack"})
+    changed = {k for k, v in stack.to_dict().items() if plain.to_dict()[k] != v}
+    assert changed == {"recipe", *RECIPES["stack"]}
+    assert (stack.make_kwargs, stack.demo_reset_p, stack.random_eps, stack.num_demo) == ({"reward_type": "step"}, 0.5,
+                                                                                          0.0, 1000)
+    assert stack.batch_size == DEMO_PRESET["batch_size"] and stack.q_filter  # the demo preset still applies
+    mine = build_config({"env": "FetchStack2", "demo_file": "d.npz", "recipe": "stack", "random_eps": 0.1})
+    assert mine.random_eps == 0.1 and mine.demo_reset_p == 0.5
+    assert build_config({"env": "FetchPush"}).recipe == ""  # faithful unless asked for
+
+
+def test_an_unknown_recipe_is_one_line():
+    with pytest.raises(ConfigError, match="unknown recipe 'fast': use one of stack, or none"):
+        build_config({"env": "FetchStack2", "demo_file": "d.npz", "recipe": "fast"})
 
 
 @pytest.mark.parametrize("steps, cycles, rbs, epochs", [
@@ -146,7 +164,7 @@ def test_random_values_get_a_config_error_or_a_valid_config(user):
 
 
 def test_a_recorded_configuration_rebuilds_to_the_same_config():
-    from experiment.config import config_from_dict
+    from her.config import config_from_dict
 
     config = build_config({"env": "FetchPush", "batch_size": 64, "log_path": "x"})
     assert config_from_dict(config.to_dict()) == config

@@ -101,7 +101,7 @@ def test_missing_keys(tmp_path):
     data = episodes(3)
     np.savez(path, o=data["o"], u=data["u"])
     message = error(path)
-    assert "lacks ag, g, info_is_success" in message and "fetch_data_generation.py" in message
+    assert "lacks ag, g, info_is_success" in message and "make one with her-demos" in message
 
 
 def test_demos_for_another_task_name_both(tmp_path):

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from experiment.data_generation import fetch_data_generation as gen
+from her import experts as gen
 from her.demo import load_demos, save_demos
 from her.envs import env_dims, episode_length, make_env
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from experiment.config import build_config
+from her.config import build_config
 from her.train import train
 
 

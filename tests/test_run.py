@@ -4,7 +4,7 @@ from pathlib import Path
 import numpy as np
 
 from conftest import cli_args
-from experiment.config import OPTIONS
+from her.config import OPTIONS
 from her.logger import read_progress
 from her.run import cli
 
@@ -78,7 +78,7 @@ def test_progress_has_the_reference_keys_and_more(tmp_path, capsys):
 
 
 def write_policy(path, env="FetchReach", hidden=16, layers=1):
-    from experiment.config import build_config
+    from her.config import build_config
     from her import envs, policy_file
     from her.parts import make_policy
 

@@ -7,7 +7,7 @@ import mujoco
 import numpy as np
 import pytest
 
-from experiment.data_generation import fetch_data_generation as gen
+from her import experts as gen
 from her import sim_state
 from her.demo import demo_state, load_demos, save_demos
 from her.envs import env_dims, make_env

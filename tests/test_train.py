@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import tiny_run
-from experiment.config import build_config
+from her.config import build_config
 from her import checkpoints, mpi, parts, policy_file
 from her.ddpg import Batch
 from her.logger import read_progress
@@ -106,7 +106,7 @@ def test_the_log_folder_check_creates_nothing(tmp_path):
 
 
 def test_a_short_pick_and_place_run_with_demos_logs_bc_loss_and_q_filter(tmp_path):
-    from experiment.data_generation.fetch_data_generation import generate
+    from her.experts import generate
     from her.demo import save_demos
 
     demos = tmp_path / "demos.npz"
@@ -131,7 +131,7 @@ def test_a_short_pick_and_place_run_with_demos_logs_bc_loss_and_q_filter(tmp_pat
 
 
 def reach_demos(path, seed=0):
-    from experiment.data_generation.fetch_data_generation import generate
+    from her.experts import generate
     from her.demo import save_demos
 
     save_demos(path, generate("FetchReach-v4", 3, seed=seed).episodes, "FetchReach-v4")
@@ -194,7 +194,7 @@ PICK = {**TINY, "env": "FetchPickAndPlace", "num_demo": 3, "batch_size": 48, "de
 @pytest.fixture(scope="module")
 def pick_demos(tmp_path_factory):
     """Three scripted FetchPickAndPlace episodes in a version-2 file (with simulator states)."""
-    from experiment.data_generation.fetch_data_generation import generate
+    from her.experts import generate
     from her.demo import save_demos
 
     path = tmp_path_factory.mktemp("pick") / "demos.npz"
@@ -308,7 +308,7 @@ def test_demo_resets_without_demos_or_states_are_one_line_errors(tmp_path, pick_
     assert cli(args + ["--demo_reset_p", "0.5", "--demo_file", str(v1)]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"error: {v1} is a version-1 demo file, without the simulator states") and err.count("\n") == 1
-    assert "fetch_data_generation.py --env FetchPickAndPlace-v4 --num_episodes 3" in err
+    assert "her-demos --env FetchPickAndPlace-v4 --num_episodes 3" in err
     assert not (tmp_path / "run").exists()  # refused before the log folder was made
 
 

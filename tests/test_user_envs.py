@@ -10,7 +10,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from experiment.config import ConfigError, build_config, read_recorded
+from her.config import ConfigError, build_config, read_recorded
 from her import versions
 from her.demo import load_demos
 from her.run import cli

@@ -8,14 +8,9 @@ Run ``python experiment/data_generation/slide_calibration.py`` (a few minutes) a
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from experiment.data_generation.fetch_data_generation import (
+from her.experts import (
     SLIDE_TABLE,
     STRIKE_HEIGHT,
     STRIKE_STANDOFF,

@@ -104,7 +104,7 @@ class Config:
         False, "read a demo file in the reference's pickled layout (only for files you trust: unpickling runs code)"
     )
     recipe: str = _opt("", "a named set of departures from the reference's configuration, applied after the demo "
-                           "preset (flags still override it); one of: stack (see RECIPES in experiment/config.py)")
+                           "preset (flags still override it); one of: stack (see RECIPES in her/config.py)")
     demo_reset_p: float = _opt(
         0.0, "fraction of training episodes that start from a random demo state, with the goal that demo "
         "achieved at its end (Nair et al.'s resets; needs a version-2 demo_file); evaluation never does"
