@@ -1,7 +1,7 @@
-"""The README's results table: run its rows, and rebuild the table and plots from the committed runs.
+"""The results table of docs/results.md: run its rows, and rebuild the table and plots from the committed runs.
 
     python experiment/results.py run reach --seeds 100 101 102   # train the missing seeds of a row
-    python experiment/results.py table                           # README table, plots, the median seeds' policies
+    python experiment/results.py table --write                   # docs/results.md's table, plots, kept policies
     python experiment/results.py window slide slide_demos --steps 160e3 200e3   # seeds' means at equal env steps
 
 Every run lives in ``experiment/results/<row>/seed<seed>/``; only its ``params.json`` and ``progress.csv`` are
@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from her import mpi
 from her.report import reaches
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -30,6 +31,7 @@ ROOT = RESULTS.parents[1]
 WORKERS = 2
 CORES = 2  # of the machine every committed run was made on
 STACK_CAP = 20  # epochs
+STACK_RECIPE_CAP = 40  # epochs
 # The stacking recipe's demonstrations: 1,000 episodes of the scripted expert acting through Gaussian noise of 0.1.
 STACK2_DEMOS = {"env": "FetchStack2", "num_episodes": 1000, "seed": 0, "noise": 0.1}
 
@@ -80,22 +82,24 @@ ROWS = {
     "stack2_demos_resets": Row("FetchStack2, 100 demos + resets", "FetchStack2", STACK_CAP,
                                flags={"demo_reset_p": 0.5},
                                demos={"env": "FetchStack2", "num_episodes": 100, "seed": 0}),
-    # The stacking recipe (docs/stacking.md): caps that keep every run within 90 minutes on 2 cores.
-    "stack2_recipe": Row("FetchStack2, recipe stack", "FetchStack2", 80, flags={"recipe": "stack"},
+    # The stacking recipe (docs/stacking.md). FetchStack2: 40 epochs (320k env steps, about 40 minutes on 2 cores),
+    # the diagnosis runs' budget; seed 100 is the diagnosis run that found the recipe (the same configuration, its
+    # flags spelled out), copied from stack2_diagnosis/. FetchStack3: what fits in 90 minutes.
+    "stack2_recipe": Row("FetchStack2, recipe stack", "FetchStack2", STACK_RECIPE_CAP, flags={"recipe": "stack"},
                          demos=STACK2_DEMOS),
     "stack3_recipe": Row("FetchStack3, recipe stack", "FetchStack3", 70, flags={"recipe": "stack"},
                          demos={**STACK2_DEMOS, "env": "FetchStack3"}),
     # Nair et al.'s ablations at the recipe, one ingredient taken out at a time (2 seeds each).
-    "stack2_recipe_no_bc": Row("FetchStack2, recipe without BC loss", "FetchStack2", 80,
+    "stack2_recipe_no_bc": Row("FetchStack2, recipe without BC loss", "FetchStack2", STACK_RECIPE_CAP,
                                flags={"recipe": "stack", "bc_loss": 0, "q_filter": 0}, demos=STACK2_DEMOS),
-    "stack2_recipe_no_q_filter": Row("FetchStack2, recipe without Q-filter", "FetchStack2", 80,
+    "stack2_recipe_no_q_filter": Row("FetchStack2, recipe without Q-filter", "FetchStack2", STACK_RECIPE_CAP,
                                      flags={"recipe": "stack", "q_filter": 0}, demos=STACK2_DEMOS),
-    "stack2_recipe_no_resets": Row("FetchStack2, recipe without resets", "FetchStack2", 80,
+    "stack2_recipe_no_resets": Row("FetchStack2, recipe without resets", "FetchStack2", STACK_RECIPE_CAP,
                                    flags={"recipe": "stack", "demo_reset_p": 0}, demos=STACK2_DEMOS),
-    "stack2_recipe_sparse": Row("FetchStack2, recipe with the sparse reward", "FetchStack2", 80,
+    "stack2_recipe_sparse": Row("FetchStack2, recipe with the sparse reward", "FetchStack2", STACK_RECIPE_CAP,
                                 flags={"recipe": "stack", "env_kwargs": "reward_type=sparse"}, demos=STACK2_DEMOS),
     # Without demos the demo preset is off: its batch, cycles and noise are given by hand, as in the recipe.
-    "stack2_recipe_no_demos": Row("FetchStack2, recipe without demos", "FetchStack2", 80,
+    "stack2_recipe_no_demos": Row("FetchStack2, recipe without demos", "FetchStack2", STACK_RECIPE_CAP,
                                   flags={"recipe": "stack", "demo_reset_p": 0, "n_cycles": 20, "batch_size": 1024,
                                          "noise_eps": 0.1}),
 }
@@ -112,7 +116,7 @@ def make_demos(row: Row) -> Path:
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         d = row.demos
-        cmd = [sys.executable, str(ROOT / "experiment/data_generation/fetch_data_generation.py"), "--env", d["env"],
+        cmd = [sys.executable, "-m", "her.experts", "--env", d["env"],
                "--num_episodes", str(d["num_episodes"]), "--seed", str(d["seed"]), "--output", str(path)]
         if d.get("noise"):
             cmd += ["--noise", str(d["noise"])]
@@ -121,15 +125,17 @@ def make_demos(row: Row) -> Path:
     return path
 
 
-def command(name: str, seed: int) -> list[str]:
+def command(name: str, seed: int, results: Path = RESULTS) -> list[str]:
     row = ROWS[name]
-    mpirun = Path(sys.executable).with_name("mpirun")
+    launcher = mpi.mpirun()
+    if launcher is None:
+        raise SystemExit("no mpirun found: install the project (pip install -e .), which brings Open MPI's")
     oversubscribe = ["--oversubscribe"] if row.workers > (os.cpu_count() or 1) else []
-    cmd = [str(mpirun), "--allow-run-as-root", *oversubscribe, "-np", str(row.workers), sys.executable, "-m", "her.run",
+    cmd = [launcher, "--allow-run-as-root", *oversubscribe, "-np", str(row.workers), sys.executable, "-m", "her.run",
            "--env", row.env, "--num_env", "2", "--seed", str(seed), "--n_epochs", str(row.cap),
            "--stop_success_rate", "0.9", "--stop_patience", "10", "--policy_save_interval", "0",
            "--buffer_save_interval", "0", "--tensorboard", "0",
-           "--log_path", str((RESULTS / name / f"seed{seed}").relative_to(ROOT))]
+           "--log_path", log_path(results / name / f"seed{seed}")]
     if row.demos:  # paths relative to the repository (runs start there), so params.json records no machine's
         cmd += ["--demo_file", str(make_demos(row).relative_to(ROOT))]
     for key, value in row.flags.items():
@@ -137,13 +143,19 @@ def command(name: str, seed: int) -> list[str]:
     return cmd
 
 
-def run(name: str, seeds: list[int]) -> None:
+def log_path(folder: Path) -> str:
+    """Relative to the repository where possible, so that params.json records no machine's paths."""
+    folder = folder.resolve()
+    return str(folder.relative_to(ROOT)) if folder.is_relative_to(ROOT) else str(folder)
+
+
+def run(name: str, seeds: list[int], results: Path = RESULTS) -> None:
     for seed in seeds:
-        folder = RESULTS / name / f"seed{seed}"
+        folder = results / name / f"seed{seed}"
         if (folder / "progress.csv").exists():
-            print(f"{folder} exists: skipped", flush=True)
+            print(f"{folder} exists: skipped (give --out DIR to repeat a committed run elsewhere)", flush=True)
             continue
-        cmd = command(name, seed)
+        cmd = command(name, seed, results)
         print(" ".join(cmd), flush=True)
         subprocess.run(cmd, check=True, cwd=ROOT)
 
@@ -160,7 +172,8 @@ def read_runs(name: str) -> list[tuple[dict, list[dict]]]:
         with open(folder / "progress.csv", newline="") as f:
             rows = [{k: float(v) for k, v in r.items() if v != ""} for r in csv.DictReader(f)]
         patience, target = params["stop_patience"], params["stop_success_rate"]
-        stopped = len(rows) >= patience and all(reaches(r["test/success_rate"], target) for r in rows[-patience:])
+        stopped = (target is not None and len(rows) >= patience
+                   and all(reaches(r["test/success_rate"], target) for r in rows[-patience:]))
         if len(rows) >= params["n_epochs"] or stopped:
             runs.append((params, rows))
         else:
@@ -255,7 +268,7 @@ def keep_median_policy(name: str) -> Path | None:
 
 
 # Policies kept beside the rows' median ones: the best of all runs of several rows (the best epoch of any seed).
-BEST_POLICIES = {"stack2_best_policy.npz": ["stack2", "stack2_demos", "stack2_demos_resets"]}
+BEST_POLICIES = {"stack2_best_policy.npz": ["stack2", "stack2_demos", "stack2_demos_resets", "stack2_recipe"]}
 
 
 def keep_best_policy(file: str) -> Path | None:
@@ -270,18 +283,32 @@ def keep_best_policy(file: str) -> Path | None:
     return dest
 
 
-def write_readme_table(text: str, readme: Path = ROOT / "README.md") -> None:
-    """Replace the table between the README's results markers."""
-    start, end = "<!-- results-table -->", "<!-- /results-table -->"
-    content = readme.read_text()
+def replace_between(path: Path, marker: str, text: str) -> None:
+    """Replace what stands between ``<!-- marker -->`` and ``<!-- /marker -->`` in a markdown file."""
+    start, end = f"<!-- {marker} -->", f"<!-- /{marker} -->"
+    content = path.read_text()
     if start not in content or end not in content:
-        raise SystemExit(f"{readme} has no {start} ... {end} markers")
+        raise SystemExit(f"{path} has no {start} ... {end} markers")
     before, rest = content.split(start, 1)
-    readme.write_text(before + start + "\n" + text + "\n" + end + rest.split(end, 1)[1])
+    path.write_text(before + start + "\n" + text + "\n" + end + rest.split(end, 1)[1])
+
+
+def summary(text: str) -> str:
+    """The README's short table: task, to 0.9 and final success of the full one."""
+    lines = ["| task | to 0.9 (env steps, wall minutes; median over seeds) | final success |", "|---|---|---|"]
+    for line in text.splitlines()[2:]:
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        lines.append(f"| {cells[0]} | {cells[4]} | {cells[5]} |")
+    return "\n".join(lines)
+
+
+def write_tables(text: str) -> None:
+    replace_between(ROOT / "docs" / "results.md", "results-table", text)
+    replace_between(ROOT / "README.md", "results-summary", summary(text))
 
 
 # Published points to draw beside a row's curve: (epoch, test success, label). Read by eye from figures or quoted
-# from a maintainer (the README's "Against the published figures" names the sources); not data.
+# from a maintainer ("Against the published figures" in docs/results.md names the sources); not data.
 REFERENCE_POINTS = {
     "push_19_workers": {"baselines maintainer, 19 CPUs (issue #591)": [(0, 0.06), (9, 0.89), (19, 1.0)],
                         "Plappert et al. 2018, Fig. 3, read by eye": [(9, 0.9)]},
@@ -378,9 +405,12 @@ def main(argv: list[str] | None = None) -> None:
     p_run = sub.add_parser("run", help="train the seeds of a row that have no progress.csv yet")
     p_run.add_argument("row", choices=list(ROWS))
     p_run.add_argument("--seeds", type=int, nargs="+", default=[100, 101, 102])
+    p_run.add_argument("--out", type=Path, default=RESULTS,
+                       help="results folder to train into (default: the committed one, where finished seeds are "
+                            "skipped); e.g. --out runs/repeat to repeat a committed row beside it")
     p_table = sub.add_parser("table", help="print the results table, write one plot per row and keep the median "
                                             "seeds' policies")
-    p_table.add_argument("--readme", action="store_true", help="also put the table into README.md")
+    p_table.add_argument("--write", action="store_true", help="also put the table into docs/results.md and its summary into README.md")
     p_window = sub.add_parser("window", help="each seed's mean test success over windows of env steps")
     p_window.add_argument("rows", nargs="+", choices=list(ROWS))
     p_window.add_argument("--steps", type=float, nargs="+", required=True,
@@ -388,7 +418,7 @@ def main(argv: list[str] | None = None) -> None:
                                "after low, up to high")
     args = parser.parse_args(argv)
     if args.cmd == "run":
-        run(args.row, args.seeds)
+        run(args.row, args.seeds, args.out)
         return
     if args.cmd == "window":
         pairs = list(zip(args.steps[::2], args.steps[1::2]))
@@ -398,8 +428,8 @@ def main(argv: list[str] | None = None) -> None:
         return
     text = table()
     print(text)
-    if args.readme:
-        write_readme_table(text)
+    if args.write:
+        write_tables(text)
     paths = [path for name in ROWS for path in (plot(name), keep_median_policy(name))]
     paths += [plot_comparison(name) for name in COMPARISONS]
     paths += [keep_best_policy(file) for file in BEST_POLICIES]
