@@ -1,3 +1,4 @@
+import dataclasses
 import math
 
 import pytest
@@ -132,7 +133,7 @@ def test_bad_values_are_one_line_errors(user, message):
 
 def test_config_is_frozen_and_serialisable():
     c = build_config({})
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         c.seed = 3  # type: ignore[misc]
     d = c.to_dict()
     assert Config(**d) == c
