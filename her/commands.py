@@ -17,10 +17,10 @@ def train() -> int:
 
 
 def play() -> int:
-    """her-play: ``python -m her.run --play ...``."""
-    from her.run import cli
+    """her-play: ``python -m her.run --play ...``, with only the options playing takes."""
+    from her.run import cli, play_main
 
-    return cli(["--play", *sys.argv[1:]], prog_name="her-play")
+    return cli(sys.argv[1:], prog_name="her-play", command=play_main)
 
 
 def plot() -> int:

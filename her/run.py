@@ -155,7 +155,23 @@ def run_play(user: dict[str, Any], action: dict[str, Any], comm: Any) -> None:
          only_success=action["only_success"])
 
 
-def cli(argv: list[str] | None = None, prog_name: str = "python -m her.run") -> int:
+@click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 118})
+@click.option("--load_path", default=None, metavar="PATH", help="a policy file, or a log folder (its policy_best.npz)")
+@click.option("--env", default=None, metavar="TEXT", help="play on another version of the policy's task")
+@click.option("--seed", default=None, metavar="INT", help="seed of the env's resets  [default: 0]")
+@click.option("--n_episodes", type=int, default=10, show_default=True, help="episodes to run")
+@click.option("--video", default=None, metavar="FILE", help="write the episodes to FILE (.mp4 or .gif)")
+@click.option("--render", type=click.BOOL, default=None, metavar="0|1", help="open a MuJoCo window (default: if a display exists)")
+@click.option("--save_demos", default=None, metavar="FILE", help="save the episodes as a demo file (.npz) for --demo_file")
+@click.option("--only_success", is_flag=True, help="with --save_demos: keep only the successful episodes")
+def play_main(load_path: str | None, env: str | None, seed: str | None, **action: Any) -> None:
+    """Play a trained policy: deterministic episodes, each one's return and success, and the success rate."""
+    user = {key: value for key, value in {"load_path": load_path, "env": env, "seed": seed}.items() if value is not None}
+    run_play(user, {**action, "play": True, "config": None}, mpi.world())
+
+
+def cli(argv: list[str] | None = None, prog_name: str = "python -m her.run",
+        command: click.Command = main) -> int:
     """Run the command; user errors become one line on stderr and exit code 2, training errors exit code 1."""
     from her.errors import Interrupted, TrainingError, UserError
 
@@ -175,8 +191,10 @@ def cli(argv: list[str] | None = None, prog_name: str = "python -m her.run") -> 
 
     previous = signal.signal(signal.SIGTERM, _terminate) if _main_thread() else None
     try:
-        main.main(args=argv, prog_name=prog_name, standalone_mode=False)
+        command.main(args=argv, prog_name=prog_name, standalone_mode=False)
     except click.NoSuchOption as e:
+        if command is not main:
+            return fail(f"{prog_name} has no option {e.option_name}; see {prog_name} --help", 2)
         return fail(f"unknown configuration key {e.option_name}{cfg.nearest_key(e.option_name)}; "
                     "see --help for every key", 2)
     except click.UsageError as e:

@@ -53,7 +53,7 @@ def test_installed_command_help(name, tmp_path):
     assert result.stdout.lower().startswith(f"usage: {name}")
 
 
-def test_her_play_is_run_with_play_prepended(monkeypatch, capsys):
+def test_her_play_without_a_policy_says_what_it_needs(monkeypatch, capsys):
     monkeypatch.setattr(sys, "argv", ["her-play"])
     assert commands.play() == 2
     assert capsys.readouterr().err == "error: --play needs --load_path <policy file or log folder>\n"
@@ -63,3 +63,16 @@ def test_version(capsys):
     assert cli(["--version"]) == 0
     assert capsys.readouterr().out == f"her-tf2 {her.version()}\n"
     assert her.version().count(".") >= 2
+
+
+def test_her_play_help_lists_only_what_playing_takes(capsys, monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["her-play", "--help"])
+    assert commands.play() == 0
+    out = capsys.readouterr().out
+    assert "--load_path" in out and "--save_demos" in out and "--batch_size" not in out
+
+
+def test_her_play_refuses_a_training_option_in_one_line(capsys, monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["her-play", "--batch_size", "3"])
+    assert commands.play() == 2
+    assert capsys.readouterr().err == "error: her-play has no option --batch_size; see her-play --help\n"
