@@ -66,10 +66,12 @@ def write_params(log_dir: str | Path, params: Mapping[str, Any]) -> None:
 
 
 class TensorBoardWriter:
-    """Every logged scalar as a TensorBoard event, step = epoch (``tensorboard --logdir runs``).
+    """Every logged scalar as a TensorBoard event on the env-step axis (``tensorboard --logdir runs``).
 
-    Events are written as TFRecords of ``Event`` protos directly, so training does not need the tensorboard
-    package (``tf.summary`` does); only viewing them does.
+    The step is ``total/env_steps``, as SB3 and cleanrl log, so runs with other worker or env counts line up;
+    the epoch is a scalar of its own. The configuration is written once, as text. Events are TFRecords of
+    ``Event`` protos written directly, so training does not need the tensorboard package (``tf.summary`` does);
+    only viewing them does.
     """
 
     def __init__(self, log_dir: str | Path):
@@ -83,10 +85,20 @@ class TensorBoardWriter:
     def _write(self, event: Any) -> None:
         self._writer.write(event.SerializeToString())
 
-    def write(self, row: Mapping[str, float], step: int) -> None:
+    def write(self, row: Mapping[str, float]) -> None:
         Summary = self._tf.compat.v1.Summary
-        values = [Summary.Value(tag=key, simple_value=float(value)) for key, value in row.items() if key != "epoch"]
+        values = [Summary.Value(tag=key, simple_value=float(value)) for key, value in row.items()]
+        step = int(row["total/env_steps"])
         self._write(self._tf.compat.v1.Event(wall_time=time.time(), step=step, summary=Summary(value=values)))
+        self._writer.flush()
+
+    def write_config(self, params: Mapping[str, Any]) -> None:
+        """The configuration as a two-column markdown table in TensorBoard's text tab."""
+        tf = self._tf
+        lines = ["| key | value |", "|---|---|"] + [f"| {key} | {json.dumps(params[key])} |" for key in sorted(params)]
+        meta = tf.compat.v1.SummaryMetadata(plugin_data=tf.compat.v1.SummaryMetadata.PluginData(plugin_name="text"))
+        value = tf.compat.v1.Summary.Value(tag="config", metadata=meta, tensor=tf.make_tensor_proto("\n".join(lines)))
+        self._write(tf.compat.v1.Event(wall_time=time.time(), step=0, summary=tf.compat.v1.Summary(value=[value])))
         self._writer.flush()
 
     def close(self) -> None:

@@ -68,7 +68,7 @@ class Trainer:
                 stop = self.reached_stop(row["test/success_rate"])
                 self.folder.save(epoch, row, self.logger.csv_text() if self.logger is not None else None)
                 if self.tensorboard is not None:
-                    self.tensorboard.write(row, step=epoch)
+                    self.tensorboard.write(row)
                 if stop:
                     break
             if self.logger is not None:
@@ -108,7 +108,11 @@ class Trainer:
             self.logger = Logger(rows=rows)
             self.logger.print(report.header(self.config, self.counters.first_epoch))
         if self.config.tensorboard:
-            self.folder.on_rank_0(lambda: setattr(self, "tensorboard", TensorBoardWriter(self.folder.log_dir)))
+            self.folder.on_rank_0(self.open_tensorboard)
+
+    def open_tensorboard(self) -> None:
+        self.tensorboard = TensorBoardWriter(self.folder.log_dir)
+        self.tensorboard.write_config(self.config.to_dict())
 
     def store(self, episode: dict[str, np.ndarray]) -> None:
         """Store new episodes and update the normaliser from HER-sampled transitions of them (reference §8)."""

@@ -65,18 +65,25 @@ def test_resuming_a_finished_run_says_so(tmp_path, capsys):
     assert "drop --seed" in capsys.readouterr().err
 
 
-def test_tensorboard_events_hold_every_epochs_success_rate(tmp_path):
-    train(build_config({**TINY, "n_epochs": 2, "log_path": tmp_path / "run"}))
+def test_tensorboard_events_hold_every_epoch_on_the_env_step_axis_and_the_config(tmp_path):
+    config = build_config({**TINY, "n_epochs": 2, "log_path": tmp_path / "run"})
+    train(config)
     events = list((tmp_path / "run").glob("events.out.tfevents.*"))
     assert len(events) == 1
-    steps = {}
+    success, epochs, texts = {}, {}, {}
     for record in tf.data.TFRecordDataset(str(events[0])):
         event = tf.compat.v1.Event.FromString(record.numpy())
         for value in event.summary.value:
             if value.tag == "test/success_rate":
-                steps[event.step] = value.simple_value
+                success[event.step] = value.simple_value
+            elif value.tag == "epoch":
+                epochs[event.step] = value.simple_value
+            elif value.metadata.plugin_data.plugin_name == "text":
+                texts[value.tag] = tf.make_ndarray(value.tensor).item().decode()
     rows = read_progress(tmp_path / "run" / "progress.csv")
-    assert steps == {int(row["epoch"]): pytest.approx(row["test/success_rate"]) for row in rows}
+    assert success == {int(row["total/env_steps"]): pytest.approx(row["test/success_rate"]) for row in rows}
+    assert epochs == {int(row["total/env_steps"]): row["epoch"] for row in rows} and len(epochs) == 2
+    assert f"| seed | {config.seed} |" in texts["config"].splitlines()
 
 
 def test_a_nan_stops_training_naming_the_epoch_and_keeps_the_last_good_policy(tmp_path, monkeypatch, capsys):
