@@ -24,6 +24,7 @@ from her.replay_buffer import episode_shapes
 
 FORMAT = "her-tf2-demos"
 VERSION = 2  # 2: adds the state/ keys; 1 is still read
+NO_STATES_KEY = "no_states"  # in a version-1 file written by --play: why it holds no states
 EPISODE_KEYS = ("o", "ag", "g", "u", "info_is_success")
 LEGACY_KEYS = ("acs", "obs", "info")
 STATE_PREFIX = "state/"
@@ -42,19 +43,51 @@ class DemoFileError(UserError, ValueError):
 
 
 def save_demos(path: str | Path, episodes: Mapping[str, np.ndarray], env_id: str, *,
-               compresslevel: int | None = 1) -> None:
+               compresslevel: int | None = 1, no_states: str = "") -> None:
     """Write ``episodes`` (the keys of EPISODE_KEYS, and any ``state/`` keys) for ``env_id`` to exactly ``path``.
 
     The write is atomic. Episode arrays are stored as float32, states as float64 (restoring needs every bit).
     ``compresslevel`` 1-9 deflates the archive (level 1 is nearly as small as 9 for these arrays); None stores it.
+    A file without states is version 1; ``no_states`` records why it has none, for the error that asks for them.
     """
     arrays = {key: np.asarray(episodes[key], dtype=np.float32) for key in EPISODE_KEYS}
     arrays.update({key: np.asarray(value, dtype=np.float64) for key, value in episodes.items()
                    if key.startswith(STATE_PREFIX)})
     arrays["env_id"] = np.array(env_id)
     arrays["format"] = np.array(FORMAT)
-    arrays["version"] = np.array(VERSION)
+    has_states = any(key.startswith(STATE_PREFIX) for key in arrays)
+    arrays["version"] = np.array(VERSION if has_states else 1)
+    if no_states and not has_states:
+        arrays[NO_STATES_KEY] = np.array(no_states)
     atomic.savez(path, arrays, compresslevel=compresslevel)
+
+
+class EpisodeStates:
+    """The simulator state (``her.sim_state``) and the env's goal at every observation of one episode."""
+
+    def __init__(self) -> None:
+        self.states: list[dict[str, np.ndarray]] = []
+        self.goals: list[np.ndarray] = []
+
+    @staticmethod
+    def track(env) -> None:
+        """Before the episode's reset (ValueError for an env whose states cannot be saved)."""
+        from her import sim_state
+
+        sim_state.track(env)
+
+    def record(self, env) -> None:
+        """After the reset and after each step."""
+        from her import sim_state
+
+        self.states.append(sim_state.get_state(env))
+        self.goals.append(np.array(env.unwrapped.goal, dtype=np.float64))
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """``state/<name>: (T+1, size)`` and ``state/goal: (T+1, dim_g)``, float64."""
+        arrays = {STATE_PREFIX + name: np.stack([state[name] for state in self.states]) for name in self.states[0]}
+        arrays[GOAL_KEY] = np.stack(self.goals)
+        return arrays
 
 
 def load_demos(
@@ -249,6 +282,10 @@ def _read_states(data, path: Path, env_id: str, dims: Mapping[str, int], T: int,
     held = len(data["u"])  # _read_plain has checked the episode arrays
     keys = sorted(key for key in data.files if key.startswith(STATE_PREFIX))
     if not keys:
+        if NO_STATES_KEY in data.files:
+            raise DemoFileError(f"{path} holds no simulator states ({_scalar_text(data[NO_STATES_KEY])}), and "
+                                "resets to demo states need them: train without --demo_reset_p, or save demos "
+                                "from an env whose states can be saved")
         version = int(data["version"]) if "version" in data.files else 1
         raise _no_states(path, f"is a version-{version} demo file", env_id, held)
     missing = [key for key in (GOAL_KEY, STATE_PREFIX + "qpos") if key not in keys]

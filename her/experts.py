@@ -352,16 +352,15 @@ class ExpertEpisode:
         self.expert = expert() if isinstance(expert, type) else expert  # a fresh one: no phase leaks in
         self.seed, self.T, self.noise = seed, T, noise
         self.noise_rng = np.random.default_rng(seed)
-        self.states: list[dict[str, np.ndarray]] = []
-        self.goals: list[np.ndarray] = []
+        from her.demo import EpisodeStates
+
+        self.states = EpisodeStates()
         self.obs: dict[str, np.ndarray] = {}  # the env's latest observation, in its own float64
 
     def start(self, env_index: int, env, rng: np.random.Generator | None) -> dict[str, np.ndarray]:
-        from her import sim_state
-
-        sim_state.track(env)  # before the reset: get_state must see inside every step of the episode
+        self.states.track(env)  # before the reset: get_state must see inside every step of the episode
         self.obs, _ = env.reset(seed=self.seed)
-        self.record(env)
+        self.states.record(env)
         return self.obs
 
     def get_actions(self, o: np.ndarray, g: np.ndarray, **_) -> tuple[np.ndarray, None]:
@@ -379,21 +378,11 @@ class ExpertEpisode:
         self.obs, terminated, truncated = result[0], result[2], result[3]
         if (terminated or truncated) and t < self.T - 1:
             raise RuntimeError(f"{env.spec.id} ended after {t + 1} steps, before T={self.T}")
-        self.record(env)
-
-    def record(self, env) -> None:
-        from her import sim_state
-
-        self.states.append(sim_state.get_state(env))
-        self.goals.append(np.array(env.unwrapped.goal, dtype=np.float64))
+        self.states.record(env)
 
     def state_arrays(self) -> dict[str, np.ndarray]:
         """``state/<name>: (T+1, size)`` and ``state/goal: (T+1, dim_g)``, float64."""
-        from her.demo import GOAL_KEY, STATE_PREFIX
-
-        arrays = {STATE_PREFIX + name: np.stack([state[name] for state in self.states]) for name in self.states[0]}
-        arrays[GOAL_KEY] = np.stack(self.goals)
-        return arrays
+        return self.states.arrays()
 
 
 def run_episode(env, expert: Expert | type, seed: int, T: int,

@@ -280,7 +280,8 @@ def play(load_path: str, *, env: str | None = None, n_episodes: int = 10, video:
             writer.append(frame)
 
         # Seeding the first reset makes the episodes a function of ``seed`` alone (env_dims stepped the env).
-        watch = Watching(seeds=[seed] + [None] * (n_episodes - 1), capture=capture)
+        watch = Watching(seeds=[seed] + [None] * (n_episodes - 1), capture=capture,
+                         record_states=save_demos is not None)
         worker = RolloutWorker([environment], SavedPolicy(policy), dims, T, starts=watch, after_step=watch.after_step)
         returns: list[float] = []
         successes: list[float] = []
@@ -290,6 +291,8 @@ def play(load_path: str, *, env: str | None = None, n_episodes: int = 10, video:
             success = float(rollout["info_is_success"][0, -1, 0])
             if save_demos is not None and (success or not only_success):
                 episodes.append({key: value[0] for key, value in rollout.items()})
+                if watch.states is not None:
+                    episodes[-1].update(watch.states.arrays())
             returns.append(watch.total)
             successes.append(success)
             # What else the env reported after the last step (FetchStack: which blocks are placed).
@@ -308,7 +311,7 @@ def play(load_path: str, *, env: str | None = None, n_episodes: int = 10, video:
             writer = None
             print(f"video: {video_path} ({frames} frames)", flush=True)
         if save_demos is not None:
-            write_demos(save_demos, episodes, policy.env_id, only_success)
+            write_demos(save_demos, episodes, policy.env_id, only_success, watch.no_states)
     finally:
         if writer is not None:
             writer.abort()
@@ -350,22 +353,39 @@ class SavedPolicy:
 
 
 class Watching:
-    """Play's two hooks into the rollout: seeded resets, and after each step a frame and the summed reward."""
+    """Play's hooks into the rollout: seeded resets, and after each step a frame, the summed reward and, when the
+    episodes are saved as demos, the simulator state."""
 
-    def __init__(self, seeds: list[int | None], capture: Callable[[], None]):
+    def __init__(self, seeds: list[int | None], capture: Callable[[], None], record_states: bool = False):
         self.resets = SeededResets(seeds)
         self.capture = capture
         self.total = 0.0  # the return of the episode under way (or just ended)
+        self.record_states = record_states
+        self.no_states = ""  # why the states could not be recorded, if they could not
+        self.states: Any = None  # her.demo.EpisodeStates of the episode under way
 
     def start(self, env_index: int, env: Any, rng: np.random.Generator | None) -> dict[str, np.ndarray]:
+        from her.demo import EpisodeStates
+
+        self.states = None
+        if self.record_states and not self.no_states:
+            try:
+                EpisodeStates.track(env)  # before the reset, as the generator does
+                self.states = EpisodeStates()
+            except ValueError as e:
+                self.no_states = str(e)
         obs = self.resets.start(env_index, env, rng)
         self.total = 0.0
         self.capture()
+        if self.states is not None:
+            self.states.record(env)
         return obs
 
     def after_step(self, t: int, env_index: int, env: Any, result: tuple[Any, ...]) -> None:
         self.total += float(result[1])
         self.capture()
+        if self.states is not None:
+            self.states.record(env)
 
 
 def _numbers(value: np.ndarray, spec: str = "g") -> str:
@@ -374,13 +394,14 @@ def _numbers(value: np.ndarray, spec: str = "g") -> str:
     return text if values.size == 1 else f"[{text}]"
 
 
-def write_demos(path: str, episodes: list[dict[str, np.ndarray]], env_id: str, only_success: bool) -> None:
-    from her.demo import EPISODE_KEYS, save_demos
+def write_demos(path: str, episodes: list[dict[str, np.ndarray]], env_id: str, only_success: bool,
+                no_states: str = "") -> None:
+    from her.demo import save_demos
 
     if not episodes:
         raise PlayError(f"no episode succeeded, so {path} was not written: play more --n_episodes or drop "
                         "--only_success")
-    save_demos(path, {key: np.stack([e[key] for e in episodes]) for key in EPISODE_KEYS}, env_id)
+    save_demos(path, {key: np.stack([e[key] for e in episodes]) for key in episodes[0]}, env_id, no_states=no_states)
     kept = "successful episodes" if only_success else "episodes"
     print(f"demos: {path} ({len(episodes)} {kept})", flush=True)
 

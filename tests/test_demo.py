@@ -52,7 +52,8 @@ def test_round_trip_returns_the_first_num_demo_episodes(tmp_path, compresslevel)
     assert out["o"].shape == (3, T + 1, 25) and out["u"].shape == (3, T, 4)
     assert out["info_is_success"].shape == (3, T, 1)
     with np.load(path) as raw:  # plain arrays only: readable without pickle
-        assert str(raw["env_id"]) == ENV and str(raw["format"]) == "her-tf2-demos" and int(raw["version"]) == 2
+        # Without state/ keys the file is version 1.
+        assert str(raw["env_id"]) == ENV and str(raw["format"]) == "her-tf2-demos" and int(raw["version"]) == 1
 
 
 def test_actions_are_clipped_not_refused(tmp_path):
@@ -230,11 +231,22 @@ def test_asking_for_states_from_a_v1_file_gives_the_regenerate_command(tmp_path)
     assert message.endswith(f"{GENERATOR} --env {ENV} --num_episodes 3 --output {path}")
 
 
-def test_asking_for_states_from_a_v2_file_without_them(tmp_path):
-    path = tmp_path / "v2.npz"
-    save_demos(path, episodes(5), ENV)  # save_demos without state/ keys, as for synthetic episodes
+def test_asking_for_states_from_a_file_without_them(tmp_path):
+    path = tmp_path / "v1.npz"
+    save_demos(path, episodes(5), ENV)  # without state/ keys, as for synthetic episodes: version 1
     message = error(path, need_states=True)
-    assert "version-2" in message and f"--num_episodes 5 --output {path}" in message
+    assert "version-1" in message and f"--num_episodes 5 --output {path}" in message
+    # As --play wrote them before it saved states: marked version 2, without states.
+    with np.load(path) as data:
+        np.savez(tmp_path / "v2.npz", **{**{key: data[key] for key in data.files}, "version": np.array(2)})
+    assert "version-2" in error(tmp_path / "v2.npz", need_states=True)
+
+
+def test_a_file_without_states_that_says_why_repeats_it(tmp_path):
+    path = tmp_path / "played.npz"
+    save_demos(path, episodes(3), ENV, no_states="MyEnv-v0 is not a MuJoCo env")
+    message = error(path, need_states=True)
+    assert "holds no simulator states (MyEnv-v0 is not a MuJoCo env)" in message and "--demo_reset_p" in message
 
 
 def test_asking_for_states_from_a_legacy_file_refuses_before_unpickling(tmp_path):

@@ -12,7 +12,7 @@ import pytest
 
 from her.config import ConfigError, build_config, read_recorded
 from her import versions
-from her.demo import load_demos
+from her.demo import DemoFileError, load_demos
 from her.run import cli
 from her.run_folder import resume_config
 
@@ -186,6 +186,9 @@ def test_play_saves_demos_of_the_user_env(user_run, tmp_path, capsys):
     assert cli(["--play", "--load_path", str(user_run), "--n_episodes", "3", "--render", "0",
                 "--save_demos", str(out)]) == 0
     assert len(load_demos(out, env_id=ENV_ID, dims={"o": 2, "g": 1, "u": 2}, T=T, num_demo=3)["u"]) == 3
+    # Not a MuJoCo env: the file is version 1 and says why it has no states, which resets then repeat.
+    with pytest.raises(DemoFileError, match=r"holds no simulator states \(.*is not a gymnasium-robotics Mujoco"):
+        load_demos(out, env_id=ENV_ID, dims={"o": 2, "g": 1, "u": 2}, T=T, num_demo=3, need_states=True)
 
 
 def test_play_notes_changed_versions_from_a_policy_file_alone(user_run, tmp_path, monkeypatch, capsys):
