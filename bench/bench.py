@@ -202,7 +202,8 @@ episode = trainer.parts.worker.generate_rollouts()
 while not trainer.parts.buffer.full:  # the same episode over and over: every page of the arrays is written
     trainer.store(episode)
 trainer.parts.policy.train_steps(trainer.sample_batches(20))
-checkpoints.save_buffer(Path({tmp!r}) / "buffer.npz", trainer.parts.buffer.state_dict(), 0)  # as a run does for --resume
+# as a run does for --resume
+checkpoints.save_buffer(Path({tmp!r}) / "buffer.npz", trainer.parts.buffer.state_dict(), 0)
 print(status_bytes("VmHWM"), trainer.parts.buffer.nbytes)
 """
 

@@ -18,6 +18,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -160,6 +161,45 @@ def run(name: str, seeds: list[int], results: Path = RESULTS) -> None:
         subprocess.run(cmd, check=True, cwd=ROOT)
 
 
+def repeat(name: str, seed: int, epochs: int) -> str:
+    """Re-run the first ``epochs`` of a committed run from its params.json, and say whether they match exactly."""
+    from her import versions
+    from her.logger import read_progress
+
+    folder = RESULTS / name / f"seed{seed}"
+    if not (folder / "params.json").exists():
+        raise SystemExit(f"{folder} holds no committed run: see experiment/results/{name}/ for its seeds")
+    params = json.loads((folder / "params.json").read_text())
+    if params.get("demo_file") and not (ROOT / params["demo_file"]).exists() and ROWS[name].demos:
+        make_demos(ROWS[name])  # the generator is deterministic: the same seed writes the same file
+    committed = read_progress(folder / "progress.csv")[:epochs]
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "run"
+        launcher = mpi.mpirun()
+        oversubscribe = ["--oversubscribe"] if params["mpi_size"] > (os.cpu_count() or 1) else []
+        cmd = [str(launcher), "--allow-run-as-root", *oversubscribe, "-np", str(params["mpi_size"]), sys.executable,
+               "-m", "her.run", "--config", str(folder / "params.json"), "--n_epochs", str(epochs), "--log_path",
+               str(out)]
+        print(" ".join(cmd), flush=True)
+        subprocess.run(cmd, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+        again = read_progress(out / "progress.csv")
+    if not (folder / versions.FILE).exists():
+        lines = [f"{folder} has no {versions.FILE} (the run predates version records): the code it ran at is "
+                 "unknown, so a difference below may come from changes since"]
+    else:
+        lines = [versions.difference(folder) or f"versions: the same as the committed run's {versions.FILE}"]
+    for epoch, (old, new) in enumerate(zip(committed, again)):
+        differ = [key for key in old if not key.startswith("time/") and key in new and old[key] != new[key]]
+        if differ:
+            shown = ", ".join(f"{key} {old[key]!r} committed, {new[key]!r} now" for key in differ[:3])
+            more = f" (and {len(differ) - 3} more)" if len(differ) > 3 else ""
+            lines.append(f"epoch {epoch} differs: {shown}{more}")
+            break
+    else:
+        lines.append(f"epochs 0-{len(again) - 1}: every logged number equal to the committed run's (timings apart)")
+    return "\n".join(lines)
+
+
 # ---- the table ----
 
 def read_runs(name: str) -> list[tuple[dict, list[dict]]]:
@@ -221,7 +261,8 @@ def table() -> str:
         to_half = reach_cell([first_reach(rows, 0.5) for _, rows in runs], n)
         to_09 = reach_cell([first_reach(rows, 0.9) for _, rows in runs], n)
         lines.append(f"| {row.title} | {seeds} | {epochs} ({row.cap}) | {to_half} | {to_09} | "
-                     f"{median(finals):.2f} ({min(finals):.2f}-{max(finals):.2f}) | {runs[0][0]['mpi_size']} on {CORES} |")
+                     f"{median(finals):.2f} ({min(finals):.2f}-{max(finals):.2f}) | "
+                     f"{runs[0][0]['mpi_size']} on {CORES} |")
     return "\n".join(lines)
 
 
@@ -410,7 +451,13 @@ def main(argv: list[str] | None = None) -> None:
                             "skipped); e.g. --out runs/repeat to repeat a committed row beside it")
     p_table = sub.add_parser("table", help="print the results table, write one plot per row and keep the median "
                                             "seeds' policies")
-    p_table.add_argument("--write", action="store_true", help="also put the table into docs/results.md and its summary into README.md")
+    p_table.add_argument("--write", action="store_true",
+                         help="also put the table into docs/results.md and its summary into README.md")
+    p_repeat = sub.add_parser("repeat", help="re-run the first epochs of a committed run from its params.json and "
+                                              "say whether every logged number matches")
+    p_repeat.add_argument("row", choices=list(ROWS))
+    p_repeat.add_argument("--seed", type=int, required=True)
+    p_repeat.add_argument("--epochs", type=int, default=2)
     p_window = sub.add_parser("window", help="each seed's mean test success over windows of env steps")
     p_window.add_argument("rows", nargs="+", choices=list(ROWS))
     p_window.add_argument("--steps", type=float, nargs="+", required=True,
@@ -419,6 +466,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.cmd == "run":
         run(args.row, args.seeds, args.out)
+        return
+    if args.cmd == "repeat":
+        print(repeat(args.row, args.seed, args.epochs))
         return
     if args.cmd == "window":
         pairs = list(zip(args.steps[::2], args.steps[1::2]))

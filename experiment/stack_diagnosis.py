@@ -15,7 +15,8 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import numpy as np
 
@@ -91,7 +92,7 @@ def exploration(args: argparse.Namespace) -> int:
                                   (0.2, 0.3)]:
         rng = np.random.default_rng(args.seed)
 
-        def act(obs: dict, expert: Any) -> np.ndarray:
+        def act(obs: dict, expert: Any, noise_eps=noise_eps, random_eps=random_eps, rng=rng) -> np.ndarray:
             u = np.clip(np.asarray(expert(obs), np.float32), -1.0, 1.0)[None]
             return explore(u, 1.0, noise_eps, random_eps, rng)[0]
 

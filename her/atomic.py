@@ -6,7 +6,8 @@ import os
 import tempfile
 import zipfile
 from pathlib import Path
-from typing import Callable, IO, Mapping
+from typing import IO
+from collections.abc import Callable, Mapping
 
 import numpy as np
 

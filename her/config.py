@@ -16,7 +16,8 @@ import os
 import time
 import typing
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 from her import envs
 from her.errors import UserError

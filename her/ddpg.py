@@ -7,7 +7,8 @@ through the injected ``allreduce`` before its Adam step (D8).
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, NamedTuple
+from typing import Any, NamedTuple
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import tensorflow as tf

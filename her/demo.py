@@ -12,7 +12,7 @@ from __future__ import annotations
 import pickle
 import sys
 from pathlib import Path
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 

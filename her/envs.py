@@ -7,7 +7,8 @@ import importlib
 import io
 import re
 import sys
-from typing import Any, Iterable, Mapping
+from typing import Any
+from collections.abc import Iterable, Mapping
 
 import gymnasium as gym
 import numpy as np

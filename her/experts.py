@@ -20,7 +20,8 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import Callable, Mapping, NamedTuple
+from typing import NamedTuple
+from collections.abc import Callable, Mapping
 
 import numpy as np
 
@@ -483,8 +484,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--max_attempts", type=int, default=None,
                    help="with --only_success, give up after this many episodes (default: 10 x --num_episodes)")
     p.add_argument("--noise", type=float, default=0.0,
-                   help="std of Gaussian noise added to the expert's actions, as executed and recorded: a weaker expert, "
-                        "or (0.1) one shown off its path and recovering, as the stack recipe wants "
+                   help="std of Gaussian noise added to the expert's actions, as executed and recorded: a weaker "
+                        "expert, or (0.1) one shown off its path and recovering, as the stack recipe wants "
                         "(default: %(default)s)")
     p.add_argument("--uncompressed", action="store_true", help="store the arrays without deflate compression")
     return p

@@ -10,7 +10,7 @@ observations are bit-identical (``tests/test_fetch_obs.py`` checks it on every t
 from __future__ import annotations
 
 import types
-from typing import Callable
+from collections.abc import Callable
 
 import gymnasium as gym
 import mujoco

@@ -3,7 +3,7 @@ al. 2017, §4.5), as a pure function of its inputs."""
 
 from __future__ import annotations
 
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 

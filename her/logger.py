@@ -10,7 +10,8 @@ import socket
 import sys
 import time
 from pathlib import Path
-from typing import Any, Mapping, TextIO
+from typing import Any, TextIO
+from collections.abc import Mapping
 
 from her import atomic
 

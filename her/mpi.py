@@ -6,7 +6,8 @@ import os
 import shutil
 import sys
 import traceback
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
+from collections.abc import Callable
 
 import numpy as np
 
@@ -94,8 +95,9 @@ def world() -> SingleProcess | MPIComm:
     if comm.size == 1 and launched_size() > 1:
         venv_mpirun = shutil.which("mpirun", path=os.path.dirname(sys.executable))
         use = venv_mpirun or f"the mpirun of {_library()}"
-        raise MPIMismatch(f"the launcher started {launched_size()} processes but mpi4py sees each alone: this mpirun "
-                          f"belongs to another MPI than the one mpi4py was built with ({_library()}); run {use} instead")
+        raise MPIMismatch(f"the launcher started {launched_size()} processes but mpi4py sees each alone: this "
+                          f"mpirun belongs to another MPI than the one mpi4py was built with ({_library()}); "
+                          f"run {use} instead")
     return comm if comm.size > 1 else SingleProcess()
 
 

@@ -9,7 +9,7 @@ agrees with the TensorFlow graph step for step.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -39,7 +39,7 @@ class NumpyActorCritic:
     @classmethod
     def build(cls, actor: Sequence[np.ndarray], critic: Sequence[np.ndarray], o_mean: np.ndarray,
               o_std: np.ndarray, g_mean: np.ndarray, g_std: np.ndarray, *, max_u: float, clip_obs: float,
-              norm_clip: float) -> "NumpyActorCritic":
+              norm_clip: float) -> NumpyActorCritic:
         """From float64 statistics: they are rounded to float32 first, as the TensorFlow graph holds them."""
         def f32(parts: Sequence[np.ndarray]) -> np.ndarray:
             return np.concatenate([np.asarray(p).astype(np.float32) for p in parts])

@@ -25,7 +25,8 @@ import os
 import sys
 import sysconfig
 from pathlib import Path
-from typing import Any, Callable, MutableMapping
+from typing import Any
+from collections.abc import Callable, MutableMapping
 
 import numpy as np
 

@@ -12,7 +12,8 @@ training-time evaluator. Nothing imported here imports TensorFlow.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 import numpy as np
 

@@ -11,7 +11,8 @@ import tokenize
 import zipfile
 import zlib
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -71,7 +72,8 @@ def _read_with_meta(path: Path, what: str, file_format: str) -> tuple[dict[str, 
     except KeyError:
         raise PolicyFileError(f"{path} is an .npz but not a {what} (no 'meta' entry)") from None
     except NPZ_READ_ERRORS as e:
-        reason = "it holds pickled objects, which are never loaded" if "pickle" in str(e) else f"{type(e).__name__}: {e}"
+        pickled = "pickle" in str(e)
+        reason = "it holds pickled objects, which are never loaded" if pickled else f"{type(e).__name__}: {e}"
         raise PolicyFileError(f"{path} is not a readable {what} ({reason})") from None
     if not isinstance(meta, dict) or meta.get("format") != file_format:
         raise PolicyFileError(f"{path} is not a {what} written by this project")
@@ -83,7 +85,8 @@ def read_policy(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, Any]
     path = resolve_policy_path(path)
     arrays, meta = _read_with_meta(path, "policy file", POLICY_FORMAT)
     if meta.get("version") != POLICY_VERSION:
-        raise PolicyFileError(f"{path} has policy format version {meta.get('version')}, this code reads {POLICY_VERSION}")
+        raise PolicyFileError(f"{path} has policy format version {meta.get('version')}, "
+                              f"this code reads {POLICY_VERSION}")
     return arrays, meta
 
 
@@ -92,7 +95,8 @@ def check_compatible(meta: Mapping[str, Any], path: str | Path, *, env_id: str, 
     """Refuse a policy made for another task or another network shape, saying which."""
     saved = meta.get("config", {})
     if saved.get("env_id") != env_id:
-        raise PolicyFileError(f"{path} was trained on {saved.get('env_id')}, not {env_id}: pass --env {saved.get('env_id')}")
+        trained_on = saved.get("env_id")
+        raise PolicyFileError(f"{path} was trained on {trained_on}, not {env_id}: pass --env {trained_on}")
     if dict(meta.get("dims", {})) != dict(dims):
         raise PolicyFileError(f"{path} has dimensions {meta.get('dims')}, the task has {dict(dims)}")
     if (saved.get("hidden"), saved.get("layers")) != (hidden, layers):

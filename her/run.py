@@ -10,7 +10,8 @@ import signal
 import sys
 import tempfile
 import time
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import click
 
@@ -68,7 +69,8 @@ def join_list_options(argv: list[str]) -> list[str]:
 @click.option("--play", is_flag=True, help="run the policy of --load_path (a file or a log folder) instead of training")
 @click.option("--n_episodes", type=int, default=10, show_default=True, help="episodes to run with --play")
 @click.option("--video", default=None, metavar="FILE", help="with --play: write the episodes to FILE (.mp4 or .gif)")
-@click.option("--render", type=click.BOOL, default=None, metavar="0|1", help="with --play: open a MuJoCo window (default: if a display exists)")
+@click.option("--render", type=click.BOOL, default=None, metavar="0|1",
+              help="with --play: open a MuJoCo window (default: if a display exists)")
 @click.option("--save_demos", default=None, metavar="FILE",
               help="with --play: save the episodes as a demo file (.npz) for --demo_file")
 @click.option("--only_success", is_flag=True, help="with --save_demos: keep only the successful episodes")
@@ -87,7 +89,8 @@ def main(**options: Any) -> None:
         if action["config"] is not None:
             raise cfg.ConfigError("--resume continues a run with its own configuration: drop --config")
         if not action["resume"].strip():
-            raise cfg.ConfigError("--resume is an empty string (an unset shell variable?): give the log folder of a run")
+            raise cfg.ConfigError("--resume is an empty string (an unset shell variable?): "
+                                  "give the log folder of a run")
         extra = sorted(set(user) - {"n_epochs", "demo_file"})
         if extra:
             raise cfg.ConfigError(f"--resume continues a run with its own configuration: drop --{extra[0]} "
@@ -161,12 +164,15 @@ def run_play(user: dict[str, Any], action: dict[str, Any], comm: Any) -> None:
 @click.option("--seed", default=None, metavar="INT", help="seed of the env's resets  [default: 0]")
 @click.option("--n_episodes", type=int, default=10, show_default=True, help="episodes to run")
 @click.option("--video", default=None, metavar="FILE", help="write the episodes to FILE (.mp4 or .gif)")
-@click.option("--render", type=click.BOOL, default=None, metavar="0|1", help="open a MuJoCo window (default: if a display exists)")
-@click.option("--save_demos", default=None, metavar="FILE", help="save the episodes as a demo file (.npz) for --demo_file")
+@click.option("--render", type=click.BOOL, default=None, metavar="0|1",
+              help="open a MuJoCo window (default: if a display exists)")
+@click.option("--save_demos", default=None, metavar="FILE",
+              help="save the episodes as a demo file (.npz) for --demo_file")
 @click.option("--only_success", is_flag=True, help="with --save_demos: keep only the successful episodes")
 def play_main(load_path: str | None, env: str | None, seed: str | None, **action: Any) -> None:
     """Play a trained policy: deterministic episodes, each one's return and success, and the success rate."""
-    user = {key: value for key, value in {"load_path": load_path, "env": env, "seed": seed}.items() if value is not None}
+    given = {"load_path": load_path, "env": env, "seed": seed}
+    user = {key: value for key, value in given.items() if value is not None}
     run_play(user, {**action, "play": True, "config": None}, mpi.world())
 
 

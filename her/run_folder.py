@@ -229,7 +229,8 @@ class RunFolder:
         if self.comm.rank != 0:
             return []
         if buffer_epoch != epoch:
-            saved = "no replay buffer was saved" if buffer_epoch is None else f"the replay buffer is from epoch {buffer_epoch}"
+            saved = ("no replay buffer was saved" if buffer_epoch is None
+                     else f"the replay buffer is from epoch {buffer_epoch}")
             print(f"note: resuming after epoch {epoch}, but {saved}; --buffer_save_interval 1 makes a resume "
                   "exact", file=sys.stderr)
         try:

@@ -10,7 +10,8 @@ demonstration states.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping, Protocol, Sequence
+from typing import Any, Protocol
+from collections.abc import Iterable, Mapping, Sequence
 
 import gymnasium as gym
 import numpy as np

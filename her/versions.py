@@ -53,7 +53,7 @@ def _mpi_library(under_mpi: bool) -> str | None:
     return f"Open MPI {openmpi}" if openmpi else None
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _current(under_mpi: bool) -> tuple[tuple[str, Any], ...]:
     return tuple(_collect(under_mpi).items())
 

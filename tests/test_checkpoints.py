@@ -70,7 +70,8 @@ def test_link_or_copy_replaces_the_destination_with_the_same_file(tmp_path):
 def test_a_locked_folder_refuses_a_second_run_until_released(tmp_path):
     first, second = checkpoints.RunLock(tmp_path / "run"), checkpoints.RunLock(tmp_path / "run")
     first.acquire()
-    with pytest.raises(RunInUseError, match=f"log folder {tmp_path / 'run'} is in use by another run \\(pid {os.getpid()}\\)"):
+    in_use = f"log folder {tmp_path / 'run'} is in use by another run \\(pid {os.getpid()}\\)"
+    with pytest.raises(RunInUseError, match=in_use):
         second.acquire()
     first.release()
     second.acquire()

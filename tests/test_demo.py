@@ -280,7 +280,7 @@ def legacy_file(path, n: int = 3, steps: list[int] | None = None, dim_o: int = 2
     rng = np.random.default_rng(1)
     steps = steps or [T] * n
     acs, obs, info = [], [], []
-    for e, n_steps in enumerate(steps):
+    for n_steps in steps:
         goal = rng.normal(size=3)
         obs.append([{"observation": rng.normal(size=dim_o), "achieved_goal": rng.normal(size=3),
                      "desired_goal": goal + 0.01 * t} for t in range(n_steps + 1)])

@@ -168,7 +168,8 @@ def test_resume_takes_a_moved_demo_file_only_if_it_holds_the_same_demos(tmp_path
     ({"seed": None}, "seed needs a value of type int"),
     ({"batch_size": "many"}, "batch_size must be an integer, got 'many'"),
     ({"env": "FetchPush"}, "env 'FetchPush' does not match env_id 'FetchReach-v4' and T 50"),
-    ({"env": "FetchPush", "env_id": "FetchPush-v4"}, "is from a run on FetchReach-v4, but params.json says FetchPush-v4"),
+    ({"env": "FetchPush", "env_id": "FetchPush-v4"},
+     "is from a run on FetchReach-v4, but params.json says FetchPush-v4"),
     ({"colour": "red"}, "unknown keys ['colour']: written by another version"),
 ])
 def test_resume_of_an_edited_params_json_is_one_line(tmp_path, capsys, edit, message):
@@ -319,7 +320,8 @@ def test_demo_resets_without_demos_or_states_are_one_line_errors(tmp_path, pick_
                  version=np.array(1))
     assert cli(args + ["--demo_reset_p", "0.5", "--demo_file", str(v1)]) == 2
     err = capsys.readouterr().err
-    assert err.startswith(f"error: {v1} is a version-1 demo file, without the simulator states") and err.count("\n") == 1
+    assert err.startswith(f"error: {v1} is a version-1 demo file, without the simulator states")
+    assert err.count("\n") == 1
     assert "her-demos --env FetchPickAndPlace-v4 --num_episodes 3" in err
     assert not (tmp_path / "run").exists()  # refused before the log folder was made
 
