@@ -398,7 +398,8 @@ def plot(name: str) -> Path | None:
 # Rows drawn together on one plot, against env steps, to compare configurations of one task: (title, rows, x scale).
 # A log scale where the rows' step counts differ tenfold, as demo rows stopping early beside a 150-epoch row.
 COMPARISONS = {
-    "stack2_compared": ("FetchStack2: demos, resets", ["stack2", "stack2_demos", "stack2_demos_resets"], "linear"),
+    "stack2_compared": ("FetchStack2: demos, resets, the stack recipe",
+                        ["stack2", "stack2_demos", "stack2_demos_resets", "stack2_recipe"], "linear"),
     "pick_and_place_resets_compared": ("FetchPickAndPlace: resets to demo states",
                                        ["pick_and_place_demos", "pick_and_place_demos_resets"], "linear"),
     "pick_and_place_compared": ("FetchPickAndPlace: with and without demos",

@@ -1,0 +1,51 @@
+"""A goal env of your own, in one file: a point on a plane moves towards a goal (``PointGoal-v0``).
+
+    python -m her.run --gym_packages examples.point_goal --env PointGoal-v0 --n_epochs 5
+
+What the trainer needs from a goal env: a dict observation (``observation``, ``achieved_goal``,
+``desired_goal``), a ``compute_reward`` that works on whole batches of goals (HER relabels them), ``is_success``
+in ``info``, and a registered ``max_episode_steps``. Importing this module registers the env.
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+
+
+class PointGoalEnv(gym.Env):
+    """The point starts at the origin; the goal is uniform in [-size, size]^2; success within ``distance``."""
+
+    metadata = {"render_modes": []}
+
+    def __init__(self, size: float = 1.0, distance: float = 0.05):
+        self.size, self.distance = size, distance
+        box = gym.spaces.Box(-np.inf, np.inf, (2,), np.float64)
+        self.observation_space = gym.spaces.Dict({"observation": box, "achieved_goal": box, "desired_goal": box})
+        self.action_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+        self.pos = np.zeros(2)
+        self.goal = np.zeros(2)
+
+    def _obs(self) -> dict[str, np.ndarray]:
+        return {"observation": self.pos.copy(), "achieved_goal": self.pos.copy(), "desired_goal": self.goal.copy()}
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        self.pos = np.zeros(2)
+        self.goal = self.np_random.uniform(-self.size, self.size, 2)
+        return self._obs(), {}
+
+    def step(self, action):
+        self.pos = np.clip(self.pos + 0.1 * np.clip(action, -1.0, 1.0), -self.size, self.size)
+        obs = self._obs()
+        success = np.linalg.norm(self.pos - self.goal) < self.distance
+        info = {"is_success": np.float32(success)}
+        return obs, float(self.compute_reward(obs["achieved_goal"], obs["desired_goal"], info)), False, False, info
+
+    def compute_reward(self, achieved_goal, desired_goal, info):
+        """-1 until within ``distance`` of the goal, 0 there: for one goal or a batch ``(..., 2)``."""
+        d = np.linalg.norm(np.asarray(achieved_goal) - np.asarray(desired_goal), axis=-1)
+        return -(d >= self.distance).astype(np.float32)
+
+
+gym.register(id="PointGoal-v0", entry_point="examples.point_goal:PointGoalEnv", max_episode_steps=50)
