@@ -59,6 +59,25 @@ def join_list_options(argv: list[str]) -> list[str]:
     return out
 
 
+def play_options(with_play: str) -> Callable[[Any], Any]:
+    """The options of playing, shared by ``python -m her.run --play`` (helps start ``with_play``) and her-play."""
+    def add(command: Any) -> Any:
+        for option in reversed([
+            click.option("--n_episodes", type=int, default=10, show_default=True,
+                         help="episodes to run with --play" if with_play else "episodes to run"),
+            click.option("--video", default=None, metavar="FILE",
+                         help=f"{with_play}write the episodes to FILE (.mp4 or .gif)"),
+            click.option("--render", type=click.BOOL, default=None, metavar="0|1",
+                         help=f"{with_play}open a MuJoCo window (default: if a display exists)"),
+            click.option("--save_demos", default=None, metavar="FILE",
+                         help=f"{with_play}save the episodes as a demo file (.npz) for --demo_file"),
+            click.option("--only_success", is_flag=True, help="with --save_demos: keep only the successful episodes"),
+        ]):
+            command = option(command)
+        return command
+    return add
+
+
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 118})
 @click.version_option(version(), "--version", prog_name="her-tf2", message="%(prog)s %(version)s")
 @click.option("--resume", default=None, metavar="LOG_DIR",
@@ -67,13 +86,7 @@ def join_list_options(argv: list[str]) -> list[str]:
 @click.option("--config", default=None, metavar="PARAMS_JSON",
               help="start a new run from a recorded configuration (a run's params.json); flags given override it")
 @click.option("--play", is_flag=True, help="run the policy of --load_path (a file or a log folder) instead of training")
-@click.option("--n_episodes", type=int, default=10, show_default=True, help="episodes to run with --play")
-@click.option("--video", default=None, metavar="FILE", help="with --play: write the episodes to FILE (.mp4 or .gif)")
-@click.option("--render", type=click.BOOL, default=None, metavar="0|1",
-              help="with --play: open a MuJoCo window (default: if a display exists)")
-@click.option("--save_demos", default=None, metavar="FILE",
-              help="with --play: save the episodes as a demo file (.npz) for --demo_file")
-@click.option("--only_success", is_flag=True, help="with --save_demos: keep only the successful episodes")
+@play_options(with_play="with --play: ")
 @config_options
 def main(**options: Any) -> None:
     """Train DDPG + HER (with demonstrations when --demo_file is given) on a Fetch task.
@@ -162,13 +175,7 @@ def run_play(user: dict[str, Any], action: dict[str, Any], comm: Any) -> None:
 @click.option("--load_path", default=None, metavar="PATH", help="a policy file, or a log folder (its policy_best.npz)")
 @click.option("--env", default=None, metavar="TEXT", help="play on another version of the policy's task")
 @click.option("--seed", default=None, metavar="INT", help="seed of the env's resets  [default: 0]")
-@click.option("--n_episodes", type=int, default=10, show_default=True, help="episodes to run")
-@click.option("--video", default=None, metavar="FILE", help="write the episodes to FILE (.mp4 or .gif)")
-@click.option("--render", type=click.BOOL, default=None, metavar="0|1",
-              help="open a MuJoCo window (default: if a display exists)")
-@click.option("--save_demos", default=None, metavar="FILE",
-              help="save the episodes as a demo file (.npz) for --demo_file")
-@click.option("--only_success", is_flag=True, help="with --save_demos: keep only the successful episodes")
+@play_options(with_play="")
 def play_main(load_path: str | None, env: str | None, seed: str | None, **action: Any) -> None:
     """Play a trained policy: deterministic episodes, each one's return and success, and the success rate."""
     given = {"load_path": load_path, "env": env, "seed": seed}
