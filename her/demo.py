@@ -113,10 +113,23 @@ def load_demos(
     path = Path(path)
     if num_demo < 1:
         raise DemoFileError(f"num_demo must be at least 1, got {num_demo}")
+    expected = episode_shapes(dims, T)
+    from her import minari_demos
+
+    if minari_demos.looks_like_dataset(path):
+        # The same checks as a file's: the dataset's arrays are read as if they were an archive's members.
+        arrays, made_for = minari_demos.read_dataset(path)
+        has_states = any(key.startswith(STATE_PREFIX) for key in arrays)
+        data = _Arrays(arrays, format=np.array(FORMAT), version=np.array(VERSION if has_states else 1))
+        if made_for:
+            data["env_id"] = np.array(made_for)
+        episodes = _read_plain(data, path, env_id, expected, T, num_demo)
+        if need_states:
+            episodes.update(_read_states(data, path, env_id, dims, T, num_demo))
+        return _checked(path, episodes)
     if not path.is_file():
         problem = "is a directory" if path.is_dir() else "does not exist"
-        raise DemoFileError(f"demo file {path} {problem}: pass an .npz made by {GENERATOR}")
-    expected = episode_shapes(dims, T)
+        raise DemoFileError(f"demo file {path} {problem}: pass an .npz made by {GENERATOR}, or a Minari dataset")
 
     try:
         data = np.load(path, allow_pickle=False)
@@ -146,7 +159,19 @@ def load_demos(
                 episodes.update(_read_states(data, path, env_id, dims, T, num_demo))
     if episodes is None:
         episodes = _read_legacy(path, env_id, expected, T, num_demo)
+    return _checked(path, episodes)
 
+
+class _Arrays(dict):
+    """Arrays in memory, read like an ``np.load`` archive (``files``, ``[key]``)."""
+
+    @property
+    def files(self) -> list[str]:
+        return list(self)
+
+
+def _checked(path: Path, episodes: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """``episodes`` with actions clipped, after refusing NaN and infinite values."""
     for key, array in episodes.items():
         bad = ~np.isfinite(array)
         if bad.any():

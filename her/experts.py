@@ -488,6 +488,13 @@ def _parser() -> argparse.ArgumentParser:
                         "expert, or (0.1) one shown off its path and recovering, as the stack recipe wants "
                         "(default: %(default)s)")
     p.add_argument("--uncompressed", action="store_true", help="store the arrays without deflate compression")
+    p.add_argument("--format", choices=("npz", "minari"), default="npz",
+                   help="npz: this project's file; minari: a local Minari dataset (in $MINARI_DATASETS_PATH, "
+                        "else ~/.minari/datasets) whose id is --output, default her/<task>/expert-<N>-v0; needs "
+                        "pip install 'her-tf2[minari]' (default: %(default)s)")
+    p.add_argument("--convert", metavar="SOURCE", default=None,
+                   help="convert demos instead of generating them: an .npz to the Minari dataset --output (an id), "
+                        "or a Minari dataset (an id or its folder) to the .npz --output; every array is kept")
     return p
 
 
@@ -511,7 +518,13 @@ def main(argv: list[str] | None = None) -> int:
 
     from her.demo import save_demos
     from her.envs import resolve_env_id
+    from her.errors import UserError
 
+    if args.convert:
+        try:
+            return _convert(args.convert, args.output)
+        except UserError as err:
+            return fail(str(err))
     try:
         env_id = resolve_env_id(args.env)
         expert_for(env_id)
@@ -523,6 +536,8 @@ def main(argv: list[str] | None = None) -> int:
         return fail(f"--noise must be a number >= 0, got {args.noise}")
     if args.max_attempts is not None and args.max_attempts < args.num_episodes:
         return fail(f"--max_attempts ({args.max_attempts}) must be at least --num_episodes ({args.num_episodes})")
+    if args.format == "minari":
+        return _generate_minari(args, env_id, fail)
     output = Path(args.output or default_output(env_id, args.num_episodes))
     problem = _check_output(output)
     if problem:
@@ -538,12 +553,62 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as err:
         return fail(f"cannot write {output}: {err.strerror or err}")
 
+    _summary(args, result)
+    print(f"wrote {args.num_episodes} episodes of {env_id} (T={result.episodes['u'].shape[1]}) to {output}")
+    return 0
+
+
+def _summary(args: argparse.Namespace, result: Generated) -> None:
     n = args.num_episodes
     print(f"{result.successes}/{n} episodes succeeded ({100 * result.successes / n:.0f}%)")
     if args.only_success:
         print(f"the expert succeeded in {result.successes} of {result.attempts} attempts "
               f"({100 * result.successes / result.attempts:.0f}%)")
-    print(f"wrote {n} episodes of {env_id} (T={result.episodes['u'].shape[1]}) to {output}")
+
+
+def _generate_minari(args: argparse.Namespace, env_id: str, fail) -> int:
+    from her import minari_demos
+    from her.envs import task_name
+    from her.errors import UserError
+
+    dataset_id = args.output or f"her/{task_name(env_id)}/expert-{args.num_episodes}-v0"
+    try:
+        minari_demos.check_new_id(dataset_id)  # before minutes of generating, not after
+        result = generate(env_id, args.num_episodes, args.seed, only_success=args.only_success,
+                          max_attempts=args.max_attempts, noise=args.noise)
+        noise = f", actions through Gaussian noise {args.noise}" if args.noise else ""
+        folder = minari_demos.write_dataset(
+            result.episodes, env_id, dataset_id,
+            description=f"her-demos scripted expert on {env_id}: {args.num_episodes} episodes, seed {args.seed}"
+                        f"{noise}")
+    except GenerationError as err:
+        return fail(str(err), code=1)
+    except UserError as err:
+        return fail(str(err))
+    _summary(args, result)
+    print(f"wrote {args.num_episodes} episodes of {env_id} (T={result.episodes['u'].shape[1]}) as Minari dataset "
+          f"{dataset_id} ({folder}); train on it with --demo_file {dataset_id}")
+    return 0
+
+
+def _convert(source: str, output: str | None) -> int:
+    from her import minari_demos
+
+    if minari_demos.looks_like_dataset(source):
+        if not output:
+            raise minari_demos.MinariError("--convert from a Minari dataset needs --output FILE.npz")
+        problem = _check_output(Path(output))
+        if problem:
+            raise minari_demos.MinariError(problem)
+        count, env_id = minari_demos.import_demos(source, output)
+        print(f"wrote {count} episodes of {env_id} from Minari dataset {source} to {output}")
+    else:
+        if not output:
+            raise minari_demos.MinariError("--convert from an .npz needs --output DATASET_ID, e.g. "
+                                           "her/FetchPush/expert-100-v0")
+        minari_demos.check_new_id(output)
+        count, env_id, folder = minari_demos.export_demos(source, output)
+        print(f"wrote {count} episodes of {env_id} from {source} as Minari dataset {output} ({folder})")
     return 0
 
 

@@ -1,0 +1,179 @@
+"""Minari datasets: demos exported and imported without changing a bit, read by training like a demo file."""
+
+from __future__ import annotations
+
+import sys
+
+import minari  # an optional extra of the package, but part of the test environment: never skipped
+import numpy as np
+import pytest
+
+from conftest import tiny_run
+from her import minari_demos
+from her.demo import DemoFileError, load_demos, save_demos
+from her.experts import main as her_demos
+from test_demo import episodes
+
+ENV = "FetchPush-v4"
+T = 5
+DIMS = {"o": 25, "g": 3, "u": 4}
+
+
+@pytest.fixture(autouse=True)
+def datasets(tmp_path, monkeypatch):
+    """Each test its own Minari store, never the user's ~/.minari."""
+    root = tmp_path / "minari"
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(root))
+    return root
+
+
+def demo_arrays(n: int = 3) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(1)
+    states = {"state/qpos": rng.normal(size=(n, T + 1, 22)), "state/time": rng.normal(size=(n, T + 1, 1)),
+              "state/act": np.zeros((n, T + 1, 0)), "state/goal": rng.normal(size=(n, T + 1, 3))}
+    return {**episodes(n), **states}
+
+
+def test_export_then_import_gives_back_every_array_and_key(tmp_path):
+    source, back = tmp_path / "demos.npz", tmp_path / "back.npz"
+    save_demos(source, demo_arrays(), ENV)
+    assert minari_demos.export_demos(source, "her/FetchPush/test-v0")[:2] == (3, ENV)
+    assert minari_demos.import_demos("her/FetchPush/test-v0", back) == (3, ENV)
+    with np.load(source) as a, np.load(back) as b:
+        assert sorted(a.files) == sorted(b.files)
+        for key in a.files:
+            assert a[key].dtype == b[key].dtype, key
+            np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+
+
+def test_the_dataset_holds_what_a_minari_user_expects(tmp_path):
+    data = demo_arrays()
+    save_demos(tmp_path / "demos.npz", data, ENV)
+    minari_demos.export_demos(tmp_path / "demos.npz", "her/FetchPush/test-v0")
+    dataset = minari.load_dataset("her/FetchPush/test-v0")
+    assert dataset.total_episodes == 3 and dataset.total_steps == 3 * T
+    assert dataset.spec.env_spec.id == ENV
+    episode = next(iter(dataset.iterate_episodes()))
+    assert set(episode.observations) == {"observation", "achieved_goal", "desired_goal"}
+    np.testing.assert_array_equal(episode.observations["observation"], data["o"][0])
+    # The last observation's goal repeats the last step's: Fetch goals are fixed within an episode.
+    goals = np.concatenate([data["g"][0], data["g"][0, -1:]])
+    np.testing.assert_array_equal(episode.observations["desired_goal"], goals)
+    np.testing.assert_array_equal(episode.actions, data["u"][0])
+    # Fetch's sparse reward of each step: -1 unless the achieved goal is within 5 cm of the goal.
+    far = np.linalg.norm(data["ag"][0, 1:] - data["g"][0], axis=-1) > 0.05
+    np.testing.assert_array_equal(episode.rewards, -far.astype(float))
+    assert episode.truncations.tolist() == [False] * (T - 1) + [True] and not episode.terminations.any()
+    assert episode.infos["is_success"].shape == (T + 1,)  # one per observation, the reset's first
+    np.testing.assert_array_equal(episode.infos["is_success"][1:], data["info_is_success"][0, :, 0])
+    np.testing.assert_array_equal(episode.infos["sim_state"]["qpos"], data["state/qpos"][0])
+
+
+@pytest.mark.parametrize("need_states", [False, True])
+def test_training_reads_a_dataset_by_id_or_folder_as_it_reads_the_file(tmp_path, datasets, need_states):
+    data = demo_arrays()
+    save_demos(tmp_path / "demos.npz", data, ENV)
+    minari_demos.export_demos(tmp_path / "demos.npz", "her/FetchPush/test-v0")
+    kwargs = dict(env_id=ENV, dims=DIMS, T=T, num_demo=2, need_states=need_states)
+    from_file = load_demos(tmp_path / "demos.npz", **kwargs)
+    for source in ("her/FetchPush/test-v0", datasets / "her/FetchPush/test-v0",
+                   datasets / "her/FetchPush/test-v0" / "data"):
+        from_dataset = load_demos(source, **kwargs)
+        assert set(from_dataset) == set(from_file)
+        for key, array in from_file.items():
+            assert from_dataset[key].dtype == array.dtype
+            np.testing.assert_array_equal(from_dataset[key], array)
+
+
+def test_the_dataset_is_checked_like_a_file(tmp_path):
+    save_demos(tmp_path / "demos.npz", episodes(2), ENV)
+    minari_demos.export_demos(tmp_path / "demos.npz", "her/FetchPush/test-v0")
+    with pytest.raises(DemoFileError, match="holds demonstrations for FetchPush-v4, but this run is on FetchReach"):
+        load_demos("her/FetchPush/test-v0", env_id="FetchReach-v4", dims={"o": 10, "g": 3, "u": 4}, T=T, num_demo=1)
+    with pytest.raises(DemoFileError, match="holds 2 episodes but num_demo is 3"):
+        load_demos("her/FetchPush/test-v0", env_id=ENV, dims=DIMS, T=T, num_demo=3)
+    with pytest.raises(DemoFileError, match="is a version-1 demo file"):  # exported without states
+        load_demos("her/FetchPush/test-v0", env_id=ENV, dims=DIMS, T=T, num_demo=1, need_states=True)
+
+
+def test_a_missing_dataset_names_the_store_and_the_download_command(datasets):
+    with pytest.raises(minari_demos.MinariError) as info:
+        load_demos("her/FetchPush/absent-v0", env_id=ENV, dims=DIMS, T=T, num_demo=1)
+    assert str(info.value) == (f"no Minari dataset her/FetchPush/absent-v0 in {datasets}: list the local ones with "
+                               "minari list local, or download it with minari download her/FetchPush/absent-v0")
+    # A missing .npz is still a missing file, not a dataset.
+    with pytest.raises(DemoFileError, match="does not exist"):
+        load_demos("absent-v0.npz", env_id=ENV, dims=DIMS, T=T, num_demo=1)
+
+
+def test_ids_that_are_malformed_or_taken_are_refused(tmp_path):
+    save_demos(tmp_path / "demos.npz", episodes(1), ENV)
+    with pytest.raises(minari_demos.MinariError, match="is not a Minari dataset id"):
+        minari_demos.export_demos(tmp_path / "demos.npz", "her/FetchPush/expert-0.1-v0")
+    minari_demos.export_demos(tmp_path / "demos.npz", "her/FetchPush/test-v0")
+    with pytest.raises(minari_demos.MinariError, match="exists already"):
+        minari_demos.export_demos(tmp_path / "demos.npz", "her/FetchPush/test-v0")
+
+
+def buffer(T: int, goal_obs: bool = True):
+    from minari.data_collector import EpisodeBuffer
+
+    obs = ({"observation": np.zeros((T + 1, 25)), "achieved_goal": np.zeros((T + 1, 3)),
+            "desired_goal": np.zeros((T + 1, 3))} if goal_obs else np.zeros((T + 1, 25)))
+    return EpisodeBuffer(observations=obs, actions=np.zeros((T, 4), np.float32), rewards=np.zeros(T),
+                         terminations=np.zeros(T, bool), truncations=np.zeros(T, bool),
+                         infos={"is_success": np.zeros(T + 1)})
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # Minari's advice on metadata a test dataset does not need
+@pytest.mark.parametrize("buffers, expected", [
+    ([buffer(5), buffer(4)], "has episodes of 4 to 5 steps, and demos need one length"),
+    ([buffer(5, goal_obs=False)], "does not hold goal observations"),
+])
+def test_datasets_made_elsewhere_that_cannot_be_demos(buffers, expected):
+    import gymnasium as gym
+
+    space = gym.spaces.Dict({key: gym.spaces.Box(-np.inf, np.inf, (size,)) for key, size in
+                             (("observation", 25), ("achieved_goal", 3), ("desired_goal", 3))})
+    minari.create_dataset_from_buffers(
+        "other/x-v0", buffers, action_space=gym.spaces.Box(-1, 1, (4,)), algorithm_name="test", description="test",
+        observation_space=space if isinstance(buffers[0].observations, dict) else gym.spaces.Box(-1, 1, (25,)))
+    with pytest.raises(minari_demos.MinariError, match=expected):
+        load_demos("other/x-v0", env_id=ENV, dims=DIMS, T=T, num_demo=1)
+
+
+def test_without_minari_installed_the_error_says_how_to_install_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "minari", None)  # import minari raises ImportError
+    with pytest.raises(minari_demos.MinariError, match=r"pip install 'her-tf2\[minari\]'"):
+        load_demos("her/FetchPush/test-v0", env_id=ENV, dims=DIMS, T=T, num_demo=1)
+
+
+def test_her_demos_writes_the_same_demos_as_a_dataset_as_it_writes_to_a_file(tmp_path, capsys):
+    args = ["--env", "FetchReach", "--num_episodes", "2", "--seed", "3", "--noise", "0.1"]
+    assert her_demos([*args, "--output", str(tmp_path / "direct.npz")]) == 0
+    assert her_demos([*args, "--format", "minari"]) == 0
+    assert "as Minari dataset her/FetchReach/expert-2-v0" in capsys.readouterr().out
+    assert her_demos(["--convert", "her/FetchReach/expert-2-v0", "--output", str(tmp_path / "back.npz")]) == 0
+    with np.load(tmp_path / "direct.npz") as a, np.load(tmp_path / "back.npz") as b:
+        assert sorted(a.files) == sorted(b.files)
+        for key in a.files:
+            np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+    # A second write to the id is refused before any episode is generated.
+    assert her_demos([*args, "--format", "minari"]) == 2
+    assert capsys.readouterr().err.startswith("error: Minari dataset her/FetchReach/expert-2-v0 exists already")
+    assert her_demos(["--convert", str(tmp_path / "direct.npz")]) == 2
+    assert "needs --output DATASET_ID" in capsys.readouterr().err
+
+
+def test_a_run_on_the_dataset_is_the_run_on_the_file(tmp_path):
+    from her.config import build_config
+    from her.experts import generate
+    from her.train import train
+
+    save_demos(tmp_path / "pick.npz", generate("FetchPickAndPlace-v4", 3, seed=0).episodes, "FetchPickAndPlace-v4")
+    minari_demos.export_demos(tmp_path / "pick.npz", "her/FetchPickAndPlace/test-v0")
+    base = tiny_run(env="FetchPickAndPlace", num_demo=3, batch_size=48, demo_batch_size=16, demo_reset_p=0.5)
+    rows = [train(build_config({**base, "demo_file": source, "log_path": tmp_path / name}))
+            for name, source in (("file", tmp_path / "pick.npz"), ("dataset", "her/FetchPickAndPlace/test-v0"))]
+    untimed = [[{k: v for k, v in row.items() if not k.startswith("time/")} for row in run] for run in rows]
+    assert untimed[0] == untimed[1]
