@@ -264,7 +264,7 @@ def main() -> None:
         config = trainer.config
 
     # (stage, measured, floor, floor value, target for measured / floor value: (">=" or "<=", bound) or None)
-    rows = []
+    rows: list[tuple[str, float, str, float, tuple[str, float] | None]] = []
     r, u, e, m = (results.get(k) for k in ("rollouts", "updates", "epoch", "memory"))
     if r:
         rows.append(("rollouts: worker env steps/s", r["worker_steps_per_s"], "plain env.step",

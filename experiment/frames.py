@@ -16,6 +16,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -65,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
         isolate_mesa_llvm(os.environ.get("MUJOCO_GL"))
         env = envs.make_env(env_id, seed=args.seed, render_mode="rgb_array", fast_obs=False,
                             env_kwargs=json.loads(policy.config.get("env_kwargs") or "{}"))
-        renderer = env.unwrapped.mujoco_renderer  # set before the first render, which makes its camera
+        raw: Any = env.unwrapped  # a MuJoCo env: gym.Env does not declare its renderer
+        renderer = raw.mujoco_renderer  # set before the first render, which makes its camera
         renderer.width = renderer.height = args.size
         if renderer.default_cam_config is not None:
             renderer.default_cam_config = {**renderer.default_cam_config, "distance": args.distance,

@@ -110,6 +110,7 @@ ROWS = {
 
 def demo_path(row: Row) -> Path:
     d = row.demos
+    assert d is not None, f"{row.title} trains without demos"
     noise = f"_noise{d['noise']}" if d.get("noise") else ""
     return RESULTS / "demos" / f"{d['env']}_{d['num_episodes']}_seed{d['seed']}{noise}.npz"
 
@@ -119,6 +120,7 @@ def make_demos(row: Row) -> Path:
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         d = row.demos
+        assert d is not None
         cmd = [sys.executable, "-m", "her.experts", "--env", d["env"],
                "--num_episodes", str(d["num_episodes"]), "--seed", str(d["seed"]), "--output", str(path)]
         if d.get("noise"):

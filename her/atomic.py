@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 import numpy as np
 
 
-def write_with(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) -> None:
+def write_with(path: str | os.PathLike, write: Callable[[IO[bytes]], object]) -> None:
     """Call ``write`` on a temporary file beside ``path``, then rename it into place (durably)."""
     path = Path(path)
     fd, tmp = temporary_beside(path)
@@ -84,7 +84,7 @@ def write_npy(f: IO[bytes], array: np.ndarray, chunk_bytes: int = 1 << 20) -> No
     if array.dtype.hasobject:
         raise ValueError("object arrays are not saved: they would need pickle to load")
     np.lib.format.write_array_header_1_0(f, np.lib.format.header_data_from_array_1_0(array))
-    data = memoryview(array.reshape(-1).view(np.uint8))
+    data = memoryview(array.reshape(-1).view(np.uint8).data)
     for start in range(0, len(data), chunk_bytes):
         f.write(data[start:start + chunk_bytes])
 

@@ -133,6 +133,7 @@ class Config:
 
     @property
     def clip_return_value(self) -> float:
+        assert self.gamma is not None, "build_config derives gamma"
         return 1.0 / (1.0 - self.gamma) if self.clip_return else math.inf
 
     def to_dict(self) -> dict[str, Any]:
@@ -390,7 +391,7 @@ def config_from_dict(saved: Mapping[str, Any], **changes: Any) -> Config:
     return config
 
 
-def _check(ok: bool, message: str) -> None:
+def _check(ok: object, message: str) -> None:
     if not ok:
         raise ConfigError(message)
 
@@ -417,7 +418,7 @@ def validate(c: Config) -> None:
     if c.stop_success_rate is not None:
         _check(0.0 <= c.stop_success_rate <= 1.0, f"stop_success_rate must be in [0, 1], got {c.stop_success_rate}")
     _check(c.stop_patience >= 1, f"stop_patience must be >= 1, got {c.stop_patience}")
-    _check(0.0 < c.gamma < 1.0, f"gamma must be in (0, 1), got {c.gamma}")
+    _check(c.gamma is not None and 0.0 < c.gamma < 1.0, f"gamma must be in (0, 1), got {c.gamma}")
     _check(
         c.replay_strategy in STRATEGIES,
         f"replay_strategy must be one of {', '.join(map(repr, STRATEGIES))}, got {c.replay_strategy!r}",

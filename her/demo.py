@@ -113,20 +113,11 @@ def load_demos(
     path = Path(path)
     if num_demo < 1:
         raise DemoFileError(f"num_demo must be at least 1, got {num_demo}")
-    expected = episode_shapes(dims, T)
     from her import minari_demos
 
     if minari_demos.looks_like_dataset(path):
-        # The same checks as a file's: the dataset's arrays are read as if they were an archive's members.
-        arrays, made_for = minari_demos.read_dataset(path)
-        has_states = any(key.startswith(STATE_PREFIX) for key in arrays)
-        data = _Arrays(arrays, format=np.array(FORMAT), version=np.array(VERSION if has_states else 1))
-        if made_for:
-            data["env_id"] = np.array(made_for)
-        episodes = _read_plain(data, path, env_id, expected, T, num_demo)
-        if need_states:
-            episodes.update(_read_states(data, path, env_id, dims, T, num_demo))
-        return _checked(path, episodes)
+        return _checked(path, _read_dataset(path, env_id, dims, T, num_demo, need_states))
+    expected = episode_shapes(dims, T)
     if not path.is_file():
         problem = "is a directory" if path.is_dir() else "does not exist"
         raise DemoFileError(f"demo file {path} {problem}: pass an .npz made by {GENERATOR}, or a Minari dataset")
@@ -152,7 +143,7 @@ def load_demos(
                     f"{path} is in the reference's legacy layout (acs/obs/info arrays of pickled dicts), and "
                     f"unpickling can run code stored in the file: pass --demo_legacy 1 if you trust it, or "
                     f"regenerate the demos with {GENERATOR}")
-            episodes = None
+            episodes: dict[str, np.ndarray] | None = None
         else:
             episodes = _read_plain(data, path, env_id, expected, T, num_demo)
             if need_states:
@@ -160,6 +151,22 @@ def load_demos(
     if episodes is None:
         episodes = _read_legacy(path, env_id, expected, T, num_demo)
     return _checked(path, episodes)
+
+
+def _read_dataset(path: Path, env_id: str, dims: Mapping[str, int], T: int, num_demo: int,
+                  need_states: bool) -> dict[str, np.ndarray]:
+    """A Minari dataset's episodes, through the same checks as a file's (its arrays read like archive members)."""
+    from her import minari_demos
+
+    arrays, made_for = minari_demos.read_dataset(path)
+    has_states = any(key.startswith(STATE_PREFIX) for key in arrays)
+    data = _Arrays(arrays, format=np.array(FORMAT), version=np.array(VERSION if has_states else 1))
+    if made_for:
+        data["env_id"] = np.array(made_for)
+    episodes = _read_plain(data, path, env_id, episode_shapes(dims, T), T, num_demo)
+    if need_states:
+        episodes.update(_read_states(data, path, env_id, dims, T, num_demo))
+    return episodes
 
 
 class _Arrays(dict):
@@ -277,14 +284,14 @@ def _read_legacy(path: Path, env_id: str, expected: dict, T: int, num_demo: int)
             raise DemoFileError(f"{path}: legacy episode {e} has {len(ep_acs)} actions and {len(ep_obs)} "
                                 f"observations, fewer than T={T} needs ({T} and {T + 1})")
         try:
-            episode = {
+            lists = {
                 "o": [ep_obs[t]["observation"] for t in range(T + 1)],
                 "ag": [ep_obs[t]["achieved_goal"] for t in range(T + 1)],
                 "g": [ep_obs[t]["desired_goal"] for t in range(T)],
                 "u": [ep_acs[t] for t in range(T)],
                 "info_is_success": [[ep_info[t]["is_success"]] for t in range(T)],
             }
-            episode = {key: np.asarray(value, dtype=np.float32) for key, value in episode.items()}
+            episode = {key: np.asarray(value, dtype=np.float32) for key, value in lists.items()}
         except (KeyError, TypeError, IndexError, ValueError) as err:
             raise DemoFileError(f"{path}: legacy episode {e} is malformed ({_brief(err)}): expected dicts with "
                                 f"observation, achieved_goal, desired_goal and is_success") from None

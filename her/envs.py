@@ -159,13 +159,15 @@ def lowest_reward(env: gym.Env) -> float:
 def env_dims(env: gym.Env) -> dict[str, int]:
     """Sizes of o, g and u, after checking the env is a goal env whose reward HER can recompute in batches."""
     obs, _ = env.reset()
+    raw: Any = env.unwrapped  # a goal env: compute_reward is not part of gym.Env
+    name = env.spec.id if env.spec is not None else type(raw).__name__
     missing = {"observation", "achieved_goal", "desired_goal"} - set(obs)
     if missing:
-        raise ValueError(f"{env.spec.id} is not a goal env: its observation lacks {sorted(missing)}")
+        raise ValueError(f"{name} is not a goal env: its observation lacks {sorted(missing)}")
     dims = {
         "o": obs["observation"].shape[0],
         "g": obs["desired_goal"].shape[0],
-        "u": env.action_space.shape[0],
+        "u": int(np.prod(env.action_space.shape or ())),
     }
     # The sampler recomputes rewards for a whole batch at once; check compute_reward is vectorised
     # and agrees with the reward the env returns from step().
@@ -173,10 +175,10 @@ def env_dims(env: gym.Env) -> dict[str, int]:
     step_obs, step_reward, _, _, info = env.step(action)
     ag = np.stack([step_obs["achieved_goal"]] * 2)
     g = np.stack([step_obs["desired_goal"]] * 2)
-    batch_reward = env.unwrapped.compute_reward(ag, g, None)
-    if np.shape(batch_reward) != (2,) or not np.allclose(batch_reward, step_reward):
-        raise ValueError(f"{env.spec.id}: compute_reward is not vectorised or disagrees with step()")
+    batch_reward = raw.compute_reward(ag, g, None)
+    if np.shape(batch_reward) != (2,) or not np.allclose(batch_reward, float(step_reward)):
+        raise ValueError(f"{name}: compute_reward is not vectorised or disagrees with step()")
     if "is_success" not in info:
-        raise ValueError(f"{env.spec.id}: step() info has no 'is_success'")
+        raise ValueError(f"{name}: step() info has no 'is_success'")
     env.reset()
     return dims

@@ -202,7 +202,7 @@ class SlideExpert:
     Keeps the strike's phase across steps: make one per episode (``run_episode`` does).
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.strike: tuple[np.ndarray, float] | None = None
         self.k = 0
 
@@ -275,7 +275,7 @@ class StackExpert:
     the only phase kept is "just released, rising clear", so make one per episode (``run_episode`` does).
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.rising = False
 
     def __call__(self, obs: Mapping[str, np.ndarray]) -> np.ndarray:
@@ -428,7 +428,8 @@ def generate(env_id: str, num_episodes: int, seed: int = 0, *, only_success: boo
     max_attempts = num_episodes if not only_success else (max_attempts or 10 * num_episodes)
     env = make_env(env_id)
     try:
-        kept, successes, attempts = [], 0, 0
+        kept: list[dict[str, np.ndarray]] = []
+        successes = attempts = 0
         while len(kept) < num_episodes and attempts < max_attempts:
             episode, success = run_episode(env, expert, episode_seed(seed, attempts), T, noise)
             attempts += 1

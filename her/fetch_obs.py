@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import types
 from collections.abc import Callable
+from typing import Any
 
 import gymnasium as gym
 import mujoco
 import numpy as np
 
 
-def _fetch_env_class() -> type | None:
+def _fetch_env_class() -> Any:
     try:
         from gymnasium_robotics.envs.fetch.fetch_env import MujocoFetchEnv
     except ImportError:  # a gymnasium-robotics without the class: keep the upstream path
@@ -29,7 +30,7 @@ def install(env: gym.Env) -> bool:
     """Switch ``env`` to the cached-index path; returns False (and changes nothing) if it is not a Fetch env
     assembling its observation the upstream way."""
     fetch_class = _fetch_env_class()
-    raw = env.unwrapped
+    raw: Any = env.unwrapped  # a MujocoFetchEnv, whose attributes gym.Env does not declare
     if fetch_class is None or not isinstance(raw, fetch_class):
         return False
     if type(raw)._get_obs is not fetch_class._get_obs:
@@ -97,7 +98,8 @@ def agrees(make: Callable[[], gym.Env], steps: int = 2) -> bool:
         if not install(fast):
             return True
         pairs = [(fast.reset(seed=0)[0], plain.reset(seed=0)[0])]
-        action = np.linspace(-0.5, 0.5, fast.action_space.shape[0]).astype(fast.action_space.dtype)
+        space: Any = fast.action_space
+        action = np.linspace(-0.5, 0.5, space.shape[0]).astype(space.dtype)
         for _ in range(steps):
             pairs.append((fast.step(action)[0], plain.step(action)[0]))
         return all(np.array_equal(a[key], b[key]) for a, b in pairs for key in b)

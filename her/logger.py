@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 from typing import Any, TextIO
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from her import atomic
 
@@ -106,7 +106,7 @@ class TensorBoardWriter:
         self._writer.close()
 
 
-def rows_to_csv(rows: list[Mapping[str, Any]]) -> str:
+def rows_to_csv(rows: Sequence[Mapping[str, Any]]) -> str:
     fieldnames: list[str] = []
     for row in rows:
         fieldnames += [key for key in row if key not in fieldnames]

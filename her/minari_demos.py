@@ -17,6 +17,7 @@ import shutil
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -75,6 +76,7 @@ def write_dataset(episodes: Mapping[str, np.ndarray], env_id: str, dataset_id: s
 
     folder = check_new_id(dataset_id)
     env = make_env(env_id, env_kwargs=env_kwargs)
+    raw: Any = env.unwrapped  # a goal env: compute_reward is not part of gym.Env
     try:
         buffers = []
         for e in range(len(episodes["u"])):
@@ -92,7 +94,7 @@ def write_dataset(episodes: Mapping[str, np.ndarray], env_id: str, dataset_id: s
                 observations={"observation": o.astype(np.float64), "achieved_goal": ag.astype(np.float64),
                               "desired_goal": np.concatenate([g, g[-1:]]).astype(np.float64)},
                 actions=u.astype(np.float32),
-                rewards=np.asarray(env.unwrapped.compute_reward(ag[1:], g, None), np.float64).reshape(T),
+                rewards=np.asarray(raw.compute_reward(ag[1:], g, None), np.float64).reshape(T),
                 terminations=np.zeros(T, bool),
                 truncations=np.arange(T) == T - 1,
                 infos=infos,

@@ -76,6 +76,10 @@ def explore(u: np.ndarray, max_u: float, noise_eps: float, random_eps: float,
             rng: np.random.Generator | None) -> np.ndarray:
     """The reference's exploration (reference §4): Gaussian noise of std ``noise_eps * max_u``, clipped, then
     each row replaced with probability ``random_eps`` by a uniform random action. Returns float32."""
+    if rng is None:
+        if noise_eps > 0.0 or random_eps > 0.0:
+            raise ValueError("exploration noise needs a random generator")
+        return u.astype(np.float32)
     if noise_eps > 0.0:
         u = np.clip(u + noise_eps * max_u * rng.standard_normal(u.shape), -max_u, max_u)
     if random_eps > 0.0:

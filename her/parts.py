@@ -67,6 +67,7 @@ def configure_threads(workers_on_host: int) -> None:
 
 def make_policy(config: Config, dims: dict[str, int], allreduce: Any = None, lowest_reward: float = -1.0) -> DDPG:
     """The learner; its critic targets are bounded by the most a return can lose, lowest_reward / (1 - gamma)."""
+    assert config.gamma is not None, "build_config derives gamma"
     return DDPG(
         dims,
         hidden=config.hidden,
@@ -105,7 +106,8 @@ def build(config: Config, comm: mpi.SingleProcess | mpi.MPIComm) -> Parts:
     except ValueError as e:  # env_kwargs the env does not take, or the goal-env contract check
         raise ConfigError(str(e)) from None
 
-    reward_fn = train_envs[0].unwrapped.compute_reward
+    goal_env: Any = train_envs[0].unwrapped  # compute_reward is a goal env's, not part of gym.Env
+    reward_fn = goal_env.compute_reward
     sampler = partial(sample_her_transitions, future_p=config.future_p, reward_fn=reward_fn,
                       strategy=config.replay_strategy)
     buffer = ReplayBuffer(episode_shapes(dims, config.T), config.buffer_size // config.T, sampler)

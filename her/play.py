@@ -278,7 +278,7 @@ def play(load_path: str, *, env: str | None = None, n_episodes: int = 10, video:
                     f"offscreen rendering with MUJOCO_GL={os.environ.get('MUJOCO_GL')} failed "
                     f"({type(e).__name__}: {e}); install `{APT_PACKAGES}` or set MUJOCO_GL to egl or osmesa"
                 ) from None
-            writer.append(frame)
+            writer.append(np.asarray(frame))
 
         # Seeding the first reset makes the episodes a function of ``seed`` alone (env_dims stepped the env).
         watch = Watching(seeds=[seed] + [None] * (n_episodes - 1), capture=capture,

@@ -132,9 +132,9 @@ def aggregate(runs: Sequence[Run], key: str, window: int = 1) -> dict[str, np.nd
     epochs = sorted(per_epoch)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        ys = [np.nanpercentile(per_epoch[e][0], [25, 50, 75]) for e in epochs]
+        quartiles = [np.nanpercentile(per_epoch[e][0], [25, 50, 75]) for e in epochs]
         steps = [np.nanmedian(per_epoch[e][1]) for e in epochs]  # equal across a group's runs anyway
-    q = np.array(ys).reshape(-1, 3)
+    q = np.array(quartiles).reshape(-1, 3)
     return {"epoch": np.array(epochs), "total/env_steps": np.array(steps), "q25": q[:, 0], "median": q[:, 1],
             "q75": q[:, 2]}
 

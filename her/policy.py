@@ -149,7 +149,7 @@ def _saved_dims(meta: Mapping[str, Any], path: Path) -> dict[str, int]:
 
 def _network(arrays: Mapping[str, np.ndarray], name: str, n_in: int, n_out: int, path: Path) -> list[np.ndarray]:
     """The parameters ``name/0, name/1, ...`` of an MLP ``n_in -> ... -> n_out``, checked to chain up."""
-    weights = []
+    weights: list[np.ndarray] = []
     while f"{name}/{len(weights)}" in arrays:
         weights.append(arrays[f"{name}/{len(weights)}"])
     width = n_in

@@ -104,6 +104,7 @@ class RolloutWorker:
                 use_target_net=self.use_target_net, compute_Q=self.compute_Q,
             )
             if q_values is not None:
+                assert q is not None, "compute_Q asks the policy for Q-values"
                 q_values[:, t] = q[:, 0]
             g[:, t] = goal
             for i, env in enumerate(self.envs):

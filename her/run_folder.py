@@ -50,6 +50,7 @@ def holds_run(log_dir: Path) -> bool:
 
 def check_log_dir(config: Config) -> None:
     """Refuse a log folder that already holds a run or cannot be written, without creating anything."""
+    assert config.log_path is not None, "build_config derives log_path"
     log_dir = Path(config.log_path)
     checkpoints.RunLock(log_dir).check_free()
     if holds_run(log_dir):
@@ -68,6 +69,7 @@ class RunFolder:
         self.comm = comm
         self.parts = parts
         self.counters = counters
+        assert config.log_path is not None, "build_config derives log_path"
         self.log_dir = Path(config.log_path)
         self.lock = checkpoints.RunLock(self.log_dir)
         self.last_checkpoint: Path | None = None
@@ -144,6 +146,7 @@ class RunFolder:
             elif previous is not None and (previous / buffer_file).exists():
                 checkpoints.link_or_copy(previous / buffer_file, staging / buffer_file)
             if rank == 0:
+                assert progress_csv is not None, "rank 0 writes the log"
                 atomic.write_text(staging / "progress.csv", progress_csv)
                 save_policy = partial(policy_file.save_policy, network_state=network_state, config=c.to_dict(),
                                       dims=p.dims, epoch=epoch, test_success_rate=success)
@@ -167,6 +170,7 @@ class RunFolder:
     def publish(self, epoch: int) -> None:
         """Rank 0: the top-level progress.csv and policies become the newest checkpoint's (hard links)."""
         final = self.last_checkpoint
+        assert final is not None, "publish follows a checkpoint"
         for name in ("progress.csv", "policy_latest.npz", "policy_best.npz"):
             checkpoints.link_or_copy(final / name, self.log_dir / name)
         interval = self.config.policy_save_interval

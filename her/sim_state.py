@@ -139,8 +139,8 @@ def set_state(env: gym.Env, state: dict[str, np.ndarray], goal: np.ndarray) -> d
             raise ValueError(f"state '{name}' has {value.size} values but this {_name(env)} model needs {size}: "
                              f"the state is from another model")
         values.append((value, flag))
-    replay = np.asarray(state.get(REPLAY, 0.0), dtype=np.float64).reshape(-1)
-    replay = int(replay[0]) if replay.size == 1 else -1
+    replay_values = np.asarray(state.get(REPLAY, 0.0), dtype=np.float64).reshape(-1)
+    replay = int(replay_values[0]) if replay_values.size == 1 else -1
     if replay not in (0, 1):
         raise ValueError(f"state '{REPLAY}' must be 0 (a reset state) or 1 (a step's), got "
                          f"{state.get(REPLAY, 0.0)}")

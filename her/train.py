@@ -59,6 +59,7 @@ class Trainer:
 
     def run(self, resume: bool = False) -> list[dict[str, float]]:
         c, k = self.config, self.counters
+        assert c.n_epochs is not None, "build_config derives n_epochs"
         try:
             self.start(resume)
             for epoch in range(k.first_epoch, c.n_epochs):
@@ -222,6 +223,7 @@ def resume(log_dir: str | Path, n_epochs: int | None = None, comm: mpi.SinglePro
             checkpoints.RunLock(Path(log_dir)).check_free()
         config = resume_config(log_dir, n_epochs, comm.size, demo_file)
         found = checkpoints.latest(log_dir)
+        assert config.n_epochs is not None, "resume_config derives n_epochs"
         if found is not None and found[0] + 1 >= config.n_epochs:
             raise ResumeError(f"{log_dir} already finished its {config.n_epochs} epochs: pass --n_epochs N to "
                               "train it further")

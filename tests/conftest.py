@@ -164,7 +164,7 @@ def bits_env_id() -> str:
     """A registered id of BitsGoalEnv with 8 bits and T = 5, for runs through the trainer."""
     env_id = "TestBitsGoal-v0"
     if env_id not in gym.registry:
-        gym.register(env_id, entry_point=BitsGoalEnv, max_episode_steps=5, kwargs={"n": 8})
+        gym.register(env_id, entry_point="conftest:BitsGoalEnv", max_episode_steps=5, kwargs={"n": 8})
     return env_id
 
 

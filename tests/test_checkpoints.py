@@ -93,11 +93,15 @@ def start(log: Path, *extra: str, pause_at: str = "", fail_at: str = "", mpi: in
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
+def stderr_tail(process: subprocess.Popen) -> str:
+    return process.stderr.read()[-3000:] if process.stderr else ""
+
+
 def wait_for_pause(process: subprocess.Popen, log: Path, timeout: float = 180) -> int:
     marker = log.parent / f"{log.name}.paused"
     deadline = time.monotonic() + timeout
     while not marker.exists() or not marker.read_text():
-        assert process.poll() is None, process.stderr.read()[-3000:]
+        assert process.poll() is None, stderr_tail(process)
         assert time.monotonic() < deadline, "the run never reached the write to pause at"
         time.sleep(0.02)
     return int(marker.read_text())
@@ -119,7 +123,9 @@ def untimed_text(path: Path) -> list[list[str]]:
 
 
 def final_state(log: Path, ranks: int = 1) -> list:
-    epoch, folder = checkpoints.latest(log)
+    found = checkpoints.latest(log)
+    assert found is not None, f"{log} holds no checkpoint"
+    epoch, folder = found
     out = [epoch, untimed_text(log / "progress.csv"), untimed_text(folder / "progress.csv")]
     for rank in range(ranks):
         arrays, meta = checkpoints.read_state(folder / f"state_rank{rank}.npz")
@@ -230,8 +236,8 @@ def start_long_run(log: Path, ranks: int, first_epochs: int) -> subprocess.Popen
         cmd = [str(MPIRUN), "-np", str(ranks), "--oversubscribe", *cmd]
     process = subprocess.Popen(cmd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 180
-    while checkpoints.latest(log) is None or checkpoints.latest(log)[0] < first_epochs - 1:
-        assert process.poll() is None and time.monotonic() < deadline, process.stderr.read()[-3000:]
+    while (found := checkpoints.latest(log)) is None or found[0] < first_epochs - 1:
+        assert process.poll() is None and time.monotonic() < deadline, stderr_tail(process)
         time.sleep(0.05)
     return process
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -191,7 +193,7 @@ def states(n: int, T: int = T, seed: int = 2) -> dict[str, np.ndarray]:
 
 def version_1_file(path, n: int = 3) -> dict[str, np.ndarray]:
     """A file as the version-1 save_demos wrote it: the episode arrays and three scalars, no states."""
-    data = episodes(n)
+    data: dict[str, Any] = episodes(n)
     np.savez(path, **data, env_id=np.array(ENV), format=np.array("her-tf2-demos"), version=np.array(1))
     return data
 

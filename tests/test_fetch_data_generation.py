@@ -144,6 +144,7 @@ def run_main(argv: list[str]) -> int:
     try:
         return gen.main(argv)
     except SystemExit as exit:  # argparse's own errors
+        assert isinstance(exit.code, int)
         return exit.code
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from hypothesis import HealthCheck, given, settings
@@ -19,8 +20,9 @@ DIMS = {"o": 10, "g": 3, "u": 4}
 
 def valid_demo_bytes() -> bytes:
     rng = np.random.default_rng(0)
-    arrays = {"o": rng.normal(size=(2, 51, 10)), "ag": rng.normal(size=(2, 51, 3)), "g": rng.normal(size=(2, 50, 3)),
-              "u": rng.uniform(-1, 1, (2, 50, 4)), "info_is_success": np.zeros((2, 50, 1))}
+    arrays: dict[str, Any] = {
+        "o": rng.normal(size=(2, 51, 10)), "ag": rng.normal(size=(2, 51, 3)), "g": rng.normal(size=(2, 50, 3)),
+        "u": rng.uniform(-1, 1, (2, 50, 4)), "info_is_success": np.zeros((2, 50, 1))}
     out = io.BytesIO()
     np.savez(out, **{k: v.astype(np.float32) for k, v in arrays.items()}, env_id=np.array("FetchReach-v4"),
              format=np.array("her-tf2-demos"), version=np.array(1))

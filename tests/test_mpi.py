@@ -33,7 +33,7 @@ def run_mpi(script: str, tmp_path: Path, n: int = 2, timeout: float = 240) -> su
            # tests/ too: the jobs import this module, which imports conftest's helpers.
            "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")]), "TF_CPP_MIN_LOG_LEVEL": "3",
            "OMPI_MCA_rmaps_base_oversubscribe": "1"}
-    return subprocess.run([MPIRUN, "-np", str(n), "--oversubscribe", sys.executable, str(path)],
+    return subprocess.run([str(MPIRUN), "-np", str(n), "--oversubscribe", sys.executable, str(path)],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=timeout)
 
 
@@ -213,8 +213,8 @@ def one_step(rank: int, size: int, allreduce, steps: int = 1) -> np.ndarray:
     dims = {"o": 3, "g": 2, "u": 2}
     policy = tiny_ddpg(dims, hidden=8, layers=2, Q_lr=1e-2, pi_lr=1e-2, allreduce=allreduce)
     rng = np.random.default_rng(42)
-    full = Batch(*(rng.normal(size=s).astype(np.float32) for s in [(8, 3), (8, 2), (8, 2), (8,), (8, 3)]),
-                 np.zeros(8, np.float32))
+    o, g, u, r, o_2 = (rng.normal(size=s).astype(np.float32) for s in [(8, 3), (8, 2), (8, 2), (8,), (8, 3)])
+    full = Batch(o, g, u, r, o_2, np.zeros(8, np.float32))
     share = 8 // size
     batch = Batch(*(x[rank * share:(rank + 1) * share] for x in full))
     for _ in range(steps):

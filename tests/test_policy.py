@@ -29,8 +29,8 @@ def trained_ddpg(test_with_polyak: bool):
     agent = make_policy(config, DIMS)
     rng = np.random.default_rng(0)
     agent.update_normalizer({"o": rng.normal(1.0, 0.2, (100, 10)), "g": rng.normal(0.5, 0.1, (100, 3))})
-    batch = Batch(*(rng.normal(size=(32, d)).astype(np.float32) for d in (10, 3, 4)),
-                  -rng.integers(0, 2, 32).astype(np.float32), rng.normal(size=(32, 10)).astype(np.float32),
+    o, g, u = (rng.normal(size=(32, d)).astype(np.float32) for d in (10, 3, 4))
+    batch = Batch(o, g, u, -rng.integers(0, 2, 32).astype(np.float32), rng.normal(size=(32, 10)).astype(np.float32),
                   np.zeros(32, np.float32))
     for _ in range(3):
         agent.train(batch)

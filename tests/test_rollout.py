@@ -67,7 +67,7 @@ class RecordingStarts:
     """A start hook that records its calls and keeps (or, with ``shift``, moves) the reset's observation."""
 
     def __init__(self, shift: float = 0.0):
-        self.calls = []
+        self.calls: list = []
         self.shift = shift
 
     def start(self, env_index, env, rng):
