@@ -126,7 +126,7 @@ def bench_rollouts(trainer, episodes: int, repeats: int) -> dict:
 
 
 def bench_updates(trainer, n_updates: int, repeats: int) -> dict:
-    policy = trainer.parts.policy
+    policy = trainer.parts.learner
     k = trainer.config.n_batches  # steps per call, as in training: one call per cycle
     calls = max(1, n_updates // k)
     while trainer.parts.buffer.current_size < 200:
@@ -160,7 +160,7 @@ def bench_epoch(trainer, repeats: int) -> dict:
         trainer.store(trainer.parts.worker.generate_rollouts())
     plain = plain_env_steps(trainer, c.n_cycles + c.n_test_rollouts)
     _, stacked = fixed_batches(trainer)
-    xla = fixed_batch_steps(trainer.parts.policy._train_steps_graph, stacked, c.n_cycles, True)
+    xla = fixed_batch_steps(trainer.parts.learner._train_steps_graph, stacked, c.n_cycles, True)
 
     def epoch(i: int) -> tuple[float, dict]:
         start = time.perf_counter()
@@ -201,7 +201,7 @@ trainer = make_trainer({env!r}, {tmp!r}, buffer_size={size})
 episode = trainer.parts.worker.generate_rollouts()
 while not trainer.parts.buffer.full:  # the same episode over and over: every page of the arrays is written
     trainer.store(episode)
-trainer.parts.policy.train_steps(trainer.sample_batches(20))
+trainer.parts.learner.train_steps(trainer.sample_batches(20))
 # as a run does for --resume
 checkpoints.save_buffer(Path({tmp!r}) / "buffer.npz", trainer.parts.buffer.state_dict(), 0)
 print(status_bytes("VmHWM"), trainer.parts.buffer.nbytes)

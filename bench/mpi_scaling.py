@@ -57,14 +57,14 @@ def measure(comm, env: str, tmp: str, episodes: int, n_updates: int, epochs: int
 
     def updates():
         for _ in range(n_calls):
-            trainer.parts.policy.train_steps(trainer.sample_batches(config.n_batches))
+            trainer.parts.learner.train_steps(trainer.sample_batches(config.n_batches))
 
     rollouts()  # warm up: first actions, and enough episodes to sample from
     updates()
     rollout_s = min(timed(rollouts) for _ in range(2))
     update_s = min(timed(updates) for _ in range(2))
 
-    grad_size = sum(int(np.prod(v.shape)) for v in trainer.parts.policy.main_params)
+    grad_size = sum(int(np.prod(v.shape)) for v in trainer.parts.learner.main_params)
     grads = np.ones(grad_size, np.float32)
 
     def allreduce():

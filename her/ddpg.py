@@ -203,12 +203,12 @@ class DDPG:
 
     # ---- acting ----
 
-    def _act_graph(self, o: tf.Tensor, g: tf.Tensor, use_target: bool, compute_q: bool):
+    def _act_graph(self, o: tf.Tensor, g: tf.Tensor, use_target_net: bool, compute_Q: bool):
         o_n, g_n = self._normalize_og(o, g)
-        # As the reference's get_actions: with use_target every output comes from the target networks.
-        actor, critic = (self.target_actor, self.target_critic) if use_target else (self.actor, self.critic)
+        # As the reference's get_actions: with use_target_net every output comes from the target networks.
+        actor, critic = (self.target_actor, self.target_critic) if use_target_net else (self.actor, self.critic)
         u = actor(o_n, g_n)
-        q = critic(o_n, g_n, u) if compute_q else tf.zeros([tf.shape(o)[0], 1])
+        q = critic(o_n, g_n, u) if compute_Q else tf.zeros([tf.shape(o)[0], 1])
         return u, q
 
     def get_actions(

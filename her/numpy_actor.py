@@ -65,11 +65,11 @@ class NumpyActorCritic:
         """Q(x, u) = MLP([x, u / max_u]) on normalised rows ``x``: ``(n, 1)``."""
         return mlp(self.critic, np.concatenate([x, np.asarray(u, np.float32) / np.float32(self.max_u)], axis=1))
 
-    def act(self, o: np.ndarray, g: np.ndarray, compute_q: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+    def act(self, o: np.ndarray, g: np.ndarray, compute_Q: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
         """Actions ``(n, dim_u)`` for ``o: (n, dim_o)``, ``g: (n, dim_g)``, and Q of those actions if asked."""
         x = self.normalize(o, g)
         u = self.actions(x)
-        return u, (self.q(x, u) if compute_q else None)
+        return u, (self.q(x, u) if compute_Q else None)
 
 
 def explore(u: np.ndarray, max_u: float, noise_eps: float, random_eps: float,

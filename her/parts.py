@@ -38,7 +38,7 @@ class Parts:
     buffer: ReplayBuffer
     demo_buffer: ReplayBuffer | None
     demo_digest: str | None  # sha256 of the demo arrays, so that a resume can check its --demo_file
-    policy: DDPG
+    learner: DDPG  # the networks being trained; policy files are its snapshots
     worker: RolloutWorker  # explores on envs
     evaluator: RolloutWorker  # acts deterministically on eval_envs
 
@@ -65,7 +65,7 @@ def configure_threads(workers_on_host: int) -> None:
         pass  # TensorFlow already started (a second train() in one process): keep its settings.
 
 
-def make_policy(config: Config, dims: dict[str, int], allreduce: Any = None, lowest_reward: float = -1.0) -> DDPG:
+def make_learner(config: Config, dims: dict[str, int], allreduce: Any = None, lowest_reward: float = -1.0) -> DDPG:
     """The learner; its critic targets are bounded by the most a return can lose, lowest_reward / (1 - gamma)."""
     assert config.gamma is not None, "build_config derives gamma"
     return DDPG(
@@ -119,22 +119,22 @@ def build(config: Config, comm: mpi.SingleProcess | mpi.MPIComm) -> Parts:
         starts = DemoStates(demos, config.demo_reset_p, train_envs)
         demos = {key: demos[key] for key in EPISODE_KEYS}  # the states restore envs; the buffers never see them
 
-    policy = make_policy(config, dims, comm.allreduce_mean if comm.size > 1 else None,
-                         envs.lowest_reward(train_envs[0]))
+    learner = make_learner(config, dims, comm.allreduce_mean if comm.size > 1 else None,
+                           envs.lowest_reward(train_envs[0]))
     if loaded is not None:
-        policy.load_network_state(loaded)
+        learner.load_network_state(loaded)
     if comm.size > 1:  # every worker starts from rank 0's parameters
-        policy.load_network_state(comm.bcast(policy.network_state()))
+        learner.load_network_state(comm.bcast(learner.network_state()))
 
-    worker = RolloutWorker(train_envs, policy, dims, config.T, rng=explore_rng, noise_eps=config.noise_eps,
+    worker = RolloutWorker(train_envs, learner, dims, config.T, rng=explore_rng, noise_eps=config.noise_eps,
                            random_eps=config.random_eps, starts=starts)
-    evaluator = RolloutWorker(eval_envs, policy, dims, config.T, exploit=True,
+    evaluator = RolloutWorker(eval_envs, learner, dims, config.T, exploit=True,
                               use_target_net=config.test_with_polyak, compute_Q=True)
     demo_buffer = None
     if demos is not None:
-        demo_buffer = fill_demo_buffer(config, demos, dims, policy, sampler, reward_fn, sample_rng)
+        demo_buffer = fill_demo_buffer(config, demos, dims, learner, sampler, reward_fn, sample_rng)
     return Parts(config, train_envs, eval_envs, dims, explore_rng, sample_rng, sampler, buffer, demo_buffer,
-                 digest, policy, worker, evaluator)
+                 digest, learner, worker, evaluator)
 
 
 def read_inputs(config: Config, dims: dict[str, int]
@@ -152,7 +152,7 @@ def read_inputs(config: Config, dims: dict[str, int]
     return loaded, demos
 
 
-def fill_demo_buffer(config: Config, demos: dict[str, np.ndarray], dims: dict[str, int], policy: DDPG,
+def fill_demo_buffer(config: Config, demos: dict[str, np.ndarray], dims: dict[str, int], learner: DDPG,
                      sampler: Callable[..., dict[str, np.ndarray]], reward_fn: Callable[..., np.ndarray],
                      rng: np.random.Generator) -> ReplayBuffer:
     """Fill the demo buffer once (D7) and initialise the normaliser from the demos (D6)."""
@@ -162,7 +162,7 @@ def fill_demo_buffer(config: Config, demos: dict[str, np.ndarray], dims: dict[st
     demo_buffer.store_episode(demos, rng)
     for e in range(c.num_demo):  # once per demo episode, T HER-sampled transitions each, as the reference
         episode = {key: value[e:e + 1] for key, value in demos.items()}
-        policy.update_normalizer(sampler(episode, c.T, rng))
+        learner.update_normalizer(sampler(episode, c.T, rng))
     return demo_buffer
 
 

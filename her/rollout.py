@@ -19,7 +19,9 @@ from her.errors import TrainingError
 from her.starts import EnvReset, Starts
 
 
-class Policy(Protocol):
+class ActingPolicy(Protocol):
+    """What a worker acts with: the learner (her.ddpg.DDPG), a loaded policy file (her.play), a scripted expert."""
+
     def get_actions(self, o: np.ndarray, g: np.ndarray, *, noise_eps: float, random_eps: float,
                     rng: np.random.Generator | None, use_target_net: bool,
                     compute_Q: bool) -> tuple[np.ndarray, np.ndarray | None]: ...
@@ -46,7 +48,7 @@ class RolloutWorker:
     def __init__(
         self,
         envs: Sequence[gym.Env],
-        policy: Policy,
+        policy: ActingPolicy,
         dims: dict[str, int],
         T: int,
         *,

@@ -135,7 +135,7 @@ class RunFolder:
             (epoch + 1) % c.buffer_save_interval == 0 or epoch + 1 == c.n_epochs)
         previous = self.last_checkpoint
         staging = checkpoints.partial_dir(self.log_dir, epoch)
-        network_state = p.policy.network_state()
+        network_state = p.learner.network_state()
 
         def write() -> None:
             arrays, meta = self.training_state(epoch, network_state)
@@ -181,8 +181,8 @@ class RunFolder:
                        ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         """Everything but the replay buffer that the next epoch depends on."""
         p, k = self.parts, self.counters
-        network_state = p.policy.network_state() if network_state is None else network_state
-        arrays = {**network_state, **{f"opt/{name}": v for name, v in p.policy.optimizer_state().items()}}
+        network_state = p.learner.network_state() if network_state is None else network_state
+        arrays = {**network_state, **{f"opt/{name}": v for name, v in p.learner.optimizer_state().items()}}
         meta = {
             "epoch": epoch,
             "env_id": self.config.env_id,
@@ -213,8 +213,8 @@ class RunFolder:
         arrays, meta, buffer, buffer_epoch = mpi.on_every_rank(
             self.comm, lambda: self.read_checkpoint(folder), (UserError,))
         p, k = self.parts, self.counters
-        p.policy.load_network_state(arrays)
-        p.policy.load_optimizer_state({name[4:]: v for name, v in arrays.items() if name.startswith("opt/")})
+        p.learner.load_network_state(arrays)
+        p.learner.load_optimizer_state({name[4:]: v for name, v in arrays.items() if name.startswith("opt/")})
         p.explore_rng.bit_generator.state = meta["rng/explore"]
         p.sample_rng.bit_generator.state = meta["rng/sample"]
         for env, state in zip(p.envs, meta["rng/envs"]):

@@ -92,9 +92,9 @@ class Trainer:
             with timer("rollout"):
                 self.store(p.worker.generate_rollouts())
             with timer("update"):
-                for key, values in p.policy.train_steps(self.sample_batches(c.n_batches)).items():
+                for key, values in p.learner.train_steps(self.sample_batches(c.n_batches)).items():
                     losses[key].extend(values.tolist())
-                p.policy.update_target_net()
+                p.learner.update_target_net()
         p.evaluator.clear_history()
         with timer("eval"):
             for _ in range(c.n_test_rollouts):
@@ -121,7 +121,7 @@ class Trainer:
         p = self.parts
         p.buffer.store_episode(episode, p.sample_rng)
         n_transitions = episode["u"].shape[0] * episode["u"].shape[1]
-        p.policy.update_normalizer(p.sampler(episode, n_transitions, p.sample_rng))
+        p.learner.update_normalizer(p.sampler(episode, n_transitions, p.sample_rng))
 
     def sample_batches(self, n_steps: int) -> Batch:
         """Batches for ``n_steps`` gradient steps, ``o: (n_steps, batch_size, dim_o)``, sampled in one pass.
@@ -146,10 +146,10 @@ class Trainer:
         local = {
             **p.evaluator.logs("test"),
             **p.worker.logs("train"),
-            "stats_o/mean": float(np.mean(p.policy.o_stats.mean)),
-            "stats_o/std": float(np.mean(p.policy.o_stats.std)),
-            "stats_g/mean": float(np.mean(p.policy.g_stats.mean)),
-            "stats_g/std": float(np.mean(p.policy.g_stats.std)),
+            "stats_o/mean": float(np.mean(p.learner.o_stats.mean)),
+            "stats_o/std": float(np.mean(p.learner.o_stats.std)),
+            "stats_g/mean": float(np.mean(p.learner.g_stats.mean)),
+            "stats_g/std": float(np.mean(p.learner.g_stats.std)),
             "loss/critic": float(np.mean(losses["critic_loss"])) if losses else float("nan"),
             "loss/actor": float(np.mean(losses["actor_loss"])) if losses else float("nan"),
         }
@@ -174,13 +174,13 @@ class Trainer:
         return row
 
     def check_health(self, epoch: int, row: dict[str, float]) -> None:
-        policy = self.parts.policy
+        learner = self.parts.learner
         bad = [k for k in ("loss/critic", "loss/actor") if not np.isfinite(row[k])]
-        if bad or not policy.all_finite():
+        if bad or not learner.all_finite():
             what = ", ".join(bad) if bad else "network parameters"
             raise TrainingError(f"epoch {epoch}: {what} became NaN or infinite; the last good policy is kept")
         if self.comm.size > 1:
-            digest = hashlib.sha256(policy.flat_params().tobytes()).hexdigest()
+            digest = hashlib.sha256(learner.flat_params().tobytes()).hexdigest()
             if len(set(self.comm.allgather(digest))) > 1:
                 raise TrainingError(f"epoch {epoch}: parameters differ across MPI workers; the job cannot continue")
 

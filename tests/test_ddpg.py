@@ -232,11 +232,11 @@ def test_acting_with_the_target_networks_rates_the_target_actor_with_the_target_
     constant_critic(agent, agent.target_critic, -3.0)
     agent.update_normalizer({"o": np.zeros((1, 2)), "g": np.zeros((1, 1))})  # the numpy copy is refreshed
     o, g = np.zeros((2, 2), np.float32), np.zeros((2, 1), np.float32)
-    for use_target, action, q_value in [(False, [0.5, 0.5], -1.0), (True, [-0.25, 0.75], -3.0)]:
-        u, q = agent.get_actions(o, g, use_target_net=use_target, compute_Q=True)
+    for use_target_net, action, q_value in [(False, [0.5, 0.5], -1.0), (True, [-0.25, 0.75], -3.0)]:
+        u, q = agent.get_actions(o, g, use_target_net=use_target_net, compute_Q=True)
         np.testing.assert_allclose(u, [action] * 2, rtol=1e-6)
         np.testing.assert_allclose(q, [[q_value]] * 2, rtol=1e-6)
-        u_tf, q_tf = agent.act_tf(tf.constant(o), tf.constant(g), use_target, True)
+        u_tf, q_tf = agent.act_tf(tf.constant(o), tf.constant(g), use_target_net, True)
         np.testing.assert_allclose(q_tf.numpy(), [[q_value]] * 2, rtol=1e-6)
 
 
@@ -273,9 +273,9 @@ def test_numpy_acting_matches_the_graph_after_updates():
     def check():
         o = rng.normal(0, 3, (7, 5)).astype(np.float32)  # some beyond clip_obs
         g = rng.normal(0, 1, (7, 3)).astype(np.float32)
-        for use_target in (False, True):
-            u_np, q_np = policy.get_actions(o, g, use_target_net=use_target, compute_Q=True)
-            u_tf, q_tf = policy.act_tf(tf.constant(o), tf.constant(g), use_target, True)
+        for use_target_net in (False, True):
+            u_np, q_np = policy.get_actions(o, g, use_target_net=use_target_net, compute_Q=True)
+            u_tf, q_tf = policy.act_tf(tf.constant(o), tf.constant(g), use_target_net, True)
             np.testing.assert_allclose(u_np, u_tf.numpy(), rtol=1e-5, atol=1e-6)
             np.testing.assert_allclose(q_np, q_tf.numpy(), rtol=1e-5, atol=1e-6)
 

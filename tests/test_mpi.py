@@ -63,7 +63,7 @@ def test_ranks_stay_identical_and_only_rank_0_logs(tmp_path):
     config = build_config({{**user, "log_path": "run"}}, mpi_size=comm.size)
     trainer = Recording(config, comm)
     trainer.run()
-    p = trainer.parts.policy
+    p = trainer.parts.learner
     np.savez(f"rank{{comm.rank}}.npz", params=p.flat_params(),
              opt=np.concatenate([v.ravel() for v in p.optimizer_state().values()]),
              buffer_o=trainer.parts.buffer.state_dict()["buffers/o"])
@@ -133,7 +133,7 @@ def test_workers_that_drift_apart_stop_the_job(tmp_path):
     def run_epoch(self, epoch):
         row = original(self, epoch)
         if comm.rank == 1 and epoch == 1:  # a target weight no gradient step would bring back in line
-            self.parts.policy.target_critic.params[0].assign_add(1e-6 * self.parts.policy.target_critic.params[0])
+            self.parts.learner.target_critic.params[0].assign_add(1e-6 * self.parts.learner.target_critic.params[0])
         return row
 
     Trainer.run_epoch = run_epoch

@@ -36,7 +36,7 @@ def test_a_second_rank_draws_other_goals_than_the_first(tmp_path):
 def test_critic_targets_are_bounded_by_the_lowest_return_of_the_envs_reward(tmp_path):
     def clip(**flags):
         config = build_config({**tiny_run(), "log_path": tmp_path, **flags})
-        return parts.build(config, mpi.SingleProcess()).policy.clip_return
+        return parts.build(config, mpi.SingleProcess()).learner.clip_return
 
     assert clip() == pytest.approx(50.0)  # FetchReach: -1 per step over gamma 0.98's horizon, the reference's bound
     assert clip(env="FetchStack2") == pytest.approx(100.0)  # gamma 0.99

@@ -18,14 +18,14 @@ N_EPISODES = 2
 @pytest.fixture(scope="module")
 def policy_dir(tmp_path_factory):
     """A log folder holding policy_best.npz of an untrained 1x16 FetchReach DDPG."""
-    from her.parts import make_policy
+    from her.parts import make_learner
 
     folder = tmp_path_factory.mktemp("run")
     config = build_config({"env": "FetchReach", "hidden": 16, "layers": 1, "log_path": str(folder)})
     env = envs.make_env(config.env_id, seed=0)
     dims = envs.env_dims(env)
     env.close()
-    policy = make_policy(config, dims)
+    policy = make_learner(config, dims)
     policy_file.save_policy(folder / "policy_best.npz", network_state=policy.network_state(),
                            config=config.to_dict(), dims=dims, epoch=0, test_success_rate=0.0)
     return folder, config.T

@@ -22,11 +22,11 @@ REPO = Path(__file__).resolve().parents[1]
 
 def trained_ddpg(test_with_polyak: bool):
     """A small FetchReach DDPG whose weights, target weights and normaliser all moved away from their start."""
-    from her.parts import make_policy
+    from her.parts import make_learner
 
     config = build_config({"env": "FetchReach", "hidden": 16, "layers": 2, "log_path": "unused",
                            "test_with_polyak": int(test_with_polyak)})
-    agent = make_policy(config, DIMS)
+    agent = make_learner(config, DIMS)
     rng = np.random.default_rng(0)
     agent.update_normalizer({"o": rng.normal(1.0, 0.2, (100, 10)), "g": rng.normal(0.5, 0.1, (100, 3))})
     o, g, u = (rng.normal(size=(32, d)).astype(np.float32) for d in (10, 3, 4))

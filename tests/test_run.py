@@ -80,11 +80,11 @@ def test_progress_has_the_reference_keys_and_more(tmp_path, capsys):
 def write_policy(path, env="FetchReach", hidden=16, layers=1):
     from her.config import build_config
     from her import envs, policy_file
-    from her.parts import make_policy
+    from her.parts import make_learner
 
     config = build_config({"env": env, "hidden": hidden, "layers": layers, "log_path": "unused"})
     dims = envs.env_dims(envs.make_env(config.env_id, 0))
-    policy_file.save_policy(path, make_policy(config, dims).network_state(), config.to_dict(), dims, epoch=0)
+    policy_file.save_policy(path, make_learner(config, dims).network_state(), config.to_dict(), dims, epoch=0)
 
 
 def write_demos(path, env_id="FetchReach-v4", dims=(10, 3, 4), n=3, poison=False):

@@ -92,7 +92,7 @@ def test_a_nan_stops_training_naming_the_epoch_and_keeps_the_last_good_policy(tm
     def poisoned(self, epoch):
         row = original(self, epoch)
         if epoch == 1:
-            self.parts.policy.actor.params[0].assign(tf.fill(self.parts.policy.actor.params[0].shape, np.nan))
+            self.parts.learner.actor.params[0].assign(tf.fill(self.parts.learner.actor.params[0].shape, np.nan))
         return row
 
     monkeypatch.setattr(Trainer, "run_epoch", poisoned)
@@ -124,7 +124,7 @@ def test_a_short_pick_and_place_run_with_demos_logs_bc_loss_and_q_filter(tmp_pat
     trainer = Trainer(config, mpi.SingleProcess())
     assert trainer.parts.demo_buffer.current_size == 3
     # The normaliser saw the demos before any episode of the agent's own: 3 episodes of T samples each.
-    assert trainer.parts.policy.o_stats.count == 1 + 3 * config.T
+    assert trainer.parts.learner.o_stats.count == 1 + 3 * config.T
     trainer.store(trainer.parts.worker.generate_rollouts())
     batches = trainer.sample_batches(3)  # three steps' batches: 32 own rows, then 16 demo rows, in each
     assert batches.o.shape == (3, 48, trainer.parts.dims["o"]) and batches.is_demo.sum(axis=1).tolist() == [16, 16, 16]
@@ -347,7 +347,7 @@ def test_without_the_bc_loss_the_demos_are_still_replayed_and_the_actor_loss_is_
     trainer.store(trainer.parts.worker.generate_rollouts())
     batches = trainer.sample_batches(2)
     assert batches.is_demo.sum(axis=1).tolist() == [config.demo_batch_size] * 2
-    policy = trainer.parts.policy
+    policy = trainer.parts.learner
     assert not policy.use_bc_loss
     metrics = policy.train(Batch(*(x[0] for x in batches)))
     assert metrics["bc_loss"] == 0.0
