@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from her import mpi
+from her.plot import quartiles
 from her.report import reaches
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -234,9 +235,7 @@ def first_reach(rows: list[dict], level: float) -> tuple[float, float] | None:
 
 
 def median(values: list[float]) -> float:
-    values = sorted(values)
-    n = len(values)
-    return values[n // 2] if n % 2 else (values[n // 2 - 1] + values[n // 2]) / 2
+    return float(quartiles(values)[1])
 
 
 def reach_cell(hits: list[tuple[float, float] | None], n: int) -> str:
@@ -384,9 +383,9 @@ def plot(name: str) -> Path | None:
     steps, curves = success_curves(runs)
     fig, ax = plt.subplots(figsize=(5, 3.2))
     label = f"median of {len(runs)} seeds" if len(runs) > 1 else f"seed {runs[0][0]['seed']}"
-    ax.plot(steps, np.median(curves, axis=0), label=label)
-    ax.fill_between(steps, np.percentile(curves, 25, axis=0), np.percentile(curves, 75, axis=0), alpha=0.3,
-                    label="25-75%")
+    q25, median, q75 = quartiles(curves, axis=0)
+    ax.plot(steps, median, label=label)
+    ax.fill_between(steps, q25, q75, alpha=0.3, label="25-75%")
     for (source, points), marker in zip(REFERENCE_POINTS.get(name, {}).items(), "ox"):
         epochs, values = zip(*points)
         ax.plot(steps[0] * (np.array(epochs) + 1), values, marker, color="black", label=source, linestyle="none")
@@ -430,7 +429,7 @@ def plot_comparison(name: str) -> Path | None:
             continue
         steps, curves = success_curves(runs)
         seeds = f"{len(runs)} seeds" if len(runs) > 1 else "1 seed"
-        ax.plot(steps, np.median(curves, axis=0), label=f"{ROWS[row].title} ({seeds})")
+        ax.plot(steps, quartiles(curves, axis=0)[1], label=f"{ROWS[row].title} ({seeds})")
         drawn += 1
     if not drawn:
         plt.close(fig)

@@ -120,6 +120,16 @@ def smooth(y: np.ndarray, window: int) -> np.ndarray:
         return np.array([np.nanmean(y[max(0, i - window + 1):i + 1]) for i in range(len(y))])
 
 
+def quartiles(values: np.ndarray | Sequence[float], axis: int | None = None) -> np.ndarray:
+    """The 25%, 50% and 75% points of ``values`` (along ``axis``), NaN ignored: every plot's median and band.
+
+    Shape ``(3, ...)``; a slice that is all NaN stays NaN.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanpercentile(values, [25, 50, 75], axis=axis)
+
+
 def aggregate(runs: Sequence[Run], key: str, window: int = 1) -> dict[str, np.ndarray]:
     """Per epoch over the runs that reached it: epoch, env steps, and the median, 25% and 75% of ``key``."""
     per_epoch: dict[float, tuple[list[float], list[float]]] = {}
@@ -130,11 +140,8 @@ def aggregate(runs: Sequence[Run], key: str, window: int = 1) -> dict[str, np.nd
             cell[0].append(y)
             cell[1].append(row.get("total/env_steps", np.nan))
     epochs = sorted(per_epoch)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        quartiles = [np.nanpercentile(per_epoch[e][0], [25, 50, 75]) for e in epochs]
-        steps = [np.nanmedian(per_epoch[e][1]) for e in epochs]  # equal across a group's runs anyway
-    q = np.array(quartiles).reshape(-1, 3)
+    q = np.array([quartiles(per_epoch[e][0]) for e in epochs]).reshape(-1, 3)
+    steps = [quartiles(per_epoch[e][1])[1] for e in epochs]  # equal across a group's runs anyway
     return {"epoch": np.array(epochs), "total/env_steps": np.array(steps), "q25": q[:, 0], "median": q[:, 1],
             "q75": q[:, 2]}
 
