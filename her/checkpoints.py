@@ -40,7 +40,7 @@ import numpy as np
 
 from her import atomic
 from her.errors import ResumeError, RunInUseError
-from her.policy_file import NPZ_READ_ERRORS, PolicyFileError, _read_with_meta
+from her.policy_file import NPZ_READ_ERRORS, PolicyFileError, read_with_meta
 
 FOLDER = "checkpoints"
 KEEP = 2
@@ -124,7 +124,7 @@ def save_state(path: Path, arrays: Mapping[str, np.ndarray], meta: Mapping[str, 
 
 def read_state(path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     try:
-        return _read_with_meta(Path(path), "resume state", STATE_FORMAT)
+        return read_with_meta(Path(path), "resume state", STATE_FORMAT)
     except PolicyFileError as e:
         raise ResumeError(str(e)) from None
 

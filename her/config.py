@@ -40,7 +40,7 @@ def _derived(help: str, default: Any = None) -> Any:
 @dataclass(frozen=True)
 class Config:
     # --- task and run
-    env: str = _opt("FetchReach", "task: FetchReach, FetchPush, FetchPickAndPlace, FetchSlide, or a gymnasium id")
+    env: str = _opt("FetchReach", f"task: {', '.join(envs.TASKS)}, or a gymnasium id")
     # --- the user's own envs (recorded, so that --resume and --play make the same env)
     gym_packages: str = _opt("", "modules to import first, so that the envs they register can be named by --env "
                                  "(space- or comma-separated)")
@@ -180,7 +180,8 @@ ALIASES = {f.metadata["alias"]: f.name for f in OPTIONS if "alias" in f.metadata
 _TYPES = typing.get_type_hints(Config)
 
 
-def _base_type(name: str) -> type:
+def base_type(name: str) -> type:
+    """The type of configuration key ``name``, without its Optional."""
     hint = _TYPES[name]
     args = [a for a in typing.get_args(hint) if a is not type(None)]
     return args[0] if args else hint
@@ -233,7 +234,7 @@ def coerce(name: str, value: Any) -> Any:
         return _packages_text(value)
     if name == "env_kwargs" and value is not None:
         return _kwargs_text(value)
-    kind = _base_type(name)
+    kind = base_type(name)
     if name in PATH_KEYS and isinstance(value, str) and not value.strip():
         raise ConfigError(f"--{name} is an empty string (an unset shell variable?): give a path, or drop the option")
     if value is None or (_is_optional(name) and isinstance(value, str) and value.lower() in ("", "none")):

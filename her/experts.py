@@ -473,7 +473,7 @@ def _parser() -> argparse.ArgumentParser:
                "writes the same file. Exit codes: 0 written, 1 --only_success gave up, 2 bad arguments.",
     )
     p.add_argument("--env", default="FetchPickAndPlace",
-                   help="task: FetchPickAndPlace, FetchPush, FetchSlide, FetchReach, or a gymnasium id such as "
+                   help=f"task: {', '.join(EXPERTS)}, or a gymnasium id such as "
                         "FetchPush-v4 (default: %(default)s)")
     p.add_argument("--num_episodes", type=int, default=100, help="episodes to write (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="seed of the episode resets (default: %(default)s)")

@@ -59,8 +59,11 @@ def resolve_policy_path(path: str | Path) -> Path:
     return path
 
 
-def _read_with_meta(path: Path, what: str, file_format: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """The arrays of an .npz and its JSON 'meta' entry, checked to be of ``file_format``; else one clear line."""
+def read_with_meta(path: Path, what: str, file_format: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """The arrays of an .npz and its JSON 'meta' entry, checked to be of ``file_format``; else one clear line.
+
+    Shared by policy files and checkpoint states, which are both such archives.
+    """
     if path.is_file() and not zipfile.is_zipfile(path):  # before np.load, whose error here suggests unpickling
         raise PolicyFileError(f"{path} is not a readable {what}: it is not an .npz archive")
     try:
@@ -83,7 +86,7 @@ def _read_with_meta(path: Path, what: str, file_format: str) -> tuple[dict[str, 
 def read_policy(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Arrays and metadata of a policy file; any problem is a one-line PolicyFileError."""
     path = resolve_policy_path(path)
-    arrays, meta = _read_with_meta(path, "policy file", POLICY_FORMAT)
+    arrays, meta = read_with_meta(path, "policy file", POLICY_FORMAT)
     if meta.get("version") != POLICY_VERSION:
         raise PolicyFileError(f"{path} has policy format version {meta.get('version')}, "
                               f"this code reads {POLICY_VERSION}")

@@ -31,7 +31,7 @@ def config_options(command: Callable) -> Callable:
         default = f.default
         shown = "derived" if f.name in ("gamma", "n_epochs", "log_path") else default
         help_text = f"{f.metadata['help']}  [default: {shown}]"
-        metavar = _METAVARS[cfg._base_type(f.name)]
+        metavar = _METAVARS[cfg.base_type(f.name)]
         command = click.option(*names, f.name, default=None, metavar=metavar, help=help_text)(command)
     return command
 
