@@ -1,4 +1,9 @@
-"""Per-epoch logging: a table on stdout and one row of progress.csv (rewritten atomically) per epoch."""
+"""Per-epoch logging: a table on stdout, the rows of progress.csv, and the log backends (``LogWriter``).
+
+progress.csv is written inside each checkpoint, so the log and the state it resumes from never disagree;
+the backends (TensorBoard today) receive an epoch once its checkpoint is committed. A new backend is a class
+with the three methods of ``LogWriter`` and a line in ``make_writers``.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +15,31 @@ import socket
 import sys
 import time
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, Protocol, TextIO
 from collections.abc import Mapping, Sequence
 
 from her import atomic
+
+if TYPE_CHECKING:
+    from her.config import Config
+
+
+class LogWriter(Protocol):
+    """A log backend, on rank 0: the configuration once, then each committed epoch's row, then close."""
+
+    def write_config(self, params: Mapping[str, Any]) -> None: ...
+    def write(self, row: Mapping[str, float]) -> None: ...
+    def close(self) -> None: ...
+
+
+def make_writers(config: Config, log_dir: str | Path) -> list[LogWriter]:
+    """The backends ``config`` asks for, each already given the configuration."""
+    writers: list[LogWriter] = []
+    if config.tensorboard:
+        writers.append(TensorBoardWriter(log_dir))
+    for writer in writers:
+        writer.write_config(config.to_dict())
+    return writers
 
 
 def format_table(row: Mapping[str, float]) -> str:
@@ -32,18 +58,30 @@ def format_table(row: Mapping[str, float]) -> str:
 
 
 class Logger:
-    """Prints a table per epoch and keeps the rows of ``progress.csv`` (written by the trainer's checkpoints).
+    """Prints a table per epoch, keeps the rows of ``progress.csv`` (written by the trainer's checkpoints) and
+    passes committed epochs on to the backends.
 
     A closed stdout (``| head``, a pager that quit) stops the printing, not the training.
     """
 
-    def __init__(self, rows: list[dict] | None = None):
+    def __init__(self, rows: list[dict] | None = None, writers: Sequence[LogWriter] = ()):
         self.stdout: TextIO | None = sys.stdout  # None once stdout was found closed
         self.rows: list[dict[str, Any]] = list(rows or [])
+        self.writers = list(writers)
 
     def log_epoch(self, row: Mapping[str, float]) -> None:
+        """Before the epoch's checkpoint: the row joins progress.csv's and is printed."""
         self.rows.append(dict(row))
         self.print(format_table(row))
+
+    def committed(self, row: Mapping[str, float]) -> None:
+        """After the epoch's checkpoint is committed: the backends get the row (a resume never repeats it)."""
+        for writer in self.writers:
+            writer.write(row)
+
+    def close(self) -> None:
+        for writer in self.writers:
+            writer.close()
 
     def print(self, text: str) -> None:
         if self.stdout is None:

@@ -21,7 +21,7 @@ from her.config import Config
 from her import checkpoints, mpi, parts, report
 from her.ddpg import Batch, make_batch
 from her.errors import Interrupted, ResumeError, Terminated, TrainingError, UserError
-from her.logger import Logger, TensorBoardWriter
+from her.logger import Logger, make_writers
 from her.replay_buffer import ReplayBuffer
 from her.run_folder import Counters, RunFolder, check_log_dir, resume_config
 
@@ -55,7 +55,6 @@ class Trainer:
         self.counters = Counters()
         self.folder = RunFolder(config, comm, self.parts, self.counters)
         self.logger: Logger | None = None  # rank 0 only
-        self.tensorboard: TensorBoardWriter | None = None
 
     def run(self, resume: bool = False) -> list[dict[str, float]]:
         c, k = self.config, self.counters
@@ -69,8 +68,8 @@ class Trainer:
                     self.logger.log_epoch(row)
                 stop = self.reached_stop(row["test/success_rate"])
                 self.folder.save(epoch, row, self.logger.csv_text() if self.logger is not None else None)
-                if self.tensorboard is not None:
-                    self.tensorboard.write(row)
+                if self.logger is not None:
+                    self.logger.committed(row)
                 if stop:
                     break
             if self.logger is not None:
@@ -78,8 +77,8 @@ class Trainer:
         except KeyboardInterrupt as e:
             raise self.interrupted(e) from None
         finally:
-            if self.tensorboard is not None:
-                self.tensorboard.close()
+            if self.logger is not None:
+                self.logger.close()
             self.folder.release()
         return self.logger.rows if self.logger is not None else []
 
@@ -109,12 +108,11 @@ class Trainer:
         if self.comm.rank == 0:
             self.logger = Logger(rows=rows)
             self.logger.print(report.header(self.config, self.counters.first_epoch))
-        if self.config.tensorboard:
-            self.folder.on_rank_0(self.open_tensorboard)
+        self.folder.on_rank_0(self.open_writers)  # a backend that cannot start stops every rank
 
-    def open_tensorboard(self) -> None:
-        self.tensorboard = TensorBoardWriter(self.folder.log_dir)
-        self.tensorboard.write_config(self.config.to_dict())
+    def open_writers(self) -> None:
+        assert self.logger is not None
+        self.logger.writers = make_writers(self.config, self.folder.log_dir)
 
     def store(self, episode: dict[str, np.ndarray]) -> None:
         """Store new episodes and update the normaliser from HER-sampled transitions of them (reference §8)."""
