@@ -23,7 +23,7 @@ from her.errors import UserError
 from her.her_sampler import sample_her_transitions
 from her.replay_buffer import ReplayBuffer, episode_shapes
 from her.rollout import RolloutWorker
-from her.starts import DemoStates
+from her.starts import training_starts
 
 
 @dataclass
@@ -114,10 +114,9 @@ def build(config: Config, comm: mpi.SingleProcess | mpi.MPIComm) -> Parts:
 
     loaded, demos = mpi.on_every_rank(comm, lambda: read_inputs(config, dims), (UserError,))
     digest = demo_digest(demos) if demos is not None else None  # states included, if loaded
-    starts = None
-    if demos is not None and config.demo_reset_p > 0:
-        starts = DemoStates(demos, config.demo_reset_p, train_envs)
-        demos = {key: demos[key] for key in EPISODE_KEYS}  # the states restore envs; the buffers never see them
+    starts = training_starts(config, demos, train_envs)
+    if demos is not None:  # the states restore envs; the buffers never see them
+        demos = {key: demos[key] for key in EPISODE_KEYS}
 
     learner = make_learner(config, dims, comm.allreduce_mean if comm.size > 1 else None,
                            envs.lowest_reward(train_envs[0]))

@@ -3,14 +3,14 @@
 A start strategy has ``start(env_index, env, rng) -> obs``: it resets the env (how, and with which seed, is
 its choice), may then put the env into another state (the TimeLimit still counts T steps from that reset, see
 ``her.sim_state.set_state``), and returns the observation the episode begins with. This is the
-one place to add further strategies (curricula over start states, user-defined starts): the rollout loop
-itself never changes. ``EnvReset`` keeps the env's own reset; ``DemoStates`` is Nair et al.'s resets to
-demonstration states.
+one place to add further strategies (curricula over start states, user-defined starts): a class here and
+its case in ``training_starts``; the rollout loop itself never changes. ``EnvReset`` keeps the env's own
+reset; ``DemoStates`` is Nair et al.'s resets to demonstration states.
 """
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from collections.abc import Iterable, Mapping, Sequence
 
 import gymnasium as gym
@@ -18,6 +18,9 @@ import numpy as np
 
 from her import sim_state
 from her.demo import STATE_PREFIX, demo_state
+
+if TYPE_CHECKING:
+    from her.config import Config
 
 Obs = dict[str, Any]
 
@@ -79,3 +82,11 @@ class DemoStates:
         t = int(rng.integers(self.T))
         state, _ = demo_state(self.demos, e, t)
         return sim_state.set_state(env, state, self.demos["ag"][e, self.T])
+
+
+def training_starts(config: Config, demos: Mapping[str, np.ndarray] | None, envs: Sequence[gym.Env]) -> Starts:
+    """How the training episodes of ``envs`` start, as ``config`` asks; evaluation always uses ``EnvReset``."""
+    if config.demo_reset_p > 0:
+        assert demos is not None, "validate() refuses demo_reset_p without a demo_file"
+        return DemoStates(demos, config.demo_reset_p, envs)
+    return EnvReset()
