@@ -1,5 +1,7 @@
 import dataclasses
+import json
 import math
+from pathlib import Path
 
 import pytest
 
@@ -177,3 +179,21 @@ def test_a_recorded_configuration_rebuilds_to_the_same_config():
     # A run recorded before demo_reset_p existed trained without demo resets, and still resumes.
     older = {k: v for k, v in config.to_dict().items() if k != "demo_reset_p"}
     assert config_from_dict(older) == config and config.demo_reset_p == 0.0
+
+
+def test_runs_recorded_before_later_keys_still_load():
+    """A key added to Config needs the value older runs trained with in ADDED_KEYS: without it, resuming them,
+    playing their policies and --config from their params.json all break."""
+    from her.config import ADDED_KEYS, config_from_dict
+
+    root = Path(__file__).resolve().parents[1]
+    # Recorded before demo_reset_p, gym_packages, env_kwargs and recipe existed; the committed results span more.
+    records = [root / "tests/data/params_before_added_keys.json",
+               *sorted((root / "experiment/results").glob("*/seed*/params.json"))]
+    oldest = json.loads(records[0].read_text())
+    assert set(ADDED_KEYS) <= {f.name for f in dataclasses.fields(Config)} - set(oldest)
+    for path in records:
+        config = config_from_dict(json.loads(path.read_text()))
+        for key, value in ADDED_KEYS.items():
+            if key not in json.loads(path.read_text()):
+                assert getattr(config, key) == value, (path, key)
