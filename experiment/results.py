@@ -32,6 +32,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 ROOT = RESULTS.parents[1]
 WORKERS = 2
 CORES = 2  # of the machine every committed run was made on
+TF_THREADS = max(1, CORES // WORKERS)  # per worker there, pinned so that a machine with more cores repeats a run
 STACK_CAP = 20  # epochs
 STACK_RECIPE_CAP = 40  # epochs
 # 12,000 env steps an epoch at about 85 s on 2 cores: 55 epochs keep a run within 90 minutes.
@@ -140,7 +141,7 @@ def command(name: str, seed: int, results: Path = RESULTS, epochs: int | None = 
     cmd = [launcher, "--allow-run-as-root", *oversubscribe, "-np", str(row.workers), sys.executable, "-m", "her.run",
            "--env", row.env, "--num_env", "2", "--seed", str(seed), "--n_epochs", str(epochs or row.cap),
            "--stop_success_rate", "0.9", "--stop_patience", "10", "--policy_save_interval", "0",
-           "--buffer_save_interval", "0", "--tensorboard", "0",
+           "--buffer_save_interval", "0", "--tensorboard", "0", "--tf_threads", str(TF_THREADS),
            "--log_path", log_path(results / name / f"seed{seed}")]
     if row.demos:  # paths relative to the repository (runs start there), so params.json records no machine's
         cmd += ["--demo_file", str(make_demos(row).relative_to(ROOT))]
@@ -185,6 +186,8 @@ def repeat(name: str, seed: int, epochs: int) -> str:
         cmd = [str(launcher), "--allow-run-as-root", *oversubscribe, "-np", str(params["mpi_size"]), sys.executable,
                "-m", "her.run", "--config", str(folder / "params.json"), "--n_epochs", str(epochs), "--log_path",
                str(out)]
+        if "tf_threads" not in params:  # recorded before the key: the runs had the results machine's count
+            cmd += ["--tf_threads", str(TF_THREADS)]
         print(" ".join(cmd), flush=True)
         subprocess.run(cmd, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
         again = read_progress(out / "progress.csv")

@@ -64,6 +64,8 @@ class Config:
     )
     stop_patience: int = _opt(10, "epochs in a row at stop_success_rate that end a run early")
     tensorboard: bool = _opt(True, "also write every logged scalar as TensorBoard events into the log folder")
+    tf_threads: int = _opt(0, "TensorFlow threads per worker; 0: its share of the host's cores. Results pin the count "
+                              "they ran with, so that a machine with more cores repeats them")
     # --- DDPG
     layers: int = _opt(3, "hidden layers of actor and critic")
     hidden: int = _opt(256, "units per hidden layer")
@@ -171,7 +173,8 @@ RECIPES: dict[str, dict[str, Any]] = {
 }
 
 # Keys added after runs were recorded, with the value a record without them trained with (resume, --play).
-ADDED_KEYS: dict[str, Any] = {"demo_reset_p": 0.0, "gym_packages": "", "env_kwargs": "", "recipe": ""}
+ADDED_KEYS: dict[str, Any] = {"demo_reset_p": 0.0, "gym_packages": "", "env_kwargs": "", "recipe": "",
+                              "tf_threads": 0}
 
 FIELDS = {f.name: f for f in dataclasses.fields(Config)}
 PATH_KEYS = ("log_path", "load_path", "demo_file")
@@ -419,6 +422,7 @@ def validate(c: Config) -> None:
     if c.stop_success_rate is not None:
         _check(0.0 <= c.stop_success_rate <= 1.0, f"stop_success_rate must be in [0, 1], got {c.stop_success_rate}")
     _check(c.stop_patience >= 1, f"stop_patience must be >= 1, got {c.stop_patience}")
+    _check(c.tf_threads >= 0, f"tf_threads must be >= 0 (0: a share of the cores), got {c.tf_threads}")
     _check(c.gamma is not None and 0.0 < c.gamma < 1.0, f"gamma must be in (0, 1), got {c.gamma}")
     _check(
         c.replay_strategy in STRATEGIES,

@@ -51,13 +51,15 @@ def thread_count(workers_on_host: int, host_cores: int, usable_cores: int) -> in
     return max(1, min(host_cores // workers_on_host, usable_cores))
 
 
-def configure_threads(workers_on_host: int) -> None:
-    """Share this host's cores between the MPI workers on it (the reference used one thread per worker)."""
+def configure_threads(workers_on_host: int, threads: int = 0) -> None:
+    """TensorFlow's threads: ``threads`` if given, else a share of this host's cores between the MPI workers on
+    it (the reference used one thread per worker)."""
     import tensorflow as tf
 
-    host_cores = os.cpu_count() or 1
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else host_cores
-    threads = thread_count(workers_on_host, host_cores, usable)
+    if threads <= 0:
+        host_cores = os.cpu_count() or 1
+        usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else host_cores
+        threads = thread_count(workers_on_host, host_cores, usable)
     try:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(threads)

@@ -205,7 +205,7 @@ def train(config: Config, comm: mpi.SingleProcess | mpi.MPIComm | None = None) -
     Every input (log folder, --load_path, --demo_file) is checked before the log folder is created.
     """
     comm = comm if comm is not None else mpi.world()
-    parts.configure_threads(comm.local_size)
+    parts.configure_threads(comm.local_size, config.tf_threads)
     # Only rank 0 writes the log folder, so only rank 0 checks it; its verdict stops every rank.
     mpi.on_every_rank(comm, lambda: check_log_dir(config) if comm.rank == 0 else None, (UserError,))
     return Trainer(config, comm).run()
@@ -231,5 +231,5 @@ def resume(log_dir: str | Path, n_epochs: int | None = None, comm: mpi.SinglePro
         return config
 
     config = mpi.on_every_rank(comm, check, (UserError,))
-    parts.configure_threads(comm.local_size)
+    parts.configure_threads(comm.local_size, config.tf_threads)
     return Trainer(config, comm).run(resume=True)

@@ -18,7 +18,7 @@ NON_DEFAULT = {
     "bc_loss": True, "q_filter": True, "num_demo": 50, "demo_batch_size": 64, "prm_loss_weight": 0.01,
     "aux_loss_weight": 0.02, "demo_relabel": False, "demo_legacy": True, "demo_reset_p": 0.25,
     "buffer_save_interval": 2,
-    "tensorboard": False, "stop_success_rate": 0.9, "stop_patience": 3,
+    "tensorboard": False, "tf_threads": 1, "stop_success_rate": 0.9, "stop_patience": 3,
     "gym_packages": "json", "env_kwargs": "{\"reward_type\": \"dense\"}", "recipe": "stack",
 }
 

@@ -9,6 +9,17 @@ from her.config import build_config
 from her import mpi, parts
 
 
+def test_tf_threads_pins_tensorflows_threads_whatever_the_host():
+    import subprocess
+    import sys
+
+    code = ("from her.parts import configure_threads; configure_threads(1, 3); import tensorflow as tf; "
+            "print(tf.config.threading.get_intra_op_parallelism_threads(), "
+            "tf.config.threading.get_inter_op_parallelism_threads())")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.stdout.split() == ["3", "3"], done.stderr[-2000:]
+
+
 def test_thread_count_is_the_hosts_share_but_never_more_than_the_usable_cores():
     assert parts.thread_count(1, host_cores=8, usable_cores=8) == 8
     assert parts.thread_count(2, host_cores=8, usable_cores=8) == 4
