@@ -4,7 +4,10 @@
 
 What the trainer needs from a goal env: a dict observation (``observation``, ``achieved_goal``,
 ``desired_goal``), a ``compute_reward`` that works on whole batches of goals (HER relabels them), ``is_success``
-in ``info``, and a registered ``max_episode_steps``. Importing this module registers the env.
+(or ``success``) in ``info``, and a registered ``max_episode_steps``. The reward may be Fetch's -1 until the
+goal is reached and 0 there, or 0 and 1 on success as gymnasium-robotics' mazes give it (``reward_type=success``
+here, which also reports ``info['success']`` as the mazes do): critic targets are bounded by what a return can
+lose and gain. Importing this module registers the env.
 """
 
 from __future__ import annotations
@@ -18,8 +21,10 @@ class PointGoalEnv(gym.Env):
 
     metadata = {"render_modes": []}
 
-    def __init__(self, size: float = 1.0, distance: float = 0.05):
-        self.size, self.distance = size, distance
+    def __init__(self, size: float = 1.0, distance: float = 0.05, reward_type: str = "sparse"):
+        if reward_type not in ("sparse", "success"):
+            raise ValueError(f"reward_type must be 'sparse' (-1/0) or 'success' (0/1), got {reward_type!r}")
+        self.size, self.distance, self.reward_type = size, distance, reward_type
         box = gym.spaces.Box(-np.inf, np.inf, (2,), np.float64)
         self.observation_space = gym.spaces.Dict({"observation": box, "achieved_goal": box, "desired_goal": box})
         self.action_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
@@ -39,13 +44,14 @@ class PointGoalEnv(gym.Env):
         self.pos = np.clip(self.pos + 0.1 * np.clip(action, -1.0, 1.0), -self.size, self.size)
         obs = self._obs()
         success = np.linalg.norm(self.pos - self.goal) < self.distance
-        info = {"is_success": np.float32(success)}
+        info = {"success" if self.reward_type == "success" else "is_success": np.float32(success)}
         return obs, float(self.compute_reward(obs["achieved_goal"], obs["desired_goal"], info)), False, False, info
 
     def compute_reward(self, achieved_goal, desired_goal, info):
-        """-1 until within ``distance`` of the goal, 0 there: for one goal or a batch ``(..., 2)``."""
+        """-1 until within ``distance`` of the goal, 0 there (``success``: 0, then 1); one goal or a batch (..., 2)."""
         d = np.linalg.norm(np.asarray(achieved_goal) - np.asarray(desired_goal), axis=-1)
-        return -(d >= self.distance).astype(np.float32)
+        reached = (d < self.distance).astype(np.float32)
+        return reached if self.reward_type == "success" else reached - 1.0
 
 
 gym.register(id="PointGoal-v0", entry_point="examples.point_goal:PointGoalEnv", max_episode_steps=50)

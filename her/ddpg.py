@@ -57,9 +57,11 @@ def make_batch(own: Mapping[str, np.ndarray], demo: Mapping[str, np.ndarray] | N
 # ---- losses: small pure functions, so that tests can check them on hand-computed batches ----
 
 
-def critic_target(r: tf.Tensor, q_next: tf.Tensor, gamma: float, clip_return: float) -> tf.Tensor:
-    """y = clip(r + gamma * Q'(o_2, g, pi'(o_2, g)), -clip_return, 0); every transition bootstraps (no done mask)."""
-    return tf.clip_by_value(r + gamma * q_next, -clip_return, 0.0)
+def critic_target(r: tf.Tensor, q_next: tf.Tensor, gamma: float, clip_return: float,
+                  clip_high: float = 0.0) -> tf.Tensor:
+    """y = clip(r + gamma * Q'(o_2, g, pi'(o_2, g)), -clip_return, clip_high); every transition bootstraps (no
+    done mask). ``clip_high`` is 0, the reference's bound, for rewards <= 0 (Fetch's -1/0)."""
+    return tf.clip_by_value(r + gamma * q_next, -clip_return, clip_high)
 
 
 def critic_loss(y: tf.Tensor, q: tf.Tensor) -> tf.Tensor:
@@ -126,6 +128,7 @@ class DDPG:
         norm_clip: float,
         gamma: float,
         clip_return: float,
+        clip_high: float = 0.0,
         bc_loss: bool = False,
         q_filter: bool = False,
         prm_loss_weight: float = 1e-3,
@@ -141,6 +144,7 @@ class DDPG:
         self.norm_clip = norm_clip
         self.gamma = gamma
         self.clip_return = clip_return
+        self.clip_high = clip_high
         self.use_bc_loss = bc_loss
         self.use_q_filter = q_filter
         self.prm_loss_weight = prm_loss_weight
@@ -252,7 +256,7 @@ class DDPG:
         o_n, g_n = self._normalize_og(o, g)
         o_2n = self._normalize(o_2, self.o_mean, self.o_std)
         q_next = self.target_critic(o_2n, g_n, self.target_actor(o_2n, g_n))
-        y = critic_target(r[:, None], q_next, self.gamma, self.clip_return)
+        y = critic_target(r[:, None], q_next, self.gamma, self.clip_return, self.clip_high)
 
         with tf.GradientTape() as tape:
             q = self.critic(o_n, g_n, u)

@@ -74,10 +74,30 @@ def resolve_env_id(name: str, packages: Iterable[str] = ()) -> str:
         why = ("needs the retired mujoco-py bindings" if old.group(3) == "1"
                else "is no longer provided by gymnasium-robotics")
         raise ValueError(f"{name} {why}: use {current}{short}, the version this project trains")
-    if name in gym.registry:
+    if name in gym.registry and not _needs_mujoco_py(name):
         return name
+    newest = _current_version(name)
+    if newest is not None:
+        why = ("needs the retired mujoco-py bindings" if name in gym.registry
+               else "is not a registered version")
+        raise ValueError(f"{name} {why}: use {newest}")
     known = ", ".join(TASKS)
     raise ValueError(f"unknown task {name!r}: use one of {known}, or a registered gymnasium id such as FetchPush-v4")
+
+
+def _needs_mujoco_py(env_id: str) -> bool:
+    # gymnasium-robotics keeps its v0/v1 ids registered with the mujoco-py classes, which cannot be made today.
+    return "MujocoPy" in str(gym.spec(env_id).entry_point)
+
+
+def _current_version(name: str) -> str | None:
+    """The newest registered id of ``name``'s env (another version of it) that can be made, if any."""
+    found = re.fullmatch(r"(.+)-v(\d+)", name)
+    if not found:
+        return None
+    versions = [(int(m.group(1)), key) for key in gym.registry
+                if (m := re.fullmatch(re.escape(found.group(1)) + r"-v(\d+)", key)) and not _needs_mujoco_py(key)]
+    return max(versions)[1] if versions else None
 
 
 def task_name(env_id: str) -> str:
@@ -127,11 +147,21 @@ def make_env(env_id: str, seed: int | None = None, render_mode: str | None = Non
     return env
 
 
+class SuccessInfo(gym.Wrapper):
+    """Adds ``info['is_success']`` from ``info['success']``, which gymnasium-robotics' maze envs report instead."""
+
+    def step(self, action: Any) -> tuple[Any, Any, bool, bool, dict[str, Any]]:
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        if "is_success" not in info and "success" in info:
+            info = {**info, "is_success": float(info["success"])}
+        return obs, reward, terminated, truncated, info
+
+
 def _make(env_id: str, render_mode: str | None, kwargs: Mapping[str, Any]) -> gym.Env:
     if render_mode is not None:  # an env without rendering need not take the argument at all
         kwargs = {**kwargs, "render_mode": render_mode}
     try:
-        return gym.make(env_id, **kwargs)
+        return SuccessInfo(gym.make(env_id, **kwargs))
     except TypeError as e:  # an env_kwargs key the env's constructor does not take
         if not kwargs:
             raise
@@ -146,6 +176,15 @@ def _version(distribution: str) -> str:
         return metadata.version(distribution)
     except metadata.PackageNotFoundError:
         return "(not installed)"
+
+
+def success_reward(env: gym.Env) -> float:
+    """The reward of a step that reaches its goal: ``compute_reward(ag, ag)``. 0 for Fetch's -1/0 reward; envs that
+    reward success with 1 (gymnasium-robotics' mazes) need critic targets bounded above by 1 / (1 - gamma)."""
+    obs, _ = env.reset()
+    goal_env: Any = env.unwrapped
+    achieved = obs["achieved_goal"][None]
+    return float(np.asarray(goal_env.compute_reward(achieved, achieved, None)).reshape(-1)[0])
 
 
 def lowest_reward(env: gym.Env) -> float:
@@ -179,6 +218,7 @@ def env_dims(env: gym.Env) -> dict[str, int]:
     if np.shape(batch_reward) != (2,) or not np.allclose(batch_reward, float(step_reward)):
         raise ValueError(f"{name}: compute_reward is not vectorised or disagrees with step()")
     if "is_success" not in info:
-        raise ValueError(f"{name}: step() info has no 'is_success'")
+        raise ValueError(f"{name}: step() info has no 'is_success' (nor 'success'): HER needs to know when an "
+                         "episode reached its goal")
     env.reset()
     return dims

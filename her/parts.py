@@ -67,8 +67,10 @@ def configure_threads(workers_on_host: int, threads: int = 0) -> None:
         pass  # TensorFlow already started (a second train() in one process): keep its settings.
 
 
-def make_learner(config: Config, dims: dict[str, int], allreduce: Any = None, lowest_reward: float = -1.0) -> DDPG:
-    """The learner; its critic targets are bounded by the most a return can lose, lowest_reward / (1 - gamma)."""
+def make_learner(config: Config, dims: dict[str, int], allreduce: Any = None, lowest_reward: float = -1.0,
+                 success_reward: float = 0.0) -> DDPG:
+    """The learner; its critic targets are bounded by the most a return can lose, lowest_reward / (1 - gamma), and
+    by the most it can gain: 0 for rewards <= 0 (the reference's bound), success_reward / (1 - gamma) above it."""
     assert config.gamma is not None, "build_config derives gamma"
     return DDPG(
         dims,
@@ -84,6 +86,7 @@ def make_learner(config: Config, dims: dict[str, int], allreduce: Any = None, lo
         norm_clip=config.norm_clip,
         gamma=config.gamma,
         clip_return=-lowest_reward * config.clip_return_value,
+        clip_high=success_reward * config.clip_return_value if success_reward > 0 else 0.0,
         bc_loss=config.bc_loss,
         q_filter=config.q_filter,
         prm_loss_weight=config.prm_loss_weight,
@@ -104,7 +107,10 @@ def build(config: Config, comm: mpi.SingleProcess | mpi.MPIComm) -> Parts:
     try:
         train_envs = [make(int(s)) for s in train_env_seq.generate_state(config.rollout_batch_size)]
         eval_envs = [make(int(s)) for s in eval_env_seq.generate_state(config.rollout_batch_size)]
-        dims = envs.env_dims(make(seed=0))
+        probe = make(seed=0)  # checked and measured apart, so the run's envs keep their own random streams
+        dims = envs.env_dims(probe)
+        reward_low, reward_hit = envs.lowest_reward(probe), envs.success_reward(probe)
+        probe.close()
     except ValueError as e:  # env_kwargs the env does not take, or the goal-env contract check
         raise ConfigError(str(e)) from None
 
@@ -121,7 +127,7 @@ def build(config: Config, comm: mpi.SingleProcess | mpi.MPIComm) -> Parts:
         demos = {key: demos[key] for key in EPISODE_KEYS}
 
     learner = make_learner(config, dims, comm.allreduce_mean if comm.size > 1 else None,
-                           envs.lowest_reward(train_envs[0]))
+                           reward_low, reward_hit)
     if loaded is not None:
         learner.load_network_state(loaded)
     if comm.size > 1:  # every worker starts from rank 0's parameters

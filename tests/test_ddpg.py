@@ -12,6 +12,14 @@ def test_critic_target_is_clipped_to_minus_clip_return_and_zero():
     assert np.allclose(y.numpy(), [0.0, -2.0, -2.0])
 
 
+def test_critic_target_is_bounded_above_by_clip_high_for_rewards_of_success():
+    # A 0/1 reward: what a return can gain, 1 / (1 - gamma) = 2 here, is the bound, not 0.
+    y = critic_target(tf.constant([1.0, 0.0, 1.0]), tf.constant([10.0, -100.0, 1.0]), gamma=0.5, clip_return=2.0,
+                      clip_high=2.0)
+    # r + gamma * q_next = [6, -50, 1.5]
+    assert np.allclose(y.numpy(), [2.0, -2.0, 1.5])
+
+
 def test_critic_loss_is_a_mean_square():
     assert critic_loss(tf.constant([0.0, -1.0]), tf.constant([1.0, -1.0])).numpy() == pytest.approx(0.5)
 

@@ -26,3 +26,19 @@ def test_the_point_goal_reward_takes_batches_of_goals():
     desired[1, 2] = [1.0, 0.0]  # 1.0 away: not reached
     reward = env.compute_reward(achieved, desired, None)
     assert reward.shape == (3, 4) and reward[1, 2] == -1.0 and reward.sum() == -1.0
+
+
+
+def test_a_zero_one_reward_reported_as_success_is_learned(tmp_path):
+    """The maze envs' contract: 1 on success (else 0), reported as info['success']. Critic targets clipped to
+    [-1/(1-gamma), 0] as for Fetch's -1/0 reward would erase every success: Q would stay at or below 0 and the
+    point would learn nothing (a goal lies within 0.2 of its start about 3% of the time)."""
+    from her.config import build_config
+    from her.train import train
+
+    config = build_config({"gym_packages": "examples.point_goal", "env": "PointGoal-v0", "n_epochs": 3,
+                           "n_cycles": 10, "env_kwargs": "reward_type=success distance=0.2", "seed": 1,
+                           "log_path": tmp_path / "run"})
+    rows = train(config)
+    assert max(row["test/success_rate"] for row in rows) >= 0.3, [row["test/success_rate"] for row in rows]
+    assert rows[-1]["test/mean_Q"] > 0.05  # the discounted successes to come (0.15 here)
