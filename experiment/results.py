@@ -315,7 +315,8 @@ def keep_median_policy(name: str) -> Path | None:
 
 
 # Policies kept beside the rows' median ones: the best of all runs of several rows (the best epoch of any seed).
-BEST_POLICIES = {"stack2_best_policy.npz": ["stack2", "stack2_demos", "stack2_demos_resets", "stack2_recipe"]}
+BEST_POLICIES = {"stack2_best_policy.npz": ["stack2", "stack2_demos", "stack2_demos_resets", "stack2_recipe"],
+                 "stack3_best_policy.npz": ["stack3_recipe"]}
 
 
 def keep_best_policy(file: str) -> Path | None:
