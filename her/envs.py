@@ -147,8 +147,15 @@ def make_env(env_id: str, seed: int | None = None, render_mode: str | None = Non
     return env
 
 
-class SuccessInfo(gym.Wrapper):
-    """Adds ``info['is_success']`` from ``info['success']``, which gymnasium-robotics' maze envs report instead."""
+class SuccessInfo(gym.Wrapper, gym.utils.RecordConstructorArgs):
+    """Adds ``info['is_success']`` from ``info['success']``, which gymnasium-robotics' maze envs report instead.
+
+    Recorded in ``env.spec`` like gymnasium's own wrappers, so that ``gym.make(env.spec)`` makes it again.
+    """
+
+    def __init__(self, env: gym.Env):
+        gym.utils.RecordConstructorArgs.__init__(self)
+        gym.Wrapper.__init__(self, env)
 
     def step(self, action: Any) -> tuple[Any, Any, bool, bool, dict[str, Any]]:
         obs, reward, terminated, truncated, info = self.env.step(action)

@@ -101,11 +101,13 @@ def write_dataset(episodes: Mapping[str, np.ndarray], env_id: str, dataset_id: s
             ))
         from her import __version__
 
+        # The task's registered spec with its kwargs, without this project's wrappers: what recover_environment makes.
+        spec = raw.spec
         try:
             with warnings.catch_warnings():  # its advice to name an author, an e-mail and a permalink
                 warnings.simplefilter("ignore", UserWarning)
                 minari.create_dataset_from_buffers(
-                    dataset_id, buffers, env=env.spec, eval_env=env.spec, algorithm_name="her-tf2 scripted expert",
+                    dataset_id, buffers, env=spec, eval_env=spec, algorithm_name="her-tf2 scripted expert",
                     code_permalink=f"her-tf2 {__version__}", description=description, data_format="hdf5")
         except BaseException:  # an interrupted write leaves no dataset that looks whole
             shutil.rmtree(folder, ignore_errors=True)
