@@ -24,6 +24,9 @@ TASKS = {
     "FetchStack3": "FetchStack3-v1",
 }
 
+# Where a step's info says whether the goal is reached: Fetch and Hand envs say is_success, the mazes success.
+SUCCESS_KEYS = {"is_success", "success"}
+
 _registered = False
 
 
@@ -147,28 +150,11 @@ def make_env(env_id: str, seed: int | None = None, render_mode: str | None = Non
     return env
 
 
-class SuccessInfo(gym.Wrapper, gym.utils.RecordConstructorArgs):
-    """Adds ``info['is_success']`` from ``info['success']``, which gymnasium-robotics' maze envs report instead.
-
-    Recorded in ``env.spec`` like gymnasium's own wrappers, so that ``gym.make(env.spec)`` makes it again.
-    """
-
-    def __init__(self, env: gym.Env):
-        gym.utils.RecordConstructorArgs.__init__(self)
-        gym.Wrapper.__init__(self, env)
-
-    def step(self, action: Any) -> tuple[Any, Any, bool, bool, dict[str, Any]]:
-        obs, reward, terminated, truncated, info = self.env.step(action)
-        if "is_success" not in info and "success" in info:
-            info = {**info, "is_success": float(info["success"])}
-        return obs, reward, terminated, truncated, info
-
-
 def _make(env_id: str, render_mode: str | None, kwargs: Mapping[str, Any]) -> gym.Env:
     if render_mode is not None:  # an env without rendering need not take the argument at all
         kwargs = {**kwargs, "render_mode": render_mode}
     try:
-        return SuccessInfo(gym.make(env_id, **kwargs))
+        return gym.make(env_id, **kwargs)
     except TypeError as e:  # an env_kwargs key the env's constructor does not take
         if not kwargs:
             raise
@@ -213,7 +199,7 @@ def env_dims(env: gym.Env) -> dict[str, int]:
     dims = {
         "o": obs["observation"].shape[0],
         "g": obs["desired_goal"].shape[0],
-        "u": int(np.prod(env.action_space.shape or ())),
+        "u": int(env.action_space.shape[0]),  # type: ignore[index]  # a Box, whose shape is never None
     }
     # The sampler recomputes rewards for a whole batch at once; check compute_reward is vectorised
     # and agrees with the reward the env returns from step().
@@ -224,7 +210,7 @@ def env_dims(env: gym.Env) -> dict[str, int]:
     batch_reward = raw.compute_reward(ag, g, None)
     if np.shape(batch_reward) != (2,) or not np.allclose(batch_reward, float(step_reward)):
         raise ValueError(f"{name}: compute_reward is not vectorised or disagrees with step()")
-    if "is_success" not in info:
+    if not SUCCESS_KEYS & set(info):
         raise ValueError(f"{name}: step() info has no 'is_success' (nor 'success'): HER needs to know when an "
                          "episode reached its goal")
     env.reset()

@@ -607,7 +607,6 @@ def _convert(source: str, output: str | None) -> int:
         if not output:
             raise minari_demos.MinariError("--convert from an .npz needs --output DATASET_ID, e.g. "
                                            "her/FetchPush/expert-100-v0")
-        minari_demos.check_new_id(output)
         count, env_id, folder = minari_demos.export_demos(source, output)
         print(f"wrote {count} episodes of {env_id} from {source} as Minari dataset {output} ({folder})")
     return 0

@@ -101,13 +101,11 @@ def write_dataset(episodes: Mapping[str, np.ndarray], env_id: str, dataset_id: s
             ))
         from her import __version__
 
-        # The task's registered spec with its kwargs, without this project's wrappers: what recover_environment makes.
-        spec = raw.spec
         try:
             with warnings.catch_warnings():  # its advice to name an author, an e-mail and a permalink
                 warnings.simplefilter("ignore", UserWarning)
                 minari.create_dataset_from_buffers(
-                    dataset_id, buffers, env=spec, eval_env=spec, algorithm_name="her-tf2 scripted expert",
+                    dataset_id, buffers, env=env.spec, eval_env=env.spec, algorithm_name="her-tf2 scripted expert",
                     code_permalink=f"her-tf2 {__version__}", description=description, data_format="hdf5")
         except BaseException:  # an interrupted write leaves no dataset that looks whole
             shutil.rmtree(folder, ignore_errors=True)
@@ -122,17 +120,52 @@ def check_new_id(dataset_id: str) -> Path:
     if not is_dataset_id(dataset_id):
         raise MinariError(f"{dataset_id!r} is not a Minari dataset id: use (namespace/)name-vN with letters, digits, "
                           "- and _ only, e.g. her/FetchPush/expert-100-v0")
-    folder = _local_path(_minari(), dataset_id)
+    _minari()  # a clear line if it is missing
+    folder = _local_path(dataset_id)
     if folder.exists():
         raise MinariError(f"Minari dataset {dataset_id} exists already ({folder}): choose another id, or delete "
                           f"it with: minari delete {dataset_id}")
     return folder
 
 
-def _local_path(minari, dataset_id: str) -> Path:
+def _local_path(dataset_id: str) -> Path:
     from minari.storage import get_dataset_path
 
     return Path(get_dataset_path(dataset_id))
+
+
+def _open(source: str | Path) -> Any:
+    """The MinariDataset of a local id or a dataset folder; MinariError if there is none or it cannot be read."""
+    minari = _minari()
+    path = Path(source)
+    try:
+        if is_dataset_dir(path):
+            return minari.MinariDataset(path / "data" if (path / "data" / "metadata.json").is_file() else path)
+        local = _local_path(str(source))
+        if not (local / "data" / "metadata.json").is_file():
+            raise MinariError(f"no Minari dataset {source} in {_local_path('')}: list the local ones with "
+                              f"minari list local, or download it with minari download {source}")
+        return minari.load_dataset(str(source))
+    except MinariError:
+        raise
+    except Exception as err:  # noqa: BLE001 - Minari and h5py raise many kinds on a damaged dataset
+        raise MinariError(f"Minari dataset {source} cannot be read ({type(err).__name__}: {err}): it is damaged "
+                          "or not a Minari dataset") from None
+
+
+def _goal_observations(episode: Any, source: str | Path) -> dict[str, np.ndarray]:
+    obs = episode.observations
+    if not isinstance(obs, dict) or not {"observation", "achieved_goal", "desired_goal"} <= set(obs):
+        raise MinariError(f"Minari dataset {source} does not hold goal observations (observation, "
+                          "achieved_goal, desired_goal): it was not made in a goal env")
+    if "is_success" not in episode.infos:
+        raise MinariError(f"Minari dataset {source} records no is_success in its infos, which demos need")
+    return obs
+
+
+def _env_id(dataset: Any) -> str | None:
+    spec = dataset.spec.env_spec
+    return spec.id if spec is not None else None
 
 
 def read_dataset(source: str | Path) -> tuple[dict[str, np.ndarray], str | None]:
@@ -141,25 +174,7 @@ def read_dataset(source: str | Path) -> tuple[dict[str, np.ndarray], str | None]
     Episode arrays come back float32 ``(E, T or T+1, dim)``, states float64; a dataset whose episodes differ in
     length or lack what a demo needs raises MinariError.
     """
-    minari = _minari()
-    path = Path(source)
-    try:
-        if is_dataset_dir(path):
-            data = path / "data" if (path / "data" / "metadata.json").is_file() else path
-            dataset = minari.MinariDataset(data)
-        else:
-            local = _local_path(minari, str(source))
-            if not (local / "data" / "metadata.json").is_file():
-                raise MinariError(f"no Minari dataset {source} in {_local_path(minari, '')}: list the local ones with "
-                                  f"minari list local, or download it with minari download {source}")
-            dataset = minari.load_dataset(str(source))
-    except MinariError:
-        raise
-    except Exception as err:  # noqa: BLE001 - Minari and h5py raise many kinds on a damaged dataset
-        raise MinariError(f"Minari dataset {source} cannot be read ({type(err).__name__}: {err}): it is damaged "
-                          "or not a Minari dataset") from None
-    spec = dataset.spec.env_spec
-    env_id = spec.id if spec is not None else None
+    dataset = _open(source)
     episodes = list(dataset.iterate_episodes())
     if not episodes:
         raise MinariError(f"Minari dataset {source} holds no episodes")
@@ -169,38 +184,40 @@ def read_dataset(source: str | Path) -> tuple[dict[str, np.ndarray], str | None]
                           "need one length, the task's T: keep the episodes of one length")
     out: dict[str, list] = {key: [] for key in ("o", "ag", "g", "u", "info_is_success")}
     for ep in episodes:
-        obs, infos = ep.observations, ep.infos
-        if not isinstance(obs, dict) or not {"observation", "achieved_goal", "desired_goal"} <= set(obs):
-            raise MinariError(f"Minari dataset {source} does not hold goal observations (observation, "
-                              "achieved_goal, desired_goal): it was not made in a goal env")
-        if "is_success" not in infos:
-            raise MinariError(f"Minari dataset {source} records no is_success in its infos, which demos need")
+        obs = _goal_observations(ep, source)
         out["o"].append(obs["observation"])
         out["ag"].append(obs["achieved_goal"])
         out["g"].append(obs["desired_goal"][:-1])
         out["u"].append(ep.actions)
-        out["info_is_success"].append(np.asarray(infos["is_success"])[1:, None])
-        for name, value in infos.get(STATES, {}).items():
+        out["info_is_success"].append(np.asarray(ep.infos["is_success"])[1:, None])
+        for name, value in ep.infos.get(STATES, {}).items():
             out.setdefault(f"state/{name}", []).append(value)
     arrays = {key: np.stack(value).astype(np.float64 if key.startswith("state/") else np.float32)
               for key, value in out.items()}
-    return arrays, env_id
+    return arrays, _env_id(dataset)
 
 
 def _peek(source: str | Path) -> tuple[str, dict[str, int], int, int, bool]:
-    """env id, dims, T, episodes and whether states are held, of a demo .npz or a Minari dataset."""
+    """env id, dims, T, episodes and whether states are held, of a demo .npz or a Minari dataset (whose first
+    episode alone is read: ``load_demos`` reads and checks them all)."""
     from her.demo import DEMO_READ_ERRORS, DemoFileError
 
     if looks_like_dataset(source):
-        arrays, env_id = read_dataset(source)
-        keys = list(arrays)
-        shapes = {key: arrays[key].shape for key in ("o", "g", "u")}
+        dataset = _open(source)
+        first = next(dataset.iterate_episodes([0]), None) if dataset.total_episodes else None
+        if first is None:
+            raise MinariError(f"Minari dataset {source} holds no episodes")
+        obs, n, T = _goal_observations(first, source), dataset.total_episodes, len(first.actions)
+        env_id = _env_id(dataset)
+        shapes = {"o": (n, T + 1, obs["observation"].shape[-1]), "g": (n, T, obs["desired_goal"].shape[-1]),
+                  "u": (n, *first.actions.shape)}
+        states = STATES in first.infos
     else:
         try:
             with np.load(source, allow_pickle=False) as data:
-                keys = list(data.files)
-                env_id = str(data["env_id"][()]) if "env_id" in keys else None
+                env_id = str(data["env_id"][()]) if "env_id" in data.files else None
                 shapes = {key: data[key].shape for key in ("o", "g", "u")}
+                states = any(key.startswith("state/") for key in data.files)
         except (*DEMO_READ_ERRORS, OSError) as err:
             raise DemoFileError(f"{source} is not a demo file ({type(err).__name__}: {err}): pass an .npz made "
                                 "by her-demos, or a Minari dataset") from None
@@ -209,7 +226,7 @@ def _peek(source: str | Path) -> tuple[str, dict[str, int], int, int, bool]:
     if any(len(shape) != 3 for shape in shapes.values()):
         raise DemoFileError(f"{source}: o, g and u are not (episodes, steps, size) arrays: the file is damaged")
     dims = {key: shape[2] for key, shape in shapes.items()}
-    return env_id, dims, shapes["u"][1], shapes["u"][0], any(key.startswith("state/") for key in keys)
+    return env_id, dims, shapes["u"][1], shapes["u"][0], states
 
 
 def _load_all(source: str | Path) -> tuple[dict[str, np.ndarray], str]:

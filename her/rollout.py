@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import gymnasium as gym
 import numpy as np
 
+from her.envs import SUCCESS_KEYS
 from her.errors import TrainingError
 from her.starts import EnvReset, Starts
 
@@ -39,10 +40,10 @@ class RolloutWorker:
     """Runs one episode in each of ``len(envs)`` envs per call, with one policy forward per step for all envs.
 
     Every episode is exactly ``T`` steps, and the stored final observation is the one the last step returned
-    (never an auto-reset one). Success is ``info['is_success']`` after the last step. How each episode starts
-    is ``starts``'s choice (``her.starts``: the env's own reset by default, or demo states), made with this
-    worker's ``rng``; ``after_step(t, env_index, env, result)``, if given, receives what each ``env.step``
-    returned. New start strategies and per-step side jobs belong in those hooks, not in this loop.
+    (never an auto-reset one). Success is ``info['is_success']`` (the mazes': ``info['success']``) after the last
+    step. How each episode starts is ``starts``'s choice (``her.starts``: the env's own reset by default, or demo
+    states), made with this worker's ``rng``; ``after_step(t, env_index, env, result)``, if given, receives what
+    each ``env.step`` returned. New start strategies and per-step side jobs belong in those hooks, not in this loop.
     """
 
     def __init__(
@@ -116,7 +117,7 @@ class RolloutWorker:
                     self.after_step(t, i, env, result)
                 o[i, t + 1] = obs["observation"]
                 ag[i, t + 1] = obs["achieved_goal"]
-                success[i, t, 0] = info["is_success"]
+                success[i, t, 0] = info["is_success"] if "is_success" in info else info["success"]  # the mazes'
                 final_infos[i] = info
 
         if not (np.isfinite(o).all() and np.isfinite(ag).all()):
@@ -150,13 +151,13 @@ class RolloutWorker:
 
 
 def final_info_numbers(infos: Sequence[dict[str, Any]], max_size: int = 8) -> dict[str, np.ndarray]:
-    """The numbers every env reported in ``info`` after its last step, ``is_success`` aside: ``key -> (n, ...)``.
+    """The numbers every env reported in ``info`` after its last step, success aside: ``key -> (n, ...)``.
 
     Only small numeric values (at most ``max_size`` each) that every env reports alike; anything else is left out.
     """
     numbers: dict[str, np.ndarray] = {}
     for key in infos[0] if infos else ():
-        if key == "is_success":
+        if key in SUCCESS_KEYS:  # logged as the success rate
             continue
         try:
             values = np.stack([np.asarray(info[key], dtype=np.float64) for info in infos])

@@ -31,12 +31,10 @@ def test_current_ids_of_each_family_resolve_to_themselves(env_id):
     assert envs.resolve_env_id(env_id) == env_id
 
 
-def test_a_maze_env_reports_is_success_and_rewards_success_with_1():
+def test_a_maze_env_passes_the_goal_env_check_and_rewards_success_with_1():
     env = envs.make_env("PointMaze_UMaze-v3", seed=0)
-    dims = envs.env_dims(env)  # the goal-env check: it needs is_success after a step
+    dims = envs.env_dims(env)  # the goal-env check: it needs is_success, or success as the mazes say, after a step
     assert dims == {"o": 4, "g": 2, "u": 2}
-    *_, info = env.step(np.zeros(2, np.float32))
-    assert info["is_success"] == float(info["success"])
     assert envs.success_reward(env) == 1.0 and envs.success_reward(envs.make_env("FetchReach-v4", seed=0)) == 0.0
 
 

@@ -45,6 +45,22 @@ def test_success_is_read_after_the_last_step(counting_envs):
     assert worker.logs("test")["test/success_rate"] == 0.0
 
 
+def test_success_reported_as_info_success_counts_like_is_success(counting_envs):
+    """gymnasium-robotics' mazes say info['success']; the episode's success and the logs read it all the same."""
+    import gymnasium as gym
+
+    class SaysSuccess(gym.Wrapper):
+        def step(self, action):
+            obs, reward, terminated, truncated, info = self.env.step(action)
+            return obs, reward, terminated, truncated, {"success": info["is_success"]}
+
+    T = 5
+    worker = RolloutWorker([SaysSuccess(env) for env in counting_envs(2, T)], ConstantPolicy(2), DIMS, T)
+    episode = worker.generate_rollouts()
+    np.testing.assert_array_equal(episode["info_is_success"][:, :, 0], [[0, 0, 0, 0, 1]] * 2)
+    assert worker.logs("test") == {"test/success_rate": 1.0, "test/episode": 2.0}  # not logged twice
+
+
 def test_exploring_worker_needs_an_rng(counting_envs):
     with pytest.raises(ValueError, match="rng"):
         RolloutWorker(counting_envs(1), ConstantPolicy(2), DIMS, 5, noise_eps=0.2)
