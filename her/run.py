@@ -5,6 +5,7 @@ Every configuration key is an option, generated from the fields of ``her.config.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import sys
@@ -120,6 +121,8 @@ def main(**options: Any) -> None:
         raise cfg.ConfigError("--save_demos and --only_success go with --play")
     recorded = cfg.read_recorded(action["config"]) if action["config"] is not None else None
     config = cfg.build_config(user, mpi_size=comm.size, recorded=recorded)
+    # A default log folder is named from each rank's own clock, and ranks can straddle a second: all use rank 0's.
+    config = dataclasses.replace(config, log_path=comm.bcast(config.log_path))
     import_tensorflow_quietly()  # only once the command line is known to be valid
     from her.train import train
 

@@ -170,3 +170,21 @@ def test_resume_with_an_empty_folder_name_is_refused(capsys):
     assert cli(["--resume", ""]) == 2
     assert capsys.readouterr().err == ("error: --resume is an empty string (an unset shell variable?): give the log "
                                        "folder of a run\n")
+
+
+def test_every_rank_uses_rank_0s_default_log_folder(monkeypatch):
+    # Ranks name a default folder from their own clocks; one a second late must still write into rank 0's folder.
+    import her.train
+    from her import mpi
+
+    class LateRank(mpi.SingleProcess):
+        rank, size = 1, 2
+
+        def bcast(self, obj):
+            return "runs/FetchReach-20260101-000000"
+
+    seen = []
+    monkeypatch.setattr(mpi, "world", LateRank)
+    monkeypatch.setattr(her.train, "train", lambda config, comm: seen.append(config.log_path))
+    assert cli(["--env", "FetchReach"]) == 0
+    assert seen == ["runs/FetchReach-20260101-000000"]
