@@ -89,7 +89,11 @@ def write_npy(f: IO[bytes], array: np.ndarray, chunk_bytes: int = 1 << 20) -> No
         f.write(data[start:start + chunk_bytes])
 
 
-def remove_stale_temporaries(folder: str | os.PathLike) -> None:
-    """Delete temporaries left below ``folder`` by a writer killed before its rename (never valid files)."""
-    for stale in Path(folder).rglob(".*.tmp"):
-        stale.unlink(missing_ok=True)
+def remove_stale_temporaries(folder: str | os.PathLike, owned: Callable[[str], bool]) -> None:
+    """Delete the temporaries that writers killed before their rename left in ``folder`` (not below it) for the
+    files whose names ``owned`` accepts: ``.<name>.<random>.tmp`` and ``.<name>.link.tmp``."""
+    for stale in Path(folder).glob(".*.tmp"):
+        target = stale.name[1:].removesuffix(".tmp").removesuffix(".link")
+        target = target if owned(target) else target.rpartition(".")[0]  # drop mkstemp's random part
+        if owned(target) and stale.is_file():
+            stale.unlink(missing_ok=True)

@@ -13,9 +13,9 @@ Layout of a log folder::
 
 Every rank writes its files into the partial directory; only when all have finished does rank 0 rename it to
 its final name (the commit), which is atomic. The previous checkpoint stays until then, so a kill or a full
-disk at any moment leaves the last committed checkpoint whole. The files at the top of the folder are hard
-links to a checkpoint's files (a copy where links are not supported), so publishing them costs no disk space
-and they are re-published from the checkpoint on --resume. This is the scheme of Orbax's CheckpointManager
+disk at any moment leaves the last committed checkpoint whole. The files at the top of the folder are copies of
+the newest checkpoint's, each replaced atomically, never links to it: a user may edit them without touching the
+checkpoint, and --resume publishes them again. This is the scheme of Orbax's CheckpointManager
 (write to a temporary name, finalise by rename, keep the last N) without its asynchronous writes: a buffer
 save is a few seconds per epoch at most here, and a synchronous save keeps a resumed run exact.
 
@@ -61,7 +61,9 @@ def committed(log_dir: str | Path) -> list[tuple[int, Path]]:
     folder = Path(log_dir) / FOLDER
     if not folder.is_dir():
         return []
-    found = [(int(m.group(1)), p) for p in folder.iterdir() if p.is_dir() and (m := _NAME.match(p.name))]
+    # A commit renames a complete folder, so one without rank 0's state is not a checkpoint (an empty stray one).
+    found = [(int(m.group(1)), p) for p in folder.iterdir()
+             if (m := _NAME.match(p.name)) and (p / "state_rank0.npz").is_file()]
     return sorted(found)
 
 
@@ -90,13 +92,28 @@ def commit(log_dir: Path, epoch: int, keep: int = KEEP) -> Path:
     return final
 
 
+# The files a run writes at the top of its folder; their temporaries are the only hidden files it removes there.
+TOP_LEVEL = re.compile(r"^(params\.json|versions\.json|progress\.csv|policy_\w+\.npz)$")
+
+
 def remove_partials(log_dir: str | Path) -> None:
-    """Delete what killed saves left behind: partial checkpoints and temporaries (never valid files)."""
+    """Delete what killed saves of this run left behind: partial checkpoints and the temporaries of its own files.
+
+    Only names the run itself writes are touched, and only at the top of the folder and in ``checkpoints/``:
+    a folder given as ``--log_path`` may hold other things, even another run's folder.
+    """
     folder = Path(log_dir) / FOLDER
     if folder.is_dir():
         for partial in folder.glob(".*.partial"):
             shutil.rmtree(partial, ignore_errors=True)
-    atomic.remove_stale_temporaries(log_dir)
+    atomic.remove_stale_temporaries(log_dir, lambda name: bool(TOP_LEVEL.match(name)))
+
+
+def copy_file(source: Path, dest: Path) -> None:
+    """``dest`` becomes a copy of ``source``, atomically: a file of its own, so that a user who edits or empties
+    it (a top-level progress.csv, say) leaves the checkpoint whole."""
+    with open(source, "rb") as src:
+        atomic.write_with(dest, lambda f: shutil.copyfileobj(src, f, 1 << 20))
 
 
 def link_or_copy(source: Path, dest: Path) -> None:

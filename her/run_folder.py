@@ -27,6 +27,7 @@ from her.logger import read_progress, write_params
 from her.parts import Parts
 
 R = TypeVar("R")
+PUBLISHED = ("progress.csv", "policy_latest.npz", "policy_best.npz")  # copied to the top after every checkpoint
 
 
 @dataclass
@@ -104,10 +105,9 @@ class RunFolder:
                 self.lock.release()
                 raise ConfigError(f"log folder {self.log_dir} already holds a run: choose another --log_path, "
                                   "or --resume it")
+            # An attempt that finished no epoch may have left an event file; it is not removed, as the run cannot
+            # tell its own from a user's, and it holds at most that attempt's epoch 0.
             checkpoints.remove_partials(self.log_dir)
-            if not resume:  # events of an attempt that finished no epoch
-                for stale in self.log_dir.glob("events.out.tfevents.*"):
-                    stale.unlink()
         self.on_rank_0(claim)
 
     def write_params(self, resume: bool) -> None:
@@ -168,14 +168,8 @@ class RunFolder:
         self.on_rank_0(lambda: self.publish(epoch))
 
     def publish(self, epoch: int) -> None:
-        """Rank 0: the top-level progress.csv and policies become the newest checkpoint's (hard links)."""
-        final = self.last_checkpoint
-        assert final is not None, "publish follows a checkpoint"
-        for name in ("progress.csv", "policy_latest.npz", "policy_best.npz"):
-            checkpoints.link_or_copy(final / name, self.log_dir / name)
-        interval = self.config.policy_save_interval
-        if interval > 0 and epoch % interval == 0:
-            checkpoints.link_or_copy(final / "policy_latest.npz", self.log_dir / f"policy_{epoch}.npz")
+        assert self.last_checkpoint is not None, "publish follows a checkpoint"
+        publish(self.log_dir, self.last_checkpoint, epoch, self.config.policy_save_interval)
 
     def training_state(self, epoch: int, network_state: dict[str, np.ndarray] | None = None
                        ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
@@ -204,14 +198,27 @@ class RunFolder:
 
     def restore(self) -> list[dict[str, float]]:
         """Continue from the newest committed checkpoint; returns its progress rows (rank 0), or [] if none."""
-        found = self.comm.bcast(checkpoints.latest(self.log_dir))  # rank 0's view of the shared folder
-        if found is None:
+        found = self.comm.bcast(checkpoints.committed(self.log_dir))  # rank 0's view of the shared folder
+        if not found:
             if self.comm.rank == 0:
                 print(f"note: no epoch of {self.log_dir} was complete: starting it from epoch 0", file=sys.stderr)
             return []
-        epoch, folder = found
-        arrays, meta, buffer, buffer_epoch = mpi.on_every_rank(
-            self.comm, lambda: self.read_checkpoint(folder), (UserError,))
+        # The newest checkpoint, or the one before it if the newest cannot be read (a damaged disk, a hand edit).
+        newest_error: ResumeError | None = None
+        for candidate in reversed(found):
+            try:
+                arrays, meta, buffer, buffer_epoch, rows = mpi.on_every_rank(
+                    self.comm, partial(self.read_checkpoint, candidate[1]), (UserError,))
+                break
+            except ResumeError as e:
+                newest_error = newest_error or e
+        else:
+            assert newest_error is not None
+            raise newest_error
+        epoch, folder = candidate
+        if newest_error is not None and self.comm.rank == 0:
+            print(f"note: resuming from the older checkpoint {folder}, as the newest cannot be used: {newest_error}",
+                  file=sys.stderr)
         p, k = self.parts, self.counters
         p.learner.load_network_state(arrays)
         p.learner.load_optimizer_state({name[4:]: v for name, v in arrays.items() if name.startswith("opt/")})
@@ -235,21 +242,27 @@ class RunFolder:
         if buffer_epoch != epoch:
             saved = ("no replay buffer was saved" if buffer_epoch is None
                      else f"the replay buffer is from epoch {buffer_epoch}")
-            print(f"note: resuming after epoch {epoch}, but {saved}; --buffer_save_interval 1 makes a resume "
-                  "exact", file=sys.stderr)
-        try:
-            return read_progress(folder / "progress.csv")
-        except (OSError, ValueError, TypeError) as e:
-            raise ResumeError(f"{folder / 'progress.csv'} is damaged ({e}): the run cannot be resumed") from None
+            hint = ("; --buffer_save_interval 1 makes a resume exact" if self.config.buffer_save_interval != 1
+                    else " (its buffer file is missing): the replay buffer starts empty")
+            print(f"note: resuming after epoch {epoch}, but {saved}{hint}", file=sys.stderr)
+        return rows
 
     def read_checkpoint(self, folder: Path) -> tuple[dict[str, np.ndarray], dict[str, Any],
-                                                     dict[str, np.ndarray] | None, int | None]:
-        """This rank's state and (if one was saved) replay buffer from a checkpoint, checked against the run."""
+                                                     dict[str, np.ndarray] | None, int | None, list[dict[str, float]]]:
+        """This rank's state and (if one was saved) replay buffer from a checkpoint, checked against the run,
+        and on rank 0 the log up to it."""
         rank, p = self.comm.rank, self.parts
+        rows: list[dict[str, float]] = []
+        if rank == 0:
+            try:
+                rows = read_progress(folder / "progress.csv")
+            except (OSError, ValueError, TypeError) as e:
+                raise ResumeError(f"{folder / 'progress.csv'} is damaged ({e}): the run cannot be resumed") from None
         state_path = folder / f"state_rank{rank}.npz"
         if not state_path.exists():
-            raise ResumeError(f"{folder} holds no state for MPI rank {rank}: it was trained on fewer workers; "
-                              "resume it with as many as it was trained on (see its params.json, mpi_size)")
+            # Rank 0's state exists (or the folder would not count as a checkpoint), and says how many workers
+            # trained the run; when that number is wrong, rank 0's error is the one raised.
+            raise ResumeError(f"{state_path} is missing (removed or lost): the checkpoint is incomplete")
         arrays, meta = checkpoints.read_state(state_path)
         if meta.get("mpi_size") != self.comm.size:
             raise ResumeError(f"{self.log_dir} was trained on {meta.get('mpi_size')} MPI workers: resume it with "
@@ -262,13 +275,48 @@ class RunFolder:
                               "trained with: pass the file it was trained with (--resume DIR --demo_file FILE)")
         buffer_path = folder / f"buffer_rank{rank}.npz"
         if not buffer_path.exists():
-            return arrays, meta, None, None
+            return arrays, meta, None, None, rows
         buffer, buffer_epoch = checkpoints.read_buffer(buffer_path)
         expected = {f"buffers/{name}": v.shape[1:] for name, v in p.buffer.buffers.items()}
         if {name: buffer[name].shape[1:] for name in expected if name in buffer} != expected:
             raise ResumeError(f"{buffer_path} does not fit this run's replay buffer: the folder's files do not "
                               "belong together")
-        return arrays, meta, buffer, buffer_epoch
+        return arrays, meta, buffer, buffer_epoch, rows
+
+
+def publish(log_dir: Path, checkpoint: Path, epoch: int, policy_save_interval: int) -> None:
+    """Rank 0: the top-level progress.csv and policies become copies of the checkpoint's (of ``epoch``)."""
+    for name in PUBLISHED:
+        checkpoints.copy_file(checkpoint / name, log_dir / name)
+    if policy_save_interval > 0 and epoch % policy_save_interval == 0:
+        checkpoints.copy_file(checkpoint / "policy_latest.npz", log_dir / f"policy_{epoch}.npz")
+
+
+def repair_published(log_dir: Path, config: Config) -> bool:
+    """Rank 0, for a run that has finished: publish its newest checkpoint again if a kill between the commit and
+    the copies left the top-level files behind it. Returns whether anything was out of date."""
+    found = checkpoints.latest(log_dir)
+    assert found is not None, "a finished run has a checkpoint"
+    epoch, folder = found
+    source = {name: folder / name for name in PUBLISHED}
+    if config.policy_save_interval > 0 and epoch % config.policy_save_interval == 0:
+        source[f"policy_{epoch}.npz"] = folder / "policy_latest.npz"
+
+    def stale(name: str) -> bool:
+        try:
+            return (log_dir / name).read_bytes() != source[name].read_bytes()
+        except FileNotFoundError:
+            return True
+
+    if not any(stale(name) for name in source):
+        return False
+    lock = checkpoints.RunLock(log_dir)
+    lock.acquire()
+    try:
+        publish(log_dir, folder, epoch, config.policy_save_interval)
+    finally:
+        lock.release()
+    return True
 
 
 def resume_config(log_dir: str | Path, n_epochs: int | None = None, mpi_size: int = 1,

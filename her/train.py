@@ -23,7 +23,7 @@ from her.ddpg import Batch, make_batch
 from her.errors import Interrupted, ResumeError, Terminated, TrainingError, UserError
 from her.logger import Logger, make_writers
 from her.replay_buffer import ReplayBuffer
-from her.run_folder import Counters, RunFolder, check_log_dir, resume_config
+from her.run_folder import Counters, RunFolder, check_log_dir, repair_published, resume_config
 
 def progress_bar(iterable: Any, show: bool, desc: str) -> Any:
     """A tqdm bar on an interactive terminal only, so that redirected logs stay clean."""
@@ -223,8 +223,11 @@ def resume(log_dir: str | Path, n_epochs: int | None = None, comm: mpi.SinglePro
         found = checkpoints.latest(log_dir)
         assert config.n_epochs is not None, "resume_config derives n_epochs"
         if found is not None and found[0] + 1 >= config.n_epochs:
-            raise ResumeError(f"{log_dir} already finished its {config.n_epochs} epochs: pass --n_epochs N to "
-                              "train it further")
+            repaired = comm.rank == 0 and repair_published(Path(log_dir), config)
+            note = (" (a kill had left its progress.csv and policies behind its last checkpoint: they are restored)"
+                    if repaired else "")
+            raise ResumeError(f"{log_dir} already finished its {config.n_epochs} epochs{note}: pass --n_epochs N "
+                              "to train it further")
         if found is None and (Path(log_dir) / "resume").is_dir():
             raise ResumeError(f"{log_dir} was written by an older version of this project, whose resume files "
                               "cannot be continued: start a new run")

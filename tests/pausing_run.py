@@ -4,9 +4,9 @@ Environment:
   PAUSE_AT    what to pause in: a path ending (``epoch_000001.partial/state_rank0.npz``, written by
               ``atomic.write_with``: the file is fully written under its temporary name, not yet renamed),
               ``commit:<epoch>`` (every file written, the rename not done), or ``publish:<name>`` (the
-              top-level file about to be replaced by the checkpoint's)
+              top-level file about to be replaced by a copy of the checkpoint's)
   PAUSE_RANK  the MPI rank that pauses (default 0)
-  PAUSE_FILE  written (with the pid) when the pause begins
+  PAUSE_FILE  written (with the pid) when the pause begins; deleting it lets the run go on
   FAIL_AT     instead of pausing, raise OSError(ENOSPC) at that write (a full disk)
 """
 
@@ -27,13 +27,17 @@ RANK = int(os.environ.get("PAUSE_RANK", "0"))
 
 
 def pause() -> None:
-    Path(os.environ["PAUSE_FILE"]).write_text(str(os.getpid()))
-    time.sleep(600)
+    """Stand still until the test kills the process or deletes PAUSE_FILE (then go on), for 10 minutes at most."""
+    marker = Path(os.environ["PAUSE_FILE"])
+    marker.write_text(str(os.getpid()))
+    deadline = time.monotonic() + 600
+    while marker.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def main() -> int:
     rank = mpi.world().rank
-    write_with, commit, link_or_copy = atomic.write_with, checkpoints.commit, checkpoints.link_or_copy
+    write_with, commit, copy_file = atomic.write_with, checkpoints.commit, checkpoints.copy_file
 
     def paused_write_with(path, write):
         def write_then_pause(f):
@@ -50,13 +54,12 @@ def main() -> int:
             pause()
         return commit(log_dir, epoch, *args)
 
-    def paused_link(source, dest):
-        top_level = not Path(dest).parent.name.startswith((".epoch_", "epoch_"))
-        if TARGET == f"publish:{Path(dest).name}" and rank == RANK and top_level:
+    def paused_copy(source, dest):
+        if TARGET == f"publish:{Path(dest).name}" and rank == RANK:
             pause()
-        return link_or_copy(source, dest)
+        return copy_file(source, dest)
 
-    atomic.write_with, checkpoints.commit, checkpoints.link_or_copy = paused_write_with, paused_commit, paused_link
+    atomic.write_with, checkpoints.commit, checkpoints.copy_file = paused_write_with, paused_commit, paused_copy
     return cli(sys.argv[1:])
 
 

@@ -49,14 +49,43 @@ def test_commit_makes_a_checkpoint_visible_at_once_and_keeps_the_last_two(tmp_pa
 
 
 def test_a_partial_checkpoint_is_never_taken_and_is_cleaned_up(tmp_path):
-    checkpoints.begin(tmp_path, 0)
+    (checkpoints.begin(tmp_path, 0) / "state_rank0.npz").write_text("whole")
     checkpoints.commit(tmp_path, 0)
     staging = checkpoints.begin(tmp_path, 1)
     (staging / "state_rank0.npz").write_text("half")
     (tmp_path / ".policy_latest.npz.abc.tmp").write_text("half")
+    (tmp_path / ".progress.csv.link.tmp").write_text("half")
     assert checkpoints.latest(tmp_path)[0] == 0
     checkpoints.remove_partials(tmp_path)
-    assert not staging.exists() and not (tmp_path / ".policy_latest.npz.abc.tmp").exists()
+    assert not staging.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["checkpoints"]
+
+
+def test_an_empty_stray_epoch_folder_is_not_a_checkpoint(tmp_path):
+    (checkpoints.begin(tmp_path, 0) / "state_rank0.npz").write_text("whole")
+    checkpoints.commit(tmp_path, 0)
+    (tmp_path / checkpoints.FOLDER / checkpoints.name(9)).mkdir()
+    assert checkpoints.latest(tmp_path)[0] == 0
+
+
+def test_cleaning_up_touches_only_the_runs_own_temporaries(tmp_path):
+    # What another program, or another run in a folder below, has in flight is left alone.
+    others = [tmp_path / ".notes.txt.tmp", tmp_path / ".policy.npz.part.tmp", tmp_path / "events.out.tfevents.1.h",
+              tmp_path / "o" / ".progress.csv.abc.tmp", tmp_path / "o" / "checkpoints" / ".epoch_000001.partial" / "x",
+              tmp_path / "o" / "checkpoints" / ".state_rank0.npz.abc.tmp"]
+    for path in others:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("in flight")
+    checkpoints.remove_partials(tmp_path)
+    assert all(path.read_text() == "in flight" for path in others)
+
+
+def test_a_published_copy_is_a_file_of_its_own(tmp_path):
+    (tmp_path / "a").write_text("checkpoint")
+    checkpoints.copy_file(tmp_path / "a", tmp_path / "b")
+    (tmp_path / "b").write_text("")  # a user emptying the top-level file
+    assert (tmp_path / "a").read_text() == "checkpoint"
+    checkpoints.copy_file(tmp_path / "a", tmp_path / "b")
+    assert (tmp_path / "b").read_text() == "checkpoint"
 
 
 def test_link_or_copy_replaces_the_destination_with_the_same_file(tmp_path):
@@ -355,9 +384,56 @@ def test_resume_restores_a_damaged_top_level_progress_csv_from_the_checkpoint(tm
     log = tmp_path / "run"
     assert run(*TRAIN, "--n_epochs", "2", "--log_path", str(log)).returncode == 0
     text = (log / "progress.csv").read_text()
-    (log / "progress.csv").unlink()
-    (log / "progress.csv").write_text(text[: len(text) // 2])  # truncated, and no longer the checkpoint's file
+    (log / "progress.csv").write_text(text[: len(text) // 2])  # truncated in place, as `: > progress.csv` would
     result = run("--resume", str(log), "--n_epochs", "3")
     assert result.returncode == 0, result.stderr
     assert (log / "progress.csv").read_text().startswith(text)
     assert np.array_equal([row["epoch"] for row in read_progress(log / "progress.csv")], [0, 1, 2])
+
+
+@pytest.mark.slow
+def test_a_run_in_the_parent_folder_of_a_live_run_leaves_it_to_finish(tmp_path):
+    # The other run stands still with a temporary file and a partial checkpoint in flight.
+    other = tmp_path / "x" / "o"
+    process = start(other, "--n_epochs", "2", pause_at="epoch_000001.partial/state_rank0.npz")
+    wait_for_pause(process, other)
+    in_flight = sorted(p.relative_to(other) for p in other.rglob("*"))
+    assert any(p.name.endswith(".tmp") for p in in_flight)
+    result = run(*TRAIN, "--n_epochs", "1", "--log_path", str(tmp_path / "x"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert sorted(p.relative_to(other) for p in other.rglob("*")) == in_flight
+    (other.parent / f"{other.name}.paused").unlink()  # let it go on
+    assert process.wait(timeout=300) == 0, stderr_tail(process)
+    assert [row["epoch"] for row in read_progress(other / "progress.csv")] == [0, 1]
+
+
+@pytest.mark.slow
+def test_a_kill_between_the_last_commit_and_the_top_level_copies_is_repaired_by_resume(tmp_path):
+    log = tmp_path / "run"
+    process = start(log, "--n_epochs", "1", pause_at="publish:progress.csv")
+    os.kill(wait_for_pause(process, log), signal.SIGKILL)
+    process.wait(timeout=120)
+    assert checkpoints.latest(log)[0] == 0 and not (log / "progress.csv").exists()
+    result = run("--resume", str(log))
+    assert result.returncode == 2
+    assert result.stderr == (f"error: {log} already finished its 1 epochs (a kill had left its progress.csv and "
+                             "policies behind its last checkpoint: they are restored): pass --n_epochs N to train it "
+                             "further\n")
+    for name in ("progress.csv", "policy_latest.npz", "policy_best.npz", "policy_0.npz"):
+        assert (log / name).read_bytes() == (log / "checkpoints" / "epoch_000000" / name.replace(
+            "policy_0", "policy_latest")).read_bytes(), name
+    again = run("--resume", str(log))  # nothing left to repair
+    assert again.stderr == f"error: {log} already finished its 1 epochs: pass --n_epochs N to train it further\n"
+
+
+@pytest.mark.slow
+def test_a_damaged_newest_checkpoint_falls_back_to_the_one_before(tmp_path):
+    log = tmp_path / "run"
+    assert run(*TRAIN, "--n_epochs", "2", "--log_path", str(log)).returncode == 0
+    damaged = log / "checkpoints" / "epoch_000001" / "state_rank0.npz"
+    damaged.write_bytes(damaged.read_bytes()[:100])
+    result = run("--resume", str(log), "--n_epochs", "3")
+    assert result.returncode == 0, result.stderr
+    assert f"note: resuming from the older checkpoint {log / 'checkpoints' / 'epoch_000000'}, as the newest " \
+           f"cannot be used: {damaged}" in result.stderr
+    assert [row["epoch"] for row in read_progress(log / "progress.csv")] == [0, 1, 2]

@@ -56,9 +56,10 @@ def test_overrides_of_every_kind_reach_params_json_and_the_run(tmp_path):
     assert sorted(p.name for p in (log / "checkpoints").iterdir()) == ["epoch_000000", "epoch_000001"]
     assert sorted(p.name for p in (log / "checkpoints" / "epoch_000001").iterdir()) == [
         "buffer_rank0.npz", "policy_best.npz", "policy_latest.npz", "progress.csv", "state_rank0.npz"]
-    # The published files are the newest checkpoint's, not copies.
+    # The published files hold the newest checkpoint's bytes, as files of their own (a user may edit them).
     for name in ("progress.csv", "policy_latest.npz"):
-        assert (log / name).samefile(log / "checkpoints" / "epoch_000001" / name)
+        published, kept = log / name, log / "checkpoints" / "epoch_000001" / name
+        assert published.read_bytes() == kept.read_bytes() and not published.samefile(kept)
 
 
 REFERENCE_KEYS = ["epoch", "test/success_rate", "test/mean_Q", "test/episode", "train/success_rate",
