@@ -202,14 +202,28 @@ class VideoWriter:
 # ---- playing ----
 
 
+def check_modules_named(path: Path, policy_env: str, policy_packages: list[str], gym_packages: str,
+                        env: str | None) -> None:
+    """Refuse a policy whose env needs modules imported that the user did not name (and that are not imported)."""
+    needed = policy_packages + ([policy_env.partition(":")[0]] if ":" in policy_env else [])
+    named = package_list(gym_packages) + ([env.partition(":")[0]] if env and ":" in env else [])
+    missing = [m for m in dict.fromkeys(needed) if m not in named and m not in sys.modules]
+    if missing:
+        raise policy_file.PolicyFileError(
+            f"{path} needs {', '.join(missing)} imported to make its env, and loading a policy runs no code the "
+            f"policy names: if you trust it, pass --gym_packages {','.join(missing)}")
+
+
 def play(load_path: str, *, env: str | None = None, n_episodes: int = 10, video: str | None = None,
          seed: int = 0, render: bool | None = None, save_demos: str | None = None,
-         only_success: bool = False) -> dict[str, Any]:
+         only_success: bool = False, gym_packages: str = "") -> dict[str, Any]:
     """Run ``n_episodes`` deterministic episodes of the policy at ``load_path`` (a policy file or a log folder).
 
     ``env`` (optional) must name the policy's own task. With ``video`` (.mp4 or .gif) every episode is rendered
     offscreen into that file; otherwise a window opens when a display exists and ``render`` is not False.
     ``save_demos`` writes the episodes (with ``only_success``, the successful ones) as a demo file for --demo_file.
+    Modules the policy's env needs (its ``gym_packages``, the module of a ``module:EnvId``) are imported only if
+    ``gym_packages`` or ``env`` names them too: a policy file from elsewhere runs no code of its own choosing.
     Returns ``{"returns", "successes", "success_rate", "env_id", "policy_path", "video", "frames", "demos"}``.
     """
     # Cheap checks first: nothing is built before the request is known to be sound.
@@ -224,9 +238,11 @@ def play(load_path: str, *, env: str | None = None, n_episodes: int = 10, video:
     note = versions.difference(folder if recorded is None else policy.path, then=recorded)
     if note:
         print(note, file=sys.stderr)
+    policy_env = policy.config.get("env") or policy.env_id
+    check_modules_named(policy.path, policy_env, package_list(policy.config.get("gym_packages") or ""),
+                        gym_packages, env)
     try:  # the user's modules register the policy's env (and --env's)
-        envs.resolve_env_id(policy.config.get("env") or policy.env_id,
-                            package_list(policy.config.get("gym_packages") or ""))
+        envs.resolve_env_id(policy_env, package_list(policy.config.get("gym_packages") or ""))
     except ValueError as e:
         raise policy_file.PolicyFileError(f"{policy.path} is a policy for a task that cannot be made here: {e}") \
             from None

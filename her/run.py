@@ -160,28 +160,31 @@ def run_play(user: dict[str, Any], action: dict[str, Any], comm: Any) -> None:
         raise cfg.ConfigError("--play runs on one process: start it without mpirun")
     if not user.get("load_path"):
         raise cfg.ConfigError("--play needs --load_path <policy file or log folder>")
-    unused = sorted(set(user) - {"load_path", "env", "seed"})
+    unused = sorted(set(user) - {"load_path", "env", "seed", "gym_packages"})
     if unused or action["config"] is not None:
-        raise cfg.ConfigError(f"--play takes --load_path, --env, --seed, --n_episodes, --video, --render, --save_demos "
-                              f"and --only_success, not --{unused[0] if unused else 'config'}: the policy file holds "
-                              "its configuration")
+        raise cfg.ConfigError(f"--play takes --load_path, --env, --seed, --gym_packages, --n_episodes, --video, "
+                              f"--render, --save_demos and --only_success, not --{unused[0] if unused else 'config'}: "
+                              "the policy file holds its configuration")
     if action["only_success"] and action["save_demos"] is None:
         raise cfg.ConfigError("--only_success selects the episodes --save_demos keeps: add --save_demos FILE")
     from her.play import play
 
     play(user["load_path"], env=user.get("env"), n_episodes=action["n_episodes"], video=action["video"],
          seed=cfg.coerce("seed", user.get("seed", 0)), render=action["render"], save_demos=action["save_demos"],
-         only_success=action["only_success"])
+         only_success=action["only_success"], gym_packages=cfg.coerce("gym_packages", user.get("gym_packages", "")))
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 118})
 @click.option("--load_path", default=None, metavar="PATH", help="a policy file, or a log folder (its policy_best.npz)")
 @click.option("--env", default=None, metavar="TEXT", help="play on another version of the policy's task")
 @click.option("--seed", default=None, metavar="INT", help="seed of the env's resets  [default: 0]")
+@click.option("--gym_packages", default=None, metavar="TEXT",
+              help="modules to import that register the policy's env (a policy file imports none by itself)")
 @play_options(with_play="")
-def play_main(load_path: str | None, env: str | None, seed: str | None, **action: Any) -> None:
+def play_main(load_path: str | None, env: str | None, seed: str | None, gym_packages: str | None,
+              **action: Any) -> None:
     """Play a trained policy: deterministic episodes, each one's return and success, and the success rate."""
-    given = {"load_path": load_path, "env": env, "seed": seed}
+    given = {"load_path": load_path, "env": env, "seed": seed, "gym_packages": gym_packages}
     user = {key: value for key, value in given.items() if value is not None}
     run_play(user, {**action, "play": True, "config": None}, mpi.world())
 

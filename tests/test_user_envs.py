@@ -204,3 +204,16 @@ def test_play_notes_changed_versions_from_a_policy_file_alone(user_run, tmp_path
     assert cli(["--play", "--load_path", str(alone), "--n_episodes", "1", "--render", "0"]) == 0
     assert capsys.readouterr().err == \
         f"note: {alone} was trained with gymnasium {recorded['gymnasium']}; now 9.9.9\n"
+
+
+def test_a_policy_file_imports_no_module_the_user_did_not_name(user_run, monkeypatch, capsys):
+    monkeypatch.delitem(sys.modules, MODULE)  # as in a new process: the policy's module is not imported yet
+    policy = user_run / "policy_best.npz"
+    assert cli(["--play", "--load_path", str(policy), "--n_episodes", "1", "--render", "0"]) == 2
+    assert capsys.readouterr().err == (f"error: {policy} needs {MODULE} imported to make its env, and loading a "
+                                       f"policy runs no code the policy names: if you trust it, pass --gym_packages "
+                                       f"{MODULE}\n")
+    assert MODULE not in sys.modules
+    assert cli(["--play", "--load_path", str(policy), "--n_episodes", "1", "--render", "0",
+                "--gym_packages", MODULE]) == 0
+    assert MODULE in sys.modules
