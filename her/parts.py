@@ -96,8 +96,10 @@ def make_learner(config: Config, dims: dict[str, int], allreduce: Any = None, lo
     )
 
 
-def build(config: Config, comm: mpi.SingleProcess | mpi.MPIComm) -> Parts:
-    """Every part of a run on this rank; bad input files stop every rank together, before any collective."""
+def build(config: Config, comm: mpi.SingleProcess | mpi.MPIComm, load_weights: bool = True) -> Parts:
+    """Every part of a run on this rank; bad input files stop every rank together, before any collective.
+
+    ``load_weights=False`` skips --load_path's file, for a resume whose checkpoint holds the weights."""
     # Decision D8: rank r draws everything from seed + 1_000_000 * r.
     seeds = np.random.SeedSequence(config.seed + 1_000_000 * comm.rank)
     explore_seq, sample_seq, train_env_seq, eval_env_seq = seeds.spawn(4)
@@ -120,7 +122,7 @@ def build(config: Config, comm: mpi.SingleProcess | mpi.MPIComm) -> Parts:
                       strategy=config.replay_strategy)
     buffer = ReplayBuffer(episode_shapes(dims, config.T), config.buffer_size // config.T, sampler)
 
-    loaded, demos = mpi.on_every_rank(comm, lambda: read_inputs(config, dims), (UserError,))
+    loaded, demos = mpi.on_every_rank(comm, lambda: read_inputs(config, dims, load_weights), (UserError,))
     digest = demo_digest(demos) if demos is not None else None  # states included, if loaded
     starts = training_starts(config, demos, train_envs)
     if demos is not None:  # the states restore envs; the buffers never see them
@@ -144,12 +146,12 @@ def build(config: Config, comm: mpi.SingleProcess | mpi.MPIComm) -> Parts:
                  digest, learner, worker, evaluator)
 
 
-def read_inputs(config: Config, dims: dict[str, int]
+def read_inputs(config: Config, dims: dict[str, int], load_weights: bool = True
                 ) -> tuple[dict[str, np.ndarray] | None, dict[str, np.ndarray] | None]:
     """The weights of --load_path and the episodes of --demo_file (None where not given), checked."""
     c = config
     loaded = demos = None
-    if c.load_path:
+    if c.load_path and load_weights:
         loaded, meta = policy_file.read_policy(c.load_path)
         policy_file.check_compatible(meta, c.load_path, env_id=c.env_id, dims=dims, hidden=c.hidden,
                                     layers=c.layers)

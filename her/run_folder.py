@@ -27,6 +27,7 @@ from her.logger import read_progress, write_params
 from her.parts import Parts
 
 R = TypeVar("R")
+RESUME_MAY_CHANGE = {"n_epochs", "demo_file", "load_path", "log_path", "mpi_size"}  # the rest is the run itself
 PUBLISHED = ("progress.csv", "policy_latest.npz", "policy_best.npz")  # copied to the top after every checkpoint
 
 
@@ -191,6 +192,7 @@ class RunFolder:
             "rng/eval_envs": [env.unwrapped.np_random.bit_generator.state for env in p.eval_envs],
             "episodes": [p.worker.n_episodes, p.evaluator.n_episodes],
             "mpi_size": self.comm.size,
+            "config": self.config.to_dict(),
         }
         return arrays, meta
 
@@ -247,6 +249,15 @@ class RunFolder:
             print(f"note: resuming after epoch {epoch}, but {saved}{hint}", file=sys.stderr)
         return rows
 
+    def check_unchanged(self, trained: dict[str, Any]) -> None:
+        """Refuse a params.json edited since the checkpoint (hidden, rollout_batch_size, ...): a resume continues
+        the run as it was. Keys a resume may change, and keys older checkpoints did not record, are not compared."""
+        now = self.config.to_dict()
+        for key in sorted(set(trained) & set(now) - RESUME_MAY_CHANGE):
+            if trained[key] != now[key]:
+                raise ResumeError(f"{self.log_dir / 'params.json'} says {key} = {now[key]!r}, but the run was trained "
+                                  f"with {trained[key]!r}: put the value back, or start a new run with --config")
+
     def read_checkpoint(self, folder: Path) -> tuple[dict[str, np.ndarray], dict[str, Any],
                                                      dict[str, np.ndarray] | None, int | None, list[dict[str, float]]]:
         """This rank's state and (if one was saved) replay buffer from a checkpoint, checked against the run,
@@ -270,6 +281,7 @@ class RunFolder:
         if meta.get("env_id") != self.config.env_id or meta.get("dims") != p.dims:
             raise ResumeError(f"{state_path} is from a run on {meta.get('env_id')}, but params.json says "
                               f"{self.config.env_id}: the folder's files do not belong together")
+        self.check_unchanged(meta.get("config") or {})
         if meta.get("demo_digest") != p.demo_digest:
             raise ResumeError(f"--demo_file {self.config.demo_file} holds other demonstrations than the run was "
                               "trained with: pass the file it was trained with (--resume DIR --demo_file FILE)")
@@ -320,9 +332,9 @@ def repair_published(log_dir: Path, config: Config) -> bool:
 
 
 def resume_config(log_dir: str | Path, n_epochs: int | None = None, mpi_size: int = 1,
-                  demo_file: str | None = None) -> Config:
+                  demo_file: str | None = None, load_path: str | None = None) -> Config:
     """The configuration of the run in ``log_dir`` (its params.json), optionally with more epochs or the demo
-    file at a new place."""
+    file or starting policy at a new place."""
     log_dir = Path(log_dir)
     params = log_dir / "params.json"
     try:
@@ -338,6 +350,10 @@ def resume_config(log_dir: str | Path, n_epochs: int | None = None, mpi_size: in
         if not (isinstance(saved, dict) and saved.get("demo_file")):
             raise ResumeError(f"{log_dir} was trained without demonstrations: drop --demo_file")
         changes["demo_file"] = demo_file
+    if load_path is not None:
+        if not (isinstance(saved, dict) and saved.get("load_path")):
+            raise ResumeError(f"{log_dir} was trained from freshly made networks, not from a policy: drop --load_path")
+        changes["load_path"] = load_path
     try:
         return config_from_dict(saved, **changes)
     except ConfigError as e:

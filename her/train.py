@@ -48,10 +48,10 @@ class Timer:
 class Trainer:
     """One run on one rank: ``run()`` is the epoch / cycle / batch loop over the parts ``her.parts`` builds."""
 
-    def __init__(self, config: Config, comm: mpi.SingleProcess | mpi.MPIComm):
+    def __init__(self, config: Config, comm: mpi.SingleProcess | mpi.MPIComm, load_weights: bool = True):
         self.config = config
         self.comm = comm
-        self.parts = parts.build(config, comm)
+        self.parts = parts.build(config, comm, load_weights)
         self.counters = Counters()
         self.folder = RunFolder(config, comm, self.parts, self.counters)
         self.logger: Logger | None = None  # rank 0 only
@@ -212,14 +212,14 @@ def train(config: Config, comm: mpi.SingleProcess | mpi.MPIComm | None = None) -
 
 
 def resume(log_dir: str | Path, n_epochs: int | None = None, comm: mpi.SingleProcess | mpi.MPIComm | None = None,
-           demo_file: str | None = None) -> list[dict[str, float]]:
+           demo_file: str | None = None, load_path: str | None = None) -> list[dict[str, float]]:
     """Continue the run in ``log_dir`` from its newest committed checkpoint (see RunFolder.restore)."""
     comm = comm if comm is not None else mpi.world()
 
     def check() -> Config:
         if comm.rank == 0:
             checkpoints.RunLock(Path(log_dir)).check_free()
-        config = resume_config(log_dir, n_epochs, comm.size, demo_file)
+        config = resume_config(log_dir, n_epochs, comm.size, demo_file, load_path)
         found = checkpoints.latest(log_dir)
         assert config.n_epochs is not None, "resume_config derives n_epochs"
         if found is not None and found[0] + 1 >= config.n_epochs:
@@ -235,4 +235,6 @@ def resume(log_dir: str | Path, n_epochs: int | None = None, comm: mpi.SinglePro
 
     config = mpi.on_every_rank(comm, check, (UserError,))
     parts.configure_threads(comm.local_size, config.tf_threads)
-    return Trainer(config, comm).run(resume=True)
+    # The checkpoint holds the weights: --load_path's file is read only if no epoch was complete.
+    restoring = comm.bcast(checkpoints.latest(log_dir) is not None)
+    return Trainer(config, comm, load_weights=not restoring).run(resume=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -171,6 +172,9 @@ def test_resume_takes_a_moved_demo_file_only_if_it_holds_the_same_demos(tmp_path
     ({"env": "FetchPush", "env_id": "FetchPush-v4"},
      "is from a run on FetchReach-v4, but params.json says FetchPush-v4"),
     ({"colour": "red"}, "unknown keys ['colour']: written by another version"),
+    ({"hidden": 8}, "params.json says hidden = 8, but the run was trained with 16: put the value back, or start a "
+                    "new run with --config"),
+    ({"rollout_batch_size": 2}, "says rollout_batch_size = 2, but the run was trained with 1"),
 ])
 def test_resume_of_an_edited_params_json_is_one_line(tmp_path, capsys, edit, message):
     import json
@@ -182,6 +186,23 @@ def test_resume_of_an_edited_params_json_is_one_line(tmp_path, capsys, edit, mes
     assert cli(["--resume", str(log), "--n_epochs", "2"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1 and message in err, err
+
+
+def test_resume_needs_no_load_path_file_once_an_epoch_is_saved_and_takes_a_moved_one(tmp_path, capsys):
+    import json
+
+    train(build_config({**TINY, "n_epochs": 1, "log_path": tmp_path / "a"}))
+    start = shutil.copy(tmp_path / "a" / "policy_best.npz", tmp_path / "start.npz")
+    train(build_config({**TINY, "n_epochs": 1, "load_path": start, "log_path": tmp_path / "b"}))
+    moved = Path(start).rename(tmp_path / "moved.npz")
+    assert cli(["--resume", str(tmp_path / "b"), "--n_epochs", "2"]) == 0  # the checkpoint holds the weights
+    assert cli(["--resume", str(tmp_path / "b"), "--n_epochs", "3", "--load_path", str(moved)]) == 0
+    assert json.loads((tmp_path / "b" / "params.json").read_text())["load_path"] == str(moved)
+    assert [row["epoch"] for row in read_progress(tmp_path / "b" / "progress.csv")] == [0, 1, 2]
+    capsys.readouterr()
+    assert cli(["--resume", str(tmp_path / "a"), "--n_epochs", "2", "--load_path", str(moved)]) == 2
+    assert capsys.readouterr().err == (f"error: {tmp_path / 'a'} was trained from freshly made networks, not from a "
+                                       "policy: drop --load_path\n")
 
 
 def test_resume_refuses_files_of_another_run(tmp_path, capsys):
