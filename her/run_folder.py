@@ -91,8 +91,11 @@ class RunFolder:
 
     def write_error(self, e: OSError) -> WriteError:
         what = e.filename or self.log_dir
-        kept = (f"the last complete checkpoint ({self.last_checkpoint}) is kept; once the problem is fixed, "
-                f"continue with --resume {self.log_dir}") if self.last_checkpoint else (
+        # Before a resume has restored anything, the folder itself says what is kept.
+        last = self.last_checkpoint or next((folder for _, folder in reversed(checkpoints.committed(self.log_dir))),
+                                            None)
+        kept = (f"the last complete checkpoint ({last}) is kept; once the problem is fixed, "
+                f"continue with --resume {self.log_dir}") if last else (
                 "no epoch was complete yet: start the run again once the problem is fixed")
         return WriteError(f"cannot write {what} ({e.strerror or e}): {kept}")
 

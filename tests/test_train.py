@@ -374,3 +374,21 @@ def test_without_the_bc_loss_the_demos_are_still_replayed_and_the_actor_loss_is_
     assert metrics["bc_loss"] == 0.0
     row = trainer.run()[0]
     assert "loss/bc" not in row and np.isfinite(row["loss/actor"])
+
+
+def test_a_resume_that_cannot_write_names_the_checkpoint_it_keeps(tmp_path, monkeypatch, capsys):
+    import errno
+    import os
+
+    log = tmp_path / "run"
+    train(build_config({**TINY, "n_epochs": 1, "log_path": log}))
+
+    def read_only(lock):  # a read-only folder: the lock file cannot be opened for writing
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(lock.log_dir / ".lock"))
+
+    monkeypatch.setattr(checkpoints.RunLock, "acquire", read_only)
+    capsys.readouterr()
+    assert cli(["--resume", str(log), "--n_epochs", "2"]) == 1
+    assert capsys.readouterr().err == (
+        f"error: cannot write {log / '.lock'} (Read-only file system): the last complete checkpoint "
+        f"({log / 'checkpoints' / 'epoch_000000'}) is kept; once the problem is fixed, continue with --resume {log}\n")
