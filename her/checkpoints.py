@@ -197,6 +197,16 @@ class RunLock:
         finally:
             os.close(fd)
 
+    def still_held(self) -> bool:
+        """Whether the folder's .lock is still the file this lock holds: removing or replacing the folder (or
+        deleting .lock, which would let a second run in) breaks that."""
+        if self._fd is None:
+            return False
+        try:
+            return os.path.samestat(os.fstat(self._fd), os.stat(self.log_dir / ".lock"))
+        except OSError:
+            return False
+
     def in_use(self, holder: str) -> RunInUseError:
         return RunInUseError(f"log folder {self.log_dir} is in use by another run ({holder}): wait for it to end, "
                              "or choose another --log_path")

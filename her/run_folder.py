@@ -161,6 +161,7 @@ class RunFolder:
                     checkpoints.link_or_copy(previous / "policy_best.npz", staging / "policy_best.npz")
 
         try:
+            self.on_rank_0(self.check_still_ours)
             self.on_rank_0(lambda: checkpoints.begin(self.log_dir, epoch))
             self.guarded(write)  # every rank has written its files before rank 0 commits
             self.on_rank_0(lambda: checkpoints.commit(self.log_dir, epoch))
@@ -170,6 +171,14 @@ class RunFolder:
             raise
         self.last_checkpoint = self.log_dir / checkpoints.FOLDER / checkpoints.name(epoch)
         self.on_rank_0(lambda: self.publish(epoch))
+
+    def check_still_ours(self) -> None:
+        """Stop rather than write into a folder that was removed, replaced or unlocked while the run was going:
+        the run would recreate it silently, and another run may already be writing it."""
+        if not self.lock.still_held():
+            raise WriteError(f"log folder {self.log_dir} was removed, replaced or unlocked (its .lock is not the "
+                             "one this run holds) while the run was going: the run stops; start it again in a "
+                             "folder of its own")
 
     def publish(self, epoch: int) -> None:
         assert self.last_checkpoint is not None, "publish follows a checkpoint"

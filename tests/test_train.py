@@ -392,3 +392,24 @@ def test_a_resume_that_cannot_write_names_the_checkpoint_it_keeps(tmp_path, monk
     assert capsys.readouterr().err == (
         f"error: cannot write {log / '.lock'} (Read-only file system): the last complete checkpoint "
         f"({log / 'checkpoints' / 'epoch_000000'}) is kept; once the problem is fixed, continue with --resume {log}\n")
+
+
+@pytest.mark.parametrize("remove", ["folder", "lock"])
+def test_a_log_folder_removed_or_unlocked_while_the_run_goes_stops_it_in_one_line(tmp_path, monkeypatch, capsys,
+                                                                                 remove):
+    from her.run_folder import RunFolder
+
+    log = tmp_path / "run"
+    save = RunFolder.save
+
+    def save_after_removal(folder, epoch, row, csv_text):
+        if epoch == 1:
+            shutil.rmtree(log) if remove == "folder" else (log / ".lock").unlink()
+        return save(folder, epoch, row, csv_text)
+
+    monkeypatch.setattr(RunFolder, "save", save_after_removal)
+    assert cli([f"--{k}={v}" for k, v in TINY.items()] + ["--n_epochs", "2", "--log_path", str(log)]) == 1
+    assert capsys.readouterr().err == (
+        f"error: log folder {log} was removed, replaced or unlocked (its .lock is not the one this run holds) while "
+        "the run was going: the run stops; start it again in a folder of its own\n")
+    assert not log.exists() if remove == "folder" else checkpoints.latest(log)[0] == 0
