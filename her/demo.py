@@ -90,6 +90,16 @@ class EpisodeStates:
         return arrays
 
 
+def check_demo_file(path: str | Path) -> None:
+    """Raise DemoFileError unless ``path`` is a file or a Minari dataset (a cheap check, before any loading)."""
+    path = Path(path)
+    from her import minari_demos
+
+    if not path.is_file() and not minari_demos.looks_like_dataset(path):
+        problem = "is a directory" if path.is_dir() else "does not exist"
+        raise DemoFileError(f"demo file {path} {problem}: pass an .npz made by {GENERATOR}, or a Minari dataset")
+
+
 def load_demos(
     path: str | Path,
     *,
@@ -118,9 +128,7 @@ def load_demos(
     if minari_demos.looks_like_dataset(path):
         return _checked(path, _read_dataset(path, env_id, dims, T, num_demo, need_states))
     expected = episode_shapes(dims, T)
-    if not path.is_file():
-        problem = "is a directory" if path.is_dir() else "does not exist"
-        raise DemoFileError(f"demo file {path} {problem}: pass an .npz made by {GENERATOR}, or a Minari dataset")
+    check_demo_file(path)
 
     try:
         data = np.load(path, allow_pickle=False)

@@ -124,22 +124,39 @@ def main(**options: Any) -> None:
     config = cfg.build_config(user, mpi_size=comm.size, recorded=recorded)
     # A default log folder is named from each rank's own clock, and ranks can straddle a second: all use rank 0's.
     config = dataclasses.replace(config, log_path=comm.bcast(config.log_path))
+    check_paths(config, comm)
     import_tensorflow_quietly()  # only once the command line is known to be valid
     from her.train import train
 
     train(config, comm)
 
 
-def import_tensorflow_quietly() -> None:
-    """Import TensorFlow without its start-up lines (oneDNN notice, absl warning), unless the user asked for logs.
+def check_paths(config: cfg.Config, comm: Any) -> None:
+    """The log folder, --load_path and --demo_file, checked before TensorFlow's import (seconds): a mistyped path
+    answers at once. Reading the files, which needs the env's dimensions, comes later."""
+    from her import demo, policy_file
+    from her.run_folder import check_log_dir
 
-    They are written by C++ code at import, before TF_CPP_MIN_LOG_LEVEL is read, so stderr's descriptor is
-    pointed at a temporary file for the import; if the import fails, what it wrote is shown after all.
+    def check() -> None:
+        if comm.rank == 0:
+            check_log_dir(config)
+        if config.load_path:
+            policy_file.resolve_policy_path(config.load_path)
+        if config.demo_file:
+            demo.check_demo_file(config.demo_file)
+    mpi.on_every_rank(comm, check, (errors.UserError,))
+
+
+def import_tensorflow_quietly() -> None:
+    """Import TensorFlow without its start-up lines (oneDNN notice, absl and CUDA warnings).
+
+    They are written by C++ code at import, some whatever TF_CPP_MIN_LOG_LEVEL says, so stderr's descriptor is
+    pointed at a temporary file for the import; if the import fails, what it wrote is shown after all. Later
+    logging follows TF_CPP_MIN_LOG_LEVEL (1, warnings and errors, unless the shell sets it).
     """
-    if "TF_CPP_MIN_LOG_LEVEL" in os.environ or "tensorflow" in sys.modules:
-        import tensorflow  # noqa: F401
+    if "tensorflow" in sys.modules:
         return
-    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "1"
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as captured:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -24,7 +24,9 @@ from her.config import Config, ConfigError, config_from_dict
 from her import atomic, checkpoints, mpi, policy_file, report, versions
 from her.errors import ResumeError, UserError, WriteError
 from her.logger import read_progress, write_params
-from her.parts import Parts
+
+if TYPE_CHECKING:  # the command line checks folders with this module before TensorFlow is imported
+    from her.parts import Parts
 
 R = TypeVar("R")
 RESUME_MAY_CHANGE = {"n_epochs", "demo_file", "load_path", "log_path", "mpi_size"}  # the rest is the run itself

@@ -1,7 +1,11 @@
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from conftest import cli_args
 from her.config import OPTIONS
@@ -189,3 +193,31 @@ def test_every_rank_uses_rank_0s_default_log_folder(monkeypatch):
     monkeypatch.setattr(her.train, "train", lambda config, comm: seen.append(config.log_path))
     assert cli(["--env", "FetchReach"]) == 0
     assert seen == ["runs/FetchReach-20260101-000000"]
+
+
+def test_a_missing_input_file_answers_before_tensorflow_is_imported(tmp_path, monkeypatch, capsys):
+    from her import run
+
+    def no_import():
+        raise AssertionError("TensorFlow was imported before the paths were checked")
+
+    monkeypatch.setattr(run, "import_tensorflow_quietly", no_import)
+    for flag, message in [("--demo_file", "demo file /nonexistent.npz does not exist"),
+                          ("--load_path", "policy file /nonexistent.npz does not exist")]:
+        assert cli(["--env", "FetchReach", flag, "/nonexistent.npz", "--log_path", str(tmp_path / "run")]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: {message}") and err.count("\n") == 1, err
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+def test_tensorflows_start_up_lines_are_silenced_whatever_the_shells_log_level(tmp_path):
+    # A demo file that exists but is no .npz fails only once TensorFlow is imported; level 0 is the most talkative.
+    bad = tmp_path / "demos.npz"
+    bad.write_text("not an archive")
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "0", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    result = subprocess.run([sys.executable, "-m", "her.run", "--env", "FetchReach", "--demo_file", str(bad),
+                             "--log_path", str(tmp_path / "run")], env=env, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"error: {bad} is not a readable") and result.stderr.count("\n") == 1, result.stderr
