@@ -205,6 +205,17 @@ def _packages_text(value: Any) -> str:
     return ",".join(names)
 
 
+# Keys gym.make takes for itself rather than passing to the env, which a run would record and then not honour.
+_MAKE_KEYS = {
+    "max_episode_steps": "the episode length T is the one the env id was registered with (FetchReach-v4: 50), "
+                         "which every buffer is shaped by; register an id of your own for another length",
+    "render_mode": "rendering is chosen by --play (--render, --video), not by --env_kwargs",
+    "autoreset": "the rollout resets the envs itself: drop it",
+    "disable_env_checker": "the env checker is gymnasium's, not part of a run: drop it",
+    "apply_api_compatibility": "only envs of today's gymnasium API can be trained: drop it",
+}
+
+
 def _kwargs_text(value: Any) -> str:
     """env_kwargs in its recorded form, a JSON object ('' for none), from a dict, a JSON object or key=value pairs."""
     if isinstance(value, str) and value.strip().startswith("{"):
@@ -225,6 +236,9 @@ def _kwargs_text(value: Any) -> str:
         value = pairs
     if not isinstance(value, Mapping):
         raise ConfigError(f"env_kwargs must be key=value pairs or a JSON object, got {value!r}")
+    for key, why in _MAKE_KEYS.items():
+        if key in value:
+            raise ConfigError(f"env_kwargs {key}: {why}")
     try:
         return json.dumps(dict(value)) if value else ""
     except TypeError as e:
@@ -266,13 +280,31 @@ def coerce(name: str, value: Any) -> Any:
                 raise ValueError
             return float(value)
         if isinstance(value, os.PathLike):  # paths from Python callers
-            return os.fspath(value)
+            value = os.fspath(value)
         if not isinstance(value, str):
             raise ValueError
-        return value
     except (TypeError, ValueError, OverflowError):
         expected = {bool: "0/1 or true/false", int: "an integer", float: "a number", str: "a string"}[kind]
         raise ConfigError(f"{name} must be {expected}, got {value!r}") from None
+    if name in PATH_KEYS:
+        _check_path(name, value)
+    return value
+
+
+NAME_MAX = 255  # bytes in one path component on Linux and macOS file systems
+
+
+def _check_path(name: str, path: str) -> None:
+    """A path every later step can write, record in params.json and print: UTF-8, components of legal length."""
+    try:
+        encoded = [part.encode("utf-8") for part in path.split("/")]
+    except UnicodeEncodeError:
+        raise ConfigError(f"--{name} {path!r} is not valid UTF-8 (params.json and policy files record it): "
+                          "choose a name in UTF-8") from None
+    longest = max(encoded, key=len)
+    if len(longest) > NAME_MAX:
+        raise ConfigError(f"--{name}: the name {longest[:20].decode(errors='replace')}... is {len(longest)} bytes "
+                          f"long, more than the {NAME_MAX} a file system allows: choose a shorter one")
 
 
 def nearest_key(name: str) -> str:

@@ -120,7 +120,9 @@ def build(config: Config, comm: mpi.SingleProcess | mpi.MPIComm, load_weights: b
     reward_fn = goal_env.compute_reward
     sampler = partial(sample_her_transitions, future_p=config.future_p, reward_fn=reward_fn,
                       strategy=config.replay_strategy)
-    buffer = ReplayBuffer(episode_shapes(dims, config.T), config.buffer_size // config.T, sampler)
+    shapes = episode_shapes(dims, config.T)
+    check_memory(config, sum(int(np.prod(shape)) for shape in shapes.values()) * 4 * (config.buffer_size // config.T))
+    buffer = ReplayBuffer(shapes, config.buffer_size // config.T, sampler)
 
     loaded, demos = mpi.on_every_rank(comm, lambda: read_inputs(config, dims, load_weights), (UserError,))
     digest = demo_digest(demos) if demos is not None else None  # states included, if loaded
@@ -144,6 +146,19 @@ def build(config: Config, comm: mpi.SingleProcess | mpi.MPIComm, load_weights: b
         demo_buffer = fill_demo_buffer(config, demos, dims, learner, sampler, reward_fn, sample_rng)
     return Parts(config, train_envs, eval_envs, dims, explore_rng, sample_rng, sampler, buffer, demo_buffer,
                  digest, learner, worker, evaluator)
+
+
+def check_memory(config: Config, buffer_bytes: int) -> None:
+    """Refuse a replay buffer larger than this machine's memory (numpy would fail deep inside, or the kernel would
+    kill the run once the pages are touched)."""
+    try:
+        physical = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):  # not every platform says
+        return
+    if buffer_bytes > physical:
+        raise ConfigError(f"buffer_size={config.buffer_size} needs {buffer_bytes / 2**30:.1f} GiB for the replay "
+                          f"buffer of each worker, more than this machine's {physical / 2**30:.1f} GiB: choose a "
+                          "smaller --buffer_size")
 
 
 def read_inputs(config: Config, dims: dict[str, int], load_weights: bool = True

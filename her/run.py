@@ -26,14 +26,15 @@ _METAVARS = {int: "INT", float: "FLOAT", bool: "0|1", str: "TEXT"}
 def config_options(command: Callable) -> Callable:
     """One ``--key`` option per configuration field (plus its alias), all defaulting to 'not given'."""
     for f in reversed(cfg.OPTIONS):
-        names = [f"--{f.name}"]
-        if "alias" in f.metadata:
-            names.append(f"--{f.metadata['alias']}")
         default = f.default
         shown = "derived" if f.name in ("gamma", "n_epochs", "log_path") else default
         help_text = f"{f.metadata['help']}  [default: {shown}]"
         metavar = _METAVARS[cfg.base_type(f.name)]
-        command = click.option(*names, f.name, default=None, metavar=metavar, help=help_text)(command)
+        if "alias" in f.metadata:  # an option of its own, so that build_config sees both when both are given
+            alias = f.metadata["alias"]
+            command = click.option(f"--{alias}", alias, default=None, metavar=metavar,
+                                   help=f"the same as --{f.name}")(command)
+        command = click.option(f"--{f.name}", f.name, default=None, metavar=metavar, help=help_text)(command)
     return command
 
 

@@ -152,6 +152,14 @@ def bad_inputs(tmp: Path):
                                                        "FetchReach-v4"),
         (demo[:2] + ["--num_demo", "5"], "holds 3 episodes but num_demo is 5: pass --num_demo 3"),
         (["--demo_file", str(tmp / "nan_demos.npz"), "--num_demo", "3"], "'o' holds NaN or infinite values"),
+        (["--num_env", "2", "--rollout_batch_size", "3"],
+         "--num_env and --rollout_batch_size are the same key with different values; give one"),
+        (["--log_path", str(tmp / ("a" * 300))], "is 300 bytes long, more than the 255 a file system allows"),
+        (["--demo_file", str(tmp / ("d" * 256)) + ".npz"], "is 260 bytes long, more than the 255"),
+        (["--log_path", str(tmp / "caf\udce9")], "is not valid UTF-8"),
+        (["--buffer_size", "1e13"], "buffer_size=10000000000000 needs 791996.7 GiB for the replay buffer of each"),
+        (["--env_kwargs", "max_episode_steps=10"], "env_kwargs max_episode_steps: the episode length T is the one"),
+        (["--env_kwargs", "render_mode=human"], "env_kwargs render_mode: rendering is chosen by --play"),
     ]
 
 
