@@ -533,6 +533,8 @@ def main(argv: list[str] | None = None) -> int:
         return fail(str(err))
     if args.num_episodes < 1:
         return fail(f"--num_episodes must be at least 1, got {args.num_episodes}")
+    if args.seed < 0:
+        return fail(f"--seed must be an integer >= 0 (numpy's seeds are), got {args.seed}")
     if not 0 <= args.noise < float("inf"):
         return fail(f"--noise must be a number >= 0, got {args.noise}")
     if args.max_attempts is not None and args.max_attempts < args.num_episodes:

@@ -169,4 +169,10 @@ def read_progress(path: str | Path) -> list[dict[str, float]]:
             return float(text)
 
     with open(path, newline="") as f:
-        return [{k: number(v) for k, v in row.items()} for row in csv.DictReader(f)]
+        reader = csv.DictReader(f)
+        rows = []
+        for row in reader:
+            if None in row.values() or None in row:  # csv's marks of too few or too many cells
+                raise ValueError(f"line {reader.line_num} of {path} does not have one cell per column (cut short?)")
+            rows.append({k: number(v) for k, v in row.items()})
+        return rows

@@ -5,7 +5,7 @@ once per-run keys (``PER_RUN_KEYS``: seed, paths, the task's spelling) are remov
 one experiment). A group is drawn as the per-epoch median over its runs with a shaded 25-75% band, against
 ``epoch`` (left) and ``total/env_steps`` (right). When runs of a group have different lengths, each epoch is
 aggregated over the runs that reached it, so a group's curve runs to its longest run (its band narrows where
-fewer runs remain). The PNG goes to ``--output`` (default ``plot.png`` in the current folder).
+fewer runs remain). The figure goes to ``--output`` (``.png``, ``.pdf`` or ``.svg``; default ``plot.png``).
 """
 
 from __future__ import annotations
@@ -170,16 +170,29 @@ def make_figure(runs: Sequence[Run], key: str = "test/success_rate", window: int
     return fig
 
 
+FORMATS = ("png", "pdf", "svg")
+
+
 def save_png(fig: Figure, output: str | Path) -> Path:
-    """Write the PNG atomically: a viewer refreshing the file never reads half of it."""
+    """Write the figure in the format its suffix names (PNG, PDF or SVG), atomically: a viewer refreshing the
+    file never reads half of it."""
     output = Path(output)
-    atomic.write_with(output, lambda f: fig.savefig(f, format="png", dpi=100))
+    kind = figure_format(output)
+    atomic.write_with(output, lambda f: fig.savefig(f, format=kind, dpi=100))
     return output
+
+
+def figure_format(output: Path) -> str:
+    kind = output.suffix.lower().lstrip(".")
+    if kind not in FORMATS:
+        raise PlotError(f"--output {output}: name a .png, .pdf or .svg file")
+    return kind
 
 
 def plot(folders: Sequence[str | Path], output: str | Path = "plot.png", key: str = "test/success_rate",
          window: int = 1) -> Figure:
     """Load, group, draw and save; returns the Figure so callers can inspect it."""
+    figure_format(Path(output))  # before any work
     fig = make_figure(load_runs(folders), key, window)
     save_png(fig, output)
     return fig
@@ -189,7 +202,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "her-plot") -> int:
     parser = argparse.ArgumentParser(prog=prog, description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("folders", nargs="+", help="run folders (each with progress.csv and params.json)")
-    parser.add_argument("--output", default="plot.png", help="PNG to write [default: plot.png]")
+    parser.add_argument("--output", default="plot.png", help="figure to write, .png, .pdf or .svg [default: plot.png]")
     parser.add_argument("--key", default="test/success_rate", help="progress.csv column [default: %(default)s]")
     parser.add_argument("--smooth", type=int, default=1, help="trailing mean window in epochs [default: 1, none]")
     args = parser.parse_args(argv)

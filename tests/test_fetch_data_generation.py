@@ -154,6 +154,7 @@ def run_main(argv: list[str]) -> int:
     (["--env", "FetchNope"], "unknown task"),
     (["--env", "HalfCheetah-v5"], "no scripted expert"),
     (["--num_episodes", "0"], "--num_episodes must be at least 1"),
+    (["--seed", "-1"], "--seed must be an integer >= 0"),
     (["--num_episodes", "ten"], "invalid int value"),
     (["--only_success", "--num_episodes", "5", "--max_attempts", "2"], "--max_attempts"),
     (["--bogus"], "unrecognized arguments"),

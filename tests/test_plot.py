@@ -102,6 +102,26 @@ def test_no_usable_folder_is_a_one_line_error_and_exit_code_2(tmp_path, capsys):
     assert not (tmp_path / "p.png").exists()
 
 
+def test_the_output_suffix_chooses_the_format_and_others_are_refused(three_runs, tmp_path, capsys):
+    plot.plot(three_runs, tmp_path / "p.pdf")
+    assert (tmp_path / "p.pdf").read_bytes().startswith(b"%PDF")
+    plot.plot(three_runs, tmp_path / "p.svg")
+    assert b"<svg" in (tmp_path / "p.svg").read_bytes()[:1000]
+    assert plot.main([*map(str, three_runs), "--output", str(tmp_path / "p.jpeg")]) == 2
+    assert capsys.readouterr().err == f"error: --output {tmp_path / 'p.jpeg'}: name a .png, .pdf or .svg file\n"
+
+
+def test_a_progress_csv_cut_short_is_skipped_with_a_warning(three_runs, tmp_path, capsys):
+    cut = tmp_path / "cut"
+    cut.mkdir()
+    text = (three_runs[0] / "progress.csv").read_text()
+    (cut / "progress.csv").write_text(text[: text.index("\n", text.index("\n") + 1) + 5])  # a row cut after 5 chars
+    fig = plot.plot([*three_runs, cut], tmp_path / "p.png")
+    assert len(legend_texts(fig)) == 2
+    assert capsys.readouterr().err == (f"warning: skipping {cut}: line 3 of {cut / 'progress.csv'} does not have one "
+                                       "cell per column (cut short?)\n")
+
+
 def test_unknown_key_is_an_error(three_runs, tmp_path, capsys):
     assert plot.main([*map(str, three_runs), "--key", "no/such", "--output", str(tmp_path / "p.png")]) == 2
     assert "no/such" in capsys.readouterr().err
