@@ -40,7 +40,7 @@ import numpy as np
 
 from her import atomic
 from her.errors import ResumeError, RunInUseError
-from her.policy_file import NPZ_READ_ERRORS, PolicyFileError, read_with_meta
+from her.policy_file import NPZ_READ_ERRORS, PolicyFileError, check_npz_members, read_with_meta
 
 FOLDER = "checkpoints"
 KEEP = 2
@@ -152,11 +152,12 @@ def save_buffer(path: Path, state: Mapping[str, np.ndarray], epoch: int) -> None
 
 def read_buffer(path: Path) -> tuple[dict[str, np.ndarray], int]:
     try:
+        check_npz_members(path)
         with np.load(path, allow_pickle=False) as data:
             state = {key: data[key] for key in data.files}
         return state, int(state.pop("epoch"))
     except (KeyError, *NPZ_READ_ERRORS) as e:
-        raise ResumeError(f"{path} is not a readable replay buffer ({type(e).__name__})") from None
+        raise ResumeError(f"{path} is not a readable replay buffer ({type(e).__name__}: {e})") from None
 
 
 # ---- one run per folder ----

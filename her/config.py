@@ -438,7 +438,9 @@ def validate(c: Config) -> None:
                      "num_demo"]
     for name in positive_ints:
         value = getattr(c, name)
-        _check(value >= 1, f"{name} must be >= 1, got {value}")
+        _check(value >= 1, f"{name} must be >= 1, got {value}" + (
+            ": it is how many episodes of --demo_file to use (to train without demonstrations, drop --demo_file)"
+            if name == "num_demo" else ""))
     for name in ["n_test_rollouts", "policy_save_interval", "buffer_save_interval", "seed"]:
         value = getattr(c, name)
         _check(value >= 0, f"{name} must be >= 0, got {value}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pickle
 import sys
+import zipfile
 from pathlib import Path
 from collections.abc import Mapping
 
@@ -19,7 +20,7 @@ import numpy as np
 from her import atomic
 from her.envs import base_task, task_name
 from her.errors import UserError
-from her.policy_file import NPZ_READ_ERRORS
+from her.policy_file import NPZ_READ_ERRORS, check_npz_members
 from her.replay_buffer import episode_shapes
 
 FORMAT = "her-tf2-demos"
@@ -131,6 +132,8 @@ def load_demos(
     check_demo_file(path)
 
     try:
+        if zipfile.is_zipfile(path):
+            check_npz_members(path)
         data = np.load(path, allow_pickle=False)
     except DEMO_READ_ERRORS as err:
         # np.load takes anything that is not a zip or .npy for a pickle, refused here by allow_pickle=False;

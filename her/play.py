@@ -30,7 +30,7 @@ from collections.abc import Callable, MutableMapping
 
 import numpy as np
 
-from her.config import ConfigError, package_list
+from her.config import ConfigError, coerce, package_list
 from her import atomic, envs, policy_file, versions
 from her import policy as saved_policy
 from her.rollout import RolloutWorker
@@ -238,11 +238,16 @@ def play(load_path: str, *, env: str | None = None, n_episodes: int = 10, video:
     note = versions.difference(folder if recorded is None else policy.path, then=recorded)
     if note:
         print(note, file=sys.stderr)
-    policy_env = policy.config.get("env") or policy.env_id
-    check_modules_named(policy.path, policy_env, package_list(policy.config.get("gym_packages") or ""),
-                        gym_packages, env)
+    try:  # the record's own checks, as for a params.json: a policy file may come from anywhere
+        policy_env = str(policy.config.get("env") or policy.env_id)
+        packages = package_list(coerce("gym_packages", policy.config.get("gym_packages") or ""))
+        env_kwargs = json.loads(coerce("env_kwargs", policy.config.get("env_kwargs") or "") or "{}")
+    except ConfigError as e:
+        raise policy_file.PolicyFileError(f"{policy.path} records a configuration that cannot be used: {e}") \
+            from None
+    check_modules_named(policy.path, policy_env, packages, gym_packages, env)
     try:  # the user's modules register the policy's env (and --env's)
-        envs.resolve_env_id(policy_env, package_list(policy.config.get("gym_packages") or ""))
+        envs.resolve_env_id(policy_env, packages)
     except ValueError as e:
         raise policy_file.PolicyFileError(f"{policy.path} is a policy for a task that cannot be made here: {e}") \
             from None
@@ -266,7 +271,6 @@ def play(load_path: str, *, env: str | None = None, n_episodes: int = 10, video:
     if render_mode is not None:
         isolate_mesa_llvm(os.environ.get("MUJOCO_GL") if render_mode == "rgb_array" else "glfw")
 
-    env_kwargs = json.loads(policy.config.get("env_kwargs") or "{}")
     try:
         environment = envs.make_env(policy.env_id, seed=seed, render_mode=render_mode, env_kwargs=env_kwargs)
     except ValueError as e:

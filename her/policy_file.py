@@ -7,6 +7,7 @@ record of the effective configuration and the environment's dimensions.
 from __future__ import annotations
 
 import json
+import math
 import tokenize
 import zipfile
 import zlib
@@ -59,6 +60,25 @@ def resolve_policy_path(path: str | Path) -> Path:
     return path
 
 
+def check_npz_members(path: str | Path) -> None:
+    """Raise ValueError unless every member of the .npz archive at ``path`` is an .npy array whose header claims
+    no more bytes than the member holds: numpy allocates a member's shape before reading a byte of it, so a
+    crafted header would ask for petabytes."""
+    with zipfile.ZipFile(path) as archive:
+        for info in archive.infolist():
+            if not info.filename.endswith(".npy"):
+                raise ValueError(f"member {info.filename} is not an .npy array")
+            with archive.open(info) as member:
+                version = np.lib.format.read_magic(member)
+                read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                               else np.lib.format.read_array_header_2_0)
+                shape, _, dtype = read_header(member)
+                needed = math.prod(shape) * dtype.itemsize
+                if not dtype.hasobject and member.tell() + needed > info.file_size:  # pickles have no fixed size
+                    raise ValueError(f"member {info.filename} claims shape {shape}, {needed} bytes, more than its "
+                                     f"{info.file_size} bytes hold")
+
+
 def read_with_meta(path: Path, what: str, file_format: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """The arrays of an .npz and its JSON 'meta' entry, checked to be of ``file_format``; else one clear line.
 
@@ -67,6 +87,8 @@ def read_with_meta(path: Path, what: str, file_format: str) -> tuple[dict[str, n
     if path.is_file() and not zipfile.is_zipfile(path):  # before np.load, whose error here suggests unpickling
         raise PolicyFileError(f"{path} is not a readable {what}: it is not an .npz archive")
     try:
+        if path.is_file():
+            check_npz_members(path)
         with np.load(path, allow_pickle=False) as data:
             arrays = {key: data[key] for key in data.files}
         meta = json.loads(str(arrays.pop("meta")))
@@ -90,6 +112,11 @@ def read_policy(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, Any]
     if meta.get("version") != POLICY_VERSION:
         raise PolicyFileError(f"{path} has policy format version {meta.get('version')}, "
                               f"this code reads {POLICY_VERSION}")
+    broken = [name for name, array in arrays.items()
+              if np.issubdtype(array.dtype, np.number) and not np.isfinite(array).all()]
+    if broken:  # training never saves such a policy (it stops first), so the file was damaged or edited
+        raise PolicyFileError(f"{path} holds NaN or infinite values in {broken[0]}: it cannot act; use another "
+                              "policy file")
     return arrays, meta
 
 

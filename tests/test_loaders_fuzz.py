@@ -85,3 +85,40 @@ def test_policy_loader_gives_a_policy_file_error_or_a_policy(data):
             assert "\n" not in str(e)
         else:
             assert isinstance(meta, dict)
+
+
+def crafted(tmp_path: Path, members: dict[str, bytes]) -> Path:
+    import zipfile
+
+    path = tmp_path / "crafted.npz"
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return path
+
+
+def npy_header(shape: tuple[int, ...]) -> bytes:
+    out = io.BytesIO()
+    np.lib.format.write_array_header_1_0(out, {"descr": "<f4", "fortran_order": False, "shape": shape})
+    return out.getvalue()
+
+
+def test_a_member_claiming_a_huge_shape_or_not_an_npy_is_one_error_without_allocating(tmp_path):
+    import pytest
+
+    from her import checkpoints
+    from her.errors import UserError
+
+    meta = io.BytesIO()
+    np.save(meta, np.array('{"format": "her-tf2-policy"}'))
+    huge = crafted(tmp_path, {"o.npy": npy_header((10**9, 10**6)), "meta.npy": meta.getvalue()})
+    loaders = [policy_file.read_policy, lambda p: load_demos(p, env_id="FetchReach-v4", dims=DIMS, T=50, num_demo=1),
+               checkpoints.read_buffer, checkpoints.read_state]
+    for load in loaders:
+        with pytest.raises(UserError, match=r"member o.npy claims shape \(1000000000, 1000000\), 4000000000000000 "
+                                            r"bytes, more than its 128 bytes hold"):
+            load(huge)
+    not_npy = crafted(tmp_path, {"notes.txt": b"hello", "meta.npy": meta.getvalue()})
+    for load in loaders:
+        with pytest.raises(UserError, match="member notes.txt is not an .npy array"):
+            load(not_npy)

@@ -190,3 +190,20 @@ def test_play_acts_through_the_policy_loader_without_tensorflow(policy_dir):
     lines = result.stdout.splitlines()
     assert lines[0].startswith("episode 0:") and lines[1].startswith("success rate")
     assert lines[-1] == "[]"
+
+
+def test_a_policy_with_nan_weights_or_a_bad_record_is_refused_in_one_line(policy_dir, tmp_path):
+    folder, _ = policy_dir
+    arrays, meta = policy_file.read_policy(folder / "policy_best.npz")
+    name = next(key for key in arrays if key.startswith("actor/"))
+    nan = tmp_path / "nan.npz"
+    policy_file.save_policy(nan, network_state={**arrays, name: np.full_like(arrays[name], np.nan)},
+                            config=meta["config"], dims=meta["dims"], epoch=0)
+    with pytest.raises(policy_file.PolicyFileError, match=f"holds NaN or infinite values in {name}: it cannot act"):
+        play(str(nan), n_episodes=1, render=False)
+    odd = tmp_path / "odd.npz"
+    policy_file.save_policy(odd, network_state=arrays, config={**meta["config"], "env_kwargs": 5}, dims=meta["dims"],
+                            epoch=0)
+    with pytest.raises(policy_file.PolicyFileError, match="records a configuration that cannot be used: env_kwargs "
+                                                          "must be key=value pairs or a JSON object, got 5"):
+        play(str(odd), n_episodes=1, render=False)

@@ -152,6 +152,8 @@ def bad_inputs(tmp: Path):
                                                        "FetchReach-v4"),
         (demo[:2] + ["--num_demo", "5"], "holds 3 episodes but num_demo is 5: pass --num_demo 3"),
         (["--demo_file", str(tmp / "nan_demos.npz"), "--num_demo", "3"], "'o' holds NaN or infinite values"),
+        (["--num_demo", "0"], "num_demo must be >= 1, got 0: it is how many episodes of --demo_file to use (to "
+                              "train without demonstrations, drop --demo_file)"),
         (["--num_env", "2", "--rollout_batch_size", "3"],
          "--num_env and --rollout_batch_size are the same key with different values; give one"),
         (["--log_path", str(tmp / ("a" * 300))], "is 300 bytes long, more than the 255 a file system allows"),
