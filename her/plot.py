@@ -53,6 +53,9 @@ def load_runs(folders: Sequence[str | Path]) -> list[Run]:
     runs = []
     for folder in map(Path, folders):
         progress, params = folder / "progress.csv", folder / "params.json"
+        kept = sorted(folder.glob("checkpoints/epoch_*/progress.csv"))
+        if not progress.is_file() and kept:  # a run killed before its first copy to the top
+            progress = kept[-1]
         if not progress.is_file():
             print(f"warning: skipping {folder}: no progress.csv", file=sys.stderr)
             continue

@@ -50,8 +50,12 @@ def resolve_policy_path(path: str | Path) -> Path:
     path = Path(path)
     if path.is_dir():
         candidate = path / "policy_best.npz"
-        if not candidate.exists():
-            raise PolicyFileError(f"{path} is a folder without policy_best.npz: pass a policy file or a log folder")
+        if not candidate.exists():  # a run killed before its first copy to the top still has it in a checkpoint
+            kept = sorted(path.glob("checkpoints/epoch_*/policy_best.npz"))
+            if not kept:
+                raise PolicyFileError(f"{path} is a folder without policy_best.npz: pass a policy file or a log "
+                                      "folder")
+            candidate = kept[-1]
         return candidate
     if not path.exists() and path.suffix != ".npz" and path.with_name(path.name + ".npz").exists():
         return path.with_name(path.name + ".npz")  # runs/push/policy_best means runs/push/policy_best.npz

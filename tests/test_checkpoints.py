@@ -414,6 +414,11 @@ def test_a_kill_between_the_last_commit_and_the_top_level_copies_is_repaired_by_
     os.kill(wait_for_pause(process, log), signal.SIGKILL)
     process.wait(timeout=120)
     assert checkpoints.latest(log)[0] == 0 and not (log / "progress.csv").exists()
+    # Playing and plotting the folder find the checkpoint's files meanwhile.
+    from her import plot, policy_file
+
+    assert policy_file.resolve_policy_path(log) == log / "checkpoints" / "epoch_000000" / "policy_best.npz"
+    assert [row["epoch"] for row in plot.load_runs([log])[0].rows] == [0]
     result = run("--resume", str(log))
     assert result.returncode == 2
     assert result.stderr == (f"error: {log} already finished its 1 epochs (a kill had left its progress.csv and "
