@@ -256,11 +256,13 @@ class RunFolder:
         if self.comm.rank != 0:
             return []
         if buffer_epoch != epoch:
-            saved = ("no replay buffer was saved" if buffer_epoch is None
-                     else f"the replay buffer is from epoch {buffer_epoch}")
-            hint = ("; --buffer_save_interval 1 makes a resume exact" if self.config.buffer_save_interval != 1
-                    else " (its buffer file is missing): the replay buffer starts empty")
-            print(f"note: resuming after epoch {epoch}, but {saved}{hint}", file=sys.stderr)
+            if self.config.buffer_save_interval == 1:  # every checkpoint had its buffer: this one lost it
+                why = "its replay buffer file is missing (removed or lost): the replay buffer starts empty"
+            elif buffer_epoch is None:
+                why = "no replay buffer was saved; --buffer_save_interval 1 makes a resume exact"
+            else:
+                why = f"the replay buffer is from epoch {buffer_epoch}; --buffer_save_interval 1 makes a resume exact"
+            print(f"note: resuming after epoch {epoch}, but {why}", file=sys.stderr)
         return rows
 
     def check_unchanged(self, trained: dict[str, Any]) -> None:

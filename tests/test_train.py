@@ -413,3 +413,13 @@ def test_a_log_folder_removed_or_unlocked_while_the_run_goes_stops_it_in_one_lin
         f"error: log folder {log} was removed, replaced or unlocked (its .lock is not the one this run holds) while "
         "the run was going: the run stops; start it again in a folder of its own\n")
     assert not log.exists() if remove == "folder" else checkpoints.latest(log)[0] == 0
+
+
+def test_a_missing_buffer_file_is_named_as_missing_not_as_a_setting(tmp_path, capsys):
+    log = tmp_path / "run"
+    train(build_config({**TINY, "n_epochs": 1, "log_path": log}))  # buffer_save_interval 1: every epoch saves it
+    (checkpoints.latest(log)[1] / "buffer_rank0.npz").unlink()
+    capsys.readouterr()
+    assert cli(["--resume", str(log), "--n_epochs", "2"]) == 0
+    assert ("note: resuming after epoch 0, but its replay buffer file is missing (removed or lost): the replay "
+            "buffer starts empty\n") in capsys.readouterr().err
