@@ -423,3 +423,19 @@ def test_a_missing_buffer_file_is_named_as_missing_not_as_a_setting(tmp_path, ca
     assert cli(["--resume", str(log), "--n_epochs", "2"]) == 0
     assert ("note: resuming after epoch 0, but its replay buffer file is missing (removed or lost): the replay "
             "buffer starts empty\n") in capsys.readouterr().err
+
+
+def test_a_missing_state_file_of_another_rank_is_named_as_missing(tmp_path):
+    from her.errors import ResumeError
+    from her.run_folder import Counters, RunFolder
+
+    class Rank1(mpi.SingleProcess):
+        rank, size = 1, 2
+
+    config = build_config({**TINY, "n_epochs": 1, "log_path": tmp_path / "run"})
+    train(config)
+    folder = checkpoints.latest(tmp_path / "run")[1]
+    # Rank 0's state is there (and would name a wrong worker count first): rank 1's file was removed.
+    with pytest.raises(ResumeError, match=r"state_rank1.npz is missing \(removed or lost\): the checkpoint is "
+                                          r"incomplete"):
+        RunFolder(config, Rank1(), parts=None, counters=Counters()).read_checkpoint(folder)
