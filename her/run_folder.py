@@ -206,7 +206,8 @@ class RunFolder:
             "rng/eval_envs": [env.unwrapped.np_random.bit_generator.state for env in p.eval_envs],
             "episodes": [p.worker.n_episodes, p.evaluator.n_episodes],
             "mpi_size": self.comm.size,
-            "config": self.config.to_dict(),
+            # What the run is, not where it lives: a resumed run's state then equals a straight run's.
+            "config": {k: v for k, v in self.config.to_dict().items() if k not in RESUME_MAY_CHANGE},
         }
         return arrays, meta
 
