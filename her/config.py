@@ -69,6 +69,8 @@ class Config:
     # --- DDPG
     layers: int = _opt(3, "hidden layers of actor and critic")
     hidden: int = _opt(256, "units per hidden layer")
+    layer_norm: bool = _opt(False, "LayerNorm, with a learned scale and offset, on every hidden layer of actor and "
+                                   "critic before its ReLU (not in the reference)")
     Q_lr: float = _opt(1e-3, "critic Adam learning rate")
     pi_lr: float = _opt(1e-3, "actor Adam learning rate")
     buffer_size: int = _opt(1_000_000, "replay capacity in transitions, per worker")
@@ -174,7 +176,7 @@ RECIPES: dict[str, dict[str, Any]] = {
 
 # Keys added after runs were recorded, with the value a record without them trained with (resume, --play).
 ADDED_KEYS: dict[str, Any] = {"demo_reset_p": 0.0, "gym_packages": "", "env_kwargs": "", "recipe": "",
-                              "tf_threads": 0}
+                              "tf_threads": 0, "layer_norm": False}
 
 FIELDS = {f.name: f for f in dataclasses.fields(Config)}
 PATH_KEYS = ("log_path", "load_path", "demo_file")

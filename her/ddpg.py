@@ -129,6 +129,7 @@ class DDPG:
         gamma: float,
         clip_return: float,
         clip_high: float = 0.0,
+        layer_norm: bool = False,
         bc_loss: bool = False,
         q_filter: bool = False,
         prm_loss_weight: float = 1e-3,
@@ -145,6 +146,7 @@ class DDPG:
         self.gamma = gamma
         self.clip_return = clip_return
         self.clip_high = clip_high
+        self.layer_norm = layer_norm
         self.use_bc_loss = bc_loss
         self.use_q_filter = q_filter
         self.prm_loss_weight = prm_loss_weight
@@ -162,10 +164,10 @@ class DDPG:
 
         rng = np.random.default_rng(seed)
         net_args = (dims["o"], dims["g"], dims["u"], hidden, layers, max_u)
-        self.actor = Actor(*net_args, rng, name="actor")
-        self.critic = Critic(*net_args, rng, name="critic")
-        self.target_actor = Actor(*net_args, rng, name="target_actor")
-        self.target_critic = Critic(*net_args, rng, name="target_critic")
+        self.actor = Actor(*net_args, rng, name="actor", layer_norm=layer_norm)
+        self.critic = Critic(*net_args, rng, name="critic", layer_norm=layer_norm)
+        self.target_actor = Actor(*net_args, rng, name="target_actor", layer_norm=layer_norm)
+        self.target_critic = Critic(*net_args, rng, name="target_critic", layer_norm=layer_norm)
         self._copy(self.actor.params + self.critic.params, self.target_actor.params + self.target_critic.params)
         self.actor_opt = Adam(self.actor.params, pi_lr, name="actor_adam")
         self.critic_opt = Adam(self.critic.params, Q_lr, name="critic_adam")
@@ -243,7 +245,7 @@ class DDPG:
             nets = {
                 name: NumpyActorCritic.build([v.numpy() for v in actor.params], [v.numpy() for v in critic.params],
                                              *stats, max_u=self.max_u, clip_obs=self.clip_obs,
-                                             norm_clip=self.norm_clip)
+                                             norm_clip=self.norm_clip, layer_norm=self.layer_norm)
                 for name, actor, critic in [("main", self.actor, self.critic),
                                             ("target", self.target_actor, self.target_critic)]
             }

@@ -14,14 +14,24 @@ from collections.abc import Sequence
 import numpy as np
 
 
-def mlp(weights: Sequence[np.ndarray], x: np.ndarray) -> np.ndarray:
-    """An MLP's forward pass from its parameters (kernel_0, bias_0, kernel_1, ...): ReLU between, linear out."""
-    last = len(weights) - 2
-    for i in range(0, len(weights), 2):
+LAYER_NORM_EPS = np.float32(1e-5)  # her.actor_critic's
+
+
+def mlp(weights: Sequence[np.ndarray], x: np.ndarray, layer_norm: bool = False) -> np.ndarray:
+    """An MLP's forward pass from its parameters (kernel_0, bias_0, [scale_0, offset_0,] kernel_1, ...): ReLU
+    between, after a LayerNorm if ``layer_norm``, and a linear output."""
+    i = 0
+    while True:
         x = x @ weights[i] + weights[i + 1]
-        if i < last:
-            np.maximum(x, 0.0, out=x)
-    return x
+        i += 2
+        if i == len(weights):
+            return x
+        if layer_norm:
+            x = x - x.mean(axis=-1, keepdims=True)
+            x *= 1.0 / np.sqrt((x * x).mean(axis=-1, keepdims=True) + LAYER_NORM_EPS)
+            x = x * weights[i] + weights[i + 1]
+            i += 2
+        np.maximum(x, 0.0, out=x)
 
 
 @dataclass(frozen=True)
@@ -35,17 +45,18 @@ class NumpyActorCritic:
     max_u: float
     clip_obs: float
     norm_clip: float
+    layer_norm: bool = False
 
     @classmethod
     def build(cls, actor: Sequence[np.ndarray], critic: Sequence[np.ndarray], o_mean: np.ndarray,
               o_std: np.ndarray, g_mean: np.ndarray, g_std: np.ndarray, *, max_u: float, clip_obs: float,
-              norm_clip: float) -> NumpyActorCritic:
+              norm_clip: float, layer_norm: bool = False) -> NumpyActorCritic:
         """From float64 statistics: they are rounded to float32 first, as the TensorFlow graph holds them."""
         def f32(parts: Sequence[np.ndarray]) -> np.ndarray:
             return np.concatenate([np.asarray(p).astype(np.float32) for p in parts])
 
         return cls([np.asarray(w, np.float32) for w in actor], [np.asarray(w, np.float32) for w in critic],
-                   f32([o_mean, g_mean]), f32([o_std, g_std]), max_u, clip_obs, norm_clip)
+                   f32([o_mean, g_mean]), f32([o_std, g_std]), max_u, clip_obs, norm_clip, layer_norm)
 
     def normalize(self, o: np.ndarray, g: np.ndarray) -> np.ndarray:
         """clip to +-clip_obs, standardise, clip to +-norm_clip, on the row [o, g]: ``(n, dim_o + dim_g)``."""
@@ -59,11 +70,12 @@ class NumpyActorCritic:
 
     def actions(self, x: np.ndarray) -> np.ndarray:
         """pi = max_u * tanh(MLP(x)) on normalised rows ``x``."""
-        return np.float32(self.max_u) * np.tanh(mlp(self.actor, x))
+        return np.float32(self.max_u) * np.tanh(mlp(self.actor, x, self.layer_norm))
 
     def q(self, x: np.ndarray, u: np.ndarray) -> np.ndarray:
         """Q(x, u) = MLP([x, u / max_u]) on normalised rows ``x``: ``(n, 1)``."""
-        return mlp(self.critic, np.concatenate([x, np.asarray(u, np.float32) / np.float32(self.max_u)], axis=1))
+        x_u = np.concatenate([x, np.asarray(u, np.float32) / np.float32(self.max_u)], axis=1)
+        return mlp(self.critic, x_u, self.layer_norm)
 
     def act(self, o: np.ndarray, g: np.ndarray, compute_Q: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
         """Actions ``(n, dim_u)`` for ``o: (n, dim_o)``, ``g: (n, dim_g)``, and Q of those actions if asked."""

@@ -18,6 +18,7 @@ import numpy as np
 from her.config import Config, ConfigError
 from her import envs, mpi, policy_file
 from her.ddpg import DDPG
+from her.learner import Learner
 from her.demo import EPISODE_KEYS, load_demos
 from her.errors import UserError
 from her.her_sampler import sample_her_transitions
@@ -38,7 +39,7 @@ class Parts:
     buffer: ReplayBuffer
     demo_buffer: ReplayBuffer | None
     demo_digest: str | None  # sha256 of the demo arrays, so that a resume can check its --demo_file
-    learner: DDPG  # the networks being trained; policy files are its snapshots
+    learner: Learner  # the networks being trained; policy files are its snapshots
     worker: RolloutWorker  # explores on envs
     evaluator: RolloutWorker  # acts deterministically on eval_envs
 
@@ -68,7 +69,7 @@ def configure_threads(workers_on_host: int, threads: int = 0) -> None:
 
 
 def make_learner(config: Config, dims: dict[str, int], allreduce: Any = None, lowest_reward: float = -1.0,
-                 success_reward: float = 0.0) -> DDPG:
+                 success_reward: float = 0.0) -> Learner:
     """The learner; its critic targets are bounded by the most a return can lose, lowest_reward / (1 - gamma), and
     by the most it can gain: 0 for rewards <= 0 (the reference's bound), success_reward / (1 - gamma) above it."""
     assert config.gamma is not None, "build_config derives gamma"
@@ -87,6 +88,7 @@ def make_learner(config: Config, dims: dict[str, int], allreduce: Any = None, lo
         gamma=config.gamma,
         clip_return=-lowest_reward * config.clip_return_value,
         clip_high=success_reward * config.clip_return_value if success_reward > 0 else 0.0,
+        layer_norm=config.layer_norm,
         bc_loss=config.bc_loss,
         q_filter=config.q_filter,
         prm_loss_weight=config.prm_loss_weight,
@@ -169,14 +171,14 @@ def read_inputs(config: Config, dims: dict[str, int], load_weights: bool = True
     if c.load_path and load_weights:
         loaded, meta = policy_file.read_policy(c.load_path)
         policy_file.check_compatible(meta, c.load_path, env_id=c.env_id, dims=dims, hidden=c.hidden,
-                                    layers=c.layers)
+                                    layers=c.layers, layer_norm=c.layer_norm)
     if c.demo_file:
         demos = load_demos(c.demo_file, env_id=c.env_id, dims=dims, T=c.T, num_demo=c.num_demo,
                            allow_legacy=c.demo_legacy, need_states=c.demo_reset_p > 0)
     return loaded, demos
 
 
-def fill_demo_buffer(config: Config, demos: dict[str, np.ndarray], dims: dict[str, int], learner: DDPG,
+def fill_demo_buffer(config: Config, demos: dict[str, np.ndarray], dims: dict[str, int], learner: Learner,
                      sampler: Callable[..., dict[str, np.ndarray]], reward_fn: Callable[..., np.ndarray],
                      rng: np.random.Generator) -> ReplayBuffer:
     """Fill the demo buffer once (D7) and initialise the normaliser from the demos (D6)."""

@@ -49,13 +49,14 @@ class Policy:
                 raise PolicyFileError(f"{path} holds no usable normaliser {name} ({_reason(e)})") from None
             stats += [normalizer.mean, normalizer.std]
         n_og = self.dims["o"] + self.dims["g"]
+        layer_norm = bool(self.config.get("layer_norm", False))  # files from before the key trained without it
         # Keyed by use-the-target-networks: the target actor is rated by the target critic, as in training.
         self._nets = {
             target: NumpyActorCritic.build(
-                _network(arrays, prefix + "actor", n_og, self.dims["u"], path),
-                _network(arrays, prefix + "critic", n_og + self.dims["u"], 1, path),
+                _network(arrays, prefix + "actor", n_og, self.dims["u"], path, layer_norm),
+                _network(arrays, prefix + "critic", n_og + self.dims["u"], 1, path, layer_norm),
                 *stats, max_u=self.max_u, clip_obs=float(self.config["clip_obs"]),
-                norm_clip=float(self.config["norm_clip"]))
+                norm_clip=float(self.config["norm_clip"]), layer_norm=layer_norm)
             for target, prefix in ((False, ""), (True, "target_"))
         }
 
@@ -147,17 +148,25 @@ def _saved_dims(meta: Mapping[str, Any], path: Path) -> dict[str, int]:
     return {key: int(dims[key]) for key in "ogu"}
 
 
-def _network(arrays: Mapping[str, np.ndarray], name: str, n_in: int, n_out: int, path: Path) -> list[np.ndarray]:
-    """The parameters ``name/0, name/1, ...`` of an MLP ``n_in -> ... -> n_out``, checked to chain up."""
+def _network(arrays: Mapping[str, np.ndarray], name: str, n_in: int, n_out: int, path: Path,
+             layer_norm: bool = False) -> list[np.ndarray]:
+    """The parameters ``name/0, name/1, ...`` of an MLP ``n_in -> ... -> n_out`` (with a LayerNorm scale and
+    offset after each hidden layer's bias if ``layer_norm``), checked to chain up."""
     weights: list[np.ndarray] = []
     while f"{name}/{len(weights)}" in arrays:
         weights.append(arrays[f"{name}/{len(weights)}"])
-    width = n_in
-    ok = len(weights) >= 2 and len(weights) % 2 == 0
-    for kernel, bias in zip(weights[::2], weights[1::2]):
-        ok = ok and kernel.ndim == 2 and kernel.shape[0] == width and bias.shape == kernel.shape[1:]
-        width = kernel.shape[1] if kernel.ndim == 2 else -1
+    width, i, ok = n_in, 0, len(weights) >= 2
+    while ok and i < len(weights):
+        kernel, bias = weights[i], weights[i + 1] if i + 1 < len(weights) else None
+        ok = bias is not None and kernel.ndim == 2 and kernel.shape[0] == width and bias.shape == kernel.shape[1:]
+        width = kernel.shape[1] if ok else -1
+        i += 2
+        if ok and layer_norm and i < len(weights):  # a hidden layer: its scale and offset follow
+            ok = i + 1 < len(weights) and weights[i].shape == weights[i + 1].shape == (width,)
+            i += 2
     if not ok or width != n_out:
         shapes = [tuple(w.shape) for w in weights]
-        raise PolicyFileError(f"{path}: the {name} network {shapes} does not map {n_in} inputs to {n_out} outputs")
+        norm = " with LayerNorm" if layer_norm else ""
+        raise PolicyFileError(f"{path}: the {name} network{norm} {shapes} does not map {n_in} inputs to {n_out} "
+                              "outputs")
     return weights

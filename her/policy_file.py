@@ -125,7 +125,7 @@ def read_policy(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, Any]
 
 
 def check_compatible(meta: Mapping[str, Any], path: str | Path, *, env_id: str, dims: Mapping[str, int],
-                     hidden: int, layers: int) -> None:
+                     hidden: int, layers: int, layer_norm: bool = False) -> None:
     """Refuse a policy made for another task or another network shape, saying which."""
     saved = meta.get("config", {})
     if saved.get("env_id") != env_id:
@@ -138,3 +138,7 @@ def check_compatible(meta: Mapping[str, Any], path: str | Path, *, env_id: str, 
             f"{path} has networks of {saved.get('layers')}x{saved.get('hidden')}, the configuration asks for "
             f"{layers}x{hidden}: pass --layers {saved.get('layers')} --hidden {saved.get('hidden')}"
         )
+    saved_norm = bool(saved.get("layer_norm", False))  # files from before the key trained without it
+    if saved_norm != layer_norm:
+        raise PolicyFileError(f"{path} was trained with layer_norm {int(saved_norm)}, the configuration asks for "
+                              f"{int(layer_norm)}: pass --layer_norm {int(saved_norm)}")

@@ -21,7 +21,7 @@ from her.starts import EnvReset, Starts
 
 
 class ActingPolicy(Protocol):
-    """What a worker acts with: the learner (her.ddpg.DDPG), a loaded policy file (her.play), a scripted expert."""
+    """What a worker acts with: the learner (her.learner), a loaded policy file (her.play), a scripted expert."""
 
     def get_actions(self, o: np.ndarray, g: np.ndarray, *, noise_eps: float, random_eps: float,
                     rng: np.random.Generator | None, use_target_net: bool,

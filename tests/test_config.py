@@ -11,7 +11,7 @@ from her.config import DEMO_PRESET, OPTIONS, RECIPES, Config, ConfigError, build
 NON_DEFAULT = {
     "env": "FetchPush", "seed": 7, "num_timesteps": None, "n_epochs": 3, "rollout_batch_size": 3,
     "log_path": "somewhere", "load_path": "policy.npz", "demo_file": "demos.npz", "policy_save_interval": 2,
-    "layers": 2, "hidden": 64, "Q_lr": 0.002, "pi_lr": 0.003, "buffer_size": 5000, "polyak": 0.9,
+    "layers": 2, "hidden": 64, "layer_norm": True, "Q_lr": 0.002, "pi_lr": 0.003, "buffer_size": 5000, "polyak": 0.9,
     "action_l2": 0.5, "max_u": 0.5, "clip_obs": 100.0, "norm_eps": 0.02, "norm_clip": 4.0, "gamma": 0.95,
     "clip_return": False, "n_cycles": 7, "n_batches": 9, "batch_size": 512, "n_test_rollouts": 4,
     "test_with_polyak": True, "random_eps": 0.2, "noise_eps": 0.1, "replay_strategy": "none", "replay_k": 8,

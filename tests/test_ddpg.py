@@ -273,9 +273,11 @@ def test_network_state_round_trip():
     assert np.array_equal(a.get_actions(o, g)[0], b.get_actions(o, g)[0])
 
 
-def test_numpy_acting_matches_the_graph_after_updates():
+@pytest.mark.parametrize("layer_norm", [False, True])
+def test_numpy_acting_matches_the_graph_after_updates(layer_norm):
     dims = {"o": 5, "g": 3, "u": 4}
-    policy = tiny_ddpg(dims, hidden=32, layers=2, max_u=2.0, Q_lr=1e-2, pi_lr=1e-2, polyak=0.5, clip_obs=3.0, seed=1)
+    policy = tiny_ddpg(dims, hidden=32, layers=2, max_u=2.0, Q_lr=1e-2, pi_lr=1e-2, polyak=0.5, clip_obs=3.0, seed=1,
+                       layer_norm=layer_norm)
     rng = np.random.default_rng(0)
 
     def check():
@@ -298,3 +300,28 @@ def test_numpy_acting_matches_the_graph_after_updates():
     check()
     policy.update_target_net()
     check()
+
+
+def test_layer_norm_standardises_each_hidden_row_then_scales_and_shifts():
+    from her.actor_critic import MLP
+    from her.numpy_actor import mlp
+
+    net = MLP([2, 2, 1], np.random.default_rng(0), layer_norm=True)
+    # Identity hidden layer, so the hidden row is the input: [1, 3] standardises to [-1, 1] (mean 2, std 1).
+    net.kernels[0].assign(np.eye(2, dtype=np.float32))
+    net.scales[0].assign([2.0, 2.0])
+    net.offsets[0].assign([0.5, 0.5])  # -> [-1.5, 2.5], ReLU -> [0, 2.5]
+    net.kernels[1].assign([[1.0], [1.0]])
+    x = np.array([[1.0, 3.0]], np.float32)
+    c = 1 / np.sqrt(1 + 1e-5)  # the epsilon sits inside the square root, as in PyTorch's LayerNorm
+    np.testing.assert_allclose(net(tf.constant(x)).numpy(), [[2 * c + 0.5]], rtol=1e-6)
+    np.testing.assert_allclose(mlp([v.numpy() for v in net.params], x, layer_norm=True), net(tf.constant(x)).numpy(),
+                               rtol=1e-6)
+
+
+def test_without_layer_norm_the_parameters_are_the_references_kernels_and_biases():
+    agent, normed = tiny_ddpg(layers=2), tiny_ddpg(layers=2, layer_norm=True)
+    assert [tuple(v.shape) for v in agent.actor.params] == [(3, 3), (3,), (3, 3), (3,), (3, 2), (2,)]
+    # A scale and an offset after each hidden layer's bias; none after the output layer.
+    assert [tuple(v.shape) for v in normed.actor.params] == [(3, 3), (3,), (3,), (3,), (3, 3), (3,), (3,), (3,),
+                                                              (3, 2), (2,)]

@@ -20,20 +20,19 @@ DIMS = {"o": 10, "g": 3, "u": 4}  # FetchReach
 REPO = Path(__file__).resolve().parents[1]
 
 
-def trained_ddpg(test_with_polyak: bool):
+def trained_ddpg(test_with_polyak: bool, layer_norm: bool = False):
     """A small FetchReach DDPG whose weights, target weights and normaliser all moved away from their start."""
     from her.parts import make_learner
 
     config = build_config({"env": "FetchReach", "hidden": 16, "layers": 2, "log_path": "unused",
-                           "test_with_polyak": int(test_with_polyak)})
+                           "test_with_polyak": int(test_with_polyak), "layer_norm": int(layer_norm)})
     agent = make_learner(config, DIMS)
     rng = np.random.default_rng(0)
     agent.update_normalizer({"o": rng.normal(1.0, 0.2, (100, 10)), "g": rng.normal(0.5, 0.1, (100, 3))})
     o, g, u = (rng.normal(size=(32, d)).astype(np.float32) for d in (10, 3, 4))
     batch = Batch(o, g, u, -rng.integers(0, 2, 32).astype(np.float32), rng.normal(size=(32, 10)).astype(np.float32),
                   np.zeros(32, np.float32))
-    for _ in range(3):
-        agent.train(batch)
+    agent.train_steps(Batch(*(np.stack([x] * 3) for x in batch)))  # 3 steps on the same batch
     agent.update_target_net()
     return agent, config
 
@@ -167,3 +166,22 @@ def test_observations_of_the_wrong_shape_are_refused(saved):
         policy.act(np.zeros(13))
     with pytest.raises(ValueError, match="action has shape"):
         policy.q_value(obs, np.zeros(3))
+
+
+def test_a_layer_norm_policy_acts_as_its_learner_and_is_refused_where_the_config_differs(tmp_path):
+    agent, config = trained_ddpg(False, layer_norm=True)
+    folder = save(agent, config, tmp_path / "normed")
+    batch = stack(observations(8))
+    u_train, q_train = agent.get_actions(batch["observation"], batch["desired_goal"], compute_Q=True)
+    policy = her.policy.load(folder)
+    np.testing.assert_array_equal(policy.act(batch), u_train)
+    np.testing.assert_array_equal(policy.q_value(batch), q_train[:, 0])
+    arrays, meta = policy_file.read_policy(folder)
+    with pytest.raises(PolicyFileError, match="trained with layer_norm 1, the configuration asks for 0: pass "
+                                              "--layer_norm 1"):
+        policy_file.check_compatible(meta, folder, env_id="FetchReach-v4", dims=DIMS, hidden=16, layers=2)
+    # The same weights read as a network without LayerNorm do not chain up: one line, not a wrong policy.
+    meta["config"]["layer_norm"] = False
+    policy_file.save_policy(tmp_path / "mislabelled.npz", arrays, meta["config"], DIMS)
+    with pytest.raises(PolicyFileError, match="the actor network .* does not map 13 inputs to 4 outputs"):
+        her.policy.load(tmp_path / "mislabelled.npz")
