@@ -2,6 +2,7 @@
 
     python bench/bench.py                    # FetchPush, reference configuration
     python bench/bench.py --quick            # fewer repetitions, for a smoke check
+    python bench/bench.py --set layer_norm=1 hidden=512   # another configuration (any keys, a recipe too)
 
 Stages and floors:
   rollouts  RolloutWorker env steps/s (policy, noise, storage and normaliser update included)
@@ -245,14 +246,25 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
     parser.add_argument("--skip", nargs="*", default=[], choices=["rollouts", "updates", "epoch", "memory"])
     parser.add_argument("--out", default=None, help="JSON file (default bench/results/<time>.json)")
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="configuration keys to change from the reference's, e.g. layer_norm=1 batch_size=2000")
     args = parser.parse_args()
+    overrides = dict(item.partition("=")[::2] for item in args.set)
+    if not all(key and value for key, value in overrides.items()) or len(overrides) != len(args.set):
+        parser.error(f"--set takes KEY=VALUE pairs with distinct keys, got {' '.join(args.set)}")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tempfile
 
     repeats = 3 if args.quick else 5
-    results: dict = {"env": args.env, "time": time.strftime("%Y-%m-%d %H:%M:%S"), "cpus": os.cpu_count()}
+    results: dict = {"env": args.env, "time": time.strftime("%Y-%m-%d %H:%M:%S"), "cpus": os.cpu_count(),
+                     "set": overrides}
     with tempfile.TemporaryDirectory() as tmp:
-        trainer = make_trainer(args.env, tmp)
+        from her.config import ConfigError
+
+        try:
+            trainer = make_trainer(args.env, tmp, **overrides)
+        except ConfigError as error:
+            parser.error(str(error))
         if "rollouts" not in args.skip:
             results["rollouts"] = bench_rollouts(trainer, episodes=20 if args.quick else 40, repeats=repeats)
         if "updates" not in args.skip:
@@ -290,7 +302,9 @@ def main() -> None:
         rows.append(("memory: peak RSS for a full buffer (MB)", m["rss_growth"] / 1e6, "buffer arrays (MB)",
                      m["buffer_bytes"] / 1e6, ("<=", 1.1)))
 
-    print(f"\nbench on {args.env}, {os.cpu_count()} CPUs, batch {config.batch_size}, {config.rollout_batch_size} envs")
+    changed = f", with {' '.join(args.set)}" if args.set else ""
+    print(f"\nbench on {args.env}, {os.cpu_count()} CPUs, batch {config.batch_size}, {config.rollout_batch_size} envs"
+          f"{changed}")
     print("ratio = measured / floor value: a fraction of the floor's throughput for rates, a multiple of the floor"
           " for seconds and bytes\n")
     print(f"{'stage':<40} {'measured':>9}   {'floor':<30} {'floor value':>11}   {'ratio':>5}   target")

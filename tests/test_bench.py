@@ -23,3 +23,16 @@ def test_every_stage_runs_on_a_tiny_budget(tmp_path):
     # The memory child (the reference configuration: 2 envs), with a buffer of one rollout batch, not 1e6.
     peak, nbytes = bench.peak_memory("FetchReach", str(tmp_path), 2 * trainer.config.T)
     assert peak > 0 and nbytes > 0
+
+
+def test_set_changes_the_configuration_and_refuses_what_is_not_a_key(tmp_path, monkeypatch, capsys):
+    import sys
+
+    for args, message in [(["--set", "layer_norm"], "--set takes KEY=VALUE pairs"),
+                          (["--set", "bogus=1"], "unknown configuration key --bogus")]:
+        monkeypatch.setattr(sys, "argv", ["bench.py", "--skip", "rollouts", "updates", "epoch", "memory", *args])
+        with pytest.raises(SystemExit) as exit_info:
+            bench.main()
+        assert exit_info.value.code == 2 and message in capsys.readouterr().err
+    trainer = bench.make_trainer("FetchReach", str(tmp_path / "run"), layer_norm="1", hidden="8", layers="1")
+    assert trainer.config.layer_norm and trainer.parts.learner.actor.net.scales
