@@ -71,6 +71,11 @@ class Config:
     hidden: int = _opt(256, "units per hidden layer")
     layer_norm: bool = _opt(False, "LayerNorm, with a learned scale and offset, on every hidden layer of actor and "
                                    "critic before its ReLU (not in the reference)")
+    learner: str = _opt("ddpg", "'ddpg' (the reference), or 'twin': two critics, each trained on the smaller of "
+                                "their target values (TD3's clipped double Q)")
+    target_noise: float = _opt(0.0, "twin learner: std of the Gaussian noise on the target actor's action, as a "
+                                    "fraction of max_u (TD3's target-policy smoothing: 0.2)")
+    target_noise_clip: float = _opt(0.5, "twin learner: the target noise is clipped to +-this fraction of max_u")
     Q_lr: float = _opt(1e-3, "critic Adam learning rate")
     pi_lr: float = _opt(1e-3, "actor Adam learning rate")
     buffer_size: int = _opt(1_000_000, "replay capacity in transitions, per worker")
@@ -163,6 +168,9 @@ DEMO_PRESET: dict[str, Any] = {
     "noise_eps": 0.1,
 }
 
+# The learners her.parts.make_learner builds: her.ddpg.DDPG (the reference's) and her.twin_ddpg.TwinCriticDDPG.
+LEARNERS = ("ddpg", "twin")
+
 # Named recipes: departures from the reference, each measured (docs/stacking.md), never applied unless asked for.
 # Order of application: defaults -> task overrides -> demo preset -> recipe -> recorded config -> user flags.
 RECIPES: dict[str, dict[str, Any]] = {
@@ -176,7 +184,8 @@ RECIPES: dict[str, dict[str, Any]] = {
 
 # Keys added after runs were recorded, with the value a record without them trained with (resume, --play).
 ADDED_KEYS: dict[str, Any] = {"demo_reset_p": 0.0, "gym_packages": "", "env_kwargs": "", "recipe": "",
-                              "tf_threads": 0, "layer_norm": False}
+                              "tf_threads": 0, "layer_norm": False, "learner": "ddpg", "target_noise": 0.0,
+                              "target_noise_clip": 0.5}
 
 FIELDS = {f.name: f for f in dataclasses.fields(Config)}
 PATH_KEYS = ("log_path", "load_path", "demo_file")
@@ -465,6 +474,12 @@ def validate(c: Config) -> None:
         f"replay_strategy must be one of {', '.join(map(repr, STRATEGIES))}, got {c.replay_strategy!r}",
     )
     _check(c.replay_k >= 0, f"replay_k must be >= 0, got {c.replay_k}")
+    _check(c.learner in LEARNERS, f"learner must be one of {', '.join(map(repr, LEARNERS))}, got {c.learner!r}")
+    for name in ["target_noise", "target_noise_clip"]:
+        value = getattr(c, name)
+        _check(math.isfinite(value) and value >= 0, f"{name} must be a number >= 0, got {value}")
+    _check(not c.target_noise or c.learner == "twin",
+           f"target_noise={c.target_noise} is the twin learner's: pass --learner twin, or drop --target_noise")
     _check(
         c.buffer_size >= c.T * c.rollout_batch_size,
         f"buffer_size={c.buffer_size} cannot hold one cycle of episodes; give at least "

@@ -163,14 +163,19 @@ class DDPG:
         self.g_std = tf.Variable(np.ones(dims["g"], np.float32), trainable=False)
 
         rng = np.random.default_rng(seed)
-        net_args = (dims["o"], dims["g"], dims["u"], hidden, layers, max_u)
-        self.actor = Actor(*net_args, rng, name="actor", layer_norm=layer_norm)
-        self.critic = Critic(*net_args, rng, name="critic", layer_norm=layer_norm)
-        self.target_actor = Actor(*net_args, rng, name="target_actor", layer_norm=layer_norm)
-        self.target_critic = Critic(*net_args, rng, name="target_critic", layer_norm=layer_norm)
-        self._copy(self.actor.params + self.critic.params, self.target_actor.params + self.target_critic.params)
+        self.seed = seed
+        self._net_args = (dims["o"], dims["g"], dims["u"], hidden, layers, max_u)
+        self.actor = Actor(*self._net_args, rng, name="actor", layer_norm=layer_norm)
+        self.critic = Critic(*self._net_args, rng, name="critic", layer_norm=layer_norm)
+        self.target_actor = Actor(*self._net_args, rng, name="target_actor", layer_norm=layer_norm)
+        self.target_critic = Critic(*self._net_args, rng, name="target_critic", layer_norm=layer_norm)
+        # Every critic is trained on the same target; acting and the actor's loss use the first (a learner with
+        # more critics adds them here, see her.twin_ddpg).
+        self.critics, self.target_critics = [self.critic], [self.target_critic]
+        self.more_critics(rng)
+        self._copy(self.main_params, self.target_params)
         self.actor_opt = Adam(self.actor.params, pi_lr, name="actor_adam")
-        self.critic_opt = Adam(self.critic.params, Q_lr, name="critic_adam")
+        self.critic_opt = Adam([v for critic in self.critics for v in critic.params], Q_lr, name="critic_adam")
 
         stacked = [tf.TensorSpec([None, None, dims[k]], tf.float32) for k in ("o", "g", "u")]
         rows = tf.TensorSpec([None, None], tf.float32)
@@ -254,16 +259,26 @@ class DDPG:
 
     # ---- learning ----
 
+    def more_critics(self, rng: np.random.Generator) -> None:
+        """Nothing in DDPG: a learner of more critics appends them to ``critics`` and ``target_critics``."""
+
+    def next_q(self, o_2n: tf.Tensor, g_n: tf.Tensor) -> tf.Tensor:
+        """The value bootstrapped from: the target critic's Q of the target actor's action, ``(B, 1)``."""
+        return self.target_critic(o_2n, g_n, self.target_actor(o_2n, g_n))
+
     def _train_step_graph(self, o, g, u, r, o_2, is_demo):
         o_n, g_n = self._normalize_og(o, g)
         o_2n = self._normalize(o_2, self.o_mean, self.o_std)
-        q_next = self.target_critic(o_2n, g_n, self.target_actor(o_2n, g_n))
-        y = critic_target(r[:, None], q_next, self.gamma, self.clip_return, self.clip_high)
+        y = critic_target(r[:, None], self.next_q(o_2n, g_n), self.gamma, self.clip_return, self.clip_high)
 
         with tf.GradientTape() as tape:
-            q = self.critic(o_n, g_n, u)
-            loss_q = critic_loss(y, q)
-        critic_grads = tape.gradient(loss_q, self.critic.params)
+            qs = [critic(o_n, g_n, u) for critic in self.critics]
+            losses = [critic_loss(y, q_i) for q_i in qs]
+            loss_q = losses[0] if len(losses) == 1 else tf.add_n(losses)
+        critic_grads = tape.gradient(loss_q, self.critic_opt.params)
+        q = qs[0]
+        if len(losses) > 1:
+            loss_q = loss_q / len(losses)  # reported per critic, comparable with DDPG's
 
         with tf.GradientTape() as tape:
             pi = self.actor(o_n, g_n)
@@ -337,11 +352,11 @@ class DDPG:
 
     @property
     def main_params(self) -> list[tf.Variable]:
-        return self.actor.params + self.critic.params
+        return self.actor.params + [v for critic in self.critics for v in critic.params]
 
     @property
     def target_params(self) -> list[tf.Variable]:
-        return self.target_actor.params + self.target_critic.params
+        return self.target_actor.params + [v for critic in self.target_critics for v in critic.params]
 
     @staticmethod
     def _copy(source: list[tf.Variable], dest: list[tf.Variable]) -> None:
@@ -350,8 +365,11 @@ class DDPG:
 
     # The names below are the keys of policy files and checkpoints: one list each, used by every save and load.
     def named_networks(self) -> list[tuple[str, Any]]:
-        return [("actor", self.actor), ("critic", self.critic),
+        nets = [("actor", self.actor), ("critic", self.critic),
                 ("target_actor", self.target_actor), ("target_critic", self.target_critic)]
+        for i, (critic, target) in enumerate(zip(self.critics[1:], self.target_critics[1:]), start=2):
+            nets += [(f"critic{i}", critic), (f"target_critic{i}", target)]
+        return nets
 
     def named_normalizers(self) -> list[tuple[str, Normalizer]]:
         return [("o_stats", self.o_stats), ("g_stats", self.g_stats)]

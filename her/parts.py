@@ -70,10 +70,18 @@ def configure_threads(workers_on_host: int, threads: int = 0) -> None:
 
 def make_learner(config: Config, dims: dict[str, int], allreduce: Any = None, lowest_reward: float = -1.0,
                  success_reward: float = 0.0) -> Learner:
-    """The learner; its critic targets are bounded by the most a return can lose, lowest_reward / (1 - gamma), and
-    by the most it can gain: 0 for rewards <= 0 (the reference's bound), success_reward / (1 - gamma) above it."""
+    """The learner the configuration names (``learner``). Its critic targets are bounded by the most a return can
+    lose, lowest_reward / (1 - gamma), and by the most it can gain: 0 for rewards <= 0 (the reference's bound),
+    success_reward / (1 - gamma) above it."""
     assert config.gamma is not None, "build_config derives gamma"
-    return DDPG(
+    kind: Any = DDPG
+    more: dict[str, Any] = {}
+    if config.learner == "twin":
+        from her.twin_ddpg import TwinCriticDDPG
+
+        kind, more = TwinCriticDDPG, {"target_noise": config.target_noise,
+                                      "target_noise_clip": config.target_noise_clip}
+    return kind(
         dims,
         hidden=config.hidden,
         layers=config.layers,
@@ -95,6 +103,7 @@ def make_learner(config: Config, dims: dict[str, int], allreduce: Any = None, lo
         aux_loss_weight=config.aux_loss_weight,
         seed=config.seed,
         allreduce=allreduce,
+        **more,
     )
 
 
@@ -171,7 +180,7 @@ def read_inputs(config: Config, dims: dict[str, int], load_weights: bool = True
     if c.load_path and load_weights:
         loaded, meta = policy_file.read_policy(c.load_path)
         policy_file.check_compatible(meta, c.load_path, env_id=c.env_id, dims=dims, hidden=c.hidden,
-                                    layers=c.layers, layer_norm=c.layer_norm)
+                                    layers=c.layers, layer_norm=c.layer_norm, learner=c.learner)
     if c.demo_file:
         demos = load_demos(c.demo_file, env_id=c.env_id, dims=dims, T=c.T, num_demo=c.num_demo,
                            allow_legacy=c.demo_legacy, need_states=c.demo_reset_p > 0)

@@ -125,7 +125,7 @@ def read_policy(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, Any]
 
 
 def check_compatible(meta: Mapping[str, Any], path: str | Path, *, env_id: str, dims: Mapping[str, int],
-                     hidden: int, layers: int, layer_norm: bool = False) -> None:
+                     hidden: int, layers: int, layer_norm: bool = False, learner: str = "ddpg") -> None:
     """Refuse a policy made for another task or another network shape, saying which."""
     saved = meta.get("config", {})
     if saved.get("env_id") != env_id:
@@ -138,6 +138,10 @@ def check_compatible(meta: Mapping[str, Any], path: str | Path, *, env_id: str, 
             f"{path} has networks of {saved.get('layers')}x{saved.get('hidden')}, the configuration asks for "
             f"{layers}x{hidden}: pass --layers {saved.get('layers')} --hidden {saved.get('hidden')}"
         )
+    saved_learner = saved.get("learner", "ddpg")  # files from before the key were DDPG's
+    if saved_learner != learner:
+        raise PolicyFileError(f"{path} was trained by the {saved_learner} learner, the configuration asks for "
+                              f"{learner}: pass --learner {saved_learner}")
     saved_norm = bool(saved.get("layer_norm", False))  # files from before the key trained without it
     if saved_norm != layer_norm:
         raise PolicyFileError(f"{path} was trained with layer_norm {int(saved_norm)}, the configuration asks for "

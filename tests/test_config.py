@@ -11,7 +11,8 @@ from her.config import DEMO_PRESET, OPTIONS, RECIPES, Config, ConfigError, build
 NON_DEFAULT = {
     "env": "FetchPush", "seed": 7, "num_timesteps": None, "n_epochs": 3, "rollout_batch_size": 3,
     "log_path": "somewhere", "load_path": "policy.npz", "demo_file": "demos.npz", "policy_save_interval": 2,
-    "layers": 2, "hidden": 64, "layer_norm": True, "Q_lr": 0.002, "pi_lr": 0.003, "buffer_size": 5000, "polyak": 0.9,
+    "layers": 2, "hidden": 64, "layer_norm": True, "learner": "twin", "target_noise": 0.2, "target_noise_clip": 0.4,
+    "Q_lr": 0.002, "pi_lr": 0.003, "buffer_size": 5000, "polyak": 0.9,
     "action_l2": 0.5, "max_u": 0.5, "clip_obs": 100.0, "norm_eps": 0.02, "norm_clip": 4.0, "gamma": 0.95,
     "clip_return": False, "n_cycles": 7, "n_batches": 9, "batch_size": 512, "n_test_rollouts": 4,
     "test_with_polyak": True, "random_eps": 0.2, "noise_eps": 0.1, "replay_strategy": "none", "replay_k": 8,
@@ -36,6 +37,8 @@ def test_every_key_can_be_overridden_as_a_string(key):
         user["demo_file"] = "demos.npz"  # demo keys only make sense with demonstrations
     if key == "q_filter":
         user["bc_loss"] = "1"
+    if key == "target_noise":
+        user["learner"] = "twin"  # the twin learner's key
     config = build_config(user)
     assert getattr(config, key) == value
 
@@ -48,6 +51,8 @@ def test_defaults_match_the_reference():
     assert (c.random_eps, c.noise_eps, c.replay_k, c.norm_eps, c.norm_clip, c.clip_obs) == (0.3, 0.2, 4, 0.01, 5, 200)
     assert c.T == 50 and c.gamma == pytest.approx(0.98) and c.clip_return_value == pytest.approx(50.0)
     assert c.future_p == pytest.approx(0.8) and not c.bc_loss and not c.q_filter
+    # The departures that a fast recipe may switch on are off.
+    assert (c.learner, c.layer_norm, c.target_noise) == ("ddpg", False, 0.0)
 
 
 def test_task_override_applies_to_every_reach_version_and_user_flags_win():

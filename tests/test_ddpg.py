@@ -325,3 +325,66 @@ def test_without_layer_norm_the_parameters_are_the_references_kernels_and_biases
     # A scale and an offset after each hidden layer's bias; none after the output layer.
     assert [tuple(v.shape) for v in normed.actor.params] == [(3, 3), (3,), (3,), (3,), (3, 3), (3,), (3,), (3,),
                                                               (3, 2), (2,)]
+
+
+def tiny_twin(**overrides):
+    from her.twin_ddpg import TwinCriticDDPG
+    from conftest import DDPG_ARGS, TINY_DIMS
+
+    return TwinCriticDDPG(TINY_DIMS, **{**DDPG_ARGS, **overrides})
+
+
+def test_twin_critics_both_learn_the_smaller_target_value():
+    agent = tiny_twin(gamma=0.98, clip_return=50.0)
+    constant_critic(agent, agent.critic, -1.0)
+    constant_critic(agent, agent.critic2, -3.0)
+    constant_critic(agent, agent.target_critic, -2.0)
+    constant_critic(agent, agent.target_critic2, -1.5)
+    batch = Batch(o=np.zeros((2, 2), np.float32), g=np.zeros((2, 1), np.float32), u=np.zeros((2, 2), np.float32),
+                  r=np.array([-1.0, 0.0], np.float32), o_2=np.zeros((2, 2), np.float32),
+                  is_demo=np.zeros(2, np.float32))
+    metrics = agent.train(batch)
+    # y = r + 0.98 * min(-2, -1.5) = [-2.96, -1.96]. Critic 1 (Q = -1): ((-1.96)^2 + (-0.96)^2) / 2 = 2.3816;
+    # critic 2 (Q = -3): (0.04^2 + 1.04^2) / 2 = 0.5416. Reported per critic: their mean.
+    assert metrics["critic_loss"] == pytest.approx((2.3816 + 0.5416) / 2, rel=1e-5)
+    # The actor is rated by the first critic only: -mean Q = 1, plus action_l2 * mean pi^2 (pi = 0) = 1.
+    assert metrics["actor_loss"] == pytest.approx(1.0, rel=1e-5)
+
+
+def test_twin_learner_saves_and_loads_its_second_critic_and_acts_with_the_first():
+    a, b = tiny_twin(seed=1), tiny_twin(seed=2)
+    names = [name for name, _ in a.named_networks()]
+    assert names == ["actor", "critic", "target_actor", "target_critic", "critic2", "target_critic2"]
+    assert not np.array_equal(a.critic.params[0].numpy(), a.critic2.params[0].numpy())
+    # The first four networks start as DDPG's of the same seed.
+    ddpg = tiny_ddpg(seed=1)
+    for name, net in ddpg.named_networks():
+        for x, y in zip(net.params, dict(a.named_networks())[name].params):
+            np.testing.assert_array_equal(x.numpy(), y.numpy())
+    b.load_network_state(a.network_state())
+    b.load_optimizer_state(a.optimizer_state())
+    assert np.array_equal(a.flat_params(), b.flat_params())
+    o, g = np.ones((3, 2), np.float32), np.zeros((3, 1), np.float32)
+    _, q = a.get_actions(o, g, compute_Q=True)
+    u_tf, q_tf = a.act_tf(tf.constant(o), tf.constant(g), False, True)
+    np.testing.assert_allclose(q, q_tf.numpy(), rtol=1e-5)
+    np.testing.assert_allclose(q_tf.numpy(), a.critic(*a._normalize_og(o, g), u_tf).numpy(), rtol=1e-6)
+
+
+def test_target_noise_is_clipped_then_the_action_bounded():
+    from her.twin_ddpg import smoothed_action
+
+    u = tf.constant([[0.0, 0.9, -0.2]])
+    z = tf.constant([[1.0, 1.0, -10.0]])  # max_u 1: noise 0.2, 0.2, -2 -> -0.5; max_u 2: 0.4, 0.4, -4 -> -1
+    np.testing.assert_allclose(smoothed_action(u, z, 0.2, 0.5, 1.0).numpy(), [[0.2, 1.0, -0.7]], rtol=1e-6)
+    np.testing.assert_allclose(smoothed_action(u, z, 0.2, 0.5, 2.0).numpy(), [[0.4, 1.3, -1.2]], rtol=1e-6)
+
+
+def test_target_noise_changes_learning_and_is_drawn_from_the_seed_and_step_alone():
+    noisy = [tiny_twin(target_noise=0.2, seed=5) for _ in range(2)]
+    quiet = tiny_twin(seed=5)
+    rng = np.random.default_rng(0)
+    batch = Batch(*(rng.normal(size=s).astype(np.float32) for s in [(8, 2), (8, 1), (8, 2), (8,), (8, 2)]),
+                  np.zeros(8, np.float32))
+    losses = [[agent.train(batch)["critic_loss"] for _ in range(3)] for agent in [*noisy, quiet]]
+    assert losses[0] == losses[1] and losses[0] != losses[2]

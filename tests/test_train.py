@@ -34,13 +34,16 @@ def saved_state(log_dir):
 
 
 @pytest.mark.slow  # three runs of 2-3 epochs
-def test_resume_continues_exactly_where_a_straight_run_is(tmp_path):
-    straight = train(build_config({**TINY, "n_epochs": 3, "log_path": tmp_path / "straight"}))
-    again = train(build_config({**TINY, "n_epochs": 3, "log_path": tmp_path / "again"}))
+# The twin learner draws its target noise from the update step: a resume must draw what a straight run does.
+@pytest.mark.parametrize("learner", [{}, {"learner": "twin", "target_noise": 0.2}], ids=["ddpg", "twin"])
+def test_resume_continues_exactly_where_a_straight_run_is(tmp_path, learner):
+    run = {**TINY, **learner}
+    straight = train(build_config({**run, "n_epochs": 3, "log_path": tmp_path / "straight"}))
+    again = train(build_config({**run, "n_epochs": 3, "log_path": tmp_path / "again"}))
     # One process, one seed: the same numbers twice (timings aside).
     assert untimed(straight) == untimed(again)
 
-    train(build_config({**TINY, "n_epochs": 2, "log_path": tmp_path / "resumed"}))
+    train(build_config({**run, "n_epochs": 2, "log_path": tmp_path / "resumed"}))
     resumed = resume(tmp_path / "resumed", n_epochs=3)
     assert [row["epoch"] for row in resumed] == [0, 1, 2]
     assert untimed(resumed) == untimed(straight)
