@@ -191,11 +191,18 @@ def repeat(name: str, seed: int, epochs: int) -> str:
         print(" ".join(cmd), flush=True)
         subprocess.run(cmd, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
         again = read_progress(out / "progress.csv")
+        demos_now = json.loads((out / versions.FILE).read_text()).get("demo_sha256")
     if not (folder / versions.FILE).exists():
         lines = [f"{folder} has no {versions.FILE} (the run predates version records): the code it ran at is "
                  "unknown, so a difference below may come from changes since"]
     else:
         lines = [versions.difference(folder) or f"versions: the same as the committed run's {versions.FILE}"]
+        demos_then = json.loads((folder / versions.FILE).read_text()).get("demo_sha256")
+        if demos_then and demos_now and demos_then != demos_now:
+            lines.append(f"the demo file differs from the one the run trained on (sha256 {demos_now[:12]}..., then "
+                         f"{demos_then[:12]}...): a difference below may come from it")
+        elif demos_then and demos_now:
+            lines.append("demo file: the same as the committed run's")
     for epoch, (old, new) in enumerate(zip(committed, again)):
         differ = [key for key in old if not key.startswith("time/") and key in new and old[key] != new[key]]
         if differ:

@@ -122,7 +122,7 @@ class RunFolder:
             if resume and (note := versions.difference(self.log_dir, self.comm.size > 1)):
                 print(note, file=sys.stderr)
             write_params(self.log_dir, self.config.to_dict())
-            versions.write(self.log_dir, self.comm.size > 1)
+            versions.write(self.log_dir, self.comm.size > 1, self.parts.demo_digest)
         self.on_rank_0(write)
 
     def release(self) -> None:

@@ -41,6 +41,24 @@ def _git(folder: Path) -> dict[str, Any]:
     return {"git_commit": commit, "git_dirty": dirty}
 
 
+# Instruction sets that decide which TensorFlow (oneDNN) kernels run, and with them the order of float sums.
+SIMD_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_tile")
+
+
+def _cpu() -> str | None:
+    """'<model name> (<SIMD sets>)' from /proc/cpuinfo, or the platform's processor name elsewhere."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        import platform
+
+        return platform.processor() or None
+    model = re.search(r"^model name\s*:\s*(.+)$", text, re.M)
+    flags = re.search(r"^flags\s*:\s*(.+)$", text, re.M)
+    present = [f for f in SIMD_FLAGS if flags and f in flags.group(1).split()]
+    return f"{model.group(1).strip() if model else 'unknown'} ({' '.join(present) or 'no AVX2'})"
+
+
 def _mpi_library(under_mpi: bool) -> str | None:
     if under_mpi:
         from mpi4py import MPI
@@ -72,13 +90,16 @@ def _collect(under_mpi: bool) -> dict[str, Any]:
     module = sys.modules.get("tensorflow")
     found["tensorflow"] = found["tensorflow"] or getattr(module, "__version__", None) or _distribution("tensorflow-cpu")
     found["mpi"] = _mpi_library(under_mpi)
+    found["cpu"] = _cpu()
     return found
 
 
-def write(log_dir: str | os.PathLike, under_mpi: bool = False) -> None:
+def write(log_dir: str | os.PathLike, under_mpi: bool = False, demo_sha256: str | None = None) -> None:
+    """versions.json, with the digest of the run's demonstrations if it has any (a regenerated file can differ)."""
     from her import atomic
 
-    atomic.write_text(Path(log_dir) / FILE, json.dumps(current(under_mpi), indent=2) + "\n")
+    record = {**current(under_mpi), **({"demo_sha256": demo_sha256} if demo_sha256 else {})}
+    atomic.write_text(Path(log_dir) / FILE, json.dumps(record, indent=2) + "\n")
 
 
 def difference(folder: str | os.PathLike, under_mpi: bool = False, then: Any = None) -> str | None:

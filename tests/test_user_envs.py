@@ -124,9 +124,15 @@ def test_bad_module_or_kwargs_is_one_line(user_module, tmp_path, capsys, args, e
 def test_versions_json_records_what_ran(user_run):
     recorded = json.loads((user_run / versions.FILE).read_text())
     now = versions.current()
-    for key in ("her-tf2", "python", "numpy", "gymnasium", "mujoco"):
+    for key in ("her-tf2", "python", "numpy", "gymnasium", "mujoco", "cpu"):
         assert recorded[key] == now[key] and recorded[key]
     assert "git_commit" in recorded  # the tests run from a checkout
+    assert "demo_sha256" not in recorded  # a run without demonstrations
+
+
+def test_versions_json_records_the_demo_digest_a_run_learned_from(tmp_path):
+    versions.write(tmp_path, demo_sha256="ab" * 32)
+    assert json.loads((tmp_path / versions.FILE).read_text())["demo_sha256"] == "ab" * 32
 
 
 def test_header_and_summary_lines(user_module, tmp_path, capsys):
