@@ -36,3 +36,17 @@ def test_set_changes_the_configuration_and_refuses_what_is_not_a_key(tmp_path, m
         assert exit_info.value.code == 2 and message in capsys.readouterr().err
     trainer = bench.make_trainer("FetchReach", str(tmp_path / "run"), layer_norm="1", hidden="8", layers="1")
     assert trainer.config.layer_norm and trainer.parts.learner.actor.net.scales
+
+
+def test_update_costs_time_every_variant_and_variants_parse():
+    from bench import learners
+
+    tiny = {"n_cycles": 1, "n_batches": 2, "batch_size": 16, "hidden": 8, "layers": 1, "n_test_rollouts": 1,
+            "num_env": 1}
+    costs = learners.update_costs("FetchReach", {"reference": {}, "twin": {"learner": "twin"}}, n_updates=2,
+                                  repeats=1, base=tiny)
+    assert set(costs) == {"reference", "twin"} and all(ms > 0 for ms in costs.values())
+    assert learners.parse_variant("wide:hidden=512,layer_norm=1") == ("wide", {"hidden": "512", "layer_norm": "1"})
+    for bad in ["wide", "wide:", "wide:hidden", ":hidden=1"]:
+        with pytest.raises(ValueError, match="--variant takes"):
+            learners.parse_variant(bad)
