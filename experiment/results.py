@@ -414,6 +414,10 @@ def plot(name: str) -> Path | None:
 COMPARISONS = {
     "stack2_compared": ("FetchStack2: demos, resets, the stack recipe",
                         ["stack2", "stack2_demos", "stack2_demos_resets", "stack2_recipe"], "linear"),
+    "stack2_ablations_compared": ("FetchStack2: the stack recipe without one ingredient",
+                                  ["stack2_recipe", "stack2_recipe_no_bc", "stack2_recipe_no_q_filter",
+                                   "stack2_recipe_no_resets", "stack2_recipe_sparse", "stack2_recipe_no_demos"],
+                                  "linear"),
     "pick_and_place_resets_compared": ("FetchPickAndPlace: resets to demo states",
                                        ["pick_and_place_demos", "pick_and_place_demos_resets"], "linear"),
     "pick_and_place_compared": ("FetchPickAndPlace: with and without demos",
