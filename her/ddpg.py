@@ -273,12 +273,10 @@ class DDPG:
 
         with tf.GradientTape() as tape:
             qs = [critic(o_n, g_n, u) for critic in self.critics]
-            losses = [critic_loss(y, q_i) for q_i in qs]
-            loss_q = losses[0] if len(losses) == 1 else tf.add_n(losses)
-        critic_grads = tape.gradient(loss_q, self.critic_opt.params)
+            loss_sum = tf.add_n([critic_loss(y, q_i) for q_i in qs])
+        critic_grads = tape.gradient(loss_sum, self.critic_opt.params)
         q = qs[0]
-        if len(losses) > 1:
-            loss_q = loss_q / len(losses)  # reported per critic, comparable with DDPG's
+        loss_q = loss_sum / len(qs)  # reported per critic, comparable with DDPG's (one critic: unchanged)
 
         with tf.GradientTape() as tape:
             pi = self.actor(o_n, g_n)
