@@ -35,7 +35,7 @@ def play_success(policy, episodes=EPISODES):
         obs, _ = env.reset()
         for _ in range(env.spec.max_episode_steps):
             obs, _, _, _, info = env.step(policy.act(obs))
-        successes.append(info["is_success"])
+        successes.append(info["is_success"] if "is_success" in info else info["success"])  # the mazes' key
     return float(np.mean(successes))
 
 
