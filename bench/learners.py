@@ -27,6 +27,9 @@ CANDIDATES = {
     "twin": {"learner": "twin"},
     "twin_smoothing": {"learner": "twin", "target_noise": "0.2"},
     "hidden_512": {"hidden": "512"},
+    # Narrower networks go the other way: the HER paper (2017) trained 3 x 64.
+    "hidden_128": {"hidden": "128"},
+    "hidden_64": {"hidden": "64"},
     "batch_1024": {"batch_size": "1024"},
 }
 
