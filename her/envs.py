@@ -27,6 +27,11 @@ TASKS = {
 # Where a step's info says whether the goal is reached: Fetch and Hand envs say is_success, the mazes success.
 SUCCESS_KEYS = {"is_success", "success"}
 
+
+def info_success(info: Mapping[str, Any]) -> float:
+    """Whether a step's info says the goal is reached, under either of SUCCESS_KEYS."""
+    return float(info["is_success"] if "is_success" in info else info["success"])
+
 _registered = False
 
 

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import gymnasium as gym
 import numpy as np
 
-from her.envs import SUCCESS_KEYS
+from her.envs import SUCCESS_KEYS, info_success
 from her.errors import TrainingError
 from her.starts import EnvReset, Starts
 
@@ -117,7 +117,7 @@ class RolloutWorker:
                     self.after_step(t, i, env, result)
                 o[i, t + 1] = obs["observation"]
                 ag[i, t + 1] = obs["achieved_goal"]
-                success[i, t, 0] = info["is_success"] if "is_success" in info else info["success"]  # the mazes'
+                success[i, t, 0] = info_success(info)
                 final_infos[i] = info
 
         if not (np.isfinite(o).all() and np.isfinite(ag).all()):

@@ -55,3 +55,11 @@ def test_an_env_with_neither_is_success_nor_success_is_refused():
 
     with pytest.raises(ValueError, match="has no 'is_success' \\(nor 'success'\\)"):
         envs.env_dims(NoSuccess(envs.make_env("FetchReach-v4", seed=0)))
+
+
+def test_a_step_s_success_is_read_from_either_key_is_success_first():
+    from her.envs import info_success
+
+    assert info_success({"is_success": 1.0}) == 1.0
+    assert info_success({"success": True}) == 1.0  # the mazes'
+    assert info_success({"is_success": 0.0, "success": True}) == 0.0
