@@ -420,34 +420,55 @@ def plot(name: str) -> Path | None:
     return path
 
 
-# Rows drawn together on one plot, against env steps, to compare configurations of one task: (title, rows, x scale).
-# A log scale where the rows' step counts differ tenfold, as demo rows stopping early beside a 150-epoch row.
+# Rows drawn together on one plot to compare configurations of one task: (title, rows, x scale, axes). A log scale
+# where the rows' step counts differ tenfold, as demo rows stopping early beside a 150-epoch row. The axes are
+# "steps" (env steps), or "steps+minutes" for a second panel against wall minutes, where recipes of different
+# update costs compare.
 COMPARISONS = {
     "stack2_compared": ("FetchStack2: demos, resets, the stack recipe",
-                        ["stack2", "stack2_demos", "stack2_demos_resets", "stack2_recipe"], "linear"),
+                        ["stack2", "stack2_demos", "stack2_demos_resets", "stack2_recipe"], "linear", "steps"),
     "stack2_ablations_compared": ("FetchStack2: the stack recipe without one ingredient",
                                   ["stack2_recipe", "stack2_recipe_no_bc", "stack2_recipe_no_q_filter",
                                    "stack2_recipe_no_resets", "stack2_recipe_sparse", "stack2_recipe_no_demos"],
-                                  "linear"),
+                                  "linear", "steps"),
     "pick_and_place_resets_compared": ("FetchPickAndPlace: resets to demo states",
-                                       ["pick_and_place_demos", "pick_and_place_demos_resets"], "linear"),
+                                       ["pick_and_place_demos", "pick_and_place_demos_resets"], "linear", "steps"),
     "pick_and_place_compared": ("FetchPickAndPlace: with and without demos",
                                 ["pick_and_place", "pick_and_place_demos", "pick_and_place_noisy_demos",
-                                 "pick_and_place_demos_resets"], "log"),
+                                 "pick_and_place_demos_resets"], "log", "steps"),
     "slide_compared": ("FetchSlide: with and without demos",
-                       ["slide", "slide_demos", "slide_demos_50", "slide_demo_preset"], "log"),
+                       ["slide", "slide_demos", "slide_demos_50", "slide_demo_preset"], "log", "steps"),
 }
 
 
+def minute_curves(runs: list[tuple[dict, list[dict]]], points: int = 200) -> tuple[np.ndarray, np.ndarray]:
+    """Wall minutes ``(points,)`` and test success ``(seeds, points)``: each seed's curve read at common times.
+
+    An epoch's success holds from the minute it ended until the next one ends; before its first epoch ends a
+    seed reads NaN, and after its last one (a run that stopped early) its last value. The grid starts at the
+    first epoch any seed ended.
+    """
+    ends = [np.array([r["time/total"] for r in rows]) / 60 for _, rows in runs]
+    grid = np.linspace(min(e[0] for e in ends), max(e[-1] for e in ends), points)
+    curves = []
+    for end, (_, rows) in zip(ends, runs):
+        success = np.array([r["test/success_rate"] for r in rows])
+        index = np.searchsorted(end, grid, side="right") - 1  # the last epoch ended by each time
+        curves.append(np.where(index >= 0, success[np.maximum(index, 0)], np.nan))
+    return grid, np.array(curves)
+
+
 def plot_comparison(name: str) -> Path | None:
-    """The median test success of each row of a comparison (over its seeds) against env steps."""
+    """The median test success of each row of a comparison (over its seeds) against env steps (and minutes)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    title, rows, xscale = COMPARISONS[name]
-    fig, ax = plt.subplots(figsize=(5.5, 3.4))
+    title, rows, xscale, axes = COMPARISONS[name]
+    with_minutes = axes == "steps+minutes"
+    fig, panels = plt.subplots(1, 2 if with_minutes else 1, figsize=(10, 3.6) if with_minutes else (5.5, 3.4),
+                               squeeze=False)
     drawn = 0
     for row in rows:
         runs = read_runs(row)
@@ -455,14 +476,21 @@ def plot_comparison(name: str) -> Path | None:
             continue
         steps, curves = success_curves(runs)
         seeds = f"{len(runs)} seeds" if len(runs) > 1 else "1 seed"
-        ax.plot(steps, quartiles(curves, axis=0)[1], label=f"{ROWS[row].title} ({seeds})")
+        line, = panels[0, 0].plot(steps, quartiles(curves, axis=0)[1], label=f"{ROWS[row].title} ({seeds})")
+        if with_minutes:
+            minutes, by_time = minute_curves(runs)
+            panels[0, 1].plot(minutes, np.nanmedian(by_time, axis=0) if len(runs) > 1 else by_time[0],
+                              color=line.get_color())
         drawn += 1
     if not drawn:
         plt.close(fig)
         return None
-    ax.set(title=title, xlabel="env steps (all workers)", ylabel="median test success rate", ylim=(-0.02, 1.02),
-           xscale=xscale)
-    ax.legend(loc="upper left", fontsize=8)
+    panels[0, 0].set(title=title, xlabel="env steps (all workers)", ylabel="median test success rate",
+                     ylim=(-0.02, 1.02), xscale=xscale)
+    panels[0, 0].legend(loc="upper left", fontsize=8)
+    if with_minutes:
+        panels[0, 1].set(title="the same runs against wall time", xlabel="wall minutes (2 workers on 2 cores)",
+                         ylim=(-0.02, 1.02))
     fig.tight_layout()
     path = RESULTS / f"{name}.png"
     fig.savefig(path, dpi=100)

@@ -65,7 +65,7 @@ def fake_run(folder, seed, successes, n_epochs=3, steps_per_epoch=1000, stop_suc
 def test_the_table_and_a_comparison_plot_from_known_runs(tmp_path, monkeypatch):
     monkeypatch.setattr(results, "RESULTS", tmp_path)
     monkeypatch.setattr(results, "ROWS", {"a": results.Row("Task A", "FetchReach", 3)})
-    monkeypatch.setattr(results, "COMPARISONS", {"both": ("A", ["a"], "log")})
+    monkeypatch.setattr(results, "COMPARISONS", {"both": ("A", ["a"], "log", "steps+minutes")})
     fake_run(tmp_path / "a" / "seed1", 1, [0.2, 0.6, 0.95])
     fake_run(tmp_path / "a" / "seed2", 2, [0.5, 0.7, 0.8])
     fake_run(tmp_path / "a" / "seed3", 3, [0.1])  # unfinished: left out
@@ -74,6 +74,14 @@ def test_the_table_and_a_comparison_plot_from_known_runs(tmp_path, monkeypatch):
     assert row.startswith("| Task A | 1, 2 | 3, 3 (3) | 2k (1-2k) steps, 1.5 (1.0-2.0) min | 3k (3-3k) steps, 3.0 "
                           "(3.0-3.0) min; 1/2 seeds | 0.62 (0.58-0.67) | 2 on 2 |"), row
     assert results.plot_comparison("both") == tmp_path / "both.png" and (tmp_path / "both.png").stat().st_size > 0
+
+
+def test_minute_curves_read_each_seed_at_common_times():
+    fast = ({}, [{"time/total": 60.0, "test/success_rate": 0.5}, {"time/total": 120.0, "test/success_rate": 1.0}])
+    slow = ({}, [{"time/total": 180.0, "test/success_rate": 0.2}])
+    minutes, curves = results.minute_curves([fast, slow], points=3)  # 1, 2 and 3 minutes
+    np.testing.assert_allclose(minutes, [1.0, 2.0, 3.0])
+    np.testing.assert_allclose(curves, [[0.5, 1.0, 1.0], [np.nan, np.nan, 0.2]])
 
 
 def test_a_run_is_finished_at_its_cap_or_by_its_stop_rule(tmp_path, monkeypatch):
