@@ -101,6 +101,10 @@ class Config:
         "future", "HER goal selection: 'future', 'final', 'episode' (HER paper 4.5), or 'none' (plain DDPG)"
     )
     replay_k: int = _opt(4, "relabelled fraction is 1 - 1/(1 + replay_k)")
+    replay_priority: str = _opt("uniform", "how episodes are drawn for updates: 'uniform' (the reference) or "
+                                           "'energy', in proportion to how much energy the achieved goal's "
+                                           "objects gained (Zhao and Tresp 2018; achieved goals of 3-d positions)")
+    energy_clip: float = _opt(0.5, "energy priority: each step's energy gain is clipped to [0, energy_clip]")
     # --- demonstrations
     bc_loss: bool = _opt(False, "add the behaviour-cloning loss on demo rows (on with --demo_file; off, the demos "
                                  "are only replayed)")
@@ -170,6 +174,8 @@ DEMO_PRESET: dict[str, Any] = {
 
 # The learners her.parts.make_learner builds: her.ddpg.DDPG (the reference's) and her.twin_ddpg.TwinCriticDDPG.
 LEARNERS = ("ddpg", "twin")
+# How the sampler draws episodes (her.her_sampler): uniformly, or by trajectory_energy.
+PRIORITIES = ("uniform", "energy")
 
 # Named recipes: departures from the reference, each measured (docs/stacking.md), never applied unless asked for.
 # Order of application: defaults -> task overrides -> demo preset -> recipe -> recorded config -> user flags.
@@ -185,7 +191,8 @@ RECIPES: dict[str, dict[str, Any]] = {
 # Keys added after runs were recorded, with the value a record without them trained with (resume, --play).
 ADDED_KEYS: dict[str, Any] = {"demo_reset_p": 0.0, "gym_packages": "", "env_kwargs": "", "recipe": "",
                               "tf_threads": 0, "layer_norm": False, "learner": "ddpg", "target_noise": 0.0,
-                              "target_noise_clip": 0.5}
+                              "target_noise_clip": 0.5, "replay_priority": "uniform",
+                              "energy_clip": 0.5}
 
 FIELDS = {f.name: f for f in dataclasses.fields(Config)}
 PATH_KEYS = ("log_path", "load_path", "demo_file")
@@ -474,6 +481,9 @@ def validate(c: Config) -> None:
         f"replay_strategy must be one of {', '.join(map(repr, STRATEGIES))}, got {c.replay_strategy!r}",
     )
     _check(c.replay_k >= 0, f"replay_k must be >= 0, got {c.replay_k}")
+    _check(c.replay_priority in PRIORITIES,
+           f"replay_priority must be one of {', '.join(map(repr, PRIORITIES))}, got {c.replay_priority!r}")
+    _check(c.energy_clip > 0, f"energy_clip must be > 0, got {c.energy_clip}")
     _check(c.learner in LEARNERS, f"learner must be one of {', '.join(map(repr, LEARNERS))}, got {c.learner!r}")
     for name in ["target_noise", "target_noise_clip"]:
         value = getattr(c, name)

@@ -37,6 +37,32 @@ STRATEGIES: dict[str, GoalIndex | None] = {
 }
 
 
+GRAVITY = 9.81  # m/s^2, for the potential energy of a unit mass
+
+
+def trajectory_energy(ag: np.ndarray, dt: float, clip: float) -> np.ndarray:
+    """Energy-based priority of episodes (Zhao and Tresp 2018), ``(n_ep,)`` from ``ag: (n_ep, T+1, 3k)``.
+
+    The achieved goal is read as k points of unit mass (Fetch's objects). An episode's energy at step t >= 1 is
+    the points' kinetic energy over the step plus their potential energy above where they started; the
+    priority sums its increases, each clipped to ``[0, clip]``, so that a trajectory that moved the objects (the
+    rare and informative one early in training) outweighs one that left them still or let them fall.
+    """
+    n_ep, steps, dim = ag.shape
+    points = ag.reshape(n_ep, steps, dim // 3, 3).astype(np.float64)
+    velocity = np.diff(points, axis=1) / dt
+    kinetic = 0.5 * np.sum(velocity**2, axis=(2, 3))  # (n_ep, T)
+    potential = GRAVITY * np.sum(points[:, 1:, :, 2] - points[:, :1, :, 2], axis=2)  # (n_ep, T)
+    energy = kinetic + potential
+    gained = np.diff(energy, axis=1, prepend=0.0)  # the first step's gain is its energy itself
+    return np.clip(gained, 0.0, clip).sum(axis=1)
+
+
+def energy_priority(dt: float, clip: float) -> Callable[[Mapping[str, np.ndarray]], np.ndarray]:
+    """Episode weights for ``sample_her_transitions(priority=...)``: their trajectory energy."""
+    return lambda episodes: trajectory_energy(episodes["ag"], dt, clip)
+
+
 def sample_her_transitions(
     episodes: Mapping[str, np.ndarray],
     batch_size: int,
@@ -45,10 +71,13 @@ def sample_her_transitions(
     future_p: float,
     reward_fn: RewardFn,
     strategy: str = "future",
+    priority: Callable[[Mapping[str, np.ndarray]], np.ndarray] | None = None,
 ) -> dict[str, np.ndarray]:
-    """Draw ``batch_size`` transitions uniformly over episodes and steps, relabel a ``future_p`` fraction.
+    """Draw ``batch_size`` transitions over episodes and steps, relabel a ``future_p`` fraction.
 
     ``episodes`` holds ``o, ag: (n_ep, T+1, dim)`` and ``u, g, info_*: (n_ep, T, dim)`` (decision D1).
+    Episodes are drawn uniformly (the reference), or in proportion to ``priority(episodes): (n_ep,)`` weights
+    (uniformly while they are all zero); steps uniformly.
     A relabelled row's goal is ``ag[ep, i]`` of its own episode, ``i`` chosen by ``STRATEGIES[strategy]``
     ('none' relabels no row whatever ``future_p``); the reward is recomputed for every row.
     Returns ``o, u, g, ag, info_*, o_2, ag_2, r``, each ``(batch_size, dim)`` except ``r: (batch_size,)``.
@@ -57,7 +86,11 @@ def sample_her_transitions(
         raise ValueError(f"unknown replay strategy {strategy!r}: use one of {', '.join(STRATEGIES)}")
     choose = STRATEGIES[strategy]
     n_episodes, T = episodes["u"].shape[:2]
-    ep = rng.integers(0, n_episodes, size=batch_size)
+    weights = priority(episodes) if priority is not None else None
+    if weights is not None and weights.sum() > 0:
+        ep = rng.choice(n_episodes, size=batch_size, p=weights / weights.sum())
+    else:
+        ep = rng.integers(0, n_episodes, size=batch_size)
     t = rng.integers(0, T, size=batch_size)
     batch = {key: value[ep, t] for key, value in episodes.items()}
     batch["o_2"] = episodes["o"][ep, t + 1]

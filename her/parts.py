@@ -21,7 +21,7 @@ from her.ddpg import DDPG
 from her.learner import Learner
 from her.demo import EPISODE_KEYS, load_demos
 from her.errors import UserError
-from her.her_sampler import sample_her_transitions
+from her.her_sampler import energy_priority, sample_her_transitions
 from her.replay_buffer import ReplayBuffer, episode_shapes
 from her.rollout import RolloutWorker
 from her.starts import training_starts
@@ -107,6 +107,16 @@ def make_learner(config: Config, dims: dict[str, int], allreduce: Any = None, lo
     )
 
 
+def episode_priority(config: Config, dims: dict[str, int], goal_env: Any) -> Any:
+    """The sampler's episode weights (``replay_priority``), or None for uniform draws."""
+    if config.replay_priority == "uniform":
+        return None
+    if dims["g"] % 3:
+        raise ConfigError(f"--replay_priority energy reads achieved goals as 3-d positions, and {config.env_id}'s "
+                          f"have {dims['g']} dimensions: use --replay_priority uniform")
+    return energy_priority(float(goal_env.dt), config.energy_clip)
+
+
 def build(config: Config, comm: mpi.SingleProcess | mpi.MPIComm, load_weights: bool = True) -> Parts:
     """Every part of a run on this rank; bad input files stop every rank together, before any collective.
 
@@ -133,7 +143,9 @@ def build(config: Config, comm: mpi.SingleProcess | mpi.MPIComm, load_weights: b
                       strategy=config.replay_strategy)
     shapes = episode_shapes(dims, config.T)
     check_memory(config, sum(int(np.prod(shape)) for shape in shapes.values()) * 4 * (config.buffer_size // config.T))
-    buffer = ReplayBuffer(shapes, config.buffer_size // config.T, sampler)
+    # The priority draws the updates' episodes; the normaliser and the demos keep uniform draws.
+    buffer = ReplayBuffer(shapes, config.buffer_size // config.T,
+                          partial(sampler, priority=episode_priority(config, dims, goal_env)))
 
     loaded, demos = mpi.on_every_rank(comm, lambda: read_inputs(config, dims, load_weights), (UserError,))
     digest = demo_digest(demos) if demos is not None else None  # states included, if loaded

@@ -16,6 +16,7 @@ NON_DEFAULT = {
     "action_l2": 0.5, "max_u": 0.5, "clip_obs": 100.0, "norm_eps": 0.02, "norm_clip": 4.0, "gamma": 0.95,
     "clip_return": False, "n_cycles": 7, "n_batches": 9, "batch_size": 512, "n_test_rollouts": 4,
     "test_with_polyak": True, "random_eps": 0.2, "noise_eps": 0.1, "replay_strategy": "none", "replay_k": 8,
+    "replay_priority": "energy", "energy_clip": 0.25,
     "bc_loss": True, "q_filter": True, "num_demo": 50, "demo_batch_size": 64, "prm_loss_weight": 0.01,
     "aux_loss_weight": 0.02, "demo_relabel": False, "demo_legacy": True, "demo_reset_p": 0.25,
     "buffer_save_interval": 2,
@@ -52,7 +53,7 @@ def test_defaults_match_the_reference():
     assert c.T == 50 and c.gamma == pytest.approx(0.98) and c.clip_return_value == pytest.approx(50.0)
     assert c.future_p == pytest.approx(0.8) and not c.bc_loss and not c.q_filter
     # The departures that a fast recipe may switch on are off.
-    assert (c.learner, c.layer_norm, c.target_noise) == ("ddpg", False, 0.0)
+    assert (c.learner, c.layer_norm, c.target_noise, c.replay_priority) == ("ddpg", False, 0.0, "uniform")
 
 
 def test_task_override_applies_to_every_reach_version_and_user_flags_win():
@@ -115,6 +116,8 @@ def test_replay_strategy_none_means_no_relabelling():
     ({"replay_k": -1}, "replay_k must be >= 0"),
     ({"replay_strategy": "sometimes"},
      "replay_strategy must be one of 'future', 'final', 'episode', 'none', got 'sometimes'"),
+    ({"replay_priority": "td"}, "replay_priority must be one of 'uniform', 'energy', got 'td'"),
+    ({"energy_clip": 0}, "energy_clip must be > 0"),
     ({"polyak": 1.5}, r"polyak must be in \[0, 1\]"),
     ({"gamma": 1.0}, r"gamma must be in \(0, 1\)"),
     ({"noise_eps": -0.1}, "noise_eps"),

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from her.her_sampler import STRATEGIES, sample_her_transitions
+from her.her_sampler import GRAVITY, STRATEGIES, sample_her_transitions, trajectory_energy
 
 N_EP, T = 6, 5
 
@@ -198,3 +198,44 @@ def test_goal_steps_worked_out_by_hand(strategy, goal_steps):
     assert batch["g"][:, 0].tolist() == expected
     # ag_2 = ag[t + 1] = 11, 13, 12: a row is rewarded only where its goal is that one.
     assert batch["r"].tolist() == [-float(goal != ag_2) for goal, ag_2 in zip(expected, [11.0, 13.0, 12.0])]
+
+
+def test_trajectory_energy_worked_out_by_hand():
+    steps = 10
+    ag = np.zeros((3, steps + 1, 3))
+    ag[1, :, 0] = 0.02 * np.arange(steps + 1)  # 0.5 m/s along x for the whole episode
+    ag[2, 1:6, 2] = 0.01 * np.arange(1, 6)  # lifted 1 cm a step for 5 steps, then held 5 cm up
+    ag[2, 6:, 2] = 0.05
+    energy = trajectory_energy(ag, dt=0.04, clip=0.5)
+    # Still: nothing. Constant speed: the kinetic energy 0.5 * 0.5^2 gained once. Lifted: kinetic 0.5 * 0.25^2
+    # and potential g * 1 cm gained on each of 5 steps; stopping loses the kinetic part, which is not counted.
+    np.testing.assert_allclose(energy, [0.0, 0.125, 0.5 * 0.25**2 + GRAVITY * 0.05])
+    # Each step's gain is clipped: a 1 m/s start (kinetic 0.5) counts 0.1 with clip 0.1.
+    fast = np.zeros((1, 3, 3))
+    fast[0, :, 0] = 0.04 * np.arange(3)
+    np.testing.assert_allclose(trajectory_energy(fast, dt=0.04, clip=0.1), [0.1])
+
+
+def test_trajectory_energy_adds_the_points_of_a_multi_object_goal():
+    ag = np.zeros((1, 2, 6))
+    ag[0, 1, 2] = 0.01  # the first object up by 1 cm
+    ag[0, 1, 3] = 0.02  # the second moved 2 cm along x
+    expected = 0.5 * (0.01 / 0.04) ** 2 + GRAVITY * 0.01 + 0.5 * (0.02 / 0.04) ** 2
+    np.testing.assert_allclose(trajectory_energy(ag, dt=0.04, clip=10.0), [expected])
+
+
+def test_a_priority_draws_episodes_in_proportion_to_their_weights():
+    weights = np.array([0.0, 1.0, 0.0, 3.0, 0.0, 0.0])
+    batch = sample_her_transitions(known_episodes(), 40_000, np.random.default_rng(0), future_p=0.0,
+                                   reward_fn=reward_fn, priority=lambda episodes: weights)
+    drawn = np.bincount(batch["o"][:, 0].astype(int), minlength=N_EP) / 40_000
+    np.testing.assert_allclose(drawn, weights / weights.sum(), atol=0.01)
+    assert drawn[[0, 2, 4, 5]].sum() == 0
+
+
+def test_a_priority_of_zeros_draws_uniformly_as_without_one():
+    zero = sample_her_transitions(known_episodes(), 100, np.random.default_rng(3), future_p=0.8,
+                                  reward_fn=reward_fn, priority=lambda episodes: np.zeros(N_EP))
+    plain = sample(0.8, batch_size=100, seed=3)
+    for key in plain:
+        np.testing.assert_array_equal(zero[key], plain[key])

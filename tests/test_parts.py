@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from conftest import tiny_run
 
-from her.config import build_config
+from her.config import ConfigError, build_config
 from her import mpi, parts
 
 
@@ -52,3 +52,16 @@ def test_critic_targets_are_bounded_by_the_lowest_return_of_the_envs_reward(tmp_
     assert clip() == pytest.approx(50.0)  # FetchReach: -1 per step over gamma 0.98's horizon, the reference's bound
     assert clip(env="FetchStack2") == pytest.approx(100.0)  # gamma 0.99
     assert clip(env="FetchStack2", env_kwargs="reward_type=step") == pytest.approx(200.0)  # down to -2 per step
+
+
+def test_energy_priority_draws_the_updates_episodes_and_needs_goals_of_3d_positions(tmp_path):
+    plain = parts.build(build_config({**tiny_run(), "log_path": tmp_path}), mpi.SingleProcess())
+    assert plain.buffer.sampler.keywords["priority"] is None  # the reference's uniform draws
+    energy = parts.build(build_config({**tiny_run(), "log_path": tmp_path, "replay_priority": "energy"}),
+                         mpi.SingleProcess())
+    assert energy.buffer.sampler.keywords["priority"] is not None
+    assert "priority" not in energy.sampler.keywords  # the normaliser's draws stay uniform
+    with pytest.raises(ConfigError, match="--replay_priority energy reads achieved goals as 3-d positions, and "
+                                          "PointGoal-v0's have 2 dimensions: use --replay_priority uniform"):
+        parts.build(build_config({**tiny_run(), "log_path": tmp_path, "replay_priority": "energy",
+                                  "gym_packages": "examples.point_goal", "env": "PointGoal-v0"}), mpi.SingleProcess())
