@@ -59,7 +59,8 @@ def trajectory_energy(ag: np.ndarray, dt: float, clip: float) -> np.ndarray:
 
 
 def energy_priority(dt: float, clip: float) -> Callable[[Mapping[str, np.ndarray]], np.ndarray]:
-    """Episode weights for ``sample_her_transitions(priority=...)``: their trajectory energy."""
+    """Episodes ``{key: (n, T_key, dim)}`` -> their weights ``(n,)``: the trajectory energy, for a ReplayBuffer's
+    ``priority``."""
     return lambda episodes: trajectory_energy(episodes["ag"], dt, clip)
 
 
@@ -71,13 +72,13 @@ def sample_her_transitions(
     future_p: float,
     reward_fn: RewardFn,
     strategy: str = "future",
-    priority: Callable[[Mapping[str, np.ndarray]], np.ndarray] | None = None,
+    weights: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Draw ``batch_size`` transitions over episodes and steps, relabel a ``future_p`` fraction.
 
     ``episodes`` holds ``o, ag: (n_ep, T+1, dim)`` and ``u, g, info_*: (n_ep, T, dim)`` (decision D1).
-    Episodes are drawn uniformly (the reference), or in proportion to ``priority(episodes): (n_ep,)`` weights
-    (uniformly while they are all zero); steps uniformly.
+    Episodes are drawn uniformly (the reference), or in proportion to ``weights: (n_ep,)`` (uniformly while
+    they are all zero); steps uniformly.
     A relabelled row's goal is ``ag[ep, i]`` of its own episode, ``i`` chosen by ``STRATEGIES[strategy]``
     ('none' relabels no row whatever ``future_p``); the reward is recomputed for every row.
     Returns ``o, u, g, ag, info_*, o_2, ag_2, r``, each ``(batch_size, dim)`` except ``r: (batch_size,)``.
@@ -86,7 +87,6 @@ def sample_her_transitions(
         raise ValueError(f"unknown replay strategy {strategy!r}: use one of {', '.join(STRATEGIES)}")
     choose = STRATEGIES[strategy]
     n_episodes, T = episodes["u"].shape[:2]
-    weights = priority(episodes) if priority is not None else None
     if weights is not None and weights.sum() > 0:
         ep = rng.choice(n_episodes, size=batch_size, p=weights / weights.sum())
     else:

@@ -144,8 +144,8 @@ def build(config: Config, comm: mpi.SingleProcess | mpi.MPIComm, load_weights: b
     shapes = episode_shapes(dims, config.T)
     check_memory(config, sum(int(np.prod(shape)) for shape in shapes.values()) * 4 * (config.buffer_size // config.T))
     # The priority draws the updates' episodes; the normaliser and the demos keep uniform draws.
-    buffer = ReplayBuffer(shapes, config.buffer_size // config.T,
-                          partial(sampler, priority=episode_priority(config, dims, goal_env)))
+    buffer = ReplayBuffer(shapes, config.buffer_size // config.T, sampler,
+                          priority=episode_priority(config, dims, goal_env))
 
     loaded, demos = mpi.on_every_rank(comm, lambda: read_inputs(config, dims, load_weights), (UserError,))
     digest = demo_digest(demos) if demos is not None else None  # states included, if loaded

@@ -6,7 +6,10 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
-Sampler = Callable[[Mapping[str, np.ndarray], int, np.random.Generator], dict]
+# (episodes, batch size, rng, weights=(n_ep,) or None) -> transitions
+Sampler = Callable[..., dict]
+# episodes {key: (n, T_key, dim)} -> (n,) sampling weights
+Priority = Callable[[Mapping[str, np.ndarray]], np.ndarray]
 
 
 def episode_shapes(dims: Mapping[str, int], T: int) -> dict[str, tuple[int, int]]:
@@ -24,16 +27,20 @@ class ReplayBuffer:
     """Fixed-capacity store of whole episodes with an injected transition sampler.
 
     Slots fill sequentially; once full, incoming episodes overwrite uniformly random slots (with replacement),
-    as the reference does, rather than the oldest ones.
+    as the reference does, rather than the oldest ones. With a ``priority``, each episode's sampling weight is
+    computed once, when it is stored (or loaded), and handed to the sampler.
     """
 
-    def __init__(self, shapes: Mapping[str, tuple[int, ...]], size_in_episodes: int, sampler: Sampler):
+    def __init__(self, shapes: Mapping[str, tuple[int, ...]], size_in_episodes: int, sampler: Sampler,
+                 priority: Priority | None = None):
         if size_in_episodes < 1:
             raise ValueError(f"replay capacity must be at least one episode, got {size_in_episodes}")
         self.size = size_in_episodes
         self.sampler = sampler
         # key -> (size, T_key, dim), e.g. o: (size, T+1, dim_o); float32 as in the reference.
         self.buffers = {key: np.zeros((self.size, *shape), dtype=np.float32) for key, shape in shapes.items()}
+        self.priority = priority
+        self.weights = np.zeros(self.size) if priority is not None else None  # (size,)
         self.current_size = 0
         self.n_transitions_stored = 0
 
@@ -51,6 +58,8 @@ class ReplayBuffer:
         idx = self._storage_idx(n, rng)
         for key, array in self.buffers.items():
             array[idx] = episode[key]
+        if self.priority is not None and self.weights is not None:
+            self.weights[idx] = self.priority(episode)
         self.n_transitions_stored += n * episode["u"].shape[1]
         return idx
 
@@ -59,7 +68,9 @@ class ReplayBuffer:
             raise RuntimeError("cannot sample from an empty replay buffer: store an episode first")
         # Slices are views: sampling never copies the stored episodes, only the drawn rows.
         episodes = {key: array[: self.current_size] for key, array in self.buffers.items()}
-        return self.sampler(episodes, batch_size, rng)
+        if self.weights is None:
+            return self.sampler(episodes, batch_size, rng)
+        return self.sampler(episodes, batch_size, rng, weights=self.weights[: self.current_size])
 
     def _storage_idx(self, n: int, rng: np.random.Generator) -> np.ndarray:
         if n > self.size:
@@ -88,4 +99,7 @@ class ReplayBuffer:
                 raise ValueError(f"saved replay buffer field {key} has shape {saved.shape[1:]}, not {array.shape[1:]}")
             array[: len(saved)] = saved
         self.current_size = len(state["buffers/u"])
+        if self.priority is not None and self.weights is not None:  # not saved: a function of the episodes
+            self.weights[: self.current_size] = self.priority(
+                {key: array[: self.current_size] for key, array in self.buffers.items()})
         self.n_transitions_stored = int(state["n_transitions_stored"])

@@ -224,18 +224,18 @@ def test_trajectory_energy_adds_the_points_of_a_multi_object_goal():
     np.testing.assert_allclose(trajectory_energy(ag, dt=0.04, clip=10.0), [expected])
 
 
-def test_a_priority_draws_episodes_in_proportion_to_their_weights():
+def test_episodes_are_drawn_in_proportion_to_their_weights():
     weights = np.array([0.0, 1.0, 0.0, 3.0, 0.0, 0.0])
     batch = sample_her_transitions(known_episodes(), 40_000, np.random.default_rng(0), future_p=0.0,
-                                   reward_fn=reward_fn, priority=lambda episodes: weights)
+                                   reward_fn=reward_fn, weights=weights)
     drawn = np.bincount(batch["o"][:, 0].astype(int), minlength=N_EP) / 40_000
     np.testing.assert_allclose(drawn, weights / weights.sum(), atol=0.01)
     assert drawn[[0, 2, 4, 5]].sum() == 0
 
 
-def test_a_priority_of_zeros_draws_uniformly_as_without_one():
+def test_weights_of_zeros_draw_uniformly_as_without_them():
     zero = sample_her_transitions(known_episodes(), 100, np.random.default_rng(3), future_p=0.8,
-                                  reward_fn=reward_fn, priority=lambda episodes: np.zeros(N_EP))
+                                  reward_fn=reward_fn, weights=np.zeros(N_EP))
     plain = sample(0.8, batch_size=100, seed=3)
     for key in plain:
         np.testing.assert_array_equal(zero[key], plain[key])

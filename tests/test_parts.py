@@ -56,11 +56,10 @@ def test_critic_targets_are_bounded_by_the_lowest_return_of_the_envs_reward(tmp_
 
 def test_energy_priority_draws_the_updates_episodes_and_needs_goals_of_3d_positions(tmp_path):
     plain = parts.build(build_config({**tiny_run(), "log_path": tmp_path}), mpi.SingleProcess())
-    assert plain.buffer.sampler.keywords["priority"] is None  # the reference's uniform draws
+    assert plain.buffer.priority is None  # the reference's uniform draws
     energy = parts.build(build_config({**tiny_run(), "log_path": tmp_path, "replay_priority": "energy"}),
                          mpi.SingleProcess())
-    assert energy.buffer.sampler.keywords["priority"] is not None
-    assert "priority" not in energy.sampler.keywords  # the normaliser's draws stay uniform
+    assert energy.buffer.priority is not None
     with pytest.raises(ConfigError, match="--replay_priority energy reads achieved goals as 3-d positions, and "
                                           "PointGoal-v0's have 2 dimensions: use --replay_priority uniform"):
         parts.build(build_config({**tiny_run(), "log_path": tmp_path, "replay_priority": "energy",

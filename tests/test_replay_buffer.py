@@ -73,3 +73,24 @@ def test_state_dict_round_trip():
     assert restored.current_size == 3 and restored.n_transitions_stored == 3 * T
     for key in buffer.buffers:
         assert np.array_equal(restored.buffers[key], buffer.buffers[key])
+
+
+def test_a_priority_weighs_each_episode_once_when_stored_and_again_when_loaded():
+    def marker_weight(eps):  # an episode's weight is its marker
+        return eps["u"][:, 0, 0].astype(np.float64)
+
+    def weights_seen(eps, batch_size, rng, weights=None):
+        return {"weights": weights}
+
+    rng = np.random.default_rng(0)
+    buffer = ReplayBuffer(episode_shapes(DIMS, T), 4, weights_seen, priority=marker_weight)
+    buffer.store_episode(episodes(3, [1.0, 0.0, 5.0]), rng)
+    np.testing.assert_array_equal(buffer.sample(8, rng)["weights"], [1.0, 0.0, 5.0])  # filled slots only
+    restored = ReplayBuffer(episode_shapes(DIMS, T), 4, weights_seen, priority=marker_weight)
+    restored.load_state_dict(buffer.state_dict())
+    np.testing.assert_array_equal(restored.sample(8, rng)["weights"], [1.0, 0.0, 5.0])
+    sampler = partial(sample_her_transitions, future_p=0.0, reward_fn=lambda ag_2, g, info: np.zeros(len(g)))
+    weighted = ReplayBuffer(episode_shapes(DIMS, T), 4, sampler, priority=marker_weight)
+    weighted.store_episode(episodes(3, [1.0, 0.0, 5.0]), rng)
+    drawn = weighted.sample(6_000, rng)["o"][:, 0]
+    assert 0.0 not in drawn and abs(np.mean(drawn == 5.0) - 5 / 6) < 0.02
