@@ -118,6 +118,12 @@ ROWS = {
     "hand_block_rotate_z": Row("HandManipulateBlockRotateZ, 60 minutes", "HandManipulateBlockRotateZ-v1",
                                HAND_MANIPULATE_CAP),
     "hand_egg_rotate": Row("HandManipulateEggRotate, 60 minutes", "HandManipulateEggRotate-v1", HAND_MANIPULATE_CAP),
+    # The fast recipe (RECIPES["fast"] in her/config.py, docs/performance.md) on the faithful rows' tasks, with the
+    # same caps and stop rule.
+    "push_fast": Row("FetchPush, recipe fast", "FetchPush", 60, flags={"recipe": "fast"}),
+    "pick_and_place_demos_resets_fast": Row("FetchPickAndPlace, 100 demos + resets, recipe fast", "FetchPickAndPlace",
+                                            30, flags={"demo_reset_p": 0.5, "recipe": "fast"},
+                                            demos={"env": "FetchPickAndPlace", "num_episodes": 100, "seed": 0}),
 }
 
 
@@ -438,6 +444,11 @@ COMPARISONS = {
                                  "pick_and_place_demos_resets"], "log", "steps"),
     "slide_compared": ("FetchSlide: with and without demos",
                        ["slide", "slide_demos", "slide_demos_50", "slide_demo_preset"], "log", "steps"),
+    "push_recipes_compared": ("FetchPush: the faithful and the fast recipe", ["push", "push_fast"], "linear",
+                              "steps+minutes"),
+    "pick_and_place_recipes_compared": ("FetchPickAndPlace, 100 demos + resets: both recipes",
+                                        ["pick_and_place_demos_resets", "pick_and_place_demos_resets_fast"],
+                                        "linear", "steps+minutes"),
 }
 
 

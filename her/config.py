@@ -118,7 +118,7 @@ class Config:
         False, "read a demo file in the reference's pickled layout (only for files you trust: unpickling runs code)"
     )
     recipe: str = _opt("", "a named set of departures from the reference's configuration, applied after the demo "
-                           "preset (flags still override it); one of: stack (see RECIPES in her/config.py)")
+                           "preset (flags still override it); one of: stack, fast (see RECIPES in her/config.py)")
     demo_reset_p: float = _opt(
         0.0, "fraction of training episodes that start from a random demo state, with the goal that demo "
         "achieved at its end (Nair et al.'s resets; needs a version-2 demo_file); evaluation never does"
@@ -186,6 +186,14 @@ RECIPES: dict[str, dict[str, Any]] = {
     # --num_episodes 1000 --noise 0.1: an expert acting through noise shows how to recover, which 100 clean
     # ones do not).
     "stack": {"env_kwargs": "reward_type=step", "demo_reset_p": 0.5, "random_eps": 0.0, "num_demo": 1000},
+    # Less wall time to the same success on a small machine (docs/performance.md, "A fast recipe"): networks of
+    # 3 x 128, whose update costs about a third of 3 x 256's, and episodes drawn by their objects' energy.
+    "fast": {"hidden": 128, "replay_priority": "energy"},
+}
+# A recipe's keys for runs with demonstrations, over the demo preset's: the fast recipe halves its batches of
+# 1,024 (128 of them demo rows), which cost 3.4 times a batch of 256 per update.
+RECIPES_WITH_DEMOS: dict[str, dict[str, Any]] = {
+    "fast": {"batch_size": 512, "demo_batch_size": 64},
 }
 
 # Keys added after runs were recorded, with the value a record without them trained with (resume, --play).
@@ -369,6 +377,8 @@ def build_config(user: Mapping[str, Any] | None = None, *, mpi_size: int = 1,
         if recipe not in RECIPES:
             raise ConfigError(f"unknown recipe {recipe!r}: use one of {', '.join(RECIPES)}, or none")
         values.update({name: coerce(name, value) for name, value in RECIPES[recipe].items()})
+        if chosen.get("demo_file"):
+            values.update({name: coerce(name, value) for name, value in RECIPES_WITH_DEMOS.get(recipe, {}).items()})
     values.update(chosen)
 
     if values["num_timesteps"] is not None and values["n_epochs"] is not None:

@@ -84,9 +84,20 @@ def test_a_recipe_comes_after_the_demo_preset_and_before_the_users_flags():
     assert build_config({"env": "FetchPush"}).recipe == ""  # faithful unless asked for
 
 
+def test_the_fast_recipe_changes_its_keys_only_and_halves_the_demo_presets_batches():
+    plain, fast = build_config({"env": "FetchPush"}), build_config({"env": "FetchPush", "recipe": "fast"})
+    changed = {k for k, v in fast.to_dict().items() if plain.to_dict()[k] != v}
+    assert changed == {"recipe", "hidden", "replay_priority"}
+    assert (fast.hidden, fast.replay_priority, fast.batch_size) == (128, "energy", 256)
+    demos = build_config({"env": "FetchPickAndPlace", "demo_file": "d.npz", "recipe": "fast"})
+    assert (demos.batch_size, demos.demo_batch_size, demos.n_cycles, demos.hidden) == (512, 64, 20, 128)
+    mine = build_config({"env": "FetchPickAndPlace", "demo_file": "d.npz", "recipe": "fast", "batch_size": 1024})
+    assert (mine.batch_size, mine.demo_batch_size) == (1024, 64)  # the user's flags still win
+
+
 def test_an_unknown_recipe_is_one_line():
-    with pytest.raises(ConfigError, match="unknown recipe 'fast': use one of stack, or none"):
-        build_config({"env": "FetchStack2", "demo_file": "d.npz", "recipe": "fast"})
+    with pytest.raises(ConfigError, match="unknown recipe 'quick': use one of stack, fast, or none"):
+        build_config({"env": "FetchStack2", "demo_file": "d.npz", "recipe": "quick"})
 
 
 @pytest.mark.parametrize("steps, cycles, rbs, epochs", [
