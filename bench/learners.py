@@ -31,6 +31,8 @@ CANDIDATES = {
     "hidden_128": {"hidden": "128"},
     "hidden_64": {"hidden": "64"},
     "batch_1024": {"batch_size": "1024"},
+    # The fast recipe as a whole (her/config.py): 3 x 128 and energy-prioritised episodes.
+    "recipe_fast": {"recipe": "fast"},
 }
 
 
