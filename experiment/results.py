@@ -121,6 +121,11 @@ ROWS = {
     # The fast recipe (RECIPES["fast"] in her/config.py, docs/performance.md) on the faithful rows' tasks, with the
     # same caps and stop rule.
     "push_fast": Row("FetchPush, recipe fast", "FetchPush", 60, flags={"recipe": "fast"}),
+    # The fast recipe's ablation: one ingredient taken out at a time.
+    "push_fast_uniform": Row("FetchPush, recipe fast with uniform replay", "FetchPush", 60,
+                             flags={"recipe": "fast", "replay_priority": "uniform"}),
+    "push_fast_256": Row("FetchPush, recipe fast with 3 x 256", "FetchPush", 60,
+                         flags={"recipe": "fast", "hidden": 256}),
     "pick_and_place_demos_resets_fast": Row("FetchPickAndPlace, 100 demos + resets, recipe fast", "FetchPickAndPlace",
                                             30, flags={"demo_reset_p": 0.5, "recipe": "fast"},
                                             demos={"env": "FetchPickAndPlace", "num_episodes": 100, "seed": 0}),
@@ -444,8 +449,8 @@ COMPARISONS = {
                                  "pick_and_place_demos_resets"], "log", "steps"),
     "slide_compared": ("FetchSlide: with and without demos",
                        ["slide", "slide_demos", "slide_demos_50", "slide_demo_preset"], "log", "steps"),
-    "push_recipes_compared": ("FetchPush: the faithful and the fast recipe", ["push", "push_fast"], "linear",
-                              "steps+minutes"),
+    "push_recipes_compared": ("FetchPush: the faithful and the fast recipe",
+                              ["push", "push_fast", "push_fast_uniform", "push_fast_256"], "linear", "steps+minutes"),
     "pick_and_place_recipes_compared": ("FetchPickAndPlace, 100 demos + resets: both recipes",
                                         ["pick_and_place_demos_resets", "pick_and_place_demos_resets_fast"],
                                         "linear", "steps+minutes"),
