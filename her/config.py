@@ -177,7 +177,8 @@ LEARNERS = ("ddpg", "twin")
 # How the sampler draws episodes (her.her_sampler): uniformly, or by trajectory_energy.
 PRIORITIES = ("uniform", "energy")
 
-# Named recipes: departures from the reference, each measured (docs/stacking.md), never applied unless asked for.
+# Named recipes: departures from the reference, each measured (docs/stacking.md, docs/performance.md), never
+# applied unless asked for.
 # Order of application: defaults -> task overrides -> demo preset -> recipe -> recorded config -> user flags.
 RECIPES: dict[str, dict[str, Any]] = {
     # Block stacking from demonstrations (docs/stacking.md): the paper's per-block step reward and resets to demo
