@@ -495,8 +495,7 @@ def plot_comparison(name: str) -> Path | None:
         line, = panels[0, 0].plot(steps, quartiles(curves, axis=0)[1], label=f"{ROWS[row].title} ({seeds})")
         if with_minutes:
             minutes, by_time = minute_curves(runs)
-            panels[0, 1].plot(minutes, np.nanmedian(by_time, axis=0) if len(runs) > 1 else by_time[0],
-                              color=line.get_color())
+            panels[0, 1].plot(minutes, np.nanmedian(by_time, axis=0), color=line.get_color())
         drawn += 1
     if not drawn:
         plt.close(fig)

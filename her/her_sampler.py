@@ -87,8 +87,9 @@ def sample_her_transitions(
         raise ValueError(f"unknown replay strategy {strategy!r}: use one of {', '.join(STRATEGIES)}")
     choose = STRATEGIES[strategy]
     n_episodes, T = episodes["u"].shape[:2]
-    if weights is not None and weights.sum() > 0:
-        ep = rng.choice(n_episodes, size=batch_size, p=weights / weights.sum())
+    total = weights.sum() if weights is not None else 0.0
+    if weights is not None and total > 0:
+        ep = rng.choice(n_episodes, size=batch_size, p=weights / total)
     else:
         ep = rng.integers(0, n_episodes, size=batch_size)
     t = rng.integers(0, T, size=batch_size)

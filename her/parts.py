@@ -22,7 +22,7 @@ from her.learner import Learner
 from her.demo import EPISODE_KEYS, load_demos
 from her.errors import UserError
 from her.her_sampler import energy_priority, sample_her_transitions
-from her.replay_buffer import ReplayBuffer, episode_shapes
+from her.replay_buffer import Priority, ReplayBuffer, episode_shapes
 from her.rollout import RolloutWorker
 from her.starts import training_starts
 
@@ -107,7 +107,7 @@ def make_learner(config: Config, dims: dict[str, int], allreduce: Any = None, lo
     )
 
 
-def episode_priority(config: Config, dims: dict[str, int], goal_env: Any) -> Any:
+def episode_priority(config: Config, dims: dict[str, int], goal_env: Any) -> Priority | None:
     """The sampler's episode weights (``replay_priority``), or None for uniform draws."""
     if config.replay_priority == "uniform":
         return None

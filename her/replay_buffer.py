@@ -40,7 +40,7 @@ class ReplayBuffer:
         # key -> (size, T_key, dim), e.g. o: (size, T+1, dim_o); float32 as in the reference.
         self.buffers = {key: np.zeros((self.size, *shape), dtype=np.float32) for key, shape in shapes.items()}
         self.priority = priority
-        self.weights = np.zeros(self.size) if priority is not None else None  # (size,)
+        self.weights = np.zeros(self.size if priority is not None else 0)  # (size,) with a priority, else empty
         self.current_size = 0
         self.n_transitions_stored = 0
 
@@ -58,7 +58,7 @@ class ReplayBuffer:
         idx = self._storage_idx(n, rng)
         for key, array in self.buffers.items():
             array[idx] = episode[key]
-        if self.priority is not None and self.weights is not None:
+        if self.priority is not None:
             self.weights[idx] = self.priority(episode)
         self.n_transitions_stored += n * episode["u"].shape[1]
         return idx
@@ -68,7 +68,7 @@ class ReplayBuffer:
             raise RuntimeError("cannot sample from an empty replay buffer: store an episode first")
         # Slices are views: sampling never copies the stored episodes, only the drawn rows.
         episodes = {key: array[: self.current_size] for key, array in self.buffers.items()}
-        if self.weights is None:
+        if self.priority is None:
             return self.sampler(episodes, batch_size, rng)
         return self.sampler(episodes, batch_size, rng, weights=self.weights[: self.current_size])
 
@@ -99,7 +99,7 @@ class ReplayBuffer:
                 raise ValueError(f"saved replay buffer field {key} has shape {saved.shape[1:]}, not {array.shape[1:]}")
             array[: len(saved)] = saved
         self.current_size = len(state["buffers/u"])
-        if self.priority is not None and self.weights is not None:  # not saved: a function of the episodes
+        if self.priority is not None:  # not saved: a function of the episodes
             self.weights[: self.current_size] = self.priority(
                 {key: array[: self.current_size] for key, array in self.buffers.items()})
         self.n_transitions_stored = int(state["n_transitions_stored"])
