@@ -121,6 +121,7 @@ ROWS = {
     # The fast recipe (RECIPES["fast"] in her/config.py, docs/performance.md) on the faithful rows' tasks, with the
     # same caps and stop rule.
     "push_fast": Row("FetchPush, recipe fast", "FetchPush", 60, flags={"recipe": "fast"}),
+    "pick_and_place_fast": Row("FetchPickAndPlace, recipe fast", "FetchPickAndPlace", 150, flags={"recipe": "fast"}),
     # The fast recipe's ablation: one ingredient taken out at a time.
     "push_fast_uniform": Row("FetchPush, recipe fast with uniform replay", "FetchPush", 60,
                              flags={"recipe": "fast", "replay_priority": "uniform"}),
