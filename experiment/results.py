@@ -122,8 +122,6 @@ ROWS = {
     # same caps and stop rule.
     "push_fast": Row("FetchPush, recipe fast", "FetchPush", 60, flags={"recipe": "fast"}),
     "pick_and_place_fast": Row("FetchPickAndPlace, recipe fast", "FetchPickAndPlace", 150, flags={"recipe": "fast"}),
-    "pick_and_place_fast_256": Row("FetchPickAndPlace, recipe fast with 3 x 256", "FetchPickAndPlace", 150,
-                                   flags={"recipe": "fast", "hidden": 256}),
     # The fast recipe's ablation: one ingredient taken out at a time.
     "push_fast_uniform": Row("FetchPush, recipe fast with uniform replay", "FetchPush", 60,
                              flags={"recipe": "fast", "replay_priority": "uniform"}),
@@ -455,7 +453,7 @@ COMPARISONS = {
     "push_recipes_compared": ("FetchPush: the faithful and the fast recipe",
                               ["push", "push_fast", "push_fast_uniform", "push_fast_256"], "linear", "steps+minutes"),
     "pick_and_place_fast_compared": ("FetchPickAndPlace without demos: both recipes",
-                                     ["pick_and_place", "pick_and_place_fast", "pick_and_place_fast_256"],
+                                     ["pick_and_place", "pick_and_place_fast"],
                                      "linear", "steps+minutes"),
     "pick_and_place_recipes_compared": ("FetchPickAndPlace, 100 demos + resets: both recipes",
                                         ["pick_and_place_demos_resets", "pick_and_place_demos_resets_fast"],
