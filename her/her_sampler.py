@@ -87,8 +87,7 @@ def sample_her_transitions(
         raise ValueError(f"unknown replay strategy {strategy!r}: use one of {', '.join(STRATEGIES)}")
     choose = STRATEGIES[strategy]
     n_episodes, T = episodes["u"].shape[:2]
-    total = weights.sum() if weights is not None else 0.0
-    if weights is not None and total > 0:
+    if weights is not None and (total := weights.sum()) > 0:
         ep = rng.choice(n_episodes, size=batch_size, p=weights / total)
     else:
         ep = rng.integers(0, n_episodes, size=batch_size)
