@@ -127,6 +127,9 @@ ROWS = {
                              flags={"recipe": "fast", "replay_priority": "uniform"}),
     "push_fast_256": Row("FetchPush, recipe fast with 3 x 256", "FetchPush", 60,
                          flags={"recipe": "fast", "hidden": 256}),
+    # A candidate ingredient, not (yet) in the recipe: half the reference's 40 updates per cycle.
+    "push_fast_nb20": Row("FetchPush, recipe fast with 20 updates a cycle", "FetchPush", 60,
+                          flags={"recipe": "fast", "n_batches": 20}),
     "pick_and_place_demos_resets_fast": Row("FetchPickAndPlace, 100 demos + resets, recipe fast", "FetchPickAndPlace",
                                             30, flags={"demo_reset_p": 0.5, "recipe": "fast"},
                                             demos={"env": "FetchPickAndPlace", "num_episodes": 100, "seed": 0}),
