@@ -127,6 +127,8 @@ ROWS = {
     # same caps and stop rule.
     "push_fast": Row("FetchPush, recipe fast", "FetchPush", 60, flags={"recipe": "fast"}),
     "pick_and_place_fast": Row("FetchPickAndPlace, recipe fast", "FetchPickAndPlace", 150, flags={"recipe": "fast"}),
+    # FetchSlide's target is the mean of the last 10 epochs within 60 minutes: 280 epochs at the recipe's 12-13 s.
+    "slide_fast": Row("FetchSlide, recipe fast, 60 minutes", "FetchSlide", 280, flags={"recipe": "fast"}),
     # The fast recipe's ablation: one ingredient taken out at a time.
     "push_fast_uniform": Row("FetchPush, recipe fast with uniform replay", "FetchPush", 60,
                              flags={"recipe": "fast", "replay_priority": "uniform"}),
