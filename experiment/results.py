@@ -468,6 +468,8 @@ COMPARISONS = {
     "pick_and_place_recipes_compared": ("FetchPickAndPlace, 100 demos + resets: both recipes",
                                         ["pick_and_place_demos_resets", "pick_and_place_demos_resets_fast"],
                                         "linear", "steps+minutes"),
+    "hand_reach_compared": ("HandReach: the reference's exploration noise and less",
+                            ["hand_reach", "hand_reach_low_noise"], "linear", "steps"),
 }
 
 
