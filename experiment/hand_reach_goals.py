@@ -38,7 +38,10 @@ def evaluate(policy_path: str, episodes: int, seed: int) -> dict[str, list[tuple
     """Deterministic episodes of a saved policy; the success and final fingertip distance of each, by goal kind."""
     import her.policy
 
-    policy = her.policy.load(policy_path)
+    try:
+        policy = her.policy.load(policy_path)
+    except her.policy.PolicyFileError as e:
+        raise SystemExit(f"error: {e}") from None
     if policy.env_id != ENV_ID:
         raise SystemExit(f"error: {policy_path} is a policy for {policy.env_id}, not {ENV_ID}")
     env: Any = envs.make_env(ENV_ID, seed=seed)  # a HandReach env, with its initial_goal
@@ -136,6 +139,9 @@ def main(argv: list[str] | None = None) -> int:
     fit.add_argument("--starts", type=int, default=10, help="random starting poses per goal")
     fit.add_argument("--seed", type=int, default=1000)
     args = parser.parse_args(argv)
+    for name in ("episodes", "goals", "starts"):
+        if getattr(args, name, 1) < 1:
+            parser.error(f"--{name} must be at least 1")
 
     if args.command == "evaluate":
         episodes = evaluate(args.policy, args.episodes, args.seed)
