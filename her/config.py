@@ -341,6 +341,16 @@ def nearest_key(name: str) -> str:
     return f" (did you mean --{match[0]}?)" if match else ""
 
 
+def default_log_path(task: str) -> str:
+    """``runs/<task>-<date>-<time>``, with ``-2``, ``-3``, ... when a run started in the same second took the name."""
+    base = f"runs/{task}-{time.strftime('%Y%m%d-%H%M%S')}"
+    path, n = base, 1
+    while os.path.exists(path):
+        n += 1
+        path = f"{base}-{n}"
+    return path
+
+
 def build_config(user: Mapping[str, Any] | None = None, *, mpi_size: int = 1,
                  recorded: Mapping[str, Any] | None = None) -> Config:
     """Defaults -> task overrides -> demo preset (if demo_file) -> ``recorded`` (see read_recorded) -> ``user``;
@@ -401,7 +411,7 @@ def build_config(user: Mapping[str, Any] | None = None, *, mpi_size: int = 1,
     if values["gamma"] is None:
         values["gamma"] = 1.0 - 1.0 / T
     if values["log_path"] is None:
-        values["log_path"] = f"runs/{task}-{time.strftime('%Y%m%d-%H%M%S')}"
+        values["log_path"] = default_log_path(task)
 
     config = Config(**values, env_id=env_id, T=T, mpi_size=mpi_size)
     validate(config)

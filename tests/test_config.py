@@ -216,3 +216,14 @@ def test_runs_recorded_before_later_keys_still_load():
         for key, value in ADDED_KEYS.items():
             if key not in json.loads(path.read_text()):
                 assert getattr(config, key) == value, (path, key)
+
+
+def test_a_default_log_folder_taken_in_the_same_second_gets_a_suffix(tmp_path, monkeypatch):
+    # Two runs started within one second (a script, a test of the README's commands) must not share a folder.
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("her.config.time.strftime", lambda fmt: "20261207-020536")
+    assert build_config({"env": "FetchPush"}).log_path == "runs/FetchPush-20261207-020536"
+    (tmp_path / "runs" / "FetchPush-20261207-020536").mkdir(parents=True)
+    assert build_config({"env": "FetchPush"}).log_path == "runs/FetchPush-20261207-020536-2"
+    (tmp_path / "runs" / "FetchPush-20261207-020536-2").mkdir()
+    assert build_config({"env": "FetchPush"}).log_path == "runs/FetchPush-20261207-020536-3"
