@@ -41,6 +41,8 @@ STACK3_RECIPE_CAP = 55  # epochs
 # run within the 60 minutes these rows are given; HandManipulateEggRotate 44 s (its first 11 epochs), so 80.
 HAND_MANIPULATE_CAP = 90  # epochs
 HAND_EGG_CAP = 80  # epochs
+# AntMaze_UMaze: 140,000 env steps (200 episodes of 700) an epoch at 64 s (2026-12-07, quiet cores): 55 epochs.
+ANT_MAZE_CAP = 55  # epochs
 # The stacking recipe's demonstrations: 1,000 episodes of the scripted expert acting through Gaussian noise of 0.1.
 STACK2_DEMOS = {"env": "FetchStack2", "num_episodes": 1000, "seed": 0, "noise": 0.1}
 
@@ -124,6 +126,7 @@ ROWS = {
     "hand_block_rotate_z": Row("HandManipulateBlockRotateZ, 60 minutes", "HandManipulateBlockRotateZ-v1",
                                HAND_MANIPULATE_CAP),
     "hand_egg_rotate": Row("HandManipulateEggRotate, 60 minutes", "HandManipulateEggRotate-v1", HAND_EGG_CAP),
+    "ant_maze": Row("AntMaze_UMaze, 60 minutes", "AntMaze_UMaze-v5", ANT_MAZE_CAP),
     # The fast recipe (RECIPES["fast"] in her/config.py, docs/performance.md) on the faithful rows' tasks, with the
     # same caps and stop rule.
     "push_fast": Row("FetchPush, recipe fast", "FetchPush", 60, flags={"recipe": "fast"}),
