@@ -141,6 +141,8 @@ ROWS = {
     # A candidate ingredient, not (yet) in the recipe: half the reference's 40 updates per cycle.
     "push_fast_nb20": Row("FetchPush, recipe fast with 20 updates a cycle", "FetchPush", 60,
                           flags={"recipe": "fast", "n_batches": 20}),
+    "pick_and_place_fast_nb20": Row("FetchPickAndPlace, recipe fast with 20 updates a cycle", "FetchPickAndPlace", 150,
+                                    flags={"recipe": "fast", "n_batches": 20}),
     "pick_and_place_demos_resets_fast": Row("FetchPickAndPlace, 100 demos + resets, recipe fast", "FetchPickAndPlace",
                                             30, flags={"demo_reset_p": 0.5, "recipe": "fast"},
                                             demos={"env": "FetchPickAndPlace", "num_episodes": 100, "seed": 0}),
