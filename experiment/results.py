@@ -146,6 +146,12 @@ ROWS = {
     "pick_and_place_demos_resets_fast": Row("FetchPickAndPlace, 100 demos + resets, recipe fast", "FetchPickAndPlace",
                                             30, flags={"demo_reset_p": 0.5, "recipe": "fast"},
                                             demos={"env": "FetchPickAndPlace", "num_episodes": 100, "seed": 0}),
+    # Its ablation: the demo preset's batches of 1,024 (128 demo rows) instead of the recipe's 512 (64).
+    "pick_and_place_demos_resets_fast_1024": Row("FetchPickAndPlace, 100 demos + resets, recipe fast with batches "
+                                                 "of 1,024", "FetchPickAndPlace", 30,
+                                                 flags={"demo_reset_p": 0.5, "recipe": "fast", "batch_size": 1024,
+                                                        "demo_batch_size": 128},
+                                                 demos={"env": "FetchPickAndPlace", "num_episodes": 100, "seed": 0}),
 }
 
 
@@ -472,8 +478,11 @@ COMPARISONS = {
                                      ["pick_and_place", "pick_and_place_fast"],
                                      "linear", "steps+minutes"),
     "pick_and_place_recipes_compared": ("FetchPickAndPlace, 100 demos + resets: both recipes",
-                                        ["pick_and_place_demos_resets", "pick_and_place_demos_resets_fast"],
+                                        ["pick_and_place_demos_resets", "pick_and_place_demos_resets_fast",
+                                         "pick_and_place_demos_resets_fast_1024"],
                                         "linear", "steps+minutes"),
+    "slide_recipes_compared": ("FetchSlide: the faithful and the fast recipe", ["slide", "slide_fast"],
+                               "linear", "steps+minutes"),
     "hand_reach_compared": ("HandReach: the reference's exploration noise and less",
                             ["hand_reach", "hand_reach_low_noise"], "linear", "steps"),
 }
