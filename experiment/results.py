@@ -533,13 +533,14 @@ def plot_comparison(name: str) -> Path | None:
         return None
     panels[0, 0].set(title=title, xlabel="env steps (all workers)", ylabel="median test success rate",
                      ylim=(-0.02, 1.02), xscale=xscale)
-    panels[0, 0].legend(loc="upper left", fontsize=8)
     if with_minutes:
         panels[0, 1].set(title="the same runs against wall time", xlabel="wall minutes (2 workers on 2 cores)",
                          ylim=(-0.02, 1.02))
     fig.tight_layout()
+    # Below the panels: row titles are long, and inside a panel the legend hid curves or spilt over its edge.
+    fig.legend(loc="upper center", bbox_to_anchor=(0.5, 0.0), fontsize=8, frameon=False)
     path = RESULTS / f"{name}.png"
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=100, bbox_inches="tight")
     plt.close(fig)
     return path
 
