@@ -152,6 +152,9 @@ ROWS = {
                                                  flags={"demo_reset_p": 0.5, "recipe": "fast", "batch_size": 1024,
                                                         "demo_batch_size": 128},
                                                  demos={"env": "FetchPickAndPlace", "num_episodes": 100, "seed": 0}),
+    # panda-gym (PyBullet), a suite this project did not write (docs/panda.md).
+    "panda_pick_and_place_demos": Row("PandaPickAndPlace, 100 demos", "PandaPickAndPlace", 30,
+                                      demos={"env": "PandaPickAndPlace", "num_episodes": 100, "seed": 0}),
 }
 
 

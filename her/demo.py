@@ -3,7 +3,7 @@
 A file holds whole episodes in the replay buffer's layout (decision D1): ``o, ag: (E, T+1, dim)``,
 ``g, u: (E, T, dim)``, ``info_is_success: (E, T, 1)``, float32, plus ``env_id``, ``format`` and ``version``.
 Version 2 adds the simulator state of each observation, ``state/<name>: (E, T+1, size)`` float64 (the
-components of ``her.sim_state`` and ``state/goal``, the env's goal unrounded), so that an env can be restored
+components of a ``her.env_state`` backend and ``state/goal``, the env's goal unrounded), so that an env can be restored
 to any demo state. Versions 1 and 2 are read; the reference's pickled layout (§11) only on explicit request.
 """
 
@@ -64,7 +64,7 @@ def save_demos(path: str | Path, episodes: Mapping[str, np.ndarray], env_id: str
 
 
 class EpisodeStates:
-    """The simulator state (``her.sim_state``) and the env's goal at every observation of one episode."""
+    """The simulator state (``her.env_state``) and the env's goal at every observation of one episode."""
 
     def __init__(self) -> None:
         self.states: list[dict[str, np.ndarray]] = []
@@ -73,16 +73,16 @@ class EpisodeStates:
     @staticmethod
     def track(env) -> None:
         """Before the episode's reset (ValueError for an env whose states cannot be saved)."""
-        from her import sim_state
+        from her import env_state
 
-        sim_state.track(env)
+        env_state.track(env)
 
     def record(self, env) -> None:
         """After the reset and after each step."""
-        from her import sim_state
+        from her import env_state
 
-        self.states.append(sim_state.get_state(env))
-        self.goals.append(np.array(env.unwrapped.goal, dtype=np.float64))
+        self.states.append(env_state.get_state(env))
+        self.goals.append(env_state.get_goal(env))
 
     def arrays(self) -> dict[str, np.ndarray]:
         """``state/<name>: (T+1, size)`` and ``state/goal: (T+1, dim_g)``, float64."""
@@ -331,7 +331,7 @@ def _read_states(data, path: Path, env_id: str, dims: Mapping[str, int], T: int,
                                 "from an env whose states can be saved")
         version = int(data["version"]) if "version" in data.files else 1
         raise _no_states(path, f"is a version-{version} demo file", env_id, held)
-    missing = [key for key in (GOAL_KEY, STATE_PREFIX + "qpos") if key not in keys]
+    missing = [key for key in (GOAL_KEY,) if key not in keys] or ([] if len(keys) > 1 else ["a simulator state"])
     if missing:
         raise DemoFileError(f"{path} has states but lacks {', '.join(missing)}: the file is damaged")
     states = {}
@@ -348,7 +348,7 @@ def _read_states(data, path: Path, env_id: str, dims: Mapping[str, int], T: int,
 
 
 def demo_state(demos: Mapping[str, np.ndarray], episode: int, t: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """The simulator state and goal that restore observation ``t`` of ``episode`` (``her.sim_state.set_state``)."""
+    """The simulator state and goal that restore observation ``t`` of ``episode`` (``her.env_state.set_state``)."""
     state = {key.removeprefix(STATE_PREFIX): demos[key][episode, t] for key in demos
              if key.startswith(STATE_PREFIX) and key != GOAL_KEY}
     return state, demos[GOAL_KEY][episode, t]

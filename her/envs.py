@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 import gymnasium as gym
 import numpy as np
 
-from her import fetch_obs
+from her import fetch_obs, panda
 
 TASKS = {
     "FetchReach": "FetchReach-v4",
@@ -22,6 +22,7 @@ TASKS = {
     "FetchSlide": "FetchSlide-v4",
     "FetchStack2": "FetchStack2-v1",
     "FetchStack3": "FetchStack3-v1",
+    **panda.TASKS,
 }
 
 # Where a step's info says whether the goal is reached: Fetch and Hand envs say is_success, the mazes success.
@@ -51,6 +52,7 @@ def _register() -> None:
         for suffix, reward_type in (("", "sparse"), ("Dense", "dense")):
             gym.register(f"FetchStack{n}{suffix}-v1", entry_point="her.fetch_stack:MujocoFetchStackEnv",
                          kwargs={"n_blocks": n, "reward_type": reward_type}, max_episode_steps=steps)
+    panda.register()  # when the [panda] extra is installed
     _registered = True
 
 
@@ -72,6 +74,8 @@ def resolve_env_id(name: str, packages: Iterable[str] = ()) -> str:
     if ":" in name:
         module, _, name = name.partition(":")
         import_packages([module])
+    if panda.is_panda(name):
+        panda.check_makeable(name)
     if name in TASKS:
         return TASKS[name]
     old = re.fullmatch(r"(Fetch[A-Za-z]+?)(Dense)?-v(\d+)", name)
@@ -159,6 +163,9 @@ def _make(env_id: str, render_mode: str | None, kwargs: Mapping[str, Any]) -> gy
     if render_mode is not None:  # an env without rendering need not take the argument at all
         kwargs = {**kwargs, "render_mode": render_mode}
     try:
+        if panda.is_panda(env_id):
+            with panda.quiet_c_output():  # PyBullet's start-up lines, printed at every connect
+                return gym.make(env_id, **kwargs)
         return gym.make(env_id, **kwargs)
     except TypeError as e:  # an env_kwargs key the env's constructor does not take
         if not kwargs:

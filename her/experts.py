@@ -328,14 +328,22 @@ EXPERTS: dict[str, Expert | type] = {
 }
 
 
+def _all_experts() -> dict[str, Expert | type]:
+    from her.panda_experts import EXPERTS as PANDA
+
+    return {**EXPERTS, **PANDA}
+
+
 def expert_for(env_id: str) -> Expert | type:
     """The scripted expert of ``env_id``'s task (any version, dense reward or not); see ``EXPERTS``."""
     from her.envs import base_task
 
     task = base_task(env_id)
-    if task not in EXPERTS:
-        raise ValueError(f"no scripted expert for {env_id}: use one of {', '.join(EXPERTS)}")
-    return EXPERTS[task]
+    experts = _all_experts()
+    if task not in experts:
+        raise ValueError(f"no scripted expert for {env_id}: use one of {', '.join(experts)}, or your own "
+                         f"controller with --expert module:callable")
+    return experts[task]
 
 
 # ---- generation ----
@@ -376,9 +384,11 @@ class ExpertEpisode:
         return np.clip(u, -1.0, 1.0)[None], None
 
     def after_step(self, t: int, env_index: int, env, result: tuple) -> None:
-        self.obs, terminated, truncated = result[0], result[2], result[3]
-        if (terminated or truncated) and t < self.T - 1:
-            raise RuntimeError(f"{env.spec.id} ended after {t + 1} steps, before T={self.T}")
+        # terminated is ignored, as in training: panda-gym reports it on reaching the goal, and HER's episodes
+        # run T steps whatever happens (success is read after the last).
+        self.obs, truncated = result[0], result[3]
+        if truncated and t < self.T - 1:
+            raise RuntimeError(f"{env.spec.id} was truncated after {t + 1} steps, before T={self.T}")
         self.states.record(env)
 
     def state_arrays(self) -> dict[str, np.ndarray]:

@@ -44,6 +44,13 @@ def _name(env: gym.Env) -> str:
     return env.spec.id if env.spec else type(env.unwrapped).__name__
 
 
+def accepts(env: gym.Env) -> bool:
+    """Whether ``env`` is a gymnasium-robotics MuJoCo robot env (``her.env_state``'s backend choice)."""
+    from gymnasium_robotics.envs.robot_env import MujocoRobotEnv
+
+    return isinstance(env.unwrapped, MujocoRobotEnv)
+
+
 def _robot_env(env: gym.Env):
     """The unwrapped env, after checking this module knows how it steps; ValueError otherwise."""
     from gymnasium_robotics.envs.robot_env import BaseRobotEnv, MujocoRobotEnv

@@ -2,7 +2,7 @@
 
 A start strategy has ``start(env_index, env, rng) -> obs``: it resets the env (how, and with which seed, is
 its choice), may then put the env into another state (the TimeLimit still counts T steps from that reset, see
-``her.sim_state.set_state``), and returns the observation the episode begins with. This is the
+``her.env_state.set_state``), and returns the observation the episode begins with. This is the
 one place to add further strategies (curricula over start states, user-defined starts): a class here and
 its case in ``training_starts``; the rollout loop itself never changes. ``EnvReset`` keeps the env's own
 reset; ``DemoStates`` is Nair et al.'s resets to demonstration states.
@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import gymnasium as gym
 import numpy as np
 
-from her import sim_state
+from her import env_state
 from her.demo import STATE_PREFIX, demo_state
 
 if TYPE_CHECKING:
@@ -67,7 +67,7 @@ class DemoStates:
         for env in envs:
             # Before their next reset, so every episode of these envs steps alike, demo start or not (and an env
             # whose state cannot be restored fails here, in one line, rather than mid-training).
-            sim_state.track(env)
+            env_state.track(env)
 
     def start(self, env_index: int, env: gym.Env, rng: np.random.Generator | None) -> Obs:
         obs, _ = env.reset()
@@ -81,7 +81,7 @@ class DemoStates:
         # is included, where the whole demonstrated task still lies ahead.
         t = int(rng.integers(self.T))
         state, _ = demo_state(self.demos, e, t)
-        return sim_state.set_state(env, state, self.demos["ag"][e, self.T])
+        return env_state.set_state(env, state, self.demos["ag"][e, self.T])
 
 
 def training_starts(config: Config, demos: Mapping[str, np.ndarray] | None, envs: Sequence[gym.Env]) -> Starts:

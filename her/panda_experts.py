@@ -1,0 +1,153 @@
+"""Scripted experts for panda-gym's tasks (``her-demos --env PandaStack``), as ``her.experts`` defines them.
+
+panda-gym's action moves the end effector's target by 5 cm per unit (``ee_displacement * 0.05``, through
+inverse kinematics) and the finger opening by 0.2 x the last component; the fingers close along y and open
+to 8 cm around 4 cm cubes. Observation layout (panda-gym 3): end effector position 0:3, velocity 3:6, finger
+width 6, then per object position (3), Euler rotation (3), velocity (3) and angular velocity (3): PickAndPlace
+and Push 7:19, Stack 7:19 (object 1, the bottom block) and 19:31 (object 2).
+
+Measured success (``her-demos --env ... --num_episodes 100``, seed 0): see docs/panda.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+METRES_PER_ACTION = 0.05
+GAIN = 0.5 / METRES_PER_ACTION  # close half the error per step: the arm lags its target, full steps overshoot
+SIZE = 0.04  # cube edge
+
+
+def _action(xyz, fingers: float, cap: float = 1.0) -> np.ndarray:
+    """An action moving by ``xyz`` metres of error (scaled by GAIN, at most ``cap``), fingers -1 close .. 1 open."""
+    move = GAIN * np.asarray(xyz, dtype=np.float64)
+    largest = np.abs(move).max()
+    if largest > cap:
+        move *= cap / largest  # keep the direction
+    action = np.empty(4, np.float32)
+    action[:3] = move
+    action[3] = fingers
+    return np.clip(action, -1.0, 1.0)
+
+
+def holding(ee: np.ndarray, width: float, obj: np.ndarray) -> bool:
+    """The fingers are closed on the cube: it sits between them and they stop at its width."""
+    rel = obj - ee
+    return bool(np.linalg.norm(rel[:2]) < 0.03 and abs(rel[2]) < 0.02 and 0.03 < width < 0.05)
+
+
+def grasp(ee: np.ndarray, width: float, obj: np.ndarray, hover_z: float) -> np.ndarray:
+    """Go over the cube at ``hover_z``, centre on it, lower with open fingers, then close them."""
+    rel = obj - ee
+    xy = np.linalg.norm(rel[:2])
+    if xy > 0.012:
+        if ee[2] < obj[2] + 0.025:
+            # Straight up first: moving sideways this low sweeps the cubes; opening here would push one away.
+            return _action([0.0, 0.0, hover_z - ee[2]], -1.0 if width < 0.03 else 1.0)
+        if xy > 0.03:
+            return _action([*rel[:2], hover_z - ee[2]], 1.0)
+        return _action([*rel[:2], 0.0], 1.0)  # centre before lowering: fingers off-centre land on the cube
+    if rel[2] < -0.01:
+        err = rel.copy()
+        if width < 0.07:
+            err[2] = 0.0  # fingers still opening: wait above the cube
+        return _action(err, 1.0)
+    return _action(rel, -1.0)
+
+
+def carry(obj: np.ndarray, place: np.ndarray, carry_z: float) -> np.ndarray | None:
+    """Holding the cube: lift it to ``carry_z``, take it over ``place``, lower it there; None once it is there.
+
+    Slow (at most 0.4 of full speed sideways): the cube slides between the finger pads when the arm moves fast.
+    Vertical moves are at least 1.5 cm a step, since the arm sags under the cube and smaller targets stall.
+    """
+    e = place - obj
+    exy = np.linalg.norm(e[:2])
+    if exy > 0.01:
+        if obj[2] < carry_z - 0.015 and exy > 0.02:
+            return _action([0.0, 0.0, max(carry_z + 0.01 - obj[2], 0.03)], -1.0, cap=0.6)
+        return _action([*e[:2], carry_z - obj[2]], -1.0, cap=0.4)
+    if e[2] < -0.008:
+        return _action([*e[:2], min(e[2], -0.03)], -1.0, cap=0.4)
+    return None
+
+
+def reach_expert(obs: Mapping[str, np.ndarray]) -> np.ndarray:
+    """PandaReach: the end effector straight to the goal (its action has no finger component)."""
+    return _action(obs["desired_goal"] - obs["observation"][0:3], 0.0)[:3]
+
+
+def pick_and_place_expert(obs: Mapping[str, np.ndarray]) -> np.ndarray:
+    """PandaPickAndPlace: grasp the cube, carry it to the goal (on the table or in the air) and hold it there."""
+    o, goal = obs["observation"], obs["desired_goal"]
+    ee, width, obj = o[0:3], float(o[6]), o[7:10]
+    if holding(ee, width, obj):
+        return _action(goal - obj, -1.0, cap=0.8)
+    return grasp(ee, width, obj, obj[2] + 0.06)
+
+
+class StackExpert:
+    """PandaStack: cube 1 onto its goal on the table, then cube 2 onto cube 1 where it stands; then clear away.
+
+    Cube 2 may start on cube 1 or on cube 1's goal (panda-gym drops it from 6 cm anywhere in the range): it is
+    first put aside. Keeps one episode's phase (rising after a release, the spot set aside): one per episode.
+    """
+
+    def __init__(self) -> None:
+        self.rising = False
+        self.aside: np.ndarray | None = None
+
+    def __call__(self, obs: Mapping[str, np.ndarray]) -> np.ndarray:
+        o, goal = obs["observation"], obs["desired_goal"]
+        ee, width = o[0:3], float(o[6])
+        pos = np.stack([o[7:10], o[19:22]])
+        targets = goal.reshape(2, 3)
+        placed = np.linalg.norm(pos - targets, axis=1) < 0.02
+        travel_z = pos[:, 2].max() + SIZE + 0.04  # fingertips clear of every cube
+        if self.rising:
+            if ee[2] < travel_z - 0.01 or width < 0.07:
+                return _action([0.0, 0.0, travel_z + 0.01 - ee[2]], 1.0)
+            self.rising = False
+        if placed.all():
+            return _action([0.0, 0.0, travel_z - ee[2]], 1.0)  # done: stay clear of the tower
+        if not placed[0]:
+            on_top = np.linalg.norm(pos[1, :2] - pos[0, :2]) < SIZE * 1.2 and pos[1, 2] > pos[0, 2] + 0.02
+            in_way = np.linalg.norm(pos[1, :2] - targets[0, :2]) < 0.07
+            if on_top or in_way:
+                if self.aside is None:
+                    self.aside = self._free_spot(pos, targets)
+                i, place = 1, self.aside
+            else:
+                i, place = 0, targets[0].copy()
+        else:
+            i, place = 1, targets[1].copy()
+            place[:2] = pos[0, :2]  # on cube 1 as it stands
+        obj = pos[i]
+        if holding(ee, width, obj):
+            action = carry(obj, place, place[2] + 0.03)
+            if action is not None:
+                return action
+            self.rising = True
+            if i == 1 and not placed[0]:
+                self.aside = None
+            return _action(np.zeros(3), 1.0)  # in place: let go
+        return grasp(ee, width, obj, travel_z)
+
+    @staticmethod
+    def _free_spot(pos: np.ndarray, targets: np.ndarray) -> np.ndarray:
+        """A spot on the table away from cube 1 and its goal, not far from cube 2."""
+        xs = np.linspace(-0.15, 0.15, 7)
+        spots = np.array([[x, y, SIZE / 2] for x in xs for y in xs])
+        avoid = np.stack([pos[0, :2], targets[0, :2]])
+        clearance = np.min(np.linalg.norm(spots[:, None, :2] - avoid[None], axis=2), axis=1)
+        score = np.minimum(clearance, 0.12) - 0.3 * np.linalg.norm(spots[:, :2] - pos[1, :2], axis=1)
+        return spots[int(np.argmax(score))]
+
+
+EXPERTS = {
+    "PandaReach": reach_expert,
+    "PandaPickAndPlace": pick_and_place_expert,
+    "PandaStack": StackExpert,
+}
