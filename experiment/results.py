@@ -43,6 +43,9 @@ HAND_MANIPULATE_CAP = 90  # epochs
 HAND_EGG_CAP = 80  # epochs
 # AntMaze_UMaze: 140,000 env steps (200 episodes of 700) an epoch at 64 s (2026-12-07, quiet cores): 55 epochs.
 ANT_MAZE_CAP = 55  # epochs
+# PandaStack: 8,000 env steps an epoch (20 cycles of 2 x 2 episodes of 100 steps), about 65 s on 2 cores: 70 epochs
+# keep a run within the 90 minutes it is given.
+PANDA_STACK_CAP = 70  # epochs
 # The stacking recipe's demonstrations: 1,000 episodes of the scripted expert acting through Gaussian noise of 0.1.
 STACK2_DEMOS = {"env": "FetchStack2", "num_episodes": 1000, "seed": 0, "noise": 0.1}
 
@@ -155,6 +158,12 @@ ROWS = {
     # panda-gym (PyBullet), a suite this project did not write (docs/panda.md).
     "panda_pick_and_place_demos": Row("PandaPickAndPlace, 100 demos", "PandaPickAndPlace", 30,
                                       demos={"env": "PandaPickAndPlace", "num_episodes": 100, "seed": 0}),
+    # PandaStack from demonstrations: the stacking recipe's demos (1,000 episodes of the expert acting through
+    # noise 0.1) and no uniformly random actions, with panda-gym's own sparse reward (the recipe's step reward is
+    # FetchStack's) and without resets to demo states (on FetchStack2 they made no difference).
+    "panda_stack_demos": Row("PandaStack, 1,000 noisy demos", "PandaStack", PANDA_STACK_CAP,
+                             flags={"random_eps": 0.0, "num_demo": 1000},
+                             demos={"env": "PandaStack", "num_episodes": 1000, "seed": 0, "noise": 0.1}),
 }
 
 
