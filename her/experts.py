@@ -1,13 +1,18 @@
-"""Scripted demonstrations for the Fetch tasks (reference §15, decision D11), written as plain arrays.
+"""Scripted demonstrations for any goal env (reference §15, decision D11), written as plain arrays.
 
-Each task has a scripted expert returning an action in [-1, 1]^4 from the observation dict: a pure function,
-or (Slide, Stack) a small class keeping one episode's phase, made afresh for every episode. Every episode runs
-exactly T steps from ``env.reset(seed=episode_seed(seed, i))``, so the same command writes the same file. Run
-``her-demos --help`` (or ``python experiment/data_generation/fetch_data_generation.py --help``) for the options.
-Measured success: PickAndPlace 100% (600 episodes), Push 99.8% (600), Reach 100%, Slide 95% (seeds 0-3: 96, 99,
-92, 94 of 100), Stack2 100% (seeds 0-1, 200), Stack3 99% (seed 0: 99 of 100).
+**The expert interface.** An expert is a callable from one observation dict (``observation``, ``achieved_goal``,
+``desired_goal``, as the env returns it) to an action inside the env's action space; or a class whose instances
+are such callables, made afresh for every episode (for experts that keep a phase). ``EXPERTS`` maps a task to
+its expert: the Fetch tasks' below, panda-gym's in ``her/panda_experts.py``; ``her-demos --expert
+module:callable`` takes a user's own for any goal env (``examples/reach_expert.py``). Every episode runs exactly
+T steps from ``env.reset(seed=episode_seed(seed, i))``, so the same command writes the same file; where a
+``her.env_state`` backend knows the env (MuJoCo, PyBullet), the file also holds the simulator state of every
+observation, for resets to demonstration states. Run ``her-demos --help`` for the options.
 
-Observation layout of the object tasks (25 values): grip_pos 0:3, object_pos 3:6, object_rel_pos 6:9,
+Measured success of the Fetch experts: PickAndPlace 100% (600 episodes), Push 99.8% (600), Reach 100%, Slide
+95% (seeds 0-3: 96, 99, 92, 94 of 100), Stack2 100% (seeds 0-1, 200), Stack3 99% (seed 0: 99 of 100).
+
+Observation layout of the Fetch object tasks (25 values): grip_pos 0:3, object_pos 3:6, object_rel_pos 6:9,
 gripper_state 9:11, object_rot 11:14, object_velp 14:17 (relative to the gripper), object_velr 17:20,
 grip_velp 20:23, gripper_vel 23:25; velocities are displacements per step (velocity x dt). FetchStack repeats
 each object field per block (see her/fetch_stack.py).
@@ -334,6 +339,23 @@ def _all_experts() -> dict[str, Expert | type]:
     return {**EXPERTS, **PANDA}
 
 
+def load_expert(spec: str) -> Expert | type:
+    """``module:callable`` -> the user's expert (the module is imported: the user named it on the command line)."""
+    import importlib
+
+    module, _, name = spec.partition(":")
+    if not module or not name:
+        raise ValueError(f"--expert {spec!r}: give it as module:callable, e.g. examples.reach_expert:expert")
+    try:
+        found = getattr(importlib.import_module(module), name)
+    except Exception as e:  # noqa: BLE001 - any failure of the user's module is one line
+        raise ValueError(f"--expert {spec}: cannot load it ({type(e).__name__}: {e}); check the module is on "
+                         f"PYTHONPATH and defines {name}") from None
+    if not callable(found):
+        raise ValueError(f"--expert {spec} is a {type(found).__name__}, not a function or class")
+    return found
+
+
 def expert_for(env_id: str) -> Expert | type:
     """The scripted expert of ``env_id``'s task (any version, dense reward or not); see ``EXPERTS``."""
     from her.envs import base_task
@@ -364,13 +386,21 @@ class ExpertEpisode:
         from her.demo import EpisodeStates
 
         self.states = EpisodeStates()
+        self.no_states = ""  # why this env's states cannot be recorded, if they cannot
         self.obs: dict[str, np.ndarray] = {}  # the env's latest observation, in its own float64
 
     def start(self, env_index: int, env, rng: np.random.Generator | None) -> dict[str, np.ndarray]:
-        self.states.track(env)  # before the reset: get_state must see inside every step of the episode
+        try:
+            self.states.track(env)  # before the reset: get_state must see inside every step of the episode
+        except ValueError as err:  # no her.env_state backend knows this env: demos without states
+            self.no_states = str(err)
         self.obs, _ = env.reset(seed=self.seed)
-        self.states.record(env)
+        self._record(env)
         return self.obs
+
+    def _record(self, env) -> None:
+        if not self.no_states:
+            self.states.record(env)
 
     def get_actions(self, o: np.ndarray, g: np.ndarray, **_) -> tuple[np.ndarray, None]:
         """The expert's action for the one env, ``(1, dim_u)``: noisy if asked, clipped, float32 (as executed).
@@ -389,11 +419,11 @@ class ExpertEpisode:
         self.obs, truncated = result[0], result[3]
         if truncated and t < self.T - 1:
             raise RuntimeError(f"{env.spec.id} was truncated after {t + 1} steps, before T={self.T}")
-        self.states.record(env)
+        self._record(env)
 
     def state_arrays(self) -> dict[str, np.ndarray]:
-        """``state/<name>: (T+1, size)`` and ``state/goal: (T+1, dim_g)``, float64."""
-        return self.states.arrays()
+        """``state/<name>: (T+1, size)`` and ``state/goal: (T+1, dim_g)``, float64; {} without states."""
+        return {} if self.no_states else self.states.arrays()
 
 
 def run_episode(env, expert: Expert | type, seed: int, T: int,
@@ -420,6 +450,7 @@ class Generated(NamedTuple):
     episodes: dict[str, np.ndarray]  # {key: (E, T_key, dim)}, float32; state/ keys (E, T+1, size) float64
     successes: int  # among the kept episodes
     attempts: int  # episodes run (more than kept with only_success)
+    no_states: str = ""  # why the episodes hold no simulator states (no her.env_state backend for the env)
 
 
 class GenerationError(RuntimeError):
@@ -427,17 +458,24 @@ class GenerationError(RuntimeError):
 
 
 def generate(env_id: str, num_episodes: int, seed: int = 0, *, only_success: bool = False,
-             max_attempts: int | None = None, noise: float = 0.0) -> Generated:
-    """Run the task's expert for ``num_episodes`` episodes (successful ones only, if ``only_success``)."""
+             max_attempts: int | None = None, noise: float = 0.0, expert: Expert | type | None = None) -> Generated:
+    """Run ``expert`` (default: the task's, ``expert_for``) for ``num_episodes`` episodes (successful ones
+    only, if ``only_success``)."""
+    from her.env_state import backend_for
     from her.envs import episode_length, make_env
 
     if num_episodes < 1:
         raise ValueError(f"num_episodes must be at least 1, got {num_episodes}")
-    expert = expert_for(env_id)
+    expert = expert if expert is not None else expert_for(env_id)
     T = episode_length(env_id)
     max_attempts = num_episodes if not only_success else (max_attempts or 10 * num_episodes)
     env = make_env(env_id)
     try:
+        no_states = ""
+        try:
+            backend_for(env)
+        except ValueError as err:
+            no_states = str(err)
         kept: list[dict[str, np.ndarray]] = []
         successes = attempts = 0
         while len(kept) < num_episodes and attempts < max_attempts:
@@ -453,18 +491,20 @@ def generate(env_id: str, num_episodes: int, seed: int = 0, *, only_success: boo
             f"only {len(kept)} of {attempts} episodes of {env_id} succeeded, short of the {num_episodes} "
             f"asked for: lower --num_episodes, raise --max_attempts, or drop --only_success")
     episodes = {key: np.stack([ep[key] for ep in kept]) for key in kept[0]}
-    return Generated(episodes, int(episodes["info_is_success"][:, -1, 0].sum()), attempts)
+    return Generated(episodes, int(episodes["info_is_success"][:, -1, 0].sum()), attempts, no_states)
 
 
 def default_output(env_id: str, num_episodes: int) -> str:
-    """``data_fetch_random_<N>.npz`` for PickAndPlace (the reference's name), ``data_fetch_<task>_<N>.npz`` else."""
+    """``data_fetch_random_<N>.npz`` for FetchPickAndPlace (the reference's name), ``data_fetch_<task>_<N>.npz``
+    for the other Fetch tasks, ``data_<task>_<N>.npz`` for any other (``data_panda_stack_100.npz``)."""
     from her.envs import task_name
 
-    task = task_name(env_id)
+    task = task_name(env_id.split(":")[-1])
     if task == "FetchPickAndPlace":
         return f"data_fetch_random_{num_episodes}.npz"
-    words = re.sub(r"(?<=[a-z])(?=[A-Z])", "_", task.removeprefix("Fetch")).lower()
-    return f"data_fetch_{words}_{num_episodes}.npz"
+    fetch = task.startswith("Fetch")
+    words = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", task.removeprefix("Fetch")).lower()
+    return f"data_fetch_{words}_{num_episodes}.npz" if fetch else f"data_{words}_{num_episodes}.npz"
 
 
 # ---- command line ----
@@ -476,15 +516,18 @@ class _Parser(argparse.ArgumentParser):
 
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(
-        description="Write scripted demonstrations for a Fetch task as an .npz of plain arrays (decision D11): "
+        description="Write scripted demonstrations for a goal env as an .npz of plain arrays (decision D11): "
                     "o, ag (E, T+1, dim), g, u (E, T, dim), info_is_success (E, T, 1), env_id, format, version, "
                     "and the simulator state of every observation, state/<name> (E, T+1, size).",
         epilog="Episode i starts from env.reset(seed=SeedSequence(seed, spawn_key=(i,))), so the same command "
                "writes the same file. Exit codes: 0 written, 1 --only_success gave up, 2 bad arguments.",
     )
     p.add_argument("--env", default="FetchPickAndPlace",
-                   help=f"task: {', '.join(EXPERTS)}, or a gymnasium id such as "
-                        "FetchPush-v4 (default: %(default)s)")
+                   help=f"task: {', '.join(_all_experts())}, or a gymnasium id such as FetchPush-v4 or "
+                        "module:EnvId (with --expert, any goal env) (default: %(default)s)")
+    p.add_argument("--expert", default=None, metavar="MODULE:CALLABLE",
+                   help="your own expert instead of the task's: a function from the observation dict to an action, "
+                        "or a class whose instances are (one per episode); e.g. examples.reach_expert:expert")
     p.add_argument("--num_episodes", type=int, default=100, help="episodes to write (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="seed of the episode resets (default: %(default)s)")
     p.add_argument("--output", default=None,
@@ -538,7 +581,7 @@ def main(argv: list[str] | None = None) -> int:
             return fail(str(err))
     try:
         env_id = resolve_env_id(args.env)
-        expert_for(env_id)
+        expert = load_expert(args.expert) if args.expert else expert_for(env_id)
     except ValueError as err:
         return fail(str(err))
     if args.num_episodes < 1:
@@ -550,7 +593,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.max_attempts is not None and args.max_attempts < args.num_episodes:
         return fail(f"--max_attempts ({args.max_attempts}) must be at least --num_episodes ({args.num_episodes})")
     if args.format == "minari":
-        return _generate_minari(args, env_id, fail)
+        return _generate_minari(args, env_id, expert, fail)
     output = Path(args.output or default_output(env_id, args.num_episodes))
     problem = _check_output(output)
     if problem:
@@ -558,11 +601,16 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         result = generate(env_id, args.num_episodes, args.seed, only_success=args.only_success,
-                          max_attempts=args.max_attempts, noise=args.noise)
+                          max_attempts=args.max_attempts, noise=args.noise, expert=expert)
     except GenerationError as err:
         return fail(str(err), code=1)
+    except Exception as err:  # noqa: BLE001 - the expert or the env failed mid-episode: one line, no file
+        if args.expert is None:
+            raise
+        return fail(f"--expert {args.expert} failed while acting ({type(err).__name__}: {err})", code=1)
     try:
-        save_demos(output, result.episodes, env_id, compresslevel=None if args.uncompressed else 1)
+        save_demos(output, result.episodes, env_id, compresslevel=None if args.uncompressed else 1,
+                   no_states=result.no_states)
     except OSError as err:
         return fail(f"cannot write {output}: {err.strerror or err}")
 
@@ -579,7 +627,7 @@ def _summary(args: argparse.Namespace, result: Generated) -> None:
               f"({100 * result.successes / result.attempts:.0f}%)")
 
 
-def _generate_minari(args: argparse.Namespace, env_id: str, fail) -> int:
+def _generate_minari(args: argparse.Namespace, env_id: str, expert: Expert | type, fail) -> int:
     from her import minari_demos
     from her.envs import task_name
     from her.errors import UserError
@@ -588,7 +636,7 @@ def _generate_minari(args: argparse.Namespace, env_id: str, fail) -> int:
     try:
         minari_demos.check_new_id(dataset_id)  # before minutes of generating, not after
         result = generate(env_id, args.num_episodes, args.seed, only_success=args.only_success,
-                          max_attempts=args.max_attempts, noise=args.noise)
+                          max_attempts=args.max_attempts, noise=args.noise, expert=expert)
         noise = f", actions through Gaussian noise {args.noise}" if args.noise else ""
         folder = minari_demos.write_dataset(
             result.episodes, env_id, dataset_id,

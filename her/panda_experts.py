@@ -11,7 +11,7 @@ Measured success (``her-demos --env ... --num_episodes 100``, seed 0): see docs/
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 
@@ -146,7 +146,7 @@ class StackExpert:
         return spots[int(np.argmax(score))]
 
 
-EXPERTS = {
+EXPERTS: dict[str, Callable[[Mapping[str, np.ndarray]], np.ndarray] | type] = {
     "PandaReach": reach_expert,
     "PandaPickAndPlace": pick_and_place_expert,
     "PandaStack": StackExpert,
