@@ -31,13 +31,16 @@ PathLike = str | os.PathLike
 
 
 class Run:
-    """What ``learn`` and ``resume`` return: the run's configuration, its epoch rows and its log folder, with its
-    policies (``her.policy.Policy``, numpy only) loaded from the folder when first asked for."""
+    """What ``learn`` and ``resume`` return, the same on every MPI rank.
+
+    ``config``: the effective ``her.config.Config`` (params.json's). ``rows``: progress.csv's rows, one dict per
+    epoch (of every session, for a resumed run). ``log_dir``: the log folder, a ``Path``. ``policy`` and
+    ``best_policy``: its policies as ``her.policy.Policy`` (numpy only), read from the folder when first asked for.
+    """
 
     def __init__(self, config: cfg.Config, rows: list[dict[str, float]]):
         assert config.log_path is not None, "build_config derives log_path"
         self.config = config
-        #: progress.csv's rows, one dict per epoch (of every session, for a resumed run), the same on every rank.
         self.rows = rows
         self.log_dir = Path(config.log_path)
 
