@@ -63,6 +63,10 @@ def test_python_values_are_taken_as_the_command_line_takes_strings(tmp_path):
         her.learn(total_timesteps=1e5, num_timesteps=1e5, log_path=tmp_path / "run")
     with pytest.raises(UserError, match=r"^polyak must be in \[0, 1\], got 2.0$"):
         her.learn(polyak=2, log_path=tmp_path / "run")
+    with pytest.raises(UserError, match=r"^num_timesteps=10 gives zero epochs"):  # the reference's name reaches it
+        her.learn(total_timesteps=10, log_path=tmp_path / "run")
+    with pytest.raises(UserError, match=r"^--config .*missing.json: cannot read it"):
+        her.learn(config=tmp_path / "missing.json", log_path=tmp_path / "run")
     with pytest.raises(TypeError, match="a callback must be callable"):
         her.learn(callback=["stop"], log_path=tmp_path / "run")
     assert not (tmp_path / "run").exists()
