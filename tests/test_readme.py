@@ -123,7 +123,7 @@ def test_the_readme_train_from_python_block_runs(tmp_path, monkeypatch):
     (block,) = [block for block in python_blocks() if "her.learn(" in block]
     assert "n_epochs=10" in block
     monkeypatch.chdir(tmp_path)
-    namespace: dict = {}
+    namespace = {}
     exec(compile(block.replace("n_epochs=10", PYTHON_BUDGET), "README.md", "exec"), namespace)
     run = namespace["run"]
     assert run.log_dir == Path("runs/reach-py") and [row["epoch"] for row in run.rows] == [0]
