@@ -27,6 +27,10 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'her' has no attribute {name!r}")
 
 
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])  # the lazy names too, for completion in notebooks
+
+
 def version() -> str:
     """The installed her-tf2 version, from the package metadata; ``__version__`` without an installation."""
     from importlib import metadata
