@@ -1,4 +1,5 @@
-"""Train from Python, then act with the trained policy (FetchReach: about two minutes on 2 cores).
+"""Train from Python, then act with the trained policy (FetchReach, seed 1: the callback stops it after 4 of its 10
+epochs, at 1.00 success over 10 played episodes, in about a minute on 2 busy cores).
 
     python examples/learn.py
     mpirun -np 2 python examples/learn.py       # the same script on two workers, as the command line runs
