@@ -35,3 +35,7 @@ class Interrupted(Exception):
 
 class Terminated(KeyboardInterrupt):
     """SIGTERM (schedulers, ``timeout``, ``kill``), raised by the command line's handler and treated like Ctrl-C."""
+
+
+class CallbackError(TrainingError):
+    """A callback of ``her.learn`` raised on another MPI rank: this rank stops with the run too."""

@@ -19,6 +19,7 @@ import numpy as np
 
 from her.config import Config
 from her import checkpoints, mpi, parts, report
+from her.callbacks import EpochCallbacks
 from her.ddpg import Batch, make_batch
 from her.errors import Interrupted, ResumeError, Terminated, TrainingError, UserError
 from her.logger import Logger, make_writers
@@ -48,9 +49,11 @@ class Timer:
 class Trainer:
     """One run on one rank: ``run()`` is the epoch / cycle / batch loop over the parts ``her.parts`` builds."""
 
-    def __init__(self, config: Config, comm: mpi.SingleProcess | mpi.MPIComm, load_weights: bool = True):
+    def __init__(self, config: Config, comm: mpi.SingleProcess | mpi.MPIComm, load_weights: bool = True,
+                 callbacks: EpochCallbacks | None = None):
         self.config = config
         self.comm = comm
+        self.callbacks = callbacks  # her.learn's, called once an epoch is committed
         self.parts = parts.build(config, comm, load_weights)
         self.counters = Counters()
         self.folder = RunFolder(config, comm, self.parts, self.counters)
@@ -70,6 +73,8 @@ class Trainer:
                 self.folder.save(epoch, row, self.logger.csv_text() if self.logger is not None else None)
                 if self.logger is not None:
                     self.logger.committed(row)
+                if self.callbacks is not None and self.callbacks.after_epoch(row):
+                    stop = True
                 if stop:
                     break
             if self.logger is not None:
@@ -199,20 +204,23 @@ class Trainer:
         return Interrupted(f"stopped by {what}: {where}", 143 if isinstance(signal, Terminated) else 130)
 
 
-def train(config: Config, comm: mpi.SingleProcess | mpi.MPIComm | None = None) -> list[dict[str, float]]:
+def train(config: Config, comm: mpi.SingleProcess | mpi.MPIComm | None = None,
+          callbacks: EpochCallbacks | None = None) -> list[dict[str, float]]:
     """Train as ``config`` says; returns the rows written to progress.csv (empty on ranks other than 0).
 
-    Every input (log folder, --load_path, --demo_file) is checked before the log folder is created.
+    Every input (log folder, --load_path, --demo_file) is checked before the log folder is created. ``callbacks``
+    (``her.learn``'s) are called after every committed epoch and may stop the run.
     """
     comm = comm if comm is not None else mpi.world()
     parts.configure_threads(comm.local_size, config.tf_threads)
     # Only rank 0 writes the log folder, so only rank 0 checks it; its verdict stops every rank.
     mpi.on_every_rank(comm, lambda: check_log_dir(config) if comm.rank == 0 else None, (UserError,))
-    return Trainer(config, comm).run()
+    return Trainer(config, comm, callbacks=callbacks).run()
 
 
 def resume(log_dir: str | Path, n_epochs: int | None = None, comm: mpi.SingleProcess | mpi.MPIComm | None = None,
-           demo_file: str | None = None, load_path: str | None = None) -> list[dict[str, float]]:
+           demo_file: str | None = None, load_path: str | None = None,
+           callbacks: EpochCallbacks | None = None) -> list[dict[str, float]]:
     """Continue the run in ``log_dir`` from its newest committed checkpoint (see RunFolder.restore)."""
     comm = comm if comm is not None else mpi.world()
 
@@ -237,4 +245,4 @@ def resume(log_dir: str | Path, n_epochs: int | None = None, comm: mpi.SinglePro
     parts.configure_threads(comm.local_size, config.tf_threads)
     # The checkpoint holds the weights: --load_path's file is read only if no epoch was complete.
     restoring = comm.bcast(checkpoints.latest(log_dir) is not None)
-    return Trainer(config, comm, load_weights=not restoring).run(resume=True)
+    return Trainer(config, comm, load_weights=not restoring, callbacks=callbacks).run(resume=True)

@@ -76,3 +76,11 @@ def test_her_play_refuses_a_training_option_in_one_line(capsys, monkeypatch):
     monkeypatch.setattr(sys, "argv", ["her-play", "--batch_size", "3"])
     assert commands.play() == 2
     assert capsys.readouterr().err == "error: her-play has no option --batch_size; see her-play --help\n"
+
+
+def test_setup_py_defers_to_pyproject_toml():
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    done = subprocess.run([sys.executable, "setup.py", "--name", "--version"], cwd=REPO, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == [project["name"], project["version"]]

@@ -1,8 +1,10 @@
-"""examples/: the README's own-env example trains as the README runs it, and its reward is vectorised."""
+"""examples/: the README's own-env example trains as the README runs it, its reward is vectorised, and the Python
+examples (train then act; an Optuna search) run with small budgets."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from her.run import cli
 
@@ -42,3 +44,46 @@ def test_a_zero_one_reward_reported_as_success_is_learned(tmp_path):
     rows = train(config)
     assert max(row["test/success_rate"] for row in rows) >= 0.3, [row["test/success_rate"] for row in rows]
     assert rows[-1]["test/mean_Q"] > 0.05  # the discounted successes to come (0.15 here)
+
+
+# A run of seconds for the Python examples: two short epochs of small networks.
+BUDGET = {"n_epochs": 2, "n_cycles": 1, "n_batches": 2, "n_test_rollouts": 1, "num_env": 1, "hidden": 16,
+          "layers": 1}
+
+
+def test_the_learn_example_trains_then_acts_with_the_returned_policy(tmp_path, capsys):
+    from examples.learn import held_0_9_twice, main
+
+    rate = main(episodes=2, log_path=tmp_path / "run", **BUDGET)
+    assert rate in (0.0, 0.5, 1.0)
+    assert f"then {rate:.2f} success over 2 episodes of Policy(FetchReach-v4" in capsys.readouterr().out
+    history = []
+    assert [held_0_9_twice({"test/success_rate": s}, history) for s in (0.9, 0.8, 0.9, 1.0)] == [
+        False, False, False, True]
+
+
+def test_the_tune_example_searches_two_keys_and_prunes_through_the_callback(tmp_path):
+    optuna = pytest.importorskip("optuna", reason="optuna is the optional extra [tune] (pip install -e '.[tune]'); "
+                                                  "the dev extra installs it")
+    import json
+
+    from examples.tune import main
+    from her.logger import read_progress
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = main(n_trials=2, folder=tmp_path / "search", **BUDGET)
+    assert [trial.state for trial in study.trials] == [optuna.trial.TrialState.COMPLETE] * 2
+    assert set(study.best_params) == {"replay_k", "noise_eps"}
+    for trial in study.trials:
+        log = tmp_path / "search" / f"trial_{trial.number}"
+        params = json.loads((log / "params.json").read_text())
+        assert (params["replay_k"], params["noise_eps"]) == (trial.params["replay_k"], trial.params["noise_eps"])
+        assert len(read_progress(log / "progress.csv")) == 2
+
+    # A pruner that prunes every trial at its first report: each run stops after epoch 0, its policies written.
+    pruned = main(n_trials=2, folder=tmp_path / "pruned", pruner=optuna.pruners.ThresholdPruner(lower=1.1), **BUDGET)
+    assert [trial.state for trial in pruned.trials] == [optuna.trial.TrialState.PRUNED] * 2
+    for trial in pruned.trials:
+        log = tmp_path / "pruned" / f"trial_{trial.number}"
+        assert [row["epoch"] for row in read_progress(log / "progress.csv")] == [0]
+        assert (log / "policy_latest.npz").is_file() and (log / "policy_best.npz").is_file()

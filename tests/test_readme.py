@@ -21,6 +21,8 @@ ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
 # Training commands get these (replacing any --n_epochs or --num_timesteps): one short epoch each.
 BUDGET = "--n_epochs 1 --n_cycles 1 --n_batches 2 --n_test_rollouts 1"
+# The same budget for the "Train from Python" block, as keywords of her.learn.
+PYTHON_BUDGET = "n_epochs=1, n_cycles=1, n_batches=2, n_test_rollouts=1"
 NOT_RUN = {
     "python3 -m venv .venv": "the install is what .ci/run does before the tests",
     ".venv/bin/pip install -e '.[dev]'": "the install is what .ci/run does before the tests",
@@ -106,7 +108,7 @@ def test_the_readme_commands_run_as_written(tmp_path, monkeypatch, capsys):
     assert (tmp_path / "data_fetch_random_100.npz").is_file() and (tmp_path / "plot.png").is_file()
     assert (tmp_path / "push.mp4").stat().st_size > 0
 
-    (block,) = python_blocks()
+    block = next(block for block in python_blocks() if "her.policy.load" in block)
     capsys.readouterr()
     exec(compile(block, "README.md", "exec"), {})
     assert re.search(r"success rate \d\.\d\d over 10 episodes", capsys.readouterr().out)
@@ -115,3 +117,15 @@ def test_the_readme_commands_run_as_written(tmp_path, monkeypatch, capsys):
     assert len(read_progress(tmp_path / "runs/push/progress.csv")) == 2  # the budget's one epoch, and one more
     shell(".venv/bin/" + INLINE[1] + " --seeds 100 --epochs 1")
     assert (tmp_path / "runs/repeat/push/seed100/progress.csv").is_file()
+
+
+def test_the_readme_train_from_python_block_runs(tmp_path, monkeypatch):
+    (block,) = [block for block in python_blocks() if "her.learn(" in block]
+    assert "n_epochs=10" in block
+    monkeypatch.chdir(tmp_path)
+    namespace = {}
+    exec(compile(block.replace("n_epochs=10", PYTHON_BUDGET), "README.md", "exec"), namespace)
+    run = namespace["run"]
+    assert run.log_dir == Path("runs/reach-py") and [row["epoch"] for row in run.rows] == [0]
+    assert run.config.replay_k == 4 and namespace["policy"].env_id == "FetchReach-v4"
+    assert (tmp_path / "runs/reach-py/policy_latest.npz").is_file()
