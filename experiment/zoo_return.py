@@ -1,0 +1,56 @@
+"""A policy's mean return as rl-baselines3-zoo's benchmark measures it, beside this project's success rate.
+
+    python experiment/zoo_return.py experiment/results/panda_stack_demos/policy.npz --episodes 100
+
+The zoo's table (benchmark.md, ``python -m rl_zoo3.benchmark``) reports the mean episode reward of its trained
+agents with the deterministic policy, on envs whose episodes end at the first success (panda-gym's
+``terminated``): a return of -k means k steps without success before it, -T an episode that never succeeded.
+This project reports the success rate after the T-th step of episodes that always run T steps. Both come from the
+same played episodes here: the return up to the first success (zoo), and success after the last step (here).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import numpy as np
+
+
+def play(path: str, episodes: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(returns as the zoo counts them, success after the T-th step), one per episode."""
+    import her.policy
+    from her.envs import episode_length, make_env, resolve_env_id
+
+    policy = her.policy.load(path)
+    env_id = resolve_env_id(policy.env_id)
+    env, T = make_env(env_id, seed=seed), episode_length(env_id)
+    returns, final = np.zeros(episodes), np.zeros(episodes)
+    for i in range(episodes):
+        obs, _ = env.reset(seed=seed + i)
+        done_at = None
+        for t in range(T):
+            obs, reward, terminated, _, info = env.step(policy.act(obs))
+            if done_at is None:
+                returns[i] += reward
+                if terminated:
+                    done_at = t
+        final[i] = float(info["is_success"])
+    env.close()
+    return returns, final
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("policy", help="a policy .npz or a log folder")
+    p.add_argument("--episodes", type=int, default=100)
+    p.add_argument("--seed", type=int, default=1000, help="episode i resets with seed + i")
+    args = p.parse_args(argv)
+    returns, final = play(args.policy, args.episodes, args.seed)
+    print(f"{args.episodes} episodes: zoo-style mean return {returns.mean():.2f} +- {returns.std():.2f}; "
+          f"success after the last step {final.mean():.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
