@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from her import atomic, envs
+from her import atomic, envs, panda
 from her import policy as saved_policy
 from her.play import PlayError, choose_offscreen_gl, isolate_mesa_llvm
 from her.rollout import final_info_numbers
@@ -62,16 +62,20 @@ def main(argv: list[str] | None = None) -> int:
         bad = [s for s in args.steps if not 0 <= s <= T]
         if bad:
             raise PlayError(f"--steps {bad} are outside the episode's 0..{T}")
-        choose_offscreen_gl()
-        isolate_mesa_llvm(os.environ.get("MUJOCO_GL"))
-        env = envs.make_env(env_id, seed=args.seed, render_mode="rgb_array", fast_obs=False,
-                            env_kwargs=json.loads(policy.config.get("env_kwargs") or "{}"))
+        env_kwargs = json.loads(policy.config.get("env_kwargs") or "{}")
+        if panda.is_panda(env_id):  # PyBullet renders in software; its camera is set by the env's kwargs
+            env_kwargs.update(render_width=args.size, render_height=args.size, render_distance=args.distance * 0.6)
+        else:
+            choose_offscreen_gl()
+            isolate_mesa_llvm(os.environ.get("MUJOCO_GL"))
+        env = envs.make_env(env_id, seed=args.seed, render_mode="rgb_array", fast_obs=False, env_kwargs=env_kwargs)
         raw: Any = env.unwrapped  # a MuJoCo env: gym.Env does not declare its renderer
-        renderer = raw.mujoco_renderer  # set before the first render, which makes its camera
-        renderer.width = renderer.height = args.size
-        if renderer.default_cam_config is not None:
-            renderer.default_cam_config = {**renderer.default_cam_config, "distance": args.distance,
-                                           "elevation": -30.0}
+        renderer = getattr(raw, "mujoco_renderer", None)  # set before the first render, which makes its camera
+        if renderer is not None:
+            renderer.width = renderer.height = args.size
+            if renderer.default_cam_config is not None:
+                renderer.default_cam_config = {**renderer.default_cam_config, "distance": args.distance,
+                                               "elevation": -30.0}
     except (ValueError, saved_policy.PolicyFileError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
