@@ -38,9 +38,10 @@ def holding(ee: np.ndarray, width: float, obj: np.ndarray) -> bool:
     return bool(np.linalg.norm(rel[:2]) < 0.03 and abs(rel[2]) < 0.02 and 0.03 < width < 0.05)
 
 
-def grasp(ee: np.ndarray, width: float, obj: np.ndarray, hover_z: float) -> np.ndarray:
-    """Go over the cube at ``hover_z``, centre on it, lower with open fingers, then close them."""
-    rel = obj - ee
+def grasp(ee: np.ndarray, width: float, obj: np.ndarray, hover_z: float, offset_x: float = 0.0) -> np.ndarray:
+    """Go over the cube at ``hover_z``, centre on it (``offset_x`` off centre along x), lower with open fingers,
+    then close them."""
+    rel = obj + np.array([offset_x, 0.0, 0.0]) - ee
     xy = np.linalg.norm(rel[:2])
     if xy > 0.012:
         if ee[2] < obj[2] + 0.025:
@@ -68,7 +69,10 @@ def carry(obj: np.ndarray, place: np.ndarray, carry_z: float) -> np.ndarray | No
     if exy > 0.01:
         if obj[2] < carry_z - 0.015 and exy > 0.02:
             return _action([0.0, 0.0, max(carry_z + 0.01 - obj[2], 0.03)], -1.0, cap=0.6)
-        return _action([*e[:2], carry_z - obj[2]], -1.0, cap=0.4)
+        move = _action([*e[:2], carry_z - obj[2]], -1.0, cap=0.4)
+        if exy > 0.02 and np.abs(move[:2]).max() < 0.25:
+            move[:2] *= 0.25 / np.abs(move[:2]).max()  # the arm sags under the cube: smaller targets stall
+        return move
     if e[2] < -0.008:
         return _action([*e[:2], min(e[2], -0.03)], -1.0, cap=0.4)
     return None
@@ -125,6 +129,7 @@ class StackExpert:
             i, place = 1, targets[1].copy()
             place[:2] = pos[0, :2]  # on cube 1 as it stands
         obj = pos[i]
+        offset = _clear_of(obj, pos[1 - i])
         if holding(ee, width, obj):
             action = carry(obj, place, place[2] + 0.03)
             if action is not None:
@@ -133,7 +138,7 @@ class StackExpert:
             if i == 1 and not placed[0]:
                 self.aside = None
             return _action(np.zeros(3), 1.0)  # in place: let go
-        return grasp(ee, width, obj, travel_z)
+        return grasp(ee, width, obj, travel_z, offset_x=offset)
 
     @staticmethod
     def _free_spot(pos: np.ndarray, targets: np.ndarray) -> np.ndarray:
@@ -144,6 +149,16 @@ class StackExpert:
         clearance = np.min(np.linalg.norm(spots[:, None, :2] - avoid[None], axis=2), axis=1)
         score = np.minimum(clearance, 0.12) - 0.3 * np.linalg.norm(spots[:, :2] - pos[1, :2], axis=1)
         return spots[int(np.argmax(score))]
+
+
+def _clear_of(obj: np.ndarray, other: np.ndarray) -> float:
+    """How far off the cube's centre along x to grasp it so that the fingers, which close along y and are about
+    2 cm wide in x, come down clear of ``other`` standing beside it along y; 0 when they already do."""
+    d = other[:2] - obj[:2]
+    if other[2] > 0.03 or abs(d[1]) > 0.04 + 0.01 + SIZE / 2 * 1.4 or abs(d[0]) > SIZE / 2 + 0.01 + SIZE / 2:
+        return 0.0
+    side = -1.0 if d[0] > 0 else 1.0  # away from the other cube
+    return side * float(np.clip(0.035 - abs(d[0]), 0.0, 0.018))
 
 
 EXPERTS: dict[str, Callable[[Mapping[str, np.ndarray]], np.ndarray] | type] = {
