@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
-from her.config import Config, ConfigError, config_from_dict
+from her.config import Config, ConfigError, config_from_dict, package_list
 from her import atomic, checkpoints, mpi, policy_file, report, versions
 from her.errors import ResumeError, UserError, WriteError
 from her.logger import read_progress, write_params
@@ -349,9 +349,10 @@ def repair_published(log_dir: Path, config: Config) -> bool:
 
 
 def resume_config(log_dir: str | Path, n_epochs: int | None = None, mpi_size: int = 1,
-                  demo_file: str | None = None, load_path: str | None = None) -> Config:
+                  demo_file: str | None = None, load_path: str | None = None, gym_packages: str = "") -> Config:
     """The configuration of the run in ``log_dir`` (its params.json), optionally with more epochs or the demo
-    file or starting policy at a new place."""
+    file or starting policy at a new place. The modules its env needs are imported only if ``gym_packages``
+    names them (or they are imported already)."""
     log_dir = Path(log_dir)
     params = log_dir / "params.json"
     try:
@@ -372,6 +373,6 @@ def resume_config(log_dir: str | Path, n_epochs: int | None = None, mpi_size: in
             raise ResumeError(f"{log_dir} was trained from freshly made networks, not from a policy: drop --load_path")
         changes["load_path"] = load_path
     try:
-        return config_from_dict(saved, **changes)
+        return config_from_dict(saved, package_list(gym_packages), **changes)
     except ConfigError as e:
         raise ResumeError(f"{params}: {e}") from None
