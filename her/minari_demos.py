@@ -12,21 +12,23 @@ Minari is an optional extra (``pip install 'her-tf2[minari]'``); nothing here im
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shutil
 import sys
+import tempfile
 import warnings
 import zipfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from her.errors import UserError
+from her.errors import UserError, WriteError
 
 STATES = "sim_state"  # the infos key of the simulator states (``state/<name>`` in a demo .npz)
 # Minari's (namespace/)name-vN, the namespace itself may hold slashes: her/FetchPush/expert-100-v0.
@@ -72,7 +74,9 @@ def write_dataset(episodes: Mapping[str, np.ndarray], env_id: str, dataset_id: s
     """Write demo ``episodes`` (``her.demo`` layout) as the local Minari dataset ``dataset_id``; its folder.
 
     Rewards are the env's ``compute_reward``; the dataset's env spec is that of ``env_id``, so
-    ``dataset.recover_environment()`` gives the env the demos were made in.
+    ``dataset.recover_environment()`` gives the env the demos were made in. The dataset is written under a
+    hidden folder of the store and renamed to its id once whole: a kill, a full disk or a second writer of the
+    same id never leaves a dataset that looks whole but is not.
     """
     minari = _minari()
     from minari.data_collector import EpisodeBuffer
@@ -80,6 +84,8 @@ def write_dataset(episodes: Mapping[str, np.ndarray], env_id: str, dataset_id: s
     from her.envs import make_env
 
     folder = check_new_id(dataset_id)
+    root = _local_path("")
+    _check_space(root, episodes)
     env = make_env(env_id, env_kwargs=env_kwargs)
     raw: Any = env.unwrapped  # a goal env: compute_reward is not part of gym.Env
     try:
@@ -106,18 +112,65 @@ def write_dataset(episodes: Mapping[str, np.ndarray], env_id: str, dataset_id: s
             ))
         from her import __version__
 
+        staging = Path(tempfile.mkdtemp(prefix=".her-partial-", dir=root))
         try:
-            with warnings.catch_warnings():  # its advice to name an author, an e-mail and a permalink
+            with _store(staging), warnings.catch_warnings():  # its advice to name an author, e-mail, permalink
                 warnings.simplefilter("ignore", UserWarning)
                 minari.create_dataset_from_buffers(
                     dataset_id, buffers, env=env.spec, eval_env=env.spec, algorithm_name="her-tf2 scripted expert",
                     code_permalink=f"her-tf2 {__version__}", description=description, data_format="hdf5")
-        except BaseException:  # an interrupted write leaves no dataset that looks whole
-            shutil.rmtree(folder, ignore_errors=True)
-            raise
+            _publish(staging / dataset_id, folder, dataset_id)
+        except OSError as err:
+            raise WriteError(f"cannot write Minari dataset {dataset_id} in {root} ({err.strerror or err}): "
+                             "nothing was written under its id; free some space or choose another "
+                             "MINARI_DATASETS_PATH") from None
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
     finally:
         env.close()
     return folder
+
+
+def _check_space(root: Path, episodes: Mapping[str, np.ndarray]) -> None:
+    # HDF5 can crash the process (SIGSEGV) on a full disk instead of raising: refuse before writing a byte.
+    needed = 2 * sum(np.asarray(a).size for a in episodes.values()) * 8 + (1 << 20)  # float64, and headroom
+    free = shutil.disk_usage(root).free
+    if needed > free:
+        raise WriteError(f"the Minari store {root} has {free >> 20} MiB free, and the dataset needs about "
+                         f"{needed >> 20} MiB: free some space or set MINARI_DATASETS_PATH to a larger disk")
+
+
+@contextlib.contextmanager
+def _store(root: Path) -> Iterator[None]:
+    """Minari's store is ``MINARI_DATASETS_PATH``, read at every call: point it at ``root`` for the block."""
+    before = os.environ.get("MINARI_DATASETS_PATH")
+    os.environ["MINARI_DATASETS_PATH"] = str(root)
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["MINARI_DATASETS_PATH"]
+        else:
+            os.environ["MINARI_DATASETS_PATH"] = before
+
+
+def _publish(staged: Path, folder: Path, dataset_id: str) -> None:
+    """Rename a whole dataset to its id; a writer that got there first keeps it."""
+    from minari.dataset.minari_dataset import parse_dataset_id
+    from minari.namespace import create_namespace, list_local_namespaces
+
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.mkdir(folder)  # claims the id: of two writers, exactly one makes it
+    except FileExistsError:
+        raise MinariError(f"Minari dataset {dataset_id} exists already ({folder}): it was written meanwhile by "
+                          "another process; choose another id") from None
+    for entry in staged.iterdir():
+        os.rename(entry, folder / entry.name)
+    namespace = parse_dataset_id(dataset_id)[0]
+    if namespace is not None and namespace not in list_local_namespaces():
+        with contextlib.suppress(ValueError):  # created meanwhile by another writer
+            create_namespace(namespace)
 
 
 def check_new_id(dataset_id: str) -> Path:

@@ -283,3 +283,45 @@ def test_num_demo_bounds_what_is_read_of_a_dataset(tmp_path):
     assert demos["u"].shape == (2, T, 4)
     with pytest.raises(minari_demos.MinariError, match="cannot be read"):
         load_demos("her/FetchPush/test-v0", env_id=ENV, dims=DIMS, T=T, num_demo=4)
+
+
+# ---- a dataset is written whole or not at all ----
+
+def test_a_failed_write_leaves_nothing_under_the_id(tmp_path, datasets, monkeypatch, capsys):
+    def full_disk(*args, **kwargs):
+        staged = minari_demos._local_path(args[0]) / "data"  # the staging store, while the write goes on
+        staged.mkdir(parents=True)
+        (staged / "metadata.json").write_text('{"total_episodes": 0}')
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(minari, "create_dataset_from_buffers", full_disk)
+    save_demos(tmp_path / "demos.npz", demo_arrays(2), ENV)
+    assert her_demos(["--convert", str(tmp_path / "demos.npz"), "--output", "her/FetchPush/test-v0"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: cannot write Minari dataset her/FetchPush/test-v0") and err.count("\n") == 1
+    assert not (datasets / "her/FetchPush/test-v0").exists()
+    assert [p.name for p in datasets.iterdir() if p.name.startswith(".")] == []  # no staging left behind
+
+
+def test_too_little_space_is_refused_before_writing(tmp_path, datasets, monkeypatch, capsys):
+    import shutil
+
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(1 << 30, 1 << 30, 1000))
+    assert her_demos(["--env", "FetchReach", "--num_episodes", "2", "--format", "minari"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: the Minari store ") and "MiB free" in err and err.count("\n") == 1
+    assert not (datasets / "her/FetchReach/expert-2-v0").exists()
+
+
+def test_of_two_writers_of_one_id_the_first_keeps_its_dataset(tmp_path, datasets, monkeypatch):
+    first = exported(tmp_path)
+    before = load_demos("her/FetchPush/test-v0", env_id=ENV, dims=DIMS, T=T, num_demo=2)
+    # The second writer checked the id before the first had finished: its check passed.
+    monkeypatch.setattr(minari_demos, "check_new_id", lambda dataset_id: first)
+    save_demos(tmp_path / "other.npz", episodes(3), ENV)
+    with pytest.raises(minari_demos.MinariError, match="written meanwhile by another process"):
+        minari_demos.export_demos(tmp_path / "other.npz", "her/FetchPush/test-v0")
+    after = load_demos("her/FetchPush/test-v0", env_id=ENV, dims=DIMS, T=T, num_demo=2)
+    for key, array in before.items():
+        np.testing.assert_array_equal(after[key], array)
+    assert [p.name for p in datasets.iterdir() if p.name.startswith(".")] == []
