@@ -208,6 +208,23 @@ def test_resume_needs_no_load_path_file_once_an_epoch_is_saved_and_takes_a_moved
                                        "policy: drop --load_path\n")
 
 
+@pytest.mark.parametrize("claim", [{"learner": "twin"}, {"layer_norm": True}])
+def test_a_policy_whose_record_does_not_match_its_arrays_is_one_line(tmp_path, capsys, claim):
+    train(build_config({**TINY, "n_epochs": 1, "log_path": tmp_path / "a"}))
+    arrays, meta = policy_file.read_policy(tmp_path / "a" / "policy_best.npz")
+    edited = tmp_path / "edited.npz"  # a DDPG's arrays, recorded as another learner's
+    policy_file.save_policy(edited, arrays, {**meta["config"], **claim}, meta["dims"])
+    flags = [item for key, value in claim.items() for item in (f"--{key}", str(int(value)) if value is True
+                                                                 else value)]
+    args = [item for key, value in TINY.items() for item in (f"--{key}", str(value))]
+    assert cli([*args, *flags, "--n_epochs", "1", "--load_path", str(edited), "--log_path", str(tmp_path / "b")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {edited} records networks of learner {claim.get('learner', 'ddpg')}, layer_norm "
+                          f"{int(claim.get('layer_norm', False))}, but its arrays are not theirs (")
+    assert err.endswith("the file was edited or damaged; use another policy file\n") and err.count("\n") == 1
+    assert not (tmp_path / "b").exists()
+
+
 def test_resume_refuses_files_of_another_run(tmp_path, capsys):
     train(build_config({**TINY, "n_epochs": 1, "log_path": tmp_path / "reach"}))
     train(build_config({**TINY, "env": "FetchPush", "n_epochs": 1, "log_path": tmp_path / "push"}))
