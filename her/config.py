@@ -327,15 +327,16 @@ def coerce(name: str, value: Any) -> Any:
         expected = {bool: "0/1 or true/false", int: "an integer", float: "a number", str: "a string"}[kind]
         raise ConfigError(f"{name} must be {expected}, got {value!r}") from None
     if name in PATH_KEYS:
-        _check_path(name, value)
+        check_path(name, value)
     return value
 
 
 NAME_MAX = 255  # bytes in one path component on Linux and macOS file systems
 
 
-def _check_path(name: str, path: str) -> None:
-    """A path every later step can write, record in params.json and print: UTF-8, components of legal length."""
+def check_path(name: str, path: str) -> None:
+    """A path every later step can write, record in params.json and print: UTF-8, components of legal length;
+    else a ConfigError naming option ``--name``."""
     try:
         encoded = [part.encode("utf-8") for part in path.split("/")]
     except UnicodeEncodeError:

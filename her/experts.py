@@ -503,6 +503,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _check_output(path: Path) -> str | None:
+    from her.config import ConfigError, check_path
+
+    try:
+        check_path("output", str(path))
+    except ConfigError as err:
+        return str(err)
     if path.is_dir():
         return f"--output {path} is a directory"
     parent = path.parent if str(path.parent) else Path(".")
@@ -601,8 +607,11 @@ def _generate_minari(args: argparse.Namespace, env_id: str, fail) -> int:
 
 def _convert(source: str, output: str | None, gym_packages: str = "") -> int:
     from her import minari_demos
-    from her.config import coerce, package_list
+    from her.config import check_path, coerce, package_list
 
+    check_path("convert", source)
+    if output:
+        check_path("output", output)
     if minari_demos.looks_like_dataset(source):
         if not output:
             raise minari_demos.MinariError("--convert from a Minari dataset needs --output FILE.npz")

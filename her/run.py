@@ -189,6 +189,7 @@ def run_play(user: dict[str, Any], action: dict[str, Any], comm: Any) -> None:
         raise cfg.ConfigError("--only_success selects the episodes --save_demos keeps: add --save_demos FILE")
     from her.play import play
 
+    cfg.check_path("load_path", user["load_path"])  # a name too long for the file system is one line too
     play(user["load_path"], env=user.get("env"), n_episodes=action["n_episodes"], video=action["video"],
          seed=cfg.coerce("seed", user.get("seed", 0)), render=action["render"], save_demos=action["save_demos"],
          only_success=action["only_success"], gym_packages=cfg.coerce("gym_packages", user.get("gym_packages", "")))

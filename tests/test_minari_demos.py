@@ -325,3 +325,15 @@ def test_of_two_writers_of_one_id_the_first_keeps_its_dataset(tmp_path, datasets
     for key, array in before.items():
         np.testing.assert_array_equal(after[key], array)
     assert [p.name for p in datasets.iterdir() if p.name.startswith(".")] == []
+
+
+@pytest.mark.parametrize("args", [
+    ["--env", "FetchReach", "--num_episodes", "1", "--output", "{long}.npz"],
+    ["--convert", "{long}.npz", "--output", "her/FetchReach/x-v0"],
+    ["--convert", "her/FetchReach/x-v0", "--output", "{long}.npz"],
+])
+def test_her_demos_paths_with_a_name_too_long_are_one_line(tmp_path, capsys, args):
+    long = str(tmp_path / ("a" * 300))
+    assert her_demos([arg.format(long=long) for arg in args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --") and "is 304 bytes long, more than the 255" in err and err.count("\n") == 1
