@@ -271,6 +271,9 @@ def _read_plain(data, path: Path, env_id: str, expected: dict, T: int, num_demo:
 
 
 def _check_count(path: Path, held: int, num_demo: int) -> None:
+    if held == 0:  # --num_demo 0 is refused: say what would work
+        raise DemoFileError(f"{path} holds no episodes: generate some with {GENERATOR} --num_episodes {num_demo}, "
+                            "or train without --demo_file")
     if num_demo > held:
         raise DemoFileError(f"{path} holds {held} episodes but num_demo is {num_demo}: pass --num_demo {held} "
                             f"(or fewer), or generate more with {GENERATOR} --num_episodes {num_demo}")

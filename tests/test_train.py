@@ -445,6 +445,32 @@ def test_a_missing_buffer_file_is_named_as_missing_not_as_a_setting(tmp_path, ca
             "buffer starts empty\n") in capsys.readouterr().err
 
 
+def test_a_newest_checkpoint_without_rank_0s_state_is_noted(tmp_path, capsys):
+    log = tmp_path / "run"
+    train(build_config({**TINY, "n_epochs": 2, "log_path": log}))
+    newest = checkpoints.latest(log)[1]
+    (newest / "state_rank0.npz").unlink()
+    capsys.readouterr()
+    assert cli(["--resume", str(log), "--n_epochs", "3"]) == 0
+    assert (f"note: resuming from the older checkpoint {log / 'checkpoints' / 'epoch_000000'}, as the newest cannot "
+            f"be used: {newest / 'state_rank0.npz'} is missing (removed or lost)\n") in capsys.readouterr().err
+    assert [row["epoch"] for row in read_progress(log / "progress.csv")] == [0, 1, 2]
+
+
+def test_with_every_buffer_saved_a_lost_buffer_resumes_exactly_from_the_older_checkpoint(tmp_path, capsys):
+    straight, log = tmp_path / "straight", tmp_path / "run"
+    expected = train(build_config({**TINY, "n_epochs": 3, "log_path": straight}))
+    train(build_config({**TINY, "n_epochs": 2, "log_path": log}))
+    newest = checkpoints.latest(log)[1]
+    (newest / "buffer_rank0.npz").unlink()
+    capsys.readouterr()
+    assert cli(["--resume", str(log), "--n_epochs", "3"]) == 0
+    err = capsys.readouterr().err
+    assert f"note: resuming from the older checkpoint {log / 'checkpoints' / 'epoch_000000'}" in err
+    assert f"{newest / 'buffer_rank0.npz'} is missing (removed or lost), and the older checkpoint resumes" in err
+    assert untimed(read_progress(log / "progress.csv")) == untimed(expected)
+
+
 def test_a_missing_state_file_of_another_rank_is_named_as_missing(tmp_path):
     from her.errors import ResumeError
     from her.run_folder import Counters, RunFolder
