@@ -112,7 +112,7 @@ class Trainer:
 
     def open_writers(self) -> None:
         assert self.logger is not None
-        self.logger.writers = make_writers(self.config, self.folder.log_dir)
+        self.logger.writers = make_writers(self.config, self.folder.log_dir, self.logger.rows)
 
     def store(self, episode: dict[str, np.ndarray]) -> None:
         """Store new episodes and update the normaliser from HER-sampled transitions of them (reference §8)."""

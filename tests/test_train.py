@@ -90,6 +90,39 @@ def test_tensorboard_events_hold_every_epoch_on_the_env_step_axis_and_the_config
     assert f"| seed | {config.seed} |" in texts["config"].splitlines()
 
 
+def event_epochs(log_dir) -> list[float]:
+    """The epochs of every event file in ``log_dir``, in file-name order, as often as they were written."""
+    epochs = []
+    for path in sorted(Path(log_dir).glob("events.out.tfevents.*")):
+        for record in tf.data.TFRecordDataset(str(path)):
+            event = tf.compat.v1.Event.FromString(record.numpy())
+            epochs += [value.simple_value for value in event.summary.value if value.tag == "epoch"]
+    return epochs
+
+
+def test_an_epoch_committed_but_not_yet_in_the_events_is_written_on_resume(tmp_path, monkeypatch):
+    from her.errors import Interrupted
+    from her.logger import Logger
+
+    log = tmp_path / "run"
+    committed = Logger.committed
+
+    def killed_before_the_event_of_epoch_1(self, row):
+        if row["epoch"] == 1:
+            raise KeyboardInterrupt  # after the commit of epoch 1, before its event
+        committed(self, row)
+
+    monkeypatch.setattr(Logger, "committed", killed_before_the_event_of_epoch_1)
+    with pytest.raises(Interrupted, match="the last complete epoch is 1"):
+        train(build_config({**TINY, "n_epochs": 3, "log_path": log}))
+    assert event_epochs(log) == [0]
+    monkeypatch.setattr(Logger, "committed", committed)
+    with open(next(log.glob("events.out.tfevents.*")), "ab") as f:
+        f.write(b"\x10\x00\x00")  # and the kill cut a record short
+    resume(log)
+    assert sorted(event_epochs(log)) == [0, 1, 2]
+
+
 def test_a_nan_stops_training_naming_the_epoch_and_keeps_the_last_good_policy(tmp_path, monkeypatch, capsys):
     original = Trainer.run_epoch
 
