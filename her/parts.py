@@ -136,6 +136,9 @@ def build(config: Config, comm: mpi.SingleProcess | mpi.MPIComm, load_weights: b
         probe.close()
     except ValueError as e:  # env_kwargs the env does not take, or the goal-env contract check
         raise ConfigError(str(e)) from None
+    except Exception as e:  # noqa: BLE001 - a user's env that cannot be made or reset may raise anything
+        raise ConfigError(f"{config.env_id} cannot be made and reset ({type(e).__name__}: {e}): fix the env, or "
+                          "check --env_kwargs") from None
 
     goal_env: Any = train_envs[0].unwrapped  # compute_reward is a goal env's, not part of gym.Env
     reward_fn = goal_env.compute_reward
