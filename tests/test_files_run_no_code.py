@@ -95,10 +95,12 @@ def test_converting_a_dataset_runs_none_of_its_code(tmp_path, datasets, capsys, 
     assert not marker.exists() and not (tmp_path / "out.npz").exists()
 
 
-def test_training_on_a_dataset_runs_none_of_its_code(tmp_path, capsys):
+@pytest.mark.parametrize("by", ["id", "folder"])
+def test_training_on_a_dataset_runs_none_of_its_code(tmp_path, capsys, by):
     marker = tmp_path / "ran"
-    dataset_that_runs_a_command(tmp_path, marker)
-    run = tiny_run(env="FetchPush", demo_file="other/FetchPush/crafted-v0", num_demo=1, batch_size=48,
+    folder = dataset_that_runs_a_command(tmp_path, marker)
+    source = "other/FetchPush/crafted-v0" if by == "id" else str(folder)
+    run = tiny_run(env="FetchPush", demo_file=source, num_demo=1, batch_size=48,
                    demo_batch_size=16, n_epochs=1, log_path=tmp_path / "run")
     assert cli(cli_args(run)) == 2
     assert "does not record its observation_space" in one_line_error(capsys)
