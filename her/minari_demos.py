@@ -18,7 +18,6 @@ import os
 import re
 import shutil
 import sys
-import tempfile
 import warnings
 import zipfile
 from collections.abc import Iterable, Iterator, Mapping
@@ -112,8 +111,9 @@ def write_dataset(episodes: Mapping[str, np.ndarray], env_id: str, dataset_id: s
             ))
         from her import __version__
 
-        staging = Path(tempfile.mkdtemp(prefix=".her-partial-", dir=root))
+        staging = root / f".her-partial-{os.getpid()}-{id(buffers):x}"
         try:
+            staging.mkdir()
             with _store(staging), warnings.catch_warnings():  # its advice to name an author, e-mail, permalink
                 warnings.simplefilter("ignore", UserWarning)
                 minari.create_dataset_from_buffers(
