@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import sys
 import warnings
@@ -337,3 +338,38 @@ def test_her_demos_paths_with_a_name_too_long_are_one_line(tmp_path, capsys, arg
     assert her_demos([arg.format(long=long) for arg in args]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: --") and "is 304 bytes long, more than the 255" in err and err.count("\n") == 1
+
+
+WRITE_ON_A_FULL_DISK = """
+import sys
+from her import minari_demos
+from her.experts import main
+if sys.argv[1] == "unchecked":  # as before the space check: HDF5 meets the full disk itself
+    minari_demos._check_space = lambda root, episodes: None
+sys.exit(main(["--env", "FetchReach", "--num_episodes", "40", "--format", "minari", "--output", "her/x/full-v0"]))
+"""
+
+
+@pytest.mark.slow  # generates 40 episodes in two processes
+def test_on_a_really_full_disk_nothing_appears_under_the_id(tmp_path):
+    import shutil
+    import subprocess
+
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        pytest.skip("a small disk is a tmpfs mounted in a mount namespace of its own, which needs root")
+    store = tmp_path / "small"
+    store.mkdir()
+    (tmp_path / "write.py").write_text(WRITE_ON_A_FULL_DISK)
+    results = {}
+    for mode in ("checked", "unchecked"):
+        command = (f"mount -t tmpfs -o size=150k tmpfs {store} && {sys.executable} {tmp_path / 'write.py'} {mode}; "
+                   f"code=$?; ls -AR {store}/her 2>/dev/null; exit $code")
+        results[mode] = subprocess.run(["unshare", "--mount", "sh", "-c", command], capture_output=True, text=True,
+                                       env={**os.environ, "MINARI_DATASETS_PATH": str(store)}, cwd=tmp_path,
+                                       timeout=600)
+    checked, unchecked = results["checked"], results["unchecked"]
+    assert checked.returncode == 1 and checked.stdout == ""  # nothing under her/
+    assert checked.stderr.startswith(f"error: the Minari store {store} has 0 MiB free") and \
+        checked.stderr.count("\n") == 1
+    # Unchecked, HDF5 crashes the process (or fails): the dataset never appears under its id even so.
+    assert unchecked.returncode != 0 and "full-v0" not in unchecked.stdout
