@@ -247,7 +247,10 @@ def repeat(name: str, seed: int, epochs: int) -> str:
         if "tf_threads" not in params:  # recorded before the key: the runs had the results machine's count
             cmd += ["--tf_threads", str(TF_THREADS)]
         print(" ".join(cmd), flush=True)
-        subprocess.run(cmd, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+        finished = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.DEVNULL)
+        if finished.returncode != 0:  # the run said why on stderr, above
+            raise SystemExit(f"error: the repeated run ended with exit code {finished.returncode}: see its error "
+                             "above")
         again = read_progress(out / "progress.csv")
         demos_now = json.loads((out / versions.FILE).read_text()).get("demo_sha256")
     if not (folder / versions.FILE).exists():
@@ -590,6 +593,8 @@ def main(argv: list[str] | None = None) -> None:
         run(args.row, args.seeds, args.out, args.epochs)
         return
     if args.cmd == "repeat":
+        if args.epochs < 1:
+            parser.error(f"--epochs must be at least 1, got {args.epochs}")
         print(repeat(args.row, args.seed, args.epochs))
         return
     if args.cmd == "window":

@@ -67,6 +67,17 @@ def committed(log_dir: str | Path) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
+def without_state(log_dir: str | Path, after: int = -1) -> list[Path]:
+    """Folders named as committed checkpoints of epochs after ``after`` that lack rank 0's state, oldest first:
+    a commit never makes one, so their state was removed or lost afterwards."""
+    folder = Path(log_dir) / FOLDER
+    if not folder.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in folder.iterdir()
+             if (m := _NAME.match(p.name)) and int(m.group(1)) > after and not (p / "state_rank0.npz").is_file()]
+    return [p for _, p in sorted(found)]
+
+
 def latest(log_dir: str | Path) -> tuple[int, Path] | None:
     found = committed(log_dir)
     return found[-1] if found else None
@@ -165,28 +176,66 @@ def read_buffer(path: Path) -> tuple[dict[str, np.ndarray], int]:
 class RunLock:
     """An exclusive lock on a log folder, held by the process that writes it until the run ends.
 
-    ``flock`` locks die with their process, so a killed run never leaves a stale lock behind.
+    ``flock`` locks die with their process, so a killed run never leaves a stale lock behind. The folder itself
+    is locked too, where its file system allows: ``.lock`` can be deleted under a running run, and a new
+    ``.lock`` would be free, but the folder cannot be replaced while it is open.
     """
 
     def __init__(self, log_dir: str | Path):
         self.log_dir = Path(log_dir)
         self._fd: int | None = None
+        self._dir_fd: int | None = None
 
     def acquire(self) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        dir_fd = self._lock_folder()
         fd = os.open(self.log_dir / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "another process"
             os.close(fd)
+            if dir_fd is not None:
+                os.close(dir_fd)
             raise self.in_use(holder) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"pid {os.getpid()}\n".encode(), 0)
-        self._fd = fd
+        self._fd, self._dir_fd = fd, dir_fd
+
+    def _lock_folder(self) -> int | None:
+        """A descriptor of the folder, flock-ed; None where the file system cannot lock folders (NFS, some
+        FUSE mounts: .lock alone guards them); RunInUseError if another run holds it."""
+        dir_fd = os.open(self.log_dir, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            fcntl.flock(dir_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(dir_fd)
+            raise self.in_use(self._holder()) from None
+        except OSError:
+            os.close(dir_fd)
+            return None
+        return dir_fd
+
+    def _holder(self) -> str:
+        try:
+            return (self.log_dir / ".lock").read_text(errors="replace").strip()[:64] or "another process"
+        except OSError:
+            return "another process, whose .lock was deleted"
 
     def check_free(self) -> None:
         """Raise RunInUseError if another run holds the lock, writing nothing (not even the lock file)."""
+        try:
+            dir_fd = os.open(self.log_dir, os.O_RDONLY | os.O_DIRECTORY)
+        except OSError:
+            return  # no folder: no run has ever held it
+        try:
+            fcntl.flock(dir_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise self.in_use(self._holder()) from None
+        except OSError:
+            pass  # a file system that cannot lock folders: .lock says
+        finally:
+            os.close(dir_fd)
         try:
             fd = os.open(self.log_dir / ".lock", os.O_RDWR)
         except OSError:
@@ -213,6 +262,7 @@ class RunLock:
                              "or choose another --log_path")
 
     def release(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)  # closing the descriptor drops the flock
-            self._fd = None
+        for fd in (self._fd, self._dir_fd):
+            if fd is not None:
+                os.close(fd)  # closing the descriptor drops the flock
+        self._fd = self._dir_fd = None

@@ -13,11 +13,12 @@ import difflib
 import json
 import math
 import os
+import sys
 import time
 import typing
 from dataclasses import dataclass, field
 from typing import Any
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from her import envs
 from her.errors import UserError
@@ -225,6 +226,18 @@ def package_list(text: str) -> list[str]:
     return [name for name in text.replace(",", " ").split() if name]
 
 
+def env_module(env: str | None) -> list[str]:
+    """The module an ``--env module:EnvId`` imports (gym.make's form), as a list of none or one."""
+    return [env.partition(":")[0]] if env and ":" in env else []
+
+
+def unnamed_modules(env: str, packages: Iterable[str], named: Iterable[str]) -> list[str]:
+    """The modules that making ``env`` after importing ``packages`` would import, less those in ``named`` (what the
+    user gave on the command line) and those already imported (importing them again runs nothing)."""
+    needed = dict.fromkeys([*packages, *env_module(env)])
+    return [module for module in needed if module not in set(named) and module not in sys.modules]
+
+
 def _packages_text(value: Any) -> str:
     names = package_list(value) if isinstance(value, str) else value
     if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
@@ -314,15 +327,16 @@ def coerce(name: str, value: Any) -> Any:
         expected = {bool: "0/1 or true/false", int: "an integer", float: "a number", str: "a string"}[kind]
         raise ConfigError(f"{name} must be {expected}, got {value!r}") from None
     if name in PATH_KEYS:
-        _check_path(name, value)
+        check_path(name, value)
     return value
 
 
 NAME_MAX = 255  # bytes in one path component on Linux and macOS file systems
 
 
-def _check_path(name: str, path: str) -> None:
-    """A path every later step can write, record in params.json and print: UTF-8, components of legal length."""
+def check_path(name: str, path: str) -> None:
+    """A path every later step can write, record in params.json and print: UTF-8, components of legal length;
+    else a ConfigError naming option ``--name``."""
     try:
         encoded = [part.encode("utf-8") for part in path.split("/")]
     except UnicodeEncodeError:
@@ -372,6 +386,13 @@ def build_config(user: Mapping[str, Any] | None = None, *, mpi_size: int = 1,
     chosen = {**recorded, **user}
 
     env = chosen.get("env", FIELDS["env"].default)
+    if recorded:  # a params.json may come from anywhere: it imports only what the user names again
+        missing = unnamed_modules(env, package_list(chosen.get("gym_packages", "")),
+                                  [*package_list(user.get("gym_packages", "")), *env_module(user.get("env"))])
+        if missing:
+            raise ConfigError(f"the recorded configuration (--config) needs {', '.join(missing)} imported to make "
+                              "its env, and a record runs no code by itself: if you trust it, pass --gym_packages "
+                              f"{','.join(missing)}")
     try:
         env_id = envs.resolve_env_id(env, package_list(chosen.get("gym_packages", "")))
         T = envs.episode_length(env_id)
@@ -441,10 +462,12 @@ def read_recorded(path: str | os.PathLike) -> dict[str, Any]:
     return values
 
 
-def config_from_dict(saved: Mapping[str, Any], **changes: Any) -> Config:
+def config_from_dict(saved: Mapping[str, Any], named: Iterable[str] = (), **changes: Any) -> Config:
     """A recorded configuration (params.json, a policy file's record) as a Config, with ``changes`` applied.
 
-    Every value is checked as a user flag would be, so a hand-edited record gets a one-line ConfigError.
+    Every value is checked as a user flag would be, so a hand-edited record gets a one-line ConfigError. The
+    modules the record's env needs are imported only if ``named`` (the user's --gym_packages) holds them or they
+    are imported already: a record runs no code by itself.
     """
     if not isinstance(saved, Mapping):
         raise ConfigError(f"the record is a JSON {type(saved).__name__}, not a configuration")
@@ -455,6 +478,10 @@ def config_from_dict(saved: Mapping[str, Any], **changes: Any) -> Config:
     missing = sorted(set(FIELDS) - set(values))
     if missing:
         raise ConfigError(f"keys {missing} are missing")
+    missing = unnamed_modules(values["env"], package_list(values["gym_packages"]), named)
+    if missing:
+        raise ConfigError(f"its env needs {', '.join(missing)} imported, and a run's record runs no code by "
+                          f"itself: if you trust it, pass --gym_packages {','.join(missing)}")
     try:
         env_id = envs.resolve_env_id(values["env"], package_list(values["gym_packages"]))
     except ValueError as e:

@@ -169,7 +169,12 @@ def _read_dataset(path: Path, env_id: str, dims: Mapping[str, int], T: int, num_
     """A Minari dataset's episodes, through the same checks as a file's (its arrays read like archive members)."""
     from her import minari_demos
 
-    arrays, made_for = minari_demos.read_dataset(path)
+    dataset = minari_demos.open_dataset(path)
+    if dataset.env_id and not _same_task(dataset.env_id, env_id):  # said before the count, as for a file
+        _read_plain(_Arrays(env_id=np.array(dataset.env_id), **{key: np.zeros((0, 0, 0)) for key in EPISODE_KEYS}),
+                    path, env_id, episode_shapes(dims, T), T, num_demo)
+    _check_count(path, dataset.total, num_demo)  # before reading any episode; then only the episodes used
+    arrays, made_for = minari_demos.read_episodes(dataset, num_demo), dataset.env_id
     has_states = any(key.startswith(STATE_PREFIX) for key in arrays)
     data = _Arrays(arrays, format=np.array(FORMAT), version=np.array(VERSION if has_states else 1))
     if made_for:
@@ -266,6 +271,9 @@ def _read_plain(data, path: Path, env_id: str, expected: dict, T: int, num_demo:
 
 
 def _check_count(path: Path, held: int, num_demo: int) -> None:
+    if held == 0:  # --num_demo 0 is refused: say what would work
+        raise DemoFileError(f"{path} holds no episodes: generate some with {GENERATOR} --num_episodes {num_demo}, "
+                            "or train without --demo_file")
     if num_demo > held:
         raise DemoFileError(f"{path} holds {held} episodes but num_demo is {num_demo}: pass --num_demo {held} "
                             f"(or fewer), or generate more with {GENERATOR} --num_episodes {num_demo}")

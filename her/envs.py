@@ -208,6 +208,11 @@ def env_dims(env: gym.Env) -> dict[str, int]:
     missing = {"observation", "achieved_goal", "desired_goal"} - set(obs)
     if missing:
         raise ValueError(f"{name} is not a goal env: its observation lacks {sorted(missing)}")
+    for key in ("observation", "achieved_goal", "desired_goal"):
+        shape = np.shape(obs[key])
+        if len(shape) != 1:  # the buffers hold (T+1, dim) per episode; a 2-d array would be cut to its rows
+            raise ValueError(f"{name}: its {key} has shape {shape}, and HER needs 1-d arrays: flatten it in the env "
+                             "(or with gymnasium.wrappers.TransformObservation)")
     dims = {
         "o": obs["observation"].shape[0],
         "g": obs["desired_goal"].shape[0],

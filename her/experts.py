@@ -549,10 +549,19 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--convert", metavar="SOURCE", default=None,
                    help="convert demos instead of generating them: an .npz to the Minari dataset --output (an id), "
                         "or a Minari dataset (an id or its folder) to the .npz --output; every array is kept")
+    p.add_argument("--gym_packages", default="", metavar="MODULES",
+                   help="with --convert: modules to import that register the env an .npz names (a demo file "
+                        "imports none by itself)")
     return p
 
 
 def _check_output(path: Path) -> str | None:
+    from her.config import ConfigError, check_path
+
+    try:
+        check_path("output", str(path))
+    except ConfigError as err:
+        return str(err)
     if path.is_dir():
         return f"--output {path} is a directory"
     parent = path.parent if str(path.parent) else Path(".")
@@ -572,13 +581,15 @@ def main(argv: list[str] | None = None) -> int:
 
     from her.demo import save_demos
     from her.envs import resolve_env_id
-    from her.errors import UserError
+    from her.errors import TrainingError, UserError
 
     if args.convert:
         try:
-            return _convert(args.convert, args.output)
+            return _convert(args.convert, args.output, args.gym_packages)
         except UserError as err:
             return fail(str(err))
+        except TrainingError as err:  # a write that failed (a full disk)
+            return fail(str(err), code=1)
     try:
         env_id = resolve_env_id(args.env)
         expert = load_expert(args.expert) if args.expert else expert_for(env_id)
@@ -630,7 +641,7 @@ def _summary(args: argparse.Namespace, result: Generated) -> None:
 def _generate_minari(args: argparse.Namespace, env_id: str, expert: Expert | type, fail) -> int:
     from her import minari_demos
     from her.envs import task_name
-    from her.errors import UserError
+    from her.errors import TrainingError, UserError
 
     dataset_id = args.output or f"her/{task_name(env_id)}/expert-{args.num_episodes}-v0"
     try:
@@ -642,7 +653,7 @@ def _generate_minari(args: argparse.Namespace, env_id: str, expert: Expert | typ
             result.episodes, env_id, dataset_id,
             description=f"her-demos scripted expert on {env_id}: {args.num_episodes} episodes, seed {args.seed}"
                         f"{noise}")
-    except GenerationError as err:
+    except (GenerationError, TrainingError) as err:
         return fail(str(err), code=1)
     except UserError as err:
         return fail(str(err))
@@ -652,9 +663,13 @@ def _generate_minari(args: argparse.Namespace, env_id: str, expert: Expert | typ
     return 0
 
 
-def _convert(source: str, output: str | None) -> int:
+def _convert(source: str, output: str | None, gym_packages: str = "") -> int:
     from her import minari_demos
+    from her.config import check_path, coerce, package_list
 
+    check_path("convert", source)
+    if output:
+        check_path("output", output)
     if minari_demos.looks_like_dataset(source):
         if not output:
             raise minari_demos.MinariError("--convert from a Minari dataset needs --output FILE.npz")
@@ -667,7 +682,8 @@ def _convert(source: str, output: str | None) -> int:
         if not output:
             raise minari_demos.MinariError("--convert from an .npz needs --output DATASET_ID, e.g. "
                                            "her/FetchPush/expert-100-v0")
-        count, env_id, folder = minari_demos.export_demos(source, output)
+        packages = package_list(coerce("gym_packages", gym_packages))
+        count, env_id, folder = minari_demos.export_demos(source, output, packages)
         print(f"wrote {count} episodes of {env_id} from {source} as Minari dataset {output} ({folder})")
     return 0
 

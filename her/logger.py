@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import os
 import socket
@@ -32,11 +33,12 @@ class LogWriter(Protocol):
     def close(self) -> None: ...
 
 
-def make_writers(config: Config, log_dir: str | Path) -> list[LogWriter]:
-    """The backends ``config`` asks for, each already given the configuration."""
+def make_writers(config: Config, log_dir: str | Path, rows: Sequence[Mapping[str, float]] = ()) -> list[LogWriter]:
+    """The backends ``config`` asks for, each already given the configuration and, on a resume, the committed
+    ``rows`` it lacks (a kill between a commit and the backend's write loses none)."""
     writers: list[LogWriter] = []
     if config.tensorboard:
-        writers.append(TensorBoardWriter(log_dir))
+        writers.append(TensorBoardWriter(log_dir, rows))
     for writer in writers:
         writer.write_config(config.to_dict())
     return writers
@@ -113,13 +115,33 @@ class TensorBoardWriter:
     only viewing them does.
     """
 
-    def __init__(self, log_dir: str | Path):
+    def __init__(self, log_dir: str | Path, rows: Sequence[Mapping[str, float]] = ()):
         import tensorflow as tf  # only once TensorFlow is in use anyway
 
         self._tf = tf
-        path = Path(log_dir) / f"events.out.tfevents.{int(time.time())}.{socket.gethostname()}"
+        written = self.epochs_written(log_dir) if rows else set()
+        # TensorBoard's own names add the pid and a count: a resume within the same second must not truncate the
+        # file of the session before it.
+        base = f"events.out.tfevents.{int(time.time())}.{socket.gethostname()}.{os.getpid()}"
+        path = next(path for n in itertools.count() if not (path := Path(log_dir) / f"{base}.{n}").exists())
         self._writer = tf.io.TFRecordWriter(str(path))
         self._write(tf.compat.v1.Event(wall_time=time.time(), file_version="brain.Event:2"))
+        for row in rows:
+            if row.get("epoch") not in written:
+                self.write(row)
+
+    def epochs_written(self, log_dir: str | Path) -> set[float]:
+        """The epochs the folder's event files hold, up to the first damaged record of each (a kill mid-write)."""
+        tf = self._tf
+        epochs: set[float] = set()
+        for path in Path(log_dir).glob("events.out.tfevents.*"):
+            try:
+                for record in tf.data.TFRecordDataset(str(path)):
+                    event = tf.compat.v1.Event.FromString(record.numpy())
+                    epochs.update(v.simple_value for v in event.summary.value if v.tag == "epoch")
+            except (tf.errors.OpError, ValueError):  # a record cut short or corrupted: the rest is unreadable
+                continue
+        return epochs
 
     def _write(self, event: Any) -> None:
         self._writer.write(event.SerializeToString())

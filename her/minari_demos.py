@@ -12,16 +12,22 @@ Minari is an optional extra (``pip install 'her-tf2[minari]'``); nothing here im
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
 import re
 import shutil
+import sys
 import warnings
-from collections.abc import Mapping
+import zipfile
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from her.errors import UserError
+from her.errors import UserError, WriteError
 
 STATES = "sim_state"  # the infos key of the simulator states (``state/<name>`` in a demo .npz)
 # Minari's (namespace/)name-vN, the namespace itself may hold slashes: her/FetchPush/expert-100-v0.
@@ -67,7 +73,9 @@ def write_dataset(episodes: Mapping[str, np.ndarray], env_id: str, dataset_id: s
     """Write demo ``episodes`` (``her.demo`` layout) as the local Minari dataset ``dataset_id``; its folder.
 
     Rewards are the env's ``compute_reward``; the dataset's env spec is that of ``env_id``, so
-    ``dataset.recover_environment()`` gives the env the demos were made in.
+    ``dataset.recover_environment()`` gives the env the demos were made in. The dataset is written under a
+    hidden folder of the store and renamed to its id once whole: a kill, a full disk or a second writer of the
+    same id never leaves a dataset that looks whole but is not.
     """
     minari = _minari()
     from minari.data_collector import EpisodeBuffer
@@ -75,6 +83,8 @@ def write_dataset(episodes: Mapping[str, np.ndarray], env_id: str, dataset_id: s
     from her.envs import make_env
 
     folder = check_new_id(dataset_id)
+    root = _local_path("")
+    _check_space(root, episodes)
     env = make_env(env_id, env_kwargs=env_kwargs)
     raw: Any = env.unwrapped  # a goal env: compute_reward is not part of gym.Env
     try:
@@ -101,18 +111,66 @@ def write_dataset(episodes: Mapping[str, np.ndarray], env_id: str, dataset_id: s
             ))
         from her import __version__
 
+        staging = root / f".her-partial-{os.getpid()}-{id(buffers):x}"
         try:
-            with warnings.catch_warnings():  # its advice to name an author, an e-mail and a permalink
+            staging.mkdir()
+            with _store(staging), warnings.catch_warnings():  # its advice to name an author, e-mail, permalink
                 warnings.simplefilter("ignore", UserWarning)
                 minari.create_dataset_from_buffers(
                     dataset_id, buffers, env=env.spec, eval_env=env.spec, algorithm_name="her-tf2 scripted expert",
                     code_permalink=f"her-tf2 {__version__}", description=description, data_format="hdf5")
-        except BaseException:  # an interrupted write leaves no dataset that looks whole
-            shutil.rmtree(folder, ignore_errors=True)
-            raise
+            _publish(staging / dataset_id, folder, dataset_id)
+        except OSError as err:
+            raise WriteError(f"cannot write Minari dataset {dataset_id} in {root} ({err.strerror or err}): "
+                             "nothing was written under its id; free some space or choose another "
+                             "MINARI_DATASETS_PATH") from None
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
     finally:
         env.close()
     return folder
+
+
+def _check_space(root: Path, episodes: Mapping[str, np.ndarray]) -> None:
+    # HDF5 can crash the process (SIGSEGV) on a full disk instead of raising: refuse before writing a byte.
+    needed = 2 * sum(np.asarray(a).size for a in episodes.values()) * 8 + (1 << 20)  # float64, and headroom
+    free = shutil.disk_usage(root).free
+    if needed > free:
+        raise WriteError(f"the Minari store {root} has {free >> 20} MiB free, and the dataset needs about "
+                         f"{needed >> 20} MiB: free some space or set MINARI_DATASETS_PATH to a larger disk")
+
+
+@contextlib.contextmanager
+def _store(root: Path) -> Iterator[None]:
+    """Minari's store is ``MINARI_DATASETS_PATH``, read at every call: point it at ``root`` for the block."""
+    before = os.environ.get("MINARI_DATASETS_PATH")
+    os.environ["MINARI_DATASETS_PATH"] = str(root)
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["MINARI_DATASETS_PATH"]
+        else:
+            os.environ["MINARI_DATASETS_PATH"] = before
+
+
+def _publish(staged: Path, folder: Path, dataset_id: str) -> None:
+    """Rename a whole dataset to its id; a writer that got there first keeps it."""
+    from minari.dataset.minari_dataset import parse_dataset_id
+    from minari.namespace import create_namespace, list_local_namespaces
+
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.mkdir(folder)  # claims the id: of two writers, exactly one makes it
+    except FileExistsError:
+        raise MinariError(f"Minari dataset {dataset_id} exists already ({folder}): it was written meanwhile by "
+                          "another process; choose another id") from None
+    for entry in staged.iterdir():
+        os.rename(entry, folder / entry.name)
+    namespace = parse_dataset_id(dataset_id)[0]
+    if namespace is not None and namespace not in list_local_namespaces():
+        with contextlib.suppress(ValueError):  # created meanwhile by another writer
+            create_namespace(namespace)
 
 
 def check_new_id(dataset_id: str) -> Path:
@@ -131,26 +189,150 @@ def check_new_id(dataset_id: str) -> Path:
 def _local_path(dataset_id: str) -> Path:
     from minari.storage import get_dataset_path
 
-    return Path(get_dataset_path(dataset_id))
+    try:  # it creates the store's root
+        return Path(get_dataset_path(dataset_id))
+    except OSError as err:
+        root = os.environ.get("MINARI_DATASETS_PATH") or "~/.minari/datasets"
+        raise MinariError(f"the Minari store {root} cannot be created ({err.strerror or err}): set "
+                          "MINARI_DATASETS_PATH to a folder you can write") from None
 
 
-def _open(source: str | Path) -> Any:
-    """The MinariDataset of a local id or a dataset folder; MinariError if there is none or it cannot be read."""
-    minari = _minari()
+def _data_folder(source: str | Path) -> Path:
+    """The folder holding the ``metadata.json`` of a local id or a dataset folder; MinariError if there is none."""
     path = Path(source)
+    if is_dataset_dir(path):
+        return path / "data" if (path / "data" / "metadata.json").is_file() else path
+    data = _local_path(str(source)) / "data"
+    if not (data / "metadata.json").is_file():
+        raise MinariError(f"no Minari dataset {source} in {_local_path('')}: list the local ones with "
+                          f"minari list local, or download it with minari download {source}")
+    return data
+
+
+def _checked_metadata(data: Path, source: str | Path) -> dict[str, Any]:
+    """A dataset's metadata, refused unless it records the spaces: without them Minari makes the env the
+    dataset's ``env_spec`` names (any entry point, any kwargs) to learn them, and that runs code the dataset chose."""
     try:
-        if is_dataset_dir(path):
-            return minari.MinariDataset(path / "data" if (path / "data" / "metadata.json").is_file() else path)
-        local = _local_path(str(source))
-        if not (local / "data" / "metadata.json").is_file():
-            raise MinariError(f"no Minari dataset {source} in {_local_path('')}: list the local ones with "
-                              f"minari list local, or download it with minari download {source}")
-        return minari.load_dataset(str(source))
+        metadata = json.loads((data / "metadata.json").read_text())
+    except (OSError, ValueError) as err:
+        raise MinariError(f"Minari dataset {source}: its metadata.json cannot be read ({type(err).__name__}: "
+                          f"{err}): it is damaged or not a Minari dataset") from None
+    if not isinstance(metadata, dict):
+        raise MinariError(f"Minari dataset {source}: its metadata.json is not a JSON object: it is damaged")
+    missing = [key for key in ("observation_space", "action_space") if not isinstance(metadata.get(key), str)]
+    if missing:
+        raise MinariError(f"Minari dataset {source} does not record its {' and '.join(missing)}, and Minari "
+                          "would make the env its metadata names to learn them, running code of the dataset's "
+                          "choosing: it is not read; pass a dataset written with its spaces (as Minari 0.5 and "
+                          "her-demos write them), or an .npz")
+    if metadata.get("data_format", "hdf5") not in ("hdf5", "arrow"):
+        raise MinariError(f"Minari dataset {source} has data_format {metadata.get('data_format')!r}, not hdf5 or "
+                          "arrow: it is damaged or not a Minari dataset")
+    total = metadata.get("total_episodes")
+    if isinstance(total, bool) or not isinstance(total, int) or total < 0:
+        raise MinariError(f"Minari dataset {source}: its metadata.json gives {total!r} episodes: it is damaged")
+    return metadata
+
+
+def _damaged(source: str | Path, err: BaseException) -> MinariError:
+    text = str(err).strip().splitlines()
+    reason = f"{type(err).__name__}: {text[0]}" if text else type(err).__name__
+    return MinariError(f"Minari dataset {source} cannot be read ({reason}): it is damaged or not a Minari dataset")
+
+
+@dataclass
+class Dataset:
+    """An opened dataset: Minari's object, its episode count and the env id its metadata names."""
+
+    source: str | Path
+    minari: Any
+    total: int
+    env_id: str | None
+
+
+def open_dataset(source: str | Path) -> Dataset:
+    """A local id or a dataset folder, checked before Minari builds anything from it; MinariError if unusable."""
+    minari = _minari()
+    data = _data_folder(source)
+    _checked_metadata(data, source)
+    try:
+        dataset = minari.MinariDataset(data)
+        spec = dataset.spec.env_spec
+        env_id = spec.id if spec is not None else None
+        total = int(dataset.total_episodes)
+    except Exception as err:  # noqa: BLE001 - Minari and h5py raise many kinds on a damaged dataset
+        raise _damaged(source, err) from None
+    if env_id is not None and ":" in env_id:  # gym.make("module:Id") imports module
+        raise MinariError(f"Minari dataset {source} names its env {env_id!r}, which would import module "
+                          f"{env_id.partition(':')[0]} wherever the demos are used: it is not read; pass a dataset "
+                          "made in a registered env")
+    return Dataset(source, dataset, total, env_id)
+
+
+def read_episodes(dataset: Dataset, count: int | None = None) -> dict[str, np.ndarray]:
+    """The first ``count`` (default all) episodes of an opened dataset in the demo layout: float32
+    ``(E, T or T+1, dim)``, states float64. Only those episodes are read; each is checked to hold what a demo
+    needs in arrays of one shape, else MinariError."""
+    source = dataset.source
+    count = dataset.total if count is None else min(count, dataset.total)
+    if count < 1:
+        raise MinariError(f"Minari dataset {source} holds no episodes")
+    out: dict[str, np.ndarray] = {}
+    try:
+        for e, episode in enumerate(dataset.minari.iterate_episodes(range(count))):
+            arrays = _episode_arrays(episode, source, e)
+            if not out:
+                out = {key: np.empty((count, *value.shape), value.dtype) for key, value in arrays.items()}
+            _check_like_first(arrays, out, source, e)
+            for key, value in arrays.items():
+                out[key][e] = value
     except MinariError:
         raise
-    except Exception as err:  # noqa: BLE001 - Minari and h5py raise many kinds on a damaged dataset
-        raise MinariError(f"Minari dataset {source} cannot be read ({type(err).__name__}: {err}): it is damaged "
-                          "or not a Minari dataset") from None
+    except Exception as err:  # noqa: BLE001 - a truncated file, an episode the metadata claims but lacks, ...
+        raise _damaged(source, err) from None
+    return out
+
+
+def _episode_arrays(episode: Any, source: str | Path, e: int) -> dict[str, np.ndarray]:
+    """One episode's arrays in the demo layout, each checked to be numbers of the right rank and length."""
+    obs = _goal_observations(episode, source)
+    actions = np.asarray(episode.actions)
+    if actions.ndim != 2 or actions.dtype.kind not in "biuf":
+        raise MinariError(f"Minari dataset {source}: the actions of episode {e} are {actions.dtype} "
+                          f"{actions.shape}, not a (steps, size) array of numbers: it cannot be demos")
+    T = len(actions)
+    named = {"o": obs["observation"], "ag": obs["achieved_goal"], "g": obs["desired_goal"],
+             "info_is_success": episode.infos["is_success"]}
+    states = episode.infos.get(STATES, {})
+    if not isinstance(states, dict):
+        raise MinariError(f"Minari dataset {source}: infos/{STATES} of episode {e} is not a group of arrays")
+    named.update({f"state/{name}": value for name, value in states.items()})
+    arrays = {"u": actions.astype(np.float32)}
+    for key, value in named.items():
+        array = np.asarray(value)
+        rank = 1 if key == "info_is_success" else 2
+        if array.dtype.kind not in "biuf" or array.ndim != rank or len(array) != T + 1:
+            raise MinariError(f"Minari dataset {source}: '{key}' of episode {e} is {array.dtype} {array.shape}, but "
+                              f"an episode of {T} steps needs {T + 1} rows of numbers: it cannot be demos")
+        if key == "g":
+            array = array[:-1]
+        elif key == "info_is_success":
+            array = array[1:, None]
+        arrays[key] = array.astype(np.float64 if key.startswith("state/") else np.float32)
+    return arrays
+
+
+def _check_like_first(arrays: Mapping[str, np.ndarray], out: Mapping[str, np.ndarray], source: str | Path,
+                      e: int) -> None:
+    if arrays["u"].shape[0] != out["u"].shape[1]:
+        raise MinariError(f"Minari dataset {source} has episodes of {out['u'].shape[1]} and {len(arrays['u'])} "
+                          "steps, and demos need one length, the task's T: keep the episodes of one length")
+    for key in sorted(set(arrays) | set(out)):
+        if key not in arrays or key not in out or arrays[key].shape != out[key].shape[1:]:
+            first = out[key].shape[1:] if key in out else "nothing"
+            this = arrays[key].shape if key in arrays else "nothing"
+            raise MinariError(f"Minari dataset {source}: '{key}' is {this} in episode {e} but {first} in episode "
+                              "0: its episodes were not made in one env, so they cannot be demos")
 
 
 def _goal_observations(episode: Any, source: str | Path) -> dict[str, np.ndarray]:
@@ -158,67 +340,39 @@ def _goal_observations(episode: Any, source: str | Path) -> dict[str, np.ndarray
     if not isinstance(obs, dict) or not {"observation", "achieved_goal", "desired_goal"} <= set(obs):
         raise MinariError(f"Minari dataset {source} does not hold goal observations (observation, "
                           "achieved_goal, desired_goal): it was not made in a goal env")
-    if "is_success" not in episode.infos:
+    if not isinstance(episode.infos, dict) or "is_success" not in episode.infos:
         raise MinariError(f"Minari dataset {source} records no is_success in its infos, which demos need")
     return obs
 
 
-def _env_id(dataset: Any) -> str | None:
-    spec = dataset.spec.env_spec
-    return spec.id if spec is not None else None
-
-
-def read_dataset(source: str | Path) -> tuple[dict[str, np.ndarray], str | None]:
-    """The episodes of a Minari dataset (a local id or a dataset folder) in the demo layout, and its env id.
-
-    Episode arrays come back float32 ``(E, T or T+1, dim)``, states float64; a dataset whose episodes differ in
-    length or lack what a demo needs raises MinariError.
-    """
-    dataset = _open(source)
-    episodes = list(dataset.iterate_episodes())
-    if not episodes:
-        raise MinariError(f"Minari dataset {source} holds no episodes")
-    lengths = sorted({len(ep.actions) for ep in episodes})
-    if len(lengths) > 1:
-        raise MinariError(f"Minari dataset {source} has episodes of {lengths[0]} to {lengths[-1]} steps, and demos "
-                          "need one length, the task's T: keep the episodes of one length")
-    out: dict[str, list] = {key: [] for key in ("o", "ag", "g", "u", "info_is_success")}
-    for ep in episodes:
-        obs = _goal_observations(ep, source)
-        out["o"].append(obs["observation"])
-        out["ag"].append(obs["achieved_goal"])
-        out["g"].append(obs["desired_goal"][:-1])
-        out["u"].append(ep.actions)
-        out["info_is_success"].append(np.asarray(ep.infos["is_success"])[1:, None])
-        for name, value in ep.infos.get(STATES, {}).items():
-            out.setdefault(f"state/{name}", []).append(value)
-    arrays = {key: np.stack(value).astype(np.float64 if key.startswith("state/") else np.float32)
-              for key, value in out.items()}
-    return arrays, _env_id(dataset)
+def read_dataset(source: str | Path, count: int | None = None) -> tuple[dict[str, np.ndarray], str | None]:
+    """The first ``count`` (default all) episodes of a Minari dataset (a local id or a dataset folder) in the
+    demo layout, and its env id; MinariError for anything a demo cannot be made of."""
+    dataset = open_dataset(source)
+    return read_episodes(dataset, count), dataset.env_id
 
 
 def _peek(source: str | Path) -> tuple[str, dict[str, int], int, int, bool]:
     """env id, dims, T, episodes and whether states are held, of a demo .npz or a Minari dataset (whose first
     episode alone is read: ``load_demos`` reads and checks them all)."""
     from her.demo import DEMO_READ_ERRORS, DemoFileError
+    from her.policy_file import check_npz_members
 
     if looks_like_dataset(source):
-        dataset = _open(source)
-        first = next(dataset.iterate_episodes([0]), None) if dataset.total_episodes else None
-        if first is None:
-            raise MinariError(f"Minari dataset {source} holds no episodes")
-        obs, n, T = _goal_observations(first, source), dataset.total_episodes, len(first.actions)
-        env_id = _env_id(dataset)
-        shapes = {"o": (n, T + 1, obs["observation"].shape[-1]), "g": (n, T, obs["desired_goal"].shape[-1]),
-                  "u": (n, *first.actions.shape)}
-        states = STATES in first.infos
+        dataset = open_dataset(source)
+        first = read_episodes(dataset, 1)
+        env_id, n = dataset.env_id, dataset.total
+        shapes = {key: (n, *first[key].shape[1:]) for key in ("o", "g", "u")}
+        states = any(key.startswith("state/") for key in first)
     else:
         try:
+            if zipfile.is_zipfile(source):  # before np.load, which allocates whatever a member's header claims
+                check_npz_members(source)
             with np.load(source, allow_pickle=False) as data:
                 env_id = str(data["env_id"][()]) if "env_id" in data.files else None
                 shapes = {key: data[key].shape for key in ("o", "g", "u")}
                 states = any(key.startswith("state/") for key in data.files)
-        except (*DEMO_READ_ERRORS, OSError) as err:
+        except (*DEMO_READ_ERRORS, OSError, AttributeError) as err:  # AttributeError: a lone .npy has no .files
             raise DemoFileError(f"{source} is not a demo file ({type(err).__name__}: {err}): pass an .npz made "
                                 "by her-demos, or a Minari dataset") from None
     if not env_id:
@@ -233,12 +387,36 @@ def _load_all(source: str | Path) -> tuple[dict[str, np.ndarray], str]:
     from her.demo import load_demos
 
     env_id, dims, T, count, states = _peek(source)
+    if count < 1:
+        raise MinariError(f"{source} holds no episodes: there is nothing to convert")
     return load_demos(source, env_id=env_id, dims=dims, T=T, num_demo=count, need_states=states), env_id
 
 
-def export_demos(demo_file: str | Path, dataset_id: str) -> tuple[int, str, Path]:
-    """Write a demo .npz as the Minari dataset ``dataset_id``: (episodes, env id, the dataset's folder)."""
+def named_env(env_id: str, source: str | Path, gym_packages: Iterable[str] = ()) -> str:
+    """The registered id of the env a file's ``env_id`` names, importing only modules in ``gym_packages``:
+    ``gym.make('module:Id')`` would import ``module``, and a file may come from anywhere."""
+    from her.envs import resolve_env_id
+
+    packages = list(gym_packages)
+    module = env_id.partition(":")[0] if ":" in env_id else None
+    if module is not None and module not in packages and module not in sys.modules:
+        raise MinariError(f"{source} names its env {env_id!r}, and making it would import module {module}; a "
+                          f"demo file runs no code it names: if you trust it, pass --gym_packages {module}")
+    try:
+        return resolve_env_id(env_id, packages)
+    except ValueError as err:
+        raise MinariError(f"{source} holds demos of an env that cannot be made here ({err}): if a module of yours "
+                          "registers it, pass --gym_packages MODULE") from None
+
+
+def export_demos(demo_file: str | Path, dataset_id: str, gym_packages: Iterable[str] = ()) -> tuple[int, str, Path]:
+    """Write a demo .npz as the Minari dataset ``dataset_id``: (episodes, env id, the dataset's folder).
+
+    The env the file names is made (for its spec and rewards) only if it is registered or ``gym_packages``
+    holds its module."""
+    check_new_id(dataset_id)  # before reading a large file
     episodes, env_id = _load_all(demo_file)
+    env_id = named_env(env_id, demo_file, gym_packages)
     folder = write_dataset(episodes, env_id, dataset_id, description=f"converted from {Path(demo_file).name}")
     return len(episodes["u"]), env_id, folder
 

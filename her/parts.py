@@ -136,6 +136,9 @@ def build(config: Config, comm: mpi.SingleProcess | mpi.MPIComm, load_weights: b
         probe.close()
     except ValueError as e:  # env_kwargs the env does not take, or the goal-env contract check
         raise ConfigError(str(e)) from None
+    except Exception as e:  # noqa: BLE001 - a user's env that cannot be made or reset may raise anything
+        raise ConfigError(f"{config.env_id} cannot be made and reset ({type(e).__name__}: {e}): fix the env, or "
+                          "check --env_kwargs") from None
 
     goal_env: Any = train_envs[0].unwrapped  # compute_reward is a goal env's, not part of gym.Env
     reward_fn = goal_env.compute_reward
@@ -147,7 +150,8 @@ def build(config: Config, comm: mpi.SingleProcess | mpi.MPIComm, load_weights: b
     buffer = ReplayBuffer(shapes, config.buffer_size // config.T, sampler,
                           priority=episode_priority(config, dims, goal_env))
 
-    loaded, demos = mpi.on_every_rank(comm, lambda: read_inputs(config, dims, load_weights), (UserError,))
+    loaded, loaded_meta, demos = mpi.on_every_rank(comm, lambda: read_inputs(config, dims, load_weights),
+                                                   (UserError,))
     digest = demo_digest(demos) if demos is not None else None  # states included, if loaded
     starts = training_starts(config, demos, train_envs)
     if demos is not None:  # the states restore envs; the buffers never see them
@@ -156,6 +160,9 @@ def build(config: Config, comm: mpi.SingleProcess | mpi.MPIComm, load_weights: b
     learner = make_learner(config, dims, comm.allreduce_mean if comm.size > 1 else None,
                            reward_low, reward_hit)
     if loaded is not None:
+        assert config.load_path is not None, "weights come from --load_path"
+        mpi.on_every_rank(comm, partial(policy_file.check_arrays, loaded, learner.network_state(), config.load_path,
+                                        loaded_meta), (UserError,))
         learner.load_network_state(loaded)
     if comm.size > 1:  # every worker starts from rank 0's parameters
         learner.load_network_state(comm.bcast(learner.network_state()))
@@ -185,10 +192,12 @@ def check_memory(config: Config, buffer_bytes: int) -> None:
 
 
 def read_inputs(config: Config, dims: dict[str, int], load_weights: bool = True
-                ) -> tuple[dict[str, np.ndarray] | None, dict[str, np.ndarray] | None]:
-    """The weights of --load_path and the episodes of --demo_file (None where not given), checked."""
+                ) -> tuple[dict[str, np.ndarray] | None, dict[str, Any], dict[str, np.ndarray] | None]:
+    """The weights of --load_path with the file's record, and the episodes of --demo_file (None where not
+    given), checked."""
     c = config
     loaded = demos = None
+    meta: dict[str, Any] = {}
     if c.load_path and load_weights:
         loaded, meta = policy_file.read_policy(c.load_path)
         policy_file.check_compatible(meta, c.load_path, env_id=c.env_id, dims=dims, hidden=c.hidden,
@@ -196,7 +205,7 @@ def read_inputs(config: Config, dims: dict[str, int], load_weights: bool = True
     if c.demo_file:
         demos = load_demos(c.demo_file, env_id=c.env_id, dims=dims, T=c.T, num_demo=c.num_demo,
                            allow_legacy=c.demo_legacy, need_states=c.demo_reset_p > 0)
-    return loaded, demos
+    return loaded, meta, demos
 
 
 def fill_demo_buffer(config: Config, demos: dict[str, np.ndarray], dims: dict[str, int], learner: Learner,

@@ -30,7 +30,7 @@ from collections.abc import Callable, MutableMapping
 
 import numpy as np
 
-from her.config import ConfigError, coerce, package_list
+from her.config import ConfigError, coerce, env_module, package_list, unnamed_modules
 from her import atomic, envs, policy_file, versions
 from her import policy as saved_policy
 from her.rollout import RolloutWorker
@@ -205,9 +205,7 @@ class VideoWriter:
 def check_modules_named(path: Path, policy_env: str, policy_packages: list[str], gym_packages: str,
                         env: str | None) -> None:
     """Refuse a policy whose env needs modules imported that the user did not name (and that are not imported)."""
-    needed = policy_packages + ([policy_env.partition(":")[0]] if ":" in policy_env else [])
-    named = package_list(gym_packages) + ([env.partition(":")[0]] if env and ":" in env else [])
-    missing = [m for m in dict.fromkeys(needed) if m not in named and m not in sys.modules]
+    missing = unnamed_modules(policy_env, policy_packages, [*package_list(gym_packages), *env_module(env)])
     if missing:
         raise policy_file.PolicyFileError(
             f"{path} needs {', '.join(missing)} imported to make its env, and loading a policy runs no code the "

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 import warnings
@@ -65,6 +66,10 @@ def load_runs(folders: Sequence[str | Path]) -> list[Run]:
             config = json.loads(params.read_text()) if params.is_file() else {"folder": str(folder)}
         except ValueError as e:  # a hand-edited or foreign file: skip it rather than lose the whole plot
             print(f"warning: skipping {folder}: {e}", file=sys.stderr)
+            continue
+        if not isinstance(config, dict):
+            print(f"warning: skipping {folder}: its params.json is a JSON {type(config).__name__}, not a run's "
+                  "configuration", file=sys.stderr)
             continue
         if not rows or "epoch" not in rows[0]:
             print(f"warning: skipping {folder}: progress.csv has no epoch rows", file=sys.stderr)
@@ -185,6 +190,20 @@ def save_png(fig: Figure, output: str | Path) -> Path:
     return output
 
 
+def check_output(output: Path) -> None:
+    """Refuse an --output that cannot be written, naming it (a failed write would name its temporary file)."""
+    figure_format(output)
+    if any(len(part.encode(errors="replace")) > 255 for part in output.parts):
+        raise PlotError(f"--output {output}: a name in it is longer than the 255 bytes a file system allows")
+    parent = output.parent
+    if not parent.is_dir():
+        raise PlotError(f"--output {output}: folder {parent} does not exist")
+    if output.is_dir():
+        raise PlotError(f"--output {output} is a folder: name a .png, .pdf or .svg file")
+    if not os.access(parent, os.W_OK):
+        raise PlotError(f"--output {output}: folder {parent} is not writable")
+
+
 def figure_format(output: Path) -> str:
     kind = output.suffix.lower().lstrip(".")
     if kind not in FORMATS:
@@ -195,7 +214,7 @@ def figure_format(output: Path) -> str:
 def plot(folders: Sequence[str | Path], output: str | Path = "plot.png", key: str = "test/success_rate",
          window: int = 1) -> Figure:
     """Load, group, draw and save; returns the Figure so callers can inspect it."""
-    figure_format(Path(output))  # before any work
+    check_output(Path(output))  # before any work
     fig = make_figure(load_runs(folders), key, window)
     save_png(fig, output)
     return fig

@@ -146,3 +146,24 @@ def check_compatible(meta: Mapping[str, Any], path: str | Path, *, env_id: str, 
     if saved_norm != layer_norm:
         raise PolicyFileError(f"{path} was trained with layer_norm {int(saved_norm)}, the configuration asks for "
                               f"{int(layer_norm)}: pass --layer_norm {int(saved_norm)}")
+
+
+def check_arrays(arrays: Mapping[str, np.ndarray], expected: Mapping[str, np.ndarray], path: str | Path,
+                 meta: Mapping[str, Any]) -> None:
+    """Refuse a policy whose arrays are not the ones the networks its record describes hold (a file edited, or
+    pieced together): loading them would fail deep inside the learner."""
+    missing = sorted(set(expected) - set(arrays))
+    extra = sorted(set(arrays) - set(expected))
+    wrong = [key for key in sorted(set(expected) & set(arrays)) if arrays[key].shape != expected[key].shape]
+    if not (missing or extra or wrong):
+        return
+    saved = meta.get("config", {}) if isinstance(meta.get("config"), Mapping) else {}
+    if missing:
+        detail = f"it lacks {missing[0]}"
+    elif extra:
+        detail = f"it holds {extra[0]}, which they do not have"
+    else:
+        detail = f"{wrong[0]} is {arrays[wrong[0]].shape}, not {expected[wrong[0]].shape}"
+    raise PolicyFileError(f"{path} records networks of learner {saved.get('learner', 'ddpg')}, layer_norm "
+                          f"{int(bool(saved.get('layer_norm', False)))}, but its arrays are not theirs ({detail}): "
+                          "the file was edited or damaged; use another policy file")

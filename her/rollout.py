@@ -36,6 +36,19 @@ class NonFiniteObservation(TrainingError):
     """An env returned NaN or infinity, usually a simulation that became unstable."""
 
 
+class ObservationSizeError(TrainingError):
+    """An env returned an observation of another size than its first (the goal-env contract's fixed sizes)."""
+
+
+def _sized(value: Any, size: int, what: str, t: int) -> Any:
+    # numpy would broadcast a 1-element array into the row, or fail with a message naming no env: check first.
+    if np.shape(value) != (size,):
+        raise ObservationSizeError(f"the env returned {what} of shape {np.shape(value)} at step {t} of an "
+                                   f"episode, but of size {size} at its first reset: HER needs observations of one "
+                                   "size throughout")
+    return value
+
+
 class RolloutWorker:
     """Runs one episode in each of ``len(envs)`` envs per call, with one policy forward per step for all envs.
 
@@ -96,9 +109,9 @@ class RolloutWorker:
         goal = np.empty((n, dims["g"]), np.float32)
         for i, env in enumerate(self.envs):
             obs = self.starts.start(i, env, self.rng)
-            o[i, 0] = obs["observation"]
-            ag[i, 0] = obs["achieved_goal"]
-            goal[i] = obs["desired_goal"]
+            o[i, 0] = _sized(obs["observation"], dims["o"], "an observation", 0)
+            ag[i, 0] = _sized(obs["achieved_goal"], dims["g"], "an achieved_goal", 0)
+            goal[i] = _sized(obs["desired_goal"], dims["g"], "a desired_goal", 0)
 
         final_infos: list[dict[str, Any]] = [{} for _ in range(n)]
         for t in range(T):
@@ -115,8 +128,8 @@ class RolloutWorker:
                 obs, info = result[0], result[4]
                 if self.after_step is not None:
                     self.after_step(t, i, env, result)
-                o[i, t + 1] = obs["observation"]
-                ag[i, t + 1] = obs["achieved_goal"]
+                o[i, t + 1] = _sized(obs["observation"], dims["o"], "an observation", t + 1)
+                ag[i, t + 1] = _sized(obs["achieved_goal"], dims["g"], "an achieved_goal", t + 1)
                 success[i, t, 0] = info_success(info)
                 final_infos[i] = info
 

@@ -83,8 +83,8 @@ def play_options(with_play: str) -> Callable[[Any], Any]:
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 118})
 @click.version_option(version(), "--version", prog_name="her-tf2", message="%(prog)s %(version)s")
 @click.option("--resume", default=None, metavar="LOG_DIR",
-              help="continue the run in LOG_DIR from its last complete epoch (only --n_epochs, --demo_file and "
-                   "--load_path may be added)")
+              help="continue the run in LOG_DIR from its last complete epoch (only --n_epochs, --demo_file, "
+                   "--load_path and --gym_packages may be added)")
 @click.option("--config", default=None, metavar="PARAMS_JSON",
               help="start a new run from a recorded configuration (a run's params.json); flags given override it")
 @click.option("--play", is_flag=True, help="run the policy of --load_path (a file or a log folder) instead of training")
@@ -106,18 +106,19 @@ def main(**options: Any) -> None:
         if not action["resume"].strip():
             raise cfg.ConfigError("--resume is an empty string (an unset shell variable?): "
                                   "give the log folder of a run")
-        extra = sorted(set(user) - {"n_epochs", "demo_file", "load_path"})
+        extra = sorted(set(user) - {"n_epochs", "demo_file", "load_path", "gym_packages"})
         if extra:
             raise cfg.ConfigError(f"--resume continues a run with its own configuration: drop --{extra[0]} "
-                                  "(only --n_epochs, to train longer, and --demo_file or --load_path, for a moved "
-                                  "file, may be given)")
+                                  "(only --n_epochs, to train longer, --demo_file or --load_path, for a moved "
+                                  "file, and --gym_packages, for the modules its env needs, may be given)")
         n_epochs = cfg.coerce("n_epochs", user["n_epochs"]) if "n_epochs" in user else None
         demo_file = cfg.coerce("demo_file", user["demo_file"]) if "demo_file" in user else None
         load_path = cfg.coerce("load_path", user["load_path"]) if "load_path" in user else None
         import_tensorflow_quietly()
         from her.train import resume
 
-        resume(action["resume"], n_epochs, comm, demo_file=demo_file, load_path=load_path)
+        gym_packages = cfg.coerce("gym_packages", user.get("gym_packages", ""))
+        resume(action["resume"], n_epochs, comm, demo_file=demo_file, load_path=load_path, gym_packages=gym_packages)
         return
     if action["save_demos"] is not None or action["only_success"]:
         raise cfg.ConfigError("--save_demos and --only_success go with --play")
@@ -188,6 +189,7 @@ def run_play(user: dict[str, Any], action: dict[str, Any], comm: Any) -> None:
         raise cfg.ConfigError("--only_success selects the episodes --save_demos keeps: add --save_demos FILE")
     from her.play import play
 
+    cfg.check_path("load_path", user["load_path"])  # a name too long for the file system is one line too
     play(user["load_path"], env=user.get("env"), n_episodes=action["n_episodes"], video=action["video"],
          seed=cfg.coerce("seed", user.get("seed", 0)), render=action["render"], save_demos=action["save_demos"],
          only_success=action["only_success"], gym_packages=cfg.coerce("gym_packages", user.get("gym_packages", "")))

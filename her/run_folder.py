@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
-from her.config import Config, ConfigError, config_from_dict
+from her.config import Config, ConfigError, config_from_dict, package_list
 from her import atomic, checkpoints, mpi, policy_file, report, versions
 from her.errors import ResumeError, UserError, WriteError
 from her.logger import read_progress, write_params
@@ -222,10 +222,15 @@ class RunFolder:
             return []
         # The newest checkpoint, or the one before it if the newest cannot be read (a damaged disk, a hand edit).
         newest_error: ResumeError | None = None
-        for candidate in reversed(found):
+        lost = self.comm.bcast(checkpoints.without_state(self.log_dir, after=found[-1][0]))  # not listed above
+        if lost:
+            newest_error = ResumeError(f"{lost[-1] / 'state_rank0.npz'} is missing (removed or lost)")
+        for i, candidate in enumerate(reversed(found)):
+            # Where every checkpoint has its buffer, an older one with its buffer resumes exactly; one without does not.
+            need_buffer = self.config.buffer_save_interval == 1 and i + 1 < len(found)
             try:
                 arrays, meta, buffer, buffer_epoch, rows = mpi.on_every_rank(
-                    self.comm, partial(self.read_checkpoint, candidate[1]), (UserError,))
+                    self.comm, partial(self.read_checkpoint, candidate[1], need_buffer), (UserError,))
                 break
             except ResumeError as e:
                 newest_error = newest_error or e
@@ -275,10 +280,11 @@ class RunFolder:
                 raise ResumeError(f"{self.log_dir / 'params.json'} says {key} = {now[key]!r}, but the run was trained "
                                   f"with {trained[key]!r}: put the value back, or start a new run with --config")
 
-    def read_checkpoint(self, folder: Path) -> tuple[dict[str, np.ndarray], dict[str, Any],
-                                                     dict[str, np.ndarray] | None, int | None, list[dict[str, float]]]:
+    def read_checkpoint(self, folder: Path, need_buffer: bool = False
+                        ) -> tuple[dict[str, np.ndarray], dict[str, Any], dict[str, np.ndarray] | None, int | None,
+                                   list[dict[str, float]]]:
         """This rank's state and (if one was saved) replay buffer from a checkpoint, checked against the run,
-        and on rank 0 the log up to it."""
+        and on rank 0 the log up to it. ``need_buffer``: a missing buffer file makes the checkpoint unusable."""
         rank, p = self.comm.rank, self.parts
         rows: list[dict[str, float]] = []
         if rank == 0:
@@ -304,6 +310,9 @@ class RunFolder:
                               "trained with: pass the file it was trained with (--resume DIR --demo_file FILE)")
         buffer_path = folder / f"buffer_rank{rank}.npz"
         if not buffer_path.exists():
+            if need_buffer:
+                raise ResumeError(f"{buffer_path} is missing (removed or lost), and the older checkpoint resumes "
+                                  "exactly")
             return arrays, meta, None, None, rows
         buffer, buffer_epoch = checkpoints.read_buffer(buffer_path)
         expected = {f"buffers/{name}": v.shape[1:] for name, v in p.buffer.buffers.items()}
@@ -349,9 +358,10 @@ def repair_published(log_dir: Path, config: Config) -> bool:
 
 
 def resume_config(log_dir: str | Path, n_epochs: int | None = None, mpi_size: int = 1,
-                  demo_file: str | None = None, load_path: str | None = None) -> Config:
+                  demo_file: str | None = None, load_path: str | None = None, gym_packages: str = "") -> Config:
     """The configuration of the run in ``log_dir`` (its params.json), optionally with more epochs or the demo
-    file or starting policy at a new place."""
+    file or starting policy at a new place. The modules its env needs are imported only if ``gym_packages``
+    names them (or they are imported already)."""
     log_dir = Path(log_dir)
     params = log_dir / "params.json"
     try:
@@ -372,6 +382,6 @@ def resume_config(log_dir: str | Path, n_epochs: int | None = None, mpi_size: in
             raise ResumeError(f"{log_dir} was trained from freshly made networks, not from a policy: drop --load_path")
         changes["load_path"] = load_path
     try:
-        return config_from_dict(saved, **changes)
+        return config_from_dict(saved, package_list(gym_packages), **changes)
     except ConfigError as e:
         raise ResumeError(f"{params}: {e}") from None

@@ -117,7 +117,7 @@ class Trainer:
 
     def open_writers(self) -> None:
         assert self.logger is not None
-        self.logger.writers = make_writers(self.config, self.folder.log_dir)
+        self.logger.writers = make_writers(self.config, self.folder.log_dir, self.logger.rows)
 
     def store(self, episode: dict[str, np.ndarray]) -> None:
         """Store new episodes and update the normaliser from HER-sampled transitions of them (reference §8)."""
@@ -219,15 +219,16 @@ def train(config: Config, comm: mpi.SingleProcess | mpi.MPIComm | None = None,
 
 
 def resume(log_dir: str | Path, n_epochs: int | None = None, comm: mpi.SingleProcess | mpi.MPIComm | None = None,
-           demo_file: str | None = None, load_path: str | None = None,
+           demo_file: str | None = None, load_path: str | None = None, gym_packages: str = "",
            callbacks: EpochCallbacks | None = None) -> list[dict[str, float]]:
-    """Continue the run in ``log_dir`` from its newest committed checkpoint (see RunFolder.restore)."""
+    """Continue the run in ``log_dir`` from its newest committed checkpoint (see RunFolder.restore);
+    ``gym_packages`` names the modules its env needs, which params.json alone never imports."""
     comm = comm if comm is not None else mpi.world()
 
     def check() -> Config:
         if comm.rank == 0:
             checkpoints.RunLock(Path(log_dir)).check_free()
-        config = resume_config(log_dir, n_epochs, comm.size, demo_file, load_path)
+        config = resume_config(log_dir, n_epochs, comm.size, demo_file, load_path, gym_packages)
         found = checkpoints.latest(log_dir)
         assert config.n_epochs is not None, "resume_config derives n_epochs"
         if found is not None and found[0] + 1 >= config.n_epochs:

@@ -107,6 +107,19 @@ def test_a_locked_folder_refuses_a_second_run_until_released(tmp_path):
     second.release()
 
 
+def test_a_deleted_lock_file_does_not_let_a_second_run_in(tmp_path):
+    first, second = checkpoints.RunLock(tmp_path / "run"), checkpoints.RunLock(tmp_path / "run")
+    first.acquire()
+    (tmp_path / "run" / ".lock").unlink()  # under the running run
+    with pytest.raises(RunInUseError, match="whose .lock was deleted"):
+        second.check_free()
+    with pytest.raises(RunInUseError, match="in use by another run"):
+        second.acquire()
+    first.release()
+    second.acquire()
+    second.release()
+
+
 # ---- real runs ----
 
 def start(log: Path, *extra: str, pause_at: str = "", fail_at: str = "", mpi: int = 0, rank: int = 0,

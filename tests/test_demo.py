@@ -345,3 +345,12 @@ def test_legacy_short_episode_and_wrong_task(tmp_path):
     message = error(path, allow_legacy=True, env_id="FetchReach-v4", dims=REACH_DIMS)
     assert "'o'" in message and "(6, 10)" in message
     assert "holds 3 episodes" in error(path, allow_legacy=True, num_demo=4)
+
+
+def test_a_file_of_no_episodes_says_so_rather_than_advise_num_demo_0(tmp_path):
+    path = tmp_path / "none.npz"
+    save_demos(path, episodes(0), ENV)
+    with pytest.raises(DemoFileError) as info:
+        load(path, num_demo=1)
+    assert str(info.value) == (f"{path} holds no episodes: generate some with her-demos --num_episodes 1, or train "
+                               "without --demo_file")

@@ -49,7 +49,7 @@ def test_a_run_gives_its_backends_the_config_then_every_epoch_then_close(tmp_pat
 
     writer = Recording()
 
-    def make_writers(config, log_dir):
+    def make_writers(config, log_dir, rows=()):
         writer.write_config(config.to_dict())
         return [writer]
 

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import io
+import json
+import os
+import re
 import sys
+import warnings
+import zipfile
 
 import minari  # an optional extra of the package, but part of the test environment: never skipped
 import numpy as np
@@ -127,7 +133,7 @@ def buffer(T: int, goal_obs: bool = True):
 
 @pytest.mark.filterwarnings("ignore::UserWarning")  # Minari's advice on metadata a test dataset does not need
 @pytest.mark.parametrize("buffers, expected", [
-    ([buffer(5), buffer(4)], "has episodes of 4 to 5 steps, and demos need one length"),
+    ([buffer(5), buffer(4)], "has episodes of 5 and 4 steps, and demos need one length"),
     ([buffer(5, goal_obs=False)], "does not hold goal observations"),
 ])
 def test_datasets_made_elsewhere_that_cannot_be_demos(buffers, expected):
@@ -139,7 +145,7 @@ def test_datasets_made_elsewhere_that_cannot_be_demos(buffers, expected):
         "other/x-v0", buffers, action_space=gym.spaces.Box(-1, 1, (4,)), algorithm_name="test", description="test",
         observation_space=space if isinstance(buffers[0].observations, dict) else gym.spaces.Box(-1, 1, (25,)))
     with pytest.raises(minari_demos.MinariError, match=expected):
-        load_demos("other/x-v0", env_id=ENV, dims=DIMS, T=T, num_demo=1)
+        load_demos("other/x-v0", env_id=ENV, dims=DIMS, T=T, num_demo=len(buffers))
 
 
 def test_without_minari_installed_the_error_says_how_to_install_it(monkeypatch):
@@ -177,3 +183,193 @@ def test_a_run_on_the_dataset_is_the_run_on_the_file(tmp_path):
             for name, source in (("file", tmp_path / "pick.npz"), ("dataset", "her/FetchPickAndPlace/test-v0"))]
     untimed = [[{k: v for k, v in row.items() if not k.startswith("time/")} for row in run] for run in rows]
     assert untimed[0] == untimed[1]
+
+
+# ---- damaged, foreign or unreachable data: one line each ----
+
+def exported(tmp_path, n: int = 2, dataset_id: str = "her/FetchPush/test-v0"):
+    save_demos(tmp_path / "demos.npz", demo_arrays(n), ENV)
+    return minari_demos.export_demos(tmp_path / "demos.npz", dataset_id)[2]
+
+
+def truncate(path):
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def garbage(path):
+    path.write_bytes(np.random.default_rng(0).bytes(path.stat().st_size))
+
+
+def claim_more_episodes(path):
+    meta_path = path.with_name("metadata.json")
+    meta = json.loads(meta_path.read_text())
+    meta["total_episodes"] = 5
+    meta_path.write_text(json.dumps(meta))
+
+
+@pytest.mark.parametrize("damage, num_demo, expected", [
+    (truncate, 2, "cannot be read (OSError"),
+    (garbage, 2, "cannot be read (OSError"),
+    (claim_more_episodes, 3, "cannot be read (KeyError"),
+])
+def test_a_damaged_dataset_is_one_line(tmp_path, capsys, damage, num_demo, expected):
+    folder = exported(tmp_path)
+    damage(folder / "data" / "main_data.hdf5")
+    with pytest.raises(minari_demos.MinariError, match=re.escape(expected)):
+        load_demos("her/FetchPush/test-v0", env_id=ENV, dims=DIMS, T=T, num_demo=num_demo)
+    assert her_demos(["--convert", "her/FetchPush/test-v0", "--output", str(tmp_path / "out.npz")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: Minari dataset her/FetchPush/test-v0 ") and err.count("\n") == 1
+    assert not (tmp_path / "out.npz").exists()
+
+
+def test_observations_of_mixed_sizes_are_one_line():
+    import gymnasium as gym
+
+    mixed = buffer(T)
+    mixed.observations["observation"] = np.zeros((T + 1, 24))
+    space = gym.spaces.Dict({key: gym.spaces.Box(-np.inf, np.inf, (size,)) for key, size in
+                             (("observation", 25), ("achieved_goal", 3), ("desired_goal", 3))})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        minari.create_dataset_from_buffers("other/x-v0", [buffer(T), mixed], action_space=gym.spaces.Box(-1, 1, (4,)),
+                                           observation_space=space, algorithm_name="test", description="test")
+    with pytest.raises(minari_demos.MinariError, match=r"'o' is \(6, 24\) in episode 1 but \(6, 25\) in episode 0"):
+        load_demos("other/x-v0", env_id=ENV, dims=DIMS, T=T, num_demo=2)
+
+
+def test_a_minari_store_that_cannot_be_created_is_one_line(tmp_path, monkeypatch, capsys):
+    (tmp_path / "a_file").write_text("")
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "a_file" / "store"))
+    with pytest.raises(minari_demos.MinariError, match="cannot be created .*: set MINARI_DATASETS_PATH to a folder"):
+        load_demos("her/FetchPush/test-v0", env_id=ENV, dims=DIMS, T=T, num_demo=1)
+    assert her_demos(["--env", "FetchReach", "--num_episodes", "1", "--format", "minari"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: the Minari store ") and err.count("\n") == 1
+
+
+def npz_with(tmp_path, member: str, data: bytes):
+    path = tmp_path / "odd.npz"
+    save_demos(path, episodes(2), ENV)
+    with zipfile.ZipFile(path, "a") as archive:
+        archive.writestr(member, data)
+    return path
+
+
+def huge_npy() -> bytes:
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False, "shape": (10**12, 4)})
+    return header.getvalue() + b"\0" * 64
+
+
+@pytest.mark.parametrize("member, data, expected", [
+    ("notes.txt", b"hello", "member notes.txt is not an .npy array"),
+    ("o2.npy", huge_npy(), "claims shape (1000000000000, 4)"),
+])
+def test_convert_refuses_npz_members_that_are_no_arrays_or_claim_too_much(tmp_path, capsys, member, data, expected):
+    source = npz_with(tmp_path, member, data)
+    assert her_demos(["--convert", str(source), "--output", "her/FetchPush/test-v0"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {source} is not a demo file") and expected in err and err.count("\n") == 1
+    assert not (minari_demos._local_path("her/FetchPush/test-v0")).exists()
+
+
+def test_num_demo_bounds_what_is_read_of_a_dataset(tmp_path):
+    import h5py
+
+    folder = exported(tmp_path, n=4)
+    with h5py.File(folder / "data" / "main_data.hdf5", "a") as data:
+        del data["episode_3"]  # were it read, the dataset would be damaged
+    demos = load_demos("her/FetchPush/test-v0", env_id=ENV, dims=DIMS, T=T, num_demo=2)
+    assert demos["u"].shape == (2, T, 4)
+    with pytest.raises(minari_demos.MinariError, match="cannot be read"):
+        load_demos("her/FetchPush/test-v0", env_id=ENV, dims=DIMS, T=T, num_demo=4)
+
+
+# ---- a dataset is written whole or not at all ----
+
+def test_a_failed_write_leaves_nothing_under_the_id(tmp_path, datasets, monkeypatch, capsys):
+    def full_disk(*args, **kwargs):
+        staged = minari_demos._local_path(args[0]) / "data"  # the staging store, while the write goes on
+        staged.mkdir(parents=True)
+        (staged / "metadata.json").write_text('{"total_episodes": 0}')
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(minari, "create_dataset_from_buffers", full_disk)
+    save_demos(tmp_path / "demos.npz", demo_arrays(2), ENV)
+    assert her_demos(["--convert", str(tmp_path / "demos.npz"), "--output", "her/FetchPush/test-v0"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: cannot write Minari dataset her/FetchPush/test-v0") and err.count("\n") == 1
+    assert not (datasets / "her/FetchPush/test-v0").exists()
+    assert [p.name for p in datasets.iterdir() if p.name.startswith(".")] == []  # no staging left behind
+
+
+def test_too_little_space_is_refused_before_writing(tmp_path, datasets, monkeypatch, capsys):
+    import shutil
+
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(1 << 30, 1 << 30, 1000))
+    assert her_demos(["--env", "FetchReach", "--num_episodes", "2", "--format", "minari"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: the Minari store ") and "MiB free" in err and err.count("\n") == 1
+    assert not (datasets / "her/FetchReach/expert-2-v0").exists()
+
+
+def test_of_two_writers_of_one_id_the_first_keeps_its_dataset(tmp_path, datasets, monkeypatch):
+    first = exported(tmp_path)
+    before = load_demos("her/FetchPush/test-v0", env_id=ENV, dims=DIMS, T=T, num_demo=2)
+    # The second writer checked the id before the first had finished: its check passed.
+    monkeypatch.setattr(minari_demos, "check_new_id", lambda dataset_id: first)
+    save_demos(tmp_path / "other.npz", episodes(3), ENV)
+    with pytest.raises(minari_demos.MinariError, match="written meanwhile by another process"):
+        minari_demos.export_demos(tmp_path / "other.npz", "her/FetchPush/test-v0")
+    after = load_demos("her/FetchPush/test-v0", env_id=ENV, dims=DIMS, T=T, num_demo=2)
+    for key, array in before.items():
+        np.testing.assert_array_equal(after[key], array)
+    assert [p.name for p in datasets.iterdir() if p.name.startswith(".")] == []
+
+
+@pytest.mark.parametrize("args", [
+    ["--env", "FetchReach", "--num_episodes", "1", "--output", "{long}.npz"],
+    ["--convert", "{long}.npz", "--output", "her/FetchReach/x-v0"],
+    ["--convert", "her/FetchReach/x-v0", "--output", "{long}.npz"],
+])
+def test_her_demos_paths_with_a_name_too_long_are_one_line(tmp_path, capsys, args):
+    long = str(tmp_path / ("a" * 300))
+    assert her_demos([arg.format(long=long) for arg in args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --") and "is 304 bytes long, more than the 255" in err and err.count("\n") == 1
+
+
+WRITE_ON_A_FULL_DISK = """
+import sys
+from her import minari_demos
+from her.experts import main
+if sys.argv[1] == "unchecked":  # as before the space check: HDF5 meets the full disk itself
+    minari_demos._check_space = lambda root, episodes: None
+sys.exit(main(["--env", "FetchReach", "--num_episodes", "40", "--format", "minari", "--output", "her/x/full-v0"]))
+"""
+
+
+@pytest.mark.slow  # generates 40 episodes in two processes
+def test_on_a_really_full_disk_nothing_appears_under_the_id(tmp_path):
+    import shutil
+    import subprocess
+
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        pytest.skip("a small disk is a tmpfs mounted in a mount namespace of its own, which needs root")
+    store = tmp_path / "small"
+    store.mkdir()
+    (tmp_path / "write.py").write_text(WRITE_ON_A_FULL_DISK)
+    results = {}
+    for mode in ("checked", "unchecked"):
+        command = (f"mount -t tmpfs -o size=150k tmpfs {store} && {sys.executable} {tmp_path / 'write.py'} {mode}; "
+                   f"code=$?; ls -AR {store}/her 2>/dev/null; exit $code")
+        results[mode] = subprocess.run(["unshare", "--mount", "sh", "-c", command], capture_output=True, text=True,
+                                       env={**os.environ, "MINARI_DATASETS_PATH": str(store)}, cwd=tmp_path,
+                                       timeout=600)
+    checked, unchecked = results["checked"], results["unchecked"]
+    assert checked.returncode == 1 and checked.stdout == ""  # nothing under her/
+    assert checked.stderr.startswith(f"error: the Minari store {store} has 0 MiB free") and \
+        checked.stderr.count("\n") == 1
+    # Unchecked, HDF5 crashes the process (or fails): the dataset never appears under its id even so.
+    assert unchecked.returncode != 0 and "full-v0" not in unchecked.stdout

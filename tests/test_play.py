@@ -207,3 +207,18 @@ def test_a_policy_with_nan_weights_or_a_bad_record_is_refused_in_one_line(policy
     with pytest.raises(policy_file.PolicyFileError, match="records a configuration that cannot be used: env_kwargs "
                                                           "must be key=value pairs or a JSON object, got 5"):
         play(str(odd), n_episodes=1, render=False)
+
+
+LONG_NAME = "a" * 300  # a path component longer than the 255 bytes a file system allows
+
+
+@pytest.mark.parametrize("command", ["run", "her-play"])
+def test_a_load_path_with_a_name_too_long_is_one_line(tmp_path, capsys, command):
+    from her.run import cli, main, play_main
+
+    path = str(tmp_path / f"{LONG_NAME}.npz")
+    args = ["--play", "--load_path", path] if command == "run" else ["--load_path", path]
+    assert cli(args, command=main if command == "run" else play_main) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --load_path: the name aaaaaaaaaaaaaaaaaaaa... is 304 bytes long") and \
+        err.count("\n") == 1

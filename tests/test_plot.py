@@ -136,3 +136,23 @@ def test_cli_as_a_script(three_runs, tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "plot.png"  # the default output, in the current folder
     assert_png(tmp_path / "plot.png")
+
+
+def test_a_params_json_that_is_no_object_is_skipped_with_a_warning(three_runs, tmp_path, capsys):
+    listed = make_run(tmp_path, "listed")
+    (listed / "params.json").write_text("[1, 2]")
+    fig = plot.plot([*three_runs, listed], tmp_path / "p.png")
+    assert len(legend_texts(fig)) == 2
+    assert capsys.readouterr().err == (f"warning: skipping {listed}: its params.json is a JSON list, not a run's "
+                                       "configuration\n")
+
+
+@pytest.mark.parametrize("output, expected", [
+    ("nodir/x.png", "folder {tmp}/nodir does not exist"),
+    ("a" * 300 + ".png", "longer than the 255 bytes a file system allows"),
+])
+def test_an_output_that_cannot_be_written_is_named_before_any_work(three_runs, tmp_path, capsys, output, expected):
+    assert plot.main([*map(str, three_runs), "--output", str(tmp_path / output)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: --output {tmp_path / output}") and err.count("\n") == 1
+    assert expected.format(tmp=tmp_path) in err and ".tmp" not in err

@@ -121,3 +121,9 @@ def test_window_rejects_unpaired_steps(capsys):
     with pytest.raises(SystemExit):
         results.main(["window", "slide", "--steps", "160e3"])
     assert "pairs" in capsys.readouterr().err
+
+
+def test_repeat_refuses_zero_epochs(capsys):
+    with pytest.raises(SystemExit):
+        results.main(["repeat", "slide", "--seed", "0", "--epochs", "0"])
+    assert "--epochs must be at least 1, got 0" in capsys.readouterr().err

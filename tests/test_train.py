@@ -90,6 +90,39 @@ def test_tensorboard_events_hold_every_epoch_on_the_env_step_axis_and_the_config
     assert f"| seed | {config.seed} |" in texts["config"].splitlines()
 
 
+def event_epochs(log_dir) -> list[float]:
+    """The epochs of every event file in ``log_dir``, in file-name order, as often as they were written."""
+    epochs = []
+    for path in sorted(Path(log_dir).glob("events.out.tfevents.*")):
+        for record in tf.data.TFRecordDataset(str(path)):
+            event = tf.compat.v1.Event.FromString(record.numpy())
+            epochs += [value.simple_value for value in event.summary.value if value.tag == "epoch"]
+    return epochs
+
+
+def test_an_epoch_committed_but_not_yet_in_the_events_is_written_on_resume(tmp_path, monkeypatch):
+    from her.errors import Interrupted
+    from her.logger import Logger
+
+    log = tmp_path / "run"
+    committed = Logger.committed
+
+    def killed_before_the_event_of_epoch_1(self, row):
+        if row["epoch"] == 1:
+            raise KeyboardInterrupt  # after the commit of epoch 1, before its event
+        committed(self, row)
+
+    monkeypatch.setattr(Logger, "committed", killed_before_the_event_of_epoch_1)
+    with pytest.raises(Interrupted, match="the last complete epoch is 1"):
+        train(build_config({**TINY, "n_epochs": 3, "log_path": log}))
+    assert event_epochs(log) == [0]
+    monkeypatch.setattr(Logger, "committed", committed)
+    with open(next(log.glob("events.out.tfevents.*")), "ab") as f:
+        f.write(b"\x10\x00\x00")  # and the kill cut a record short
+    resume(log)
+    assert sorted(event_epochs(log)) == [0, 1, 2]
+
+
 def test_a_nan_stops_training_naming_the_epoch_and_keeps_the_last_good_policy(tmp_path, monkeypatch, capsys):
     original = Trainer.run_epoch
 
@@ -206,6 +239,23 @@ def test_resume_needs_no_load_path_file_once_an_epoch_is_saved_and_takes_a_moved
     assert cli(["--resume", str(tmp_path / "a"), "--n_epochs", "2", "--load_path", str(moved)]) == 2
     assert capsys.readouterr().err == (f"error: {tmp_path / 'a'} was trained from freshly made networks, not from a "
                                        "policy: drop --load_path\n")
+
+
+@pytest.mark.parametrize("claim", [{"learner": "twin"}, {"layer_norm": True}])
+def test_a_policy_whose_record_does_not_match_its_arrays_is_one_line(tmp_path, capsys, claim):
+    train(build_config({**TINY, "n_epochs": 1, "log_path": tmp_path / "a"}))
+    arrays, meta = policy_file.read_policy(tmp_path / "a" / "policy_best.npz")
+    edited = tmp_path / "edited.npz"  # a DDPG's arrays, recorded as another learner's
+    policy_file.save_policy(edited, arrays, {**meta["config"], **claim}, meta["dims"])
+    flags = [item for key, value in claim.items() for item in (f"--{key}", str(int(value)) if value is True
+                                                                 else value)]
+    args = [item for key, value in TINY.items() for item in (f"--{key}", str(value))]
+    assert cli([*args, *flags, "--n_epochs", "1", "--load_path", str(edited), "--log_path", str(tmp_path / "b")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {edited} records networks of learner {claim.get('learner', 'ddpg')}, layer_norm "
+                          f"{int(claim.get('layer_norm', False))}, but its arrays are not theirs (")
+    assert err.endswith("the file was edited or damaged; use another policy file\n") and err.count("\n") == 1
+    assert not (tmp_path / "b").exists()
 
 
 def test_resume_refuses_files_of_another_run(tmp_path, capsys):
@@ -426,6 +476,32 @@ def test_a_missing_buffer_file_is_named_as_missing_not_as_a_setting(tmp_path, ca
     assert cli(["--resume", str(log), "--n_epochs", "2"]) == 0
     assert ("note: resuming after epoch 0, but its replay buffer file is missing (removed or lost): the replay "
             "buffer starts empty\n") in capsys.readouterr().err
+
+
+def test_a_newest_checkpoint_without_rank_0s_state_is_noted(tmp_path, capsys):
+    log = tmp_path / "run"
+    train(build_config({**TINY, "n_epochs": 2, "log_path": log}))
+    newest = checkpoints.latest(log)[1]
+    (newest / "state_rank0.npz").unlink()
+    capsys.readouterr()
+    assert cli(["--resume", str(log), "--n_epochs", "3"]) == 0
+    assert (f"note: resuming from the older checkpoint {log / 'checkpoints' / 'epoch_000000'}, as the newest cannot "
+            f"be used: {newest / 'state_rank0.npz'} is missing (removed or lost)\n") in capsys.readouterr().err
+    assert [row["epoch"] for row in read_progress(log / "progress.csv")] == [0, 1, 2]
+
+
+def test_with_every_buffer_saved_a_lost_buffer_resumes_exactly_from_the_older_checkpoint(tmp_path, capsys):
+    straight, log = tmp_path / "straight", tmp_path / "run"
+    expected = train(build_config({**TINY, "n_epochs": 3, "log_path": straight}))
+    train(build_config({**TINY, "n_epochs": 2, "log_path": log}))
+    newest = checkpoints.latest(log)[1]
+    (newest / "buffer_rank0.npz").unlink()
+    capsys.readouterr()
+    assert cli(["--resume", str(log), "--n_epochs", "3"]) == 0
+    err = capsys.readouterr().err
+    assert f"note: resuming from the older checkpoint {log / 'checkpoints' / 'epoch_000000'}" in err
+    assert f"{newest / 'buffer_rank0.npz'} is missing (removed or lost), and the older checkpoint resumes" in err
+    assert untimed(read_progress(log / "progress.csv")) == untimed(expected)
 
 
 def test_a_missing_state_file_of_another_rank_is_named_as_missing(tmp_path):

@@ -223,3 +223,50 @@ def test_a_policy_file_imports_no_module_the_user_did_not_name(user_run, monkeyp
     assert cli(["--play", "--load_path", str(policy), "--n_episodes", "1", "--render", "0",
                 "--gym_packages", MODULE]) == 0
     assert MODULE in sys.modules
+
+
+# ---- envs that break the goal-env contract: one line each ----
+
+class _Broken:
+    """Variants of the counting env, each breaking one rule of the contract."""
+
+    @staticmethod
+    def two_d(counting):
+        class TwoD(counting):
+            def _obs(self):
+                obs = super()._obs()
+                return {**obs, "observation": np.zeros((2, 3))}
+        return TwoD
+
+    @staticmethod
+    def growing(counting):
+        class Growing(counting):  # an observation one longer from step 3 on
+            def _obs(self):
+                obs = super()._obs()
+                return {**obs, "observation": np.zeros(2 if self.steps < 3 else 3)}
+        return Growing
+
+    @staticmethod
+    def reset_raises(counting):
+        class ResetRaises(counting):
+            def reset(self, *, seed=None, options=None):
+                raise RuntimeError("no simulator here")
+        return ResetRaises
+
+
+@pytest.mark.parametrize("variant, code, expected", [
+    ("two_d", 2, "its observation has shape (2, 3), and HER needs 1-d arrays"),
+    ("growing", 1, "the env returned an observation of shape (3,) at step 3 of an episode, but of size 2"),
+    ("reset_raises", 2, "cannot be made and reset (RuntimeError: no simulator here)"),
+])
+def test_an_env_that_breaks_the_contract_is_one_line(tmp_path, capsys, variant, code, expected):
+    import gymnasium as gym
+
+    from conftest import CountingGoalEnv
+
+    env_id = f"Broken{variant.title().replace('_', '')}-v0"
+    if env_id not in gym.registry:
+        gym.register(env_id, entry_point=getattr(_Broken, variant)(CountingGoalEnv), max_episode_steps=T)
+    assert cli(TINY + ["--env", env_id, "--log_path", str(tmp_path / "run")]) == code
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and expected in err and err.count("\n") == 1
