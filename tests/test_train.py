@@ -283,18 +283,18 @@ def test_with_demo_reset_p_1_every_training_episode_starts_in_a_demo_state_and_n
 
 
 def test_demo_reset_p_0_changes_nothing(tmp_path, pick_demos, monkeypatch):
-    from her import sim_state
+    from her import env_state
     from her.demo import EPISODE_KEYS
-    from her.starts import EnvReset
 
     seen = spy_on_demo_buffer(monkeypatch)
+    touched = []  # no env is tracked or restored: every episode starts with the env's own reset
+    for name in ("track", "set_state"):
+        monkeypatch.setattr(env_state, name, lambda *a, name=name: touched.append(name))
     base = {**PICK, "n_epochs": 1, "demo_file": pick_demos}
     trainer = Trainer(build_config({**base, "demo_reset_p": 0, "log_path": tmp_path / "zero"}), mpi.SingleProcess())
-    # No hook, no tracked env, no states read (a version-1 file still trains): the run takes the old path.
-    assert type(trainer.parts.worker.starts) is EnvReset and type(trainer.parts.evaluator.starts) is EnvReset
-    assert not any(hasattr(env.unwrapped, sim_state._BEFORE_LAST) for env in trainer.parts.envs)
     assert seen == [set(EPISODE_KEYS)]
     rows = trainer.run()
+    assert touched == []
     # The same run from a file without states (version 1) is the same run: the states were never used.
     with np.load(pick_demos) as data:
         arrays = {key: data[key] for key in data.files if not key.startswith("state/")}
