@@ -280,6 +280,11 @@ def repeat(name: str, seed: int, epochs: int) -> str:
 
 def read_runs(name: str) -> list[tuple[dict, list[dict]]]:
     """(params, progress rows) of the row's finished runs: at the cap, or stopped early by the success rule."""
+    return [(params, rows) for _, params, rows in finished_runs(name)]
+
+
+def finished_runs(name: str) -> list[tuple[Path, dict, list[dict]]]:
+    """read_runs, with each run's folder."""
     runs = []
     for folder in sorted((RESULTS / name).glob("seed*")):
         if not (folder / "progress.csv").exists():
@@ -291,7 +296,7 @@ def read_runs(name: str) -> list[tuple[dict, list[dict]]]:
         stopped = (target is not None and len(rows) >= patience
                    and all(reaches(r["test/success_rate"], target) for r in rows[-patience:]))
         if len(rows) >= params["n_epochs"] or stopped:
-            runs.append((params, rows))
+            runs.append((folder, params, rows))
         else:
             print(f"{folder}: unfinished ({len(rows)} epochs), left out", file=sys.stderr)
     return runs
@@ -321,11 +326,23 @@ def reach_cell(hits: list[tuple[float, float] | None], n: int) -> str:
     return cell if len(got) == n else f"{cell}; {len(got)}/{n} seeds"
 
 
+def version_cell(folders: list[Path]) -> str:
+    """Whether the runs recorded the code and libraries they ran with (versions.json): the runs before such
+    records cannot be told apart from changes since when ``repeat`` finds a difference."""
+    from her import versions
+
+    recorded = sum((folder / versions.FILE).exists() for folder in folders)
+    if recorded == len(folders):
+        return "yes"
+    return "no: predate them" if recorded == 0 else f"{recorded} of {len(folders)} seeds"
+
+
 def table() -> str:
-    lines = ["| task | seeds | epochs (cap) | to 0.5 | to 0.9 | final success | workers on cores |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| task | seeds | epochs (cap) | to 0.5 | to 0.9 | final success | workers on cores | versions recorded |",
+             "|---|---|---|---|---|---|---|---|"]
     for name, row in ROWS.items():
-        runs = read_runs(name)
+        found = finished_runs(name)
+        runs = [(params, rows) for _, params, rows in found]
         if not runs:
             continue
         n = len(runs)
@@ -336,7 +353,7 @@ def table() -> str:
         to_09 = reach_cell([first_reach(rows, 0.9) for _, rows in runs], n)
         lines.append(f"| {row.title} | {seeds} | {epochs} ({row.cap}) | {to_half} | {to_09} | "
                      f"{median(finals):.2f} ({min(finals):.2f}-{max(finals):.2f}) | "
-                     f"{runs[0][0]['mpi_size']} on {CORES} |")
+                     f"{runs[0][0]['mpi_size']} on {CORES} | {version_cell([folder for folder, _, _ in found])} |")
     return "\n".join(lines)
 
 

@@ -22,11 +22,38 @@ from collections.abc import Iterable, Mapping
 
 from her import envs
 from her.errors import UserError
-from her.her_sampler import STRATEGIES
+from her.her_sampler import PRIORITIES, STRATEGIES
+from her.learner import LEARNERS
 
 
 class ConfigError(UserError, ValueError):
     """A configuration that cannot run. The message is one line saying what was wrong and what to do."""
+
+
+# Named recipes: departures from the reference, each measured (docs/stacking.md, docs/performance.md), never
+# applied unless asked for.
+# Order of application: defaults -> task overrides -> demo preset -> recipe -> recorded config -> user flags.
+RECIPES: dict[str, dict[str, Any]] = {
+    # Block stacking from demonstrations (docs/stacking.md): the paper's per-block step reward and resets to demo
+    # states (half of the training episodes), no uniformly random actions (one in ten steps drops a carried
+    # block: the scripted expert's success fell from 1.00 to 0.26), and 1,000 demonstrations (the generator's
+    # --num_episodes 1000 --noise 0.1: an expert acting through noise shows how to recover, which 100 clean
+    # ones do not).
+    "stack": {"env_kwargs": "reward_type=step", "demo_reset_p": 0.5, "random_eps": 0.0, "num_demo": 1000},
+    # Less wall time to the same success on a small machine (docs/performance.md, "A fast recipe"): networks of
+    # 3 x 128, whose update costs about a third of 3 x 256's, and episodes drawn by their objects' energy.
+    "fast": {"hidden": 128, "replay_priority": "energy"},
+}
+# A recipe's keys for runs with demonstrations, over the demo preset's: the fast recipe halves its batches of
+# 1,024 (128 of them demo rows), which cost 3.4 times a batch of 256 per update.
+RECIPES_WITH_DEMOS: dict[str, dict[str, Any]] = {
+    "fast": {"batch_size": 512, "demo_batch_size": 64},
+}
+
+
+def _choices(table: Mapping[str, Any]) -> str:
+    """A table's entries with their help, for a key's help text: 'a': what a is; 'b': what b is."""
+    return "; ".join(f"{name!r}: {entry.help}" for name, entry in table.items())
 
 
 def _opt(default: Any, help: str, **meta: Any) -> Any:
@@ -72,8 +99,7 @@ class Config:
     hidden: int = _opt(256, "units per hidden layer")
     layer_norm: bool = _opt(False, "LayerNorm, with a learned scale and offset, on every hidden layer of actor and "
                                    "critic before its ReLU (not in the reference)")
-    learner: str = _opt("ddpg", "'ddpg' (the reference), or 'twin': two critics, each trained on the smaller of "
-                                "their target values (TD3's clipped double Q)")
+    learner: str = _opt("ddpg", f"what trains: {_choices(LEARNERS)}")
     target_noise: float = _opt(0.0, "twin learner: std of the Gaussian noise on the target actor's action, as a "
                                     "fraction of max_u (TD3's target-policy smoothing: 0.2)")
     target_noise_clip: float = _opt(0.5, "twin learner: the target noise is clipped to +-this fraction of max_u")
@@ -99,12 +125,11 @@ class Config:
     noise_eps: float = _opt(0.2, "std of the Gaussian action noise, as a fraction of max_u")
     # --- HER
     replay_strategy: str = _opt(
-        "future", "HER goal selection: 'future', 'final', 'episode' (HER paper 4.5), or 'none' (plain DDPG)"
+        "future", f"HER goal selection (HER paper 4.5), one of {', '.join(map(repr, STRATEGIES))}; 'none' relabels "
+        "nothing (plain DDPG)"
     )
     replay_k: int = _opt(4, "relabelled fraction is 1 - 1/(1 + replay_k)")
-    replay_priority: str = _opt("uniform", "how episodes are drawn for updates: 'uniform' (the reference) or "
-                                           "'energy', in proportion to how much energy the achieved goal's "
-                                           "objects gained (Zhao and Tresp 2018; achieved goals of 3-d positions)")
+    replay_priority: str = _opt("uniform", f"how episodes are drawn for updates: {_choices(PRIORITIES)}")
     energy_clip: float = _opt(0.5, "energy priority: each step's energy gain is clipped to [0, energy_clip]")
     # --- demonstrations
     bc_loss: bool = _opt(False, "add the behaviour-cloning loss on demo rows (on with --demo_file; off, the demos "
@@ -119,7 +144,8 @@ class Config:
         False, "read a demo file in the reference's pickled layout (only for files you trust: unpickling runs code)"
     )
     recipe: str = _opt("", "a named set of departures from the reference's configuration, applied after the demo "
-                           "preset (flags still override it); one of: stack, fast (see RECIPES in her/config.py)")
+                           f"preset (flags still override it); one of: {', '.join(RECIPES)} (see RECIPES in "
+                           "her/config.py)")
     demo_reset_p: float = _opt(
         0.0, "fraction of training episodes that start from a random demo state, with the goal that demo "
         "achieved at its end (Nair et al.'s resets; needs a version-2 demo_file); evaluation never does"
@@ -171,31 +197,6 @@ DEMO_PRESET: dict[str, Any] = {
     "batch_size": 1024,
     "random_eps": 0.1,
     "noise_eps": 0.1,
-}
-
-# The learners her.parts.make_learner builds: her.ddpg.DDPG (the reference's) and her.twin_ddpg.TwinCriticDDPG.
-LEARNERS = ("ddpg", "twin")
-# How the sampler draws episodes (her.her_sampler): uniformly, or by trajectory_energy.
-PRIORITIES = ("uniform", "energy")
-
-# Named recipes: departures from the reference, each measured (docs/stacking.md, docs/performance.md), never
-# applied unless asked for.
-# Order of application: defaults -> task overrides -> demo preset -> recipe -> recorded config -> user flags.
-RECIPES: dict[str, dict[str, Any]] = {
-    # Block stacking from demonstrations (docs/stacking.md): the paper's per-block step reward and resets to demo
-    # states (half of the training episodes), no uniformly random actions (one in ten steps drops a carried
-    # block: the scripted expert's success fell from 1.00 to 0.26), and 1,000 demonstrations (the generator's
-    # --num_episodes 1000 --noise 0.1: an expert acting through noise shows how to recover, which 100 clean
-    # ones do not).
-    "stack": {"env_kwargs": "reward_type=step", "demo_reset_p": 0.5, "random_eps": 0.0, "num_demo": 1000},
-    # Less wall time to the same success on a small machine (docs/performance.md, "A fast recipe"): networks of
-    # 3 x 128, whose update costs about a third of 3 x 256's, and episodes drawn by their objects' energy.
-    "fast": {"hidden": 128, "replay_priority": "energy"},
-}
-# A recipe's keys for runs with demonstrations, over the demo preset's: the fast recipe halves its batches of
-# 1,024 (128 of them demo rows), which cost 3.4 times a batch of 256 per update.
-RECIPES_WITH_DEMOS: dict[str, dict[str, Any]] = {
-    "fast": {"batch_size": 512, "demo_batch_size": 64},
 }
 
 # Keys added after runs were recorded, with the value a record without them trained with (resume, --play).
@@ -536,8 +537,12 @@ def validate(c: Config) -> None:
     for name in ["target_noise", "target_noise_clip"]:
         value = getattr(c, name)
         _check(math.isfinite(value) and value >= 0, f"{name} must be a number >= 0, got {value}")
-    _check(not c.target_noise or c.learner == "twin",
-           f"target_noise={c.target_noise} is the twin learner's: pass --learner twin, or drop --target_noise")
+    # A learner's key that switches something on (default off) is refused beside another learner, where it would
+    # silently do nothing; its settings (target_noise_clip) are harmless there.
+    for name, entry in LEARNERS.items():
+        for key in entry.keys:
+            _check(name == c.learner or not getattr(c, key) or FIELDS[key].default,
+                   f"{key}={getattr(c, key)} is the {name} learner's: pass --learner {name}, or drop --{key}")
     _check(
         c.buffer_size >= c.T * c.rollout_batch_size,
         f"buffer_size={c.buffer_size} cannot hold one cycle of episodes; give at least "

@@ -7,61 +7,37 @@ through the injected ``allreduce`` before its Adam step (D8).
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+import functools
+from typing import Any
 from collections.abc import Callable, Mapping
 
 import numpy as np
 import tensorflow as tf
 
 from her.actor_critic import Actor, Critic
+from her.learner import Batch
 from her.normalizer import Normalizer
-from her.numpy_actor import NumpyActorCritic, explore
+from her.numpy_actor import HEADS, ActingHead, explore
 
 Allreduce = Callable[[np.ndarray], np.ndarray]
 
-
-class Batch(NamedTuple):
-    """Transitions for one gradient step, or for K steps stacked along a leading axis (``o: (K, B, dim_o)``).
-
-    Rows from demonstrations come last in each batch and have ``is_demo = 1``.
-    """
-
-    o: np.ndarray  # ([K,] B, dim_o)
-    g: np.ndarray  # ([K,] B, dim_g)
-    u: np.ndarray  # ([K,] B, dim_u)
-    r: np.ndarray  # ([K,] B)
-    o_2: np.ndarray  # ([K,] B, dim_o)
-    is_demo: np.ndarray  # ([K,] B)
-
-
+# What the graph step computes, in the order of DDPG's progress.csv columns.
 METRICS = ("critic_loss", "actor_loss", "bc_loss", "q_filter_pass")
-
-
-def make_batch(own: Mapping[str, np.ndarray], demo: Mapping[str, np.ndarray] | None = None) -> Batch:
-    """Join sampled transitions into a Batch: the agent's own rows first, then the demo rows (D4).
-
-    Works for one batch (``r: (n,)``) and for K stacked ones (``r: (K, n)``): rows are the last axis of ``r``.
-    """
-    parts = [own] if demo is None else [own, demo]
-
-    def join(key: str) -> np.ndarray:
-        axis = -1 if key == "r" else -2
-        return np.concatenate([p[key] for p in parts], axis=axis).astype(np.float32, copy=False)
-
-    r = join("r")
-    is_demo = np.zeros(r.shape, dtype=np.float32)
-    is_demo[..., own["r"].shape[-1]:] = 1.0
-    return Batch(join("o"), join("g"), join("u"), r, join("o_2"), is_demo)
+# The columns the reference's learner logs its metrics under; the two of demonstrations only with bc_loss.
+COLUMNS = {"critic_loss": "loss/critic", "actor_loss": "loss/actor", "bc_loss": "loss/bc",
+           "q_filter_pass": "demo/q_filter_pass"}
+DEMO_METRICS = ("bc_loss", "q_filter_pass")
 
 
 # ---- losses: small pure functions, so that tests can check them on hand-computed batches ----
 
 
-def critic_target(r: tf.Tensor, q_next: tf.Tensor, gamma: float, clip_return: float,
+def critic_target(r: tf.Tensor, q_next: tf.Tensor, gamma: float, clip_low: float,
                   clip_high: float = 0.0) -> tf.Tensor:
-    """y = clip(r + gamma * Q'(o_2, g, pi'(o_2, g)), -clip_return, clip_high); every transition bootstraps (no
-    done mask). ``clip_high`` is 0, the reference's bound, for rewards <= 0 (Fetch's -1/0)."""
-    return tf.clip_by_value(r + gamma * q_next, -clip_return, clip_high)
+    """y = clip(r + gamma * Q'(o_2, g, pi'(o_2, g)), clip_low, clip_high); every transition bootstraps (no done
+    mask). ``clip_low`` is the reference's -1/(1-gamma) on Fetch; ``clip_high`` is 0, the reference's bound, for
+    rewards <= 0 (Fetch's -1/0)."""
+    return tf.clip_by_value(r + gamma * q_next, clip_low, clip_high)
 
 
 def critic_loss(y: tf.Tensor, q: tf.Tensor) -> tf.Tensor:
@@ -109,8 +85,37 @@ class Adam(tf.Module):
         return [*self.m, *self.v, self.t]
 
 
+def _bumps_version(method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def changing(self: DDPG, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        finally:  # also after a failure half-way: some weights may have moved
+            self._version += 1
+
+    changing._bumps_version = True  # type: ignore[attr-defined]
+    return changing
+
+
 class DDPG:
-    """The learner. It never touches the replay buffer: batches come in, metrics go out."""
+    """The learner. It never touches the replay buffer: batches come in, metrics go out.
+
+    Acting reads a numpy copy of the weights, rebuilt when ``_version`` moved. Every method named in
+    ``changes_weights`` bumps it, in this class and in any subclass that overrides one or adds a name: a learner
+    derived from this one cannot leave acting on stale weights by forgetting to.
+    """
+
+    head = "deterministic"  # her.numpy_actor.HEADS: the tanh actor and the critic that rates it
+    n_critics = 1  # critics trained on the same target; acting and the actor's loss use the first
+    changes_weights: tuple[str, ...] = ("update_normalizer", "train_steps", "update_target_net",
+                                        "load_network_state")
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name in cls.changes_weights:
+            method = cls.__dict__.get(name)
+            if method is not None and not getattr(method, "_bumps_version", False):
+                setattr(cls, name, _bumps_version(method))
 
     def __init__(
         self,
@@ -127,7 +132,7 @@ class DDPG:
         norm_eps: float,
         norm_clip: float,
         gamma: float,
-        clip_return: float,
+        clip_low: float,
         clip_high: float = 0.0,
         layer_norm: bool = False,
         bc_loss: bool = False,
@@ -144,7 +149,7 @@ class DDPG:
         self.clip_obs = clip_obs
         self.norm_clip = norm_clip
         self.gamma = gamma
-        self.clip_return = clip_return
+        self.clip_low = clip_low
         self.clip_high = clip_high
         self.layer_norm = layer_norm
         self.use_bc_loss = bc_loss
@@ -152,6 +157,7 @@ class DDPG:
         self.prm_loss_weight = prm_loss_weight
         self.aux_loss_weight = aux_loss_weight
         self.allreduce = allreduce
+        self.metric_columns = {key: COLUMNS[key] for key in METRICS if bc_loss or key not in DEMO_METRICS}
 
         reduce = allreduce if allreduce is not None else (lambda x: x)
         self.o_stats = Normalizer(dims["o"], norm_eps, reduce)
@@ -169,10 +175,10 @@ class DDPG:
         self.critic = Critic(*self._net_args, rng, name="critic", layer_norm=layer_norm)
         self.target_actor = Actor(*self._net_args, rng, name="target_actor", layer_norm=layer_norm)
         self.target_critic = Critic(*self._net_args, rng, name="target_critic", layer_norm=layer_norm)
-        # Every critic is trained on the same target; acting and the actor's loss use the first (a learner with
-        # more critics adds them here, see her.twin_ddpg).
         self.critics, self.target_critics = [self.critic], [self.target_critic]
-        self.more_critics(rng)
+        for i in range(2, self.n_critics + 1):  # drawn after the first four: the first critic starts as DDPG's
+            self.critics.append(Critic(*self._net_args, rng, name=f"critic{i}", layer_norm=layer_norm))
+            self.target_critics.append(Critic(*self._net_args, rng, name=f"target_critic{i}", layer_norm=layer_norm))
         self._copy(self.main_params, self.target_params)
         self.actor_opt = Adam(self.actor.params, pi_lr, name="actor_adam")
         self.critic_opt = Adam([v for critic in self.critics for v in critic.params], Q_lr, name="critic_adam")
@@ -185,7 +191,7 @@ class DDPG:
         self.act_tf = tf.function(self._act_graph)
         # Acting reads a numpy copy of the weights (her.numpy_actor), refreshed lazily after anything changed them.
         self._version = 0
-        self._snapshot: tuple[int, dict[str, NumpyActorCritic]] | None = None
+        self._snapshot: tuple[int, dict[str, ActingHead]] | None = None
         self._target_update = tf.function(self._target_update_graph)
 
     # ---- normalisation ----
@@ -197,6 +203,7 @@ class DDPG:
     def _normalize_og(self, o: tf.Tensor, g: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         return self._normalize(o, self.o_mean, self.o_std), self._normalize(g, self.g_mean, self.g_std)
 
+    @_bumps_version
     def update_normalizer(self, transitions: Mapping[str, np.ndarray]) -> None:
         """Add sampled transitions' o and g (clipped to +-clip_obs) to the statistics and recompute them."""
         self.o_stats.update(np.clip(transitions["o"], -self.clip_obs, self.clip_obs))
@@ -206,7 +213,6 @@ class DDPG:
         self._sync_stat_mirrors()
 
     def _sync_stat_mirrors(self) -> None:
-        self._version += 1
         self.o_mean.assign(self.o_stats.mean.astype(np.float32))
         self.o_std.assign(self.o_stats.std.astype(np.float32))
         self.g_mean.assign(self.g_stats.mean.astype(np.float32))
@@ -242,25 +248,22 @@ class DDPG:
         u, q = nets.act(o, g, compute_Q)
         return explore(u, self.max_u, noise_eps, random_eps, rng), q
 
-    def _numpy_nets(self) -> dict[str, NumpyActorCritic]:
-        """numpy copies of the main actor and critic and of the target pair, refreshed only after something
-        changed the weights or the statistics."""
+    def _numpy_nets(self) -> dict[str, ActingHead]:
+        """numpy copies of the main actor and critic and of the target pair, built by the head a policy file of
+        this learner acts with, refreshed only after something changed the weights or the statistics."""
         if self._snapshot is None or self._snapshot[0] != self._version:
             stats = (self.o_stats.mean, self.o_stats.std, self.g_stats.mean, self.g_stats.std)
-            nets = {
-                name: NumpyActorCritic.build([v.numpy() for v in actor.params], [v.numpy() for v in critic.params],
-                                             *stats, max_u=self.max_u, clip_obs=self.clip_obs,
-                                             norm_clip=self.norm_clip, layer_norm=self.layer_norm)
-                for name, actor, critic in [("main", self.actor, self.critic),
-                                            ("target", self.target_actor, self.target_critic)]
-            }
+            settings = {"max_u": self.max_u, "clip_obs": self.clip_obs, "norm_clip": self.norm_clip,
+                        "layer_norm": self.layer_norm}
+            state = {f"{name}/{i}": var.numpy() for name, net in self.named_networks()[:4]
+                     for i, var in enumerate(net.params)}
+            build = HEADS[self.head]
+            nets = {name: build(state, prefix, self.dims, stats, settings)
+                    for name, prefix in [("main", ""), ("target", "target_")]}
             self._snapshot = (self._version, nets)
         return self._snapshot[1]
 
     # ---- learning ----
-
-    def more_critics(self, rng: np.random.Generator) -> None:
-        """Nothing in DDPG: a learner of more critics appends them to ``critics`` and ``target_critics``."""
 
     def next_q(self, o_2n: tf.Tensor, g_n: tf.Tensor) -> tf.Tensor:
         """The value bootstrapped from: the target critic's Q of the target actor's action, ``(B, 1)``."""
@@ -269,7 +272,7 @@ class DDPG:
     def _train_step_graph(self, o, g, u, r, o_2, is_demo):
         o_n, g_n = self._normalize_og(o, g)
         o_2n = self._normalize(o_2, self.o_mean, self.o_std)
-        y = critic_target(r[:, None], self.next_q(o_2n, g_n), self.gamma, self.clip_return, self.clip_high)
+        y = critic_target(r[:, None], self.next_q(o_2n, g_n), self.gamma, self.clip_low, self.clip_high)
 
         with tf.GradientTape() as tape:
             qs = [critic(o_n, g_n, u) for critic in self.critics]
@@ -326,11 +329,12 @@ class DDPG:
         sizes = [int(np.prod(grad.shape)) for grad in grads]
         return [tf.reshape(piece, grad.shape) for piece, grad in zip(tf.split(flat, sizes), grads)]
 
+    @_bumps_version
     def train_steps(self, batches: Batch) -> dict[str, np.ndarray]:
-        """K gradient steps, one per batch of ``batches`` (stacked: ``o: (K, B, dim_o)``); metrics ``(K,)`` each."""
+        """K gradient steps, one per batch of ``batches`` (stacked: ``o: (K, B, dim_o)``); the metrics of
+        ``metric_columns``, ``(K,)`` each."""
         metrics = self._train_steps(*(tf.convert_to_tensor(x, tf.float32) for x in batches))
-        self._version += 1
-        return {key: value.numpy() for key, value in metrics.items()}
+        return {key: metrics[key].numpy() for key in self.metric_columns}
 
     def train(self, batch: Batch) -> dict[str, float]:
         """One gradient step on the critic and the actor (``o: (B, dim_o)``); returns the losses as floats."""
@@ -341,10 +345,10 @@ class DDPG:
         for target, main in zip(self.target_params, self.main_params):
             target.assign(self.polyak * target + (1.0 - self.polyak) * main)
 
+    @_bumps_version
     def update_target_net(self) -> None:
-        """target <- polyak * target + (1 - polyak) * main, for actor and critic."""
+        """target <- polyak * target + (1 - polyak) * main, for the actor and every critic."""
         self._target_update()
-        self._version += 1
 
     # ---- parameters and state ----
 
@@ -376,7 +380,8 @@ class DDPG:
         return [("actor_adam", self.actor_opt), ("critic_adam", self.critic_opt)]
 
     def network_state(self) -> dict[str, np.ndarray]:
-        """Weights of all four networks and the normaliser sums, keyed by name (the policy file's content)."""
+        """Weights of every network of ``named_networks`` and the normaliser sums, keyed by name (the policy
+        file's content)."""
         state: dict[str, np.ndarray] = {}
         for net_name, net in self.named_networks():
             for i, var in enumerate(net.params):
@@ -386,6 +391,7 @@ class DDPG:
                 state[f"{stats_name}/{key}"] = value
         return state
 
+    @_bumps_version
     def load_network_state(self, state: Mapping[str, np.ndarray]) -> None:
         for net_name, net in self.named_networks():
             for i, var in enumerate(net.params):

@@ -32,9 +32,6 @@ STATE_PREFIX = "state/"
 GOAL_KEY = STATE_PREFIX + "goal"  # the env's float64 goal: g holds it rounded to float32
 GENERATOR = "her-demos"
 
-# Everything np.load or a corrupt archive member can raise on a file that is not what it claims to be.
-# numpy parses .npy headers with tokenize/ast (TokenError, SyntaxError); zipfile raises RuntimeError or
-# NotImplementedError for a flipped "encrypted" flag or compression method.
 # What reading a damaged demo file can raise beyond what any .npz can (a missing key, a legacy file's pickle).
 DEMO_READ_ERRORS = (*NPZ_READ_ERRORS, KeyError, pickle.UnpicklingError)
 

@@ -4,6 +4,7 @@ al. 2017, §4.5), as a pure function of its inputs."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -62,6 +63,31 @@ def energy_priority(dt: float, clip: float) -> Callable[[Mapping[str, np.ndarray
     """Episodes ``{key: (n, T_key, dim)}`` -> their weights ``(n,)``: the trajectory energy, for a ReplayBuffer's
     ``priority``."""
     return lambda episodes: trajectory_energy(episodes["ag"], dt, clip)
+
+
+def _energy(config: Any, dims: Mapping[str, int], goal_env: Any) -> Callable[[Mapping[str, np.ndarray]], np.ndarray]:
+    if dims["g"] % 3:
+        raise ValueError(f"--replay_priority energy reads achieved goals as 3-d positions, and {config.env_id}'s "
+                         f"have {dims['g']} dimensions: use --replay_priority uniform")
+    return energy_priority(float(goal_env.dt), config.energy_clip)
+
+
+class PriorityEntry(NamedTuple):
+    """One way to weigh episodes for replay."""
+
+    help: str  # for --help
+    # (config, dims, goal env) -> episodes' weights for a ReplayBuffer's priority, or None for uniform draws;
+    # ValueError if the env cannot be weighed so
+    make: Callable[[Any, Mapping[str, int], Any], Callable[[Mapping[str, np.ndarray]], np.ndarray]] | None
+
+
+# replay_priority -> how episodes are drawn for updates; her.config checks and explains the key from this table,
+# her.parts builds the buffer's priority from it.
+PRIORITIES: dict[str, PriorityEntry] = {
+    "uniform": PriorityEntry("the reference", None),
+    "energy": PriorityEntry("in proportion to how much energy the achieved goal's objects gained (Zhao and Tresp "
+                            "2018; achieved goals of 3-d positions)", _energy),
+}
 
 
 def sample_her_transitions(

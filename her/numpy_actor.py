@@ -4,12 +4,16 @@ The one implementation of action selection, used during training (``DDPG.get_act
 policy (``her.policy``). It exists because dispatching a ``tf.function`` call costs more than the Fetch step it
 serves, and this small forward pass far less (measured in docs/performance.md); tests/test_ddpg.py checks that it
 agrees with the TensorFlow graph step for step.
+
+A learner's network state is read by its acting head, the entry of ``HEADS`` its policy files name; DDPG's
+deterministic tanh actor with the one-output critic that rates it is the one head today.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -82,6 +86,65 @@ class NumpyActorCritic:
         x = self.normalize(o, g)
         u = self.actions(x)
         return u, (self.q(x, u) if compute_Q else None)
+
+
+class ActingHead(Protocol):
+    """What acting needs of a learner's networks, in numpy: actions and the values of actions."""
+
+    def normalize(self, o: np.ndarray, g: np.ndarray) -> np.ndarray: ...
+
+    def actions(self, x: np.ndarray) -> np.ndarray: ...
+
+    def q(self, x: np.ndarray, u: np.ndarray) -> np.ndarray: ...
+
+    def act(self, o: np.ndarray, g: np.ndarray, compute_Q: bool = False) -> tuple[np.ndarray, np.ndarray | None]: ...
+
+
+# (network state, "" or "target_", dims, (o_mean, o_std, g_mean, g_std), settings) -> a head; a layout that does
+# not fit raises ValueError.
+HeadBuilder = Callable[[Mapping[str, np.ndarray], str, Mapping[str, int], Sequence[np.ndarray], Mapping[str, Any]],
+                       ActingHead]
+
+
+def mlp_weights(state: Mapping[str, np.ndarray], name: str, n_in: int, n_out: int,
+                layer_norm: bool = False) -> list[np.ndarray]:
+    """The parameters ``name/0, name/1, ...`` of an MLP ``n_in -> ... -> n_out`` (with a LayerNorm scale and
+    offset after each hidden layer's bias if ``layer_norm``), checked to chain up; ValueError if they do not."""
+    weights: list[np.ndarray] = []
+    while f"{name}/{len(weights)}" in state:
+        weights.append(np.asarray(state[f"{name}/{len(weights)}"]))
+    width, i, ok = n_in, 0, len(weights) >= 2
+    while ok and i < len(weights):
+        kernel, bias = weights[i], weights[i + 1] if i + 1 < len(weights) else None
+        ok = bias is not None and kernel.ndim == 2 and kernel.shape[0] == width and bias.shape == kernel.shape[1:]
+        width = kernel.shape[1] if ok else -1
+        i += 2
+        if ok and layer_norm and i < len(weights):  # a hidden layer: its scale and offset follow
+            ok = i + 1 < len(weights) and weights[i].shape == weights[i + 1].shape == (width,)
+            i += 2
+    if not ok or width != n_out:
+        shapes = [tuple(w.shape) for w in weights]
+        norm = " with LayerNorm" if layer_norm else ""
+        raise ValueError(f"the {name} network{norm} {shapes} does not map {n_in} inputs to {n_out} outputs")
+    return weights
+
+
+def deterministic_head(state: Mapping[str, np.ndarray], prefix: str, dims: Mapping[str, int],
+                       stats: Sequence[np.ndarray], settings: Mapping[str, Any]) -> NumpyActorCritic:
+    """DDPG's layout: ``<prefix>actor`` maps [o, g] to tanh actions, ``<prefix>critic`` rates [o, g, u] with one
+    output. ``settings``: max_u, clip_obs, norm_clip and layer_norm (absent: False, as files before the key)."""
+    n_og = dims["o"] + dims["g"]
+    layer_norm = bool(settings.get("layer_norm", False))
+    return NumpyActorCritic.build(mlp_weights(state, prefix + "actor", n_og, dims["u"], layer_norm),
+                                  mlp_weights(state, prefix + "critic", n_og + dims["u"], 1, layer_norm),
+                                  *stats, max_u=float(settings["max_u"]), clip_obs=float(settings["clip_obs"]),
+                                  norm_clip=float(settings["norm_clip"]), layer_norm=layer_norm)
+
+
+# A learner's ``head`` -> how its network state acts. Policy files record the name; those from before the record
+# hold DEFAULT_HEAD.
+HEADS: dict[str, HeadBuilder] = {"deterministic": deterministic_head}
+DEFAULT_HEAD = "deterministic"
 
 
 def explore(u: np.ndarray, max_u: float, noise_eps: float, random_eps: float,

@@ -17,11 +17,10 @@ import numpy as np
 
 from her.config import Config, ConfigError
 from her import envs, mpi, policy_file
-from her.ddpg import DDPG
-from her.learner import Learner
+from her.learner import LEARNERS, Learner
 from her.demo import EPISODE_KEYS, load_demos
 from her.errors import UserError
-from her.her_sampler import energy_priority, sample_her_transitions
+from her.her_sampler import PRIORITIES, sample_her_transitions
 from her.replay_buffer import Priority, ReplayBuffer, episode_shapes
 from her.rollout import RolloutWorker
 from her.starts import training_starts
@@ -70,18 +69,12 @@ def configure_threads(workers_on_host: int, threads: int = 0) -> None:
 
 def make_learner(config: Config, dims: dict[str, int], allreduce: Any = None, lowest_reward: float = -1.0,
                  success_reward: float = 0.0) -> Learner:
-    """The learner the configuration names (``learner``). Its critic targets are bounded by the most a return can
-    lose, lowest_reward / (1 - gamma), and by the most it can gain: 0 for rewards <= 0 (the reference's bound),
-    success_reward / (1 - gamma) above it."""
+    """The learner the configuration names (``learner``, an entry of ``her.learner.LEARNERS``). Its critic
+    targets are bounded by the most a return can lose, lowest_reward / (1 - gamma), and by the most it can gain:
+    0 for rewards <= 0 (the reference's bound), success_reward / (1 - gamma) above it."""
     assert config.gamma is not None, "build_config derives gamma"
-    kind: Any = DDPG
-    more: dict[str, Any] = {}
-    if config.learner == "twin":
-        from her.twin_ddpg import TwinCriticDDPG
-
-        kind, more = TwinCriticDDPG, {"target_noise": config.target_noise,
-                                      "target_noise_clip": config.target_noise_clip}
-    return kind(
+    entry = LEARNERS[config.learner]
+    return entry.load()(
         dims,
         hidden=config.hidden,
         layers=config.layers,
@@ -94,7 +87,7 @@ def make_learner(config: Config, dims: dict[str, int], allreduce: Any = None, lo
         norm_eps=config.norm_eps,
         norm_clip=config.norm_clip,
         gamma=config.gamma,
-        clip_return=-lowest_reward * config.clip_return_value,
+        clip_low=lowest_reward * config.clip_return_value,
         clip_high=success_reward * config.clip_return_value if success_reward > 0 else 0.0,
         layer_norm=config.layer_norm,
         bc_loss=config.bc_loss,
@@ -103,18 +96,20 @@ def make_learner(config: Config, dims: dict[str, int], allreduce: Any = None, lo
         aux_loss_weight=config.aux_loss_weight,
         seed=config.seed,
         allreduce=allreduce,
-        **more,
+        **{key: getattr(config, key) for key in entry.keys},
     )
 
 
 def episode_priority(config: Config, dims: dict[str, int], goal_env: Any) -> Priority | None:
-    """The sampler's episode weights (``replay_priority``), or None for uniform draws."""
-    if config.replay_priority == "uniform":
+    """The sampler's episode weights (``replay_priority``, an entry of ``her_sampler.PRIORITIES``), or None for
+    uniform draws."""
+    make = PRIORITIES[config.replay_priority].make
+    if make is None:
         return None
-    if dims["g"] % 3:
-        raise ConfigError(f"--replay_priority energy reads achieved goals as 3-d positions, and {config.env_id}'s "
-                          f"have {dims['g']} dimensions: use --replay_priority uniform")
-    return energy_priority(float(goal_env.dt), config.energy_clip)
+    try:
+        return make(config, dims, goal_env)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
 
 
 def build(config: Config, comm: mpi.SingleProcess | mpi.MPIComm, load_weights: bool = True) -> Parts:

@@ -5,8 +5,8 @@
     action = policy.act(obs)                   # obs: a goal-env observation dict, or a batch of them
 
 The policy file alone is enough: weights and normaliser sums as plain arrays, the configuration as JSON.
-Acting goes through ``her.numpy_actor``, the code training acts with, so the actions are those of the
-training-time evaluator. Nothing imported here imports TensorFlow.
+Acting goes through the acting head the file names (``her.numpy_actor.HEADS``), the code training acts with, so
+the actions are those of the training-time evaluator. Nothing imported here imports TensorFlow.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import numpy as np
 
 from her import policy_file
 from her.normalizer import Normalizer
-from her.numpy_actor import NumpyActorCritic, explore
+from her.numpy_actor import DEFAULT_HEAD, HEADS, ActingHead, explore
 from her.policy_file import PolicyFileError
 
 __all__ = ["Policy", "PolicyFileError", "load"]
@@ -48,17 +48,15 @@ class Policy:
             except (KeyError, ValueError) as e:
                 raise PolicyFileError(f"{path} holds no usable normaliser {name} ({_reason(e)})") from None
             stats += [normalizer.mean, normalizer.std]
-        n_og = self.dims["o"] + self.dims["g"]
-        layer_norm = bool(self.config.get("layer_norm", False))  # files from before the key trained without it
+        self.head: str = _saved_head(meta, path)
+        build = HEADS[self.head]
         # Keyed by use-the-target-networks: the target actor is rated by the target critic, as in training.
-        self._nets = {
-            target: NumpyActorCritic.build(
-                _network(arrays, prefix + "actor", n_og, self.dims["u"], path, layer_norm),
-                _network(arrays, prefix + "critic", n_og + self.dims["u"], 1, path, layer_norm),
-                *stats, max_u=self.max_u, clip_obs=float(self.config["clip_obs"]),
-                norm_clip=float(self.config["norm_clip"]), layer_norm=layer_norm)
-            for target, prefix in ((False, ""), (True, "target_"))
-        }
+        self._nets: dict[bool, ActingHead] = {}
+        for target, prefix in ((False, ""), (True, "target_")):
+            try:
+                self._nets[target] = build(arrays, prefix, self.dims, stats, self.config)
+            except ValueError as e:
+                raise PolicyFileError(f"{path}: {e}") from None
 
     def act(self, observation: Mapping[str, np.ndarray], deterministic: bool = True,
             rng: np.random.Generator | None = None) -> np.ndarray:
@@ -148,25 +146,9 @@ def _saved_dims(meta: Mapping[str, Any], path: Path) -> dict[str, int]:
     return {key: int(dims[key]) for key in "ogu"}
 
 
-def _network(arrays: Mapping[str, np.ndarray], name: str, n_in: int, n_out: int, path: Path,
-             layer_norm: bool = False) -> list[np.ndarray]:
-    """The parameters ``name/0, name/1, ...`` of an MLP ``n_in -> ... -> n_out`` (with a LayerNorm scale and
-    offset after each hidden layer's bias if ``layer_norm``), checked to chain up."""
-    weights: list[np.ndarray] = []
-    while f"{name}/{len(weights)}" in arrays:
-        weights.append(arrays[f"{name}/{len(weights)}"])
-    width, i, ok = n_in, 0, len(weights) >= 2
-    while ok and i < len(weights):
-        kernel, bias = weights[i], weights[i + 1] if i + 1 < len(weights) else None
-        ok = bias is not None and kernel.ndim == 2 and kernel.shape[0] == width and bias.shape == kernel.shape[1:]
-        width = kernel.shape[1] if ok else -1
-        i += 2
-        if ok and layer_norm and i < len(weights):  # a hidden layer: its scale and offset follow
-            ok = i + 1 < len(weights) and weights[i].shape == weights[i + 1].shape == (width,)
-            i += 2
-    if not ok or width != n_out:
-        shapes = [tuple(w.shape) for w in weights]
-        norm = " with LayerNorm" if layer_norm else ""
-        raise PolicyFileError(f"{path}: the {name} network{norm} {shapes} does not map {n_in} inputs to {n_out} "
-                              "outputs")
-    return weights
+def _saved_head(meta: Mapping[str, Any], path: Path) -> str:
+    head = meta.get("head", DEFAULT_HEAD)  # files from before the record hold DDPG's networks
+    if head not in HEADS:
+        raise PolicyFileError(f"{path} holds a policy of the acting head {head!r}, which this code cannot act with "
+                              f"(it knows {', '.join(map(repr, HEADS))})")
+    return str(head)

@@ -1,7 +1,8 @@
 """Policy files (decision D10): plain arrays in an .npz, written atomically, readable without unpickling.
 
-A policy file holds the weights of the actor, the critic and their targets, the normaliser sums, and a JSON
-record of the effective configuration and the environment's dimensions.
+A policy file holds a learner's network state (for DDPG: the weights of the actor, the critic and their targets)
+and the normaliser sums, and a JSON record of the effective configuration, the environment's dimensions and the
+acting head that reads the arrays (``her.numpy_actor.HEADS``; files without the record hold DDPG's).
 """
 
 from __future__ import annotations
@@ -34,12 +35,13 @@ class PolicyFileError(UserError, ValueError):
 
 
 def save_policy(path: str | Path, network_state: Mapping[str, np.ndarray], config: Mapping[str, Any],
-                dims: Mapping[str, int], **info: Any) -> None:
+                dims: Mapping[str, int], head: str = "deterministic", **info: Any) -> None:
+    """Write a learner's ``network_state`` for acting with its ``head``; ``info`` goes into the record."""
     from her import versions
 
     # The versions travel with the file, so a policy copied out of its log folder still says what made it.
     meta = {"format": POLICY_FORMAT, "version": POLICY_VERSION, "config": dict(config), "dims": dict(dims),
-            "versions": versions.current(), **info}
+            "head": head, "versions": versions.current(), **info}
     arrays = dict(network_state)
     arrays["meta"] = np.array(json.dumps(meta))
     atomic.savez(path, arrays)

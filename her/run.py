@@ -1,4 +1,5 @@
-"""Command line: ``python -m her.run [--key value ...]``. It only parses, builds the configuration and calls train.
+"""The command line, ``python -m her.run`` (``her-train``; ``her-play`` is its --play): training, ``--resume`` and
+``--play``, with their signals, MPI checks and one-line errors.
 
 Every configuration key is an option, generated from the fields of ``her.config.Config``.
 """

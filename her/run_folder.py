@@ -155,7 +155,7 @@ class RunFolder:
                 assert progress_csv is not None, "rank 0 writes the log"
                 atomic.write_text(staging / "progress.csv", progress_csv)
                 save_policy = partial(policy_file.save_policy, network_state=network_state, config=c.to_dict(),
-                                      dims=p.dims, epoch=epoch, test_success_rate=success)
+                                      dims=p.dims, head=p.learner.head, epoch=epoch, test_success_rate=success)
                 save_policy(staging / "policy_latest.npz")
                 if improved or previous is None:
                     save_policy(staging / "policy_best.npz")

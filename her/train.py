@@ -20,8 +20,8 @@ import numpy as np
 from her.config import Config
 from her import checkpoints, mpi, parts, report
 from her.callbacks import EpochCallbacks
-from her.ddpg import Batch, make_batch
 from her.errors import Interrupted, ResumeError, Terminated, TrainingError, UserError
+from her.learner import Batch, make_batch
 from her.logger import Logger, make_writers
 from her.replay_buffer import ReplayBuffer
 from her.run_folder import Counters, RunFolder, check_log_dir, repair_published, resume_config
@@ -153,15 +153,16 @@ class Trainer:
             "stats_o/std": float(np.mean(p.learner.o_stats.std)),
             "stats_g/mean": float(np.mean(p.learner.g_stats.mean)),
             "stats_g/std": float(np.mean(p.learner.g_stats.std)),
-            "loss/critic": float(np.mean(losses["critic_loss"])) if losses else float("nan"),
-            "loss/actor": float(np.mean(losses["actor_loss"])) if losses else float("nan"),
         }
-        if self.config.bc_loss:
-            local["loss/bc"] = float(np.mean(losses["bc_loss"])) if losses else float("nan")
-            local["demo/q_filter_pass"] = float(np.mean(losses["q_filter_pass"])) if losses else float("nan")
+        # Whatever the learner's steps returned, under the columns it names.
+        for key in {**dict.fromkeys(p.learner.metric_columns), **losses}:
+            local[self.metric_column(key)] = float(np.mean(losses[key])) if losses.get(key) else float("nan")
         for name in ("rollout", "update", "eval"):
             local[f"time/{name}"] = timer.seconds[name]
         return local
+
+    def metric_column(self, key: str) -> str:
+        return self.parts.learner.metric_columns.get(key, key)
 
     def epoch_metrics(self, epoch: int, losses: dict[str, list[float]], timer: Timer) -> dict[str, float]:
         c = self.config
@@ -178,7 +179,7 @@ class Trainer:
 
     def check_health(self, epoch: int, row: dict[str, float]) -> None:
         learner = self.parts.learner
-        bad = [k for k in ("loss/critic", "loss/actor") if not np.isfinite(row[k])]
+        bad = [k for k in map(self.metric_column, self.parts.learner.metric_columns) if not np.isfinite(row[k])]
         if bad or not learner.all_finite():
             what = ", ".join(bad) if bad else "network parameters"
             raise TrainingError(f"epoch {epoch}: {what} became NaN or infinite; the last good policy is kept")

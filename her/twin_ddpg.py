@@ -11,10 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
 import tensorflow as tf
 
-from her.actor_critic import Critic
 from her.ddpg import DDPG
 
 
@@ -25,18 +23,14 @@ def smoothed_action(u: tf.Tensor, z: tf.Tensor, noise: float, noise_clip: float,
 
 
 class TwinCriticDDPG(DDPG):
+    n_critics = 2  # DDPG draws the second pair after its four networks: the first critic starts as DDPG's would
+
     def __init__(self, dims: Mapping[str, int], *, target_noise: float = 0.0, target_noise_clip: float = 0.5,
                  **ddpg_args: Any):
+        super().__init__(dims, **ddpg_args)
         self.target_noise = target_noise
         self.target_noise_clip = target_noise_clip
-        super().__init__(dims, **ddpg_args)
-
-    def more_critics(self, rng: np.random.Generator) -> None:
-        # Drawn after DDPG's four networks, from the same generator: the first critic starts as DDPG's would.
-        self.critic2 = Critic(*self._net_args, rng, name="critic2", layer_norm=self.layer_norm)
-        self.target_critic2 = Critic(*self._net_args, rng, name="target_critic2", layer_norm=self.layer_norm)
-        self.critics.append(self.critic2)
-        self.target_critics.append(self.target_critic2)
+        self.critic2, self.target_critic2 = self.critics[1], self.target_critics[1]
 
     def next_q(self, o_2n: tf.Tensor, g_n: tf.Tensor) -> tf.Tensor:
         u_2 = self.target_actor(o_2n, g_n)

@@ -93,7 +93,7 @@ def counting_envs():
 
 # Every DDPG constructor argument; tests override what they check.
 DDPG_ARGS: dict[str, Any] = dict(hidden=3, layers=1, max_u=1.0, Q_lr=1e-3, pi_lr=1e-3, polyak=0.95, action_l2=1.0,
-                                 clip_obs=200.0, norm_eps=0.01, norm_clip=5.0, gamma=0.98, clip_return=50.0, seed=0)
+                                 clip_obs=200.0, norm_eps=0.01, norm_clip=5.0, gamma=0.98, clip_low=-50.0, seed=0)
 TINY_DIMS = {"o": 2, "g": 1, "u": 2}  # CountingGoalEnv's
 
 

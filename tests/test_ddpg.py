@@ -3,18 +3,19 @@ import pytest
 import tensorflow as tf
 
 from conftest import tiny_ddpg
-from her.ddpg import Adam, Batch, actor_rl_loss, bc_loss, critic_loss, critic_target, make_batch, q_filter_mask
+from her.ddpg import Adam, actor_rl_loss, bc_loss, critic_loss, critic_target, q_filter_mask
+from her.learner import Batch, make_batch
 
 
-def test_critic_target_is_clipped_to_minus_clip_return_and_zero():
-    y = critic_target(tf.constant([-1.0, 0.0, -1.0]), tf.constant([10.0, -100.0, -2.0]), gamma=0.5, clip_return=2.0)
+def test_critic_target_is_clipped_to_clip_low_and_zero():
+    y = critic_target(tf.constant([-1.0, 0.0, -1.0]), tf.constant([10.0, -100.0, -2.0]), gamma=0.5, clip_low=-2.0)
     # r + gamma * q_next = [4, -50, -2]
     assert np.allclose(y.numpy(), [0.0, -2.0, -2.0])
 
 
 def test_critic_target_is_bounded_above_by_clip_high_for_rewards_of_success():
     # A 0/1 reward: what a return can gain, 1 / (1 - gamma) = 2 here, is the bound, not 0.
-    y = critic_target(tf.constant([1.0, 0.0, 1.0]), tf.constant([10.0, -100.0, 1.0]), gamma=0.5, clip_return=2.0,
+    y = critic_target(tf.constant([1.0, 0.0, 1.0]), tf.constant([10.0, -100.0, 1.0]), gamma=0.5, clip_low=-2.0,
                       clip_high=2.0)
     # r + gamma * q_next = [6, -50, 1.5]
     assert np.allclose(y.numpy(), [2.0, -2.0, 1.5])
@@ -139,7 +140,7 @@ def constant_actor(actor, action):
 
 
 def test_train_step_critic_and_actor_losses_by_hand():
-    agent = tiny_ddpg(gamma=0.98, clip_return=50.0, action_l2=2.0)
+    agent = tiny_ddpg(gamma=0.98, clip_low=-50.0, action_l2=2.0)
     constant_critic(agent, agent.critic, -1.0)
     constant_critic(agent, agent.target_critic, -2.0)
     constant_actor(agent.actor, [0.5, -0.5])
@@ -151,7 +152,7 @@ def test_train_step_critic_and_actor_losses_by_hand():
     assert metrics["critic_loss"] == pytest.approx(2.3816, rel=1e-5)
     # Plain actor loss (no demos): -mean Q(o, g, pi) + action_l2 * mean pi^2 = 1 + 2 * 0.25 = 1.5
     assert metrics["actor_loss"] == pytest.approx(1.5, rel=1e-5)
-    assert metrics["bc_loss"] == 0.0
+    assert "bc_loss" not in metrics  # without demonstrations there is nothing to clone, and nothing logged
 
 
 def test_train_step_actor_loss_weights_with_bc_and_q_filter():
@@ -210,7 +211,7 @@ def test_actor_step_moves_only_the_actor_and_critic_step_only_the_critic():
 
     # Each loss's gradient by hand, at the parameters before the step.
     y = critic_target(r[:, None], agent.target_critic(o_2, g, agent.target_actor(o_2, g)), agent.gamma,
-                      agent.clip_return)
+                      agent.clip_low)
     with tf.GradientTape() as tape:
         loss_q = critic_loss(y, agent.critic(o, g, u))
     critic_grads = tape.gradient(loss_q, agent.critic.params)
@@ -335,7 +336,7 @@ def tiny_twin(**overrides):
 
 
 def test_twin_critics_both_learn_the_smaller_target_value():
-    agent = tiny_twin(gamma=0.98, clip_return=50.0)
+    agent = tiny_twin(gamma=0.98, clip_low=-50.0)
     constant_critic(agent, agent.critic, -1.0)
     constant_critic(agent, agent.critic2, -3.0)
     constant_critic(agent, agent.target_critic, -2.0)

@@ -96,10 +96,10 @@ def test_stateful_expert_starts_every_episode_afresh():
         np.testing.assert_array_equal(run[key][1], alone[key])
 
 
-@pytest.mark.parametrize("env_id, n, least, old", [("FetchSlide-v4", 20, 17, 11), ("FetchStack2-v1", 10, 9, 0)])
-def test_experts_succeed_on_seeded_episodes(env_id, n, least, old):
-    # ``old``: what the previous expert scored on the same episodes (FetchStack2 had none); the bar is above it.
-    assert least > old
+# Each bar is above what the previous expert scored on the same episodes: 11 of 20 on FetchSlide (FetchStack2 had
+# no expert).
+@pytest.mark.parametrize("env_id, n, least", [("FetchSlide-v4", 20, 17), ("FetchStack2-v1", 10, 9)])
+def test_experts_succeed_on_seeded_episodes(env_id, n, least):
     assert gen.generate(env_id, n, seed=0).successes >= least
 
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from experiment import hand_reach_goals as goals
 from experiment import results
 from her.envs import make_env
@@ -29,6 +30,7 @@ def test_the_fit_finds_a_pose_the_joints_can_take():
     assert hand.closest(target, np.random.default_rng(0), starts=2) < 1e-3
 
 
+@pytest.mark.artefacts
 def test_the_committed_policy_misses_only_the_ring_finger_goals():
     by_kind = goals.evaluate(str(results.RESULTS / "hand_reach_low_noise" / "policy.npz"), 30, seed=12345)
     ring = [success for success, _ in by_kind["ring"]]

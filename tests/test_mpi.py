@@ -15,7 +15,7 @@ import pytest
 
 from her import mpi
 from conftest import cli_args, tiny_ddpg, tiny_run
-from her.ddpg import Batch
+from her.learner import Batch
 from her.logger import read_progress
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -201,11 +201,17 @@ def test_gradient_averaging_matches_one_process_on_the_whole_batch(tmp_path):
     assert not np.allclose(one, one_step(0, 1, None, steps=0))  # the step really moved the parameters
 
 
-def test_single_process_reductions_are_the_identity():
-    comm = mpi.SingleProcess()
-    x = np.array([1.5, -2.0])
-    assert np.array_equal(comm.allreduce_mean(x), x) and comm.bcast("a") == "a" and comm.allgather(3) == [3]
-    assert (comm.size, comm.local_size) == (1, 1)
+def test_the_single_process_communicator_offers_everything_the_mpi_one_does():
+    # Code is written against either: a method the MPI communicator gains must exist, with the same parameters,
+    # on the one a plain process gets (the MPI jobs above are the only tests that see MPIComm at all).
+    import inspect
+
+    for name, method in inspect.getmembers(mpi.MPIComm, inspect.isfunction):
+        if not name.startswith("_"):
+            assert hasattr(mpi.SingleProcess, name), name
+            assert (list(inspect.signature(getattr(mpi.SingleProcess, name)).parameters)
+                    == list(inspect.signature(method).parameters)), name
+    assert (mpi.SingleProcess.rank, mpi.SingleProcess.size, mpi.SingleProcess.local_size) == (0, 1, 1)
 
 
 def one_step(rank: int, size: int, allreduce, steps: int = 1) -> np.ndarray:

@@ -47,11 +47,11 @@ def test_a_second_rank_draws_other_goals_than_the_first(tmp_path):
 def test_critic_targets_are_bounded_by_the_lowest_return_of_the_envs_reward(tmp_path):
     def clip(**flags):
         config = build_config({**tiny_run(), "log_path": tmp_path, **flags})
-        return parts.build(config, mpi.SingleProcess()).learner.clip_return
+        return parts.build(config, mpi.SingleProcess()).learner.clip_low
 
-    assert clip() == pytest.approx(50.0)  # FetchReach: -1 per step over gamma 0.98's horizon, the reference's bound
-    assert clip(env="FetchStack2") == pytest.approx(100.0)  # gamma 0.99
-    assert clip(env="FetchStack2", env_kwargs="reward_type=step") == pytest.approx(200.0)  # down to -2 per step
+    assert clip() == pytest.approx(-50.0)  # FetchReach: -1 per step over gamma 0.98's horizon, the reference's bound
+    assert clip(env="FetchStack2") == pytest.approx(-100.0)  # gamma 0.99
+    assert clip(env="FetchStack2", env_kwargs="reward_type=step") == pytest.approx(-200.0)  # down to -2 per step
 
 
 def test_energy_priority_draws_the_updates_episodes_and_needs_goals_of_3d_positions(tmp_path):

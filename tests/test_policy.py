@@ -13,7 +13,7 @@ import pytest
 import her.policy
 from her.config import build_config
 from her import policy_file
-from her.ddpg import Batch
+from her.learner import Batch
 from her.policy import PolicyFileError
 
 DIMS = {"o": 10, "g": 3, "u": 4}  # FetchReach

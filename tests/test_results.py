@@ -1,5 +1,9 @@
 """The committed result policies still do what the README's table says: a guard for the env, observation and
-actor paths, which a library upgrade or a refactor could otherwise break without any other test noticing."""
+actor paths, which a library upgrade or a refactor could otherwise break without any other test noticing.
+
+The tests that play committed policies are research artefacts' checks, marked ``artefacts`` (CI runs them with
+the rest; ``-m "not artefacts"`` leaves them out).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,24 @@ from her.envs import info_success, make_env
 
 ROWS = [name for name in results.ROWS if (results.RESULTS / name / "policy.npz").exists()]
 EPISODES = 20
+# 20 episodes measure a 0.95 success rate to within about +-0.1; a broken path drops it to near 0.
+MARGIN = 0.25
+# A floor at or below this passes a policy that never succeeds, or one that succeeds only where the goal happens
+# to lie where the task starts: such a row's play could not fail, so it is not played.
+LEAST_FLOOR = 0.1
+
+
+def median_final(name: str) -> float:
+    return float(np.median([results.final_success(rows) for _, rows in results.read_runs(name)]))
+
+
+def played(name: str) -> object:
+    floor = median_final(name) - MARGIN
+    if floor > LEAST_FLOOR:
+        return name
+    reason = (f"its runs end at a median success of {median_final(name):.2f}: no floor of {EPISODES} episodes "
+              "tells its policy from a broken one")
+    return pytest.param(name, marks=pytest.mark.skip(reason=reason))
 
 
 def test_every_row_of_the_table_with_runs_has_a_policy():
@@ -19,12 +41,11 @@ def test_every_row_of_the_table_with_runs_has_a_policy():
     assert with_runs and set(with_runs) <= set(ROWS)
 
 
-@pytest.mark.parametrize("name", ROWS)
+@pytest.mark.artefacts
+@pytest.mark.parametrize("name", [played(name) for name in ROWS])
 def test_a_committed_policy_succeeds_about_as_often_as_its_row_says(name):
     success = play_success(her.policy.load(results.RESULTS / name / "policy.npz"))
-    finals = [results.final_success(rows) for _, rows in results.read_runs(name)]
-    # 20 episodes measure a 0.95 success rate to within about +-0.1; a broken path drops it to near 0.
-    assert success >= np.median(finals) - 0.25, (name, success, finals)
+    assert success >= median_final(name) - MARGIN, (name, success)
 
 
 def play_success(policy, episodes=EPISODES):
@@ -39,6 +60,7 @@ def play_success(policy, episodes=EPISODES):
     return float(np.mean(successes))
 
 
+@pytest.mark.artefacts
 @pytest.mark.parametrize("file", [f for f in results.BEST_POLICIES if (results.RESULTS / f).exists()])
 def test_a_kept_best_policy_succeeds_about_as_often_as_its_best_epoch(file):
     policy = her.policy.load(results.RESULTS / file)
@@ -71,8 +93,12 @@ def test_the_table_and_a_comparison_plot_from_known_runs(tmp_path, monkeypatch):
     fake_run(tmp_path / "a" / "seed3", 3, [0.1])  # unfinished: left out
     row = results.table().splitlines()[-1]
     # To 0.5: epochs 1 and 0 (2k and 1k steps; 2 and 1 min); 0.9 by seed 1 only; finals 0.583 and 0.667.
-    assert row.startswith("| Task A | 1, 2 | 3, 3 (3) | 2k (1-2k) steps, 1.5 (1.0-2.0) min | 3k (3-3k) steps, 3.0 "
-                          "(3.0-3.0) min; 1/2 seeds | 0.62 (0.58-0.67) | 2 on 2 |"), row
+    assert row == ("| Task A | 1, 2 | 3, 3 (3) | 2k (1-2k) steps, 1.5 (1.0-2.0) min | 3k (3-3k) steps, 3.0 "
+                   f"(3.0-3.0) min; 1/2 seeds | 0.62 (0.58-0.67) | 2 on {results.CORES} | no: predate them |"), row
+    (tmp_path / "a" / "seed2" / "versions.json").write_text("{}")
+    assert results.table().splitlines()[-1].endswith(" | 1 of 2 seeds |")
+    (tmp_path / "a" / "seed1" / "versions.json").write_text("{}")
+    assert results.table().splitlines()[-1].endswith(" | yes |")
     assert results.plot_comparison("both") == tmp_path / "both.png" and (tmp_path / "both.png").stat().st_size > 0
 
 
