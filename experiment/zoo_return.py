@@ -17,15 +17,20 @@ import sys
 import numpy as np
 
 
-def play(path: str, episodes: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """(returns as the zoo counts them, success after the T-th step), one per episode."""
+CUBE = 0.04  # panda-gym's cube edge
+
+
+def play(path: str, episodes: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(returns as the zoo counts them, success after the T-th step, standing), one per episode. Standing, as
+    FetchStack's info gives it: success with the gripper clear, every cube at least a cube's edge from the end
+    effector (a tower that stands on its own; PandaStack's cubes are observed at 7:10 and 19:22)."""
     import her.policy
     from her.envs import episode_length, make_env, resolve_env_id
 
     policy = her.policy.load(path)
     env_id = resolve_env_id(policy.env_id)
     env, T = make_env(env_id, seed=seed), episode_length(env_id)
-    returns, final = np.zeros(episodes), np.zeros(episodes)
+    returns, final, standing = np.zeros(episodes), np.zeros(episodes), np.zeros(episodes)
     for i in range(episodes):
         obs, _ = env.reset(seed=seed + i)
         done_at = None
@@ -36,8 +41,11 @@ def play(path: str, episodes: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
                 if terminated:
                     done_at = t
         final[i] = float(info["is_success"])
+        o = obs["observation"]
+        cubes = [o[7:10]] + ([o[19:22]] if o.shape[0] >= 31 else [])
+        standing[i] = final[i] * float(all(np.linalg.norm(c - o[0:3]) >= CUBE for c in cubes))
     env.close()
-    return returns, final
+    return returns, final, standing
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,9 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--episodes", type=int, default=100)
     p.add_argument("--seed", type=int, default=1000, help="episode i resets with seed + i")
     args = p.parse_args(argv)
-    returns, final = play(args.policy, args.episodes, args.seed)
+    returns, final, standing = play(args.policy, args.episodes, args.seed)
     print(f"{args.episodes} episodes: zoo-style mean return {returns.mean():.2f} +- {returns.std():.2f}; "
-          f"success after the last step {final.mean():.2f}")
+          f"success after the last step {final.mean():.2f}; standing (success, gripper clear) {standing.mean():.2f}")
     return 0
 
 

@@ -118,3 +118,17 @@ def test_default_output_names_say_the_task():
     assert gen.default_output("PandaStack-v3", 100) == "data_panda_stack_100.npz"
     assert gen.default_output("examples.point_goal:PointGoal-v0", 5) == "data_point_goal_5.npz"
     assert gen.default_output("FetchPush-v4", 100) == "data_fetch_push_100.npz"
+
+
+def test_zoo_style_return_counts_steps_until_the_first_success():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("zoo_return", ROOT / "experiment" / "zoo_return.py")
+    assert spec is not None and spec.loader is not None
+    zoo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(zoo)
+    returns, final, standing = zoo.play(str(ROOT / "experiment/results/panda_pick_and_place_demos/policy.npz"), 3, 7)
+    assert returns.shape == final.shape == standing.shape == (3,)
+    # -1 per step before the first success (the zoo's episodes end there): whole numbers in [-T, 0].
+    assert np.all(returns <= 0) and np.all(returns >= -50) and np.all(returns == np.round(returns))
+    assert np.all(standing <= final)
