@@ -52,7 +52,6 @@ def _register() -> None:
         for suffix, reward_type in (("", "sparse"), ("Dense", "dense")):
             gym.register(f"FetchStack{n}{suffix}-v1", entry_point="her.fetch_stack:MujocoFetchStackEnv",
                          kwargs={"n_blocks": n, "reward_type": reward_type}, max_episode_steps=steps)
-    panda.register()  # when the [panda] extra is installed
     _registered = True
 
 
@@ -125,6 +124,8 @@ def base_task(env_id: str) -> str:
 def episode_length(env_id: str) -> int:
     """T, the time limit the task is registered with (50 for gymnasium-robotics' Fetch tasks, more for FetchStack)."""
     _register()
+    if panda.is_panda(env_id):
+        panda.register()  # imported only for its own ids: other runs do not pay PyBullet's import
     steps = gym.spec(env_id).max_episode_steps
     if not steps:
         raise ValueError(f"{env_id} has no time limit; HER needs fixed-length episodes")
@@ -164,6 +165,7 @@ def _make(env_id: str, render_mode: str | None, kwargs: Mapping[str, Any]) -> gy
         kwargs = {**kwargs, "render_mode": render_mode}
     try:
         if panda.is_panda(env_id):
+            panda.register()
             with panda.quiet_c_output():  # PyBullet's start-up lines, printed at every connect
                 return gym.make(env_id, **kwargs)
         return gym.make(env_id, **kwargs)
