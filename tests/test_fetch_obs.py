@@ -6,8 +6,12 @@ import pytest
 from her import envs, fetch_obs
 
 
-# FetchStack assembles its own observation, so the cached path is not installed on it (tests/test_fetch_stack.py).
-@pytest.mark.parametrize("task", [task for task in envs.TASKS if not task.startswith("FetchStack")])
+# FetchStack assembles its own observation, so the cached path is not installed on it (tests/test_fetch_stack.py);
+# it is a path of gymnasium-robotics' Fetch envs only (panda-gym's are left alone, below).
+FETCH = [task for task in envs.TASKS if task.startswith("Fetch") and not task.startswith("FetchStack")]
+
+
+@pytest.mark.parametrize("task", FETCH)
 def test_observations_bit_identical(task):
     env_id = envs.TASKS[task]
     stock = envs.make_env(env_id, seed=5, fast_obs=False)
@@ -30,6 +34,10 @@ def test_observations_bit_identical(task):
 def test_other_envs_are_left_alone(counting_envs):
     env = counting_envs(1)[0]
     assert not fetch_obs.install(env)
+
+
+def test_panda_envs_are_left_alone():
+    assert not fetch_obs.install(envs.make_env(envs.TASKS["PandaReach"], fast_obs=False))
 
 
 def test_a_fast_path_that_disagrees_falls_back_to_the_library_with_one_line(monkeypatch, capsys):

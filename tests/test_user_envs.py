@@ -192,8 +192,8 @@ def test_play_saves_demos_of_the_user_env(user_run, tmp_path, capsys):
     assert cli(["--play", "--load_path", str(user_run), "--n_episodes", "3", "--render", "0",
                 "--save_demos", str(out)]) == 0
     assert len(load_demos(out, env_id=ENV_ID, dims={"o": 2, "g": 1, "u": 2}, T=T, num_demo=3)["u"]) == 3
-    # Not a MuJoCo env: the file is version 1 and says why it has no states, which resets then repeat.
-    with pytest.raises(DemoFileError, match=r"holds no simulator states \(.*is not a gymnasium-robotics Mujoco"):
+    # No state backend knows this env: the file has no states and says why, which resets then repeat.
+    with pytest.raises(DemoFileError, match=r"holds no simulator states \(.*no state backend can save and restore"):
         load_demos(out, env_id=ENV_ID, dims={"o": 2, "g": 1, "u": 2}, T=T, num_demo=3, need_states=True)
 
 
