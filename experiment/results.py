@@ -159,6 +159,12 @@ ROWS = {
     # panda-gym (PyBullet), a suite this project did not write (docs/panda.md).
     "panda_pick_and_place_demos": Row("PandaPickAndPlace, 100 demos", "PandaPickAndPlace", 30,
                                       demos={"env": "PandaPickAndPlace", "num_episodes": 100, "seed": 0}),
+    # The same with half the training episodes started from demo states (PyBullet states, her/pybullet_state.py)
+    # and the fast recipe's cheaper update: the two changes that cut FetchPickAndPlace's steps and minutes.
+    "panda_pick_and_place_demos_resets_fast": Row("PandaPickAndPlace, 100 demos + resets, recipe fast",
+                                                  "PandaPickAndPlace", 30,
+                                                  flags={"demo_reset_p": 0.5, "recipe": "fast"},
+                                                  demos={"env": "PandaPickAndPlace", "num_episodes": 100, "seed": 0}),
     # PandaStack from demonstrations: the stacking recipe's demos (1,000 episodes of the expert acting through
     # noise 0.1) and no uniformly random actions, with panda-gym's own sparse reward (the recipe's step reward is
     # FetchStack's) and without resets to demo states (on FetchStack2 they made no difference).

@@ -165,9 +165,7 @@ def _make(env_id: str, render_mode: str | None, kwargs: Mapping[str, Any]) -> gy
         kwargs = {**kwargs, "render_mode": render_mode}
     try:
         if panda.is_panda(env_id):
-            panda.register()
-            with panda.quiet_c_output():  # PyBullet's start-up lines, printed at every connect
-                return gym.make(env_id, **kwargs)
+            return panda.make(env_id, **kwargs)
         return gym.make(env_id, **kwargs)
     except TypeError as e:  # an env_kwargs key the env's constructor does not take
         if not kwargs:

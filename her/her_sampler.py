@@ -69,7 +69,14 @@ def _energy(config: Any, dims: Mapping[str, int], goal_env: Any) -> Callable[[Ma
     if dims["g"] % 3:
         raise ValueError(f"--replay_priority energy reads achieved goals as 3-d positions, and {config.env_id}'s "
                          f"have {dims['g']} dimensions: use --replay_priority uniform")
-    return energy_priority(float(goal_env.dt), config.energy_clip)
+    # gymnasium-robotics' envs give their step's length as dt, panda-gym's on their PyBullet simulation.
+    dt = getattr(goal_env, "dt", None)
+    if dt is None:
+        dt = getattr(getattr(goal_env, "sim", None), "dt", None)
+    if dt is None:
+        raise ValueError(f"--replay_priority energy needs the length of {config.env_id}'s step (an env attribute "
+                         "dt), which it does not give: use --replay_priority uniform")
+    return energy_priority(float(dt), config.energy_clip)
 
 
 class PriorityEntry(NamedTuple):

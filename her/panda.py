@@ -5,7 +5,8 @@ panda-gym is an optional extra (``pip install -e '.[panda]'``). Its goal envs fo
 here: an episode reports ``terminated=True`` on the step that reaches the goal, which the rollout ignores as
 the reference ignores Fetch's (every episode is T steps, success is read after the last one), and PyBullet
 writes start-up lines from C on every connect (``argv[0]=--background_color_...``) and at import, which
-``quiet_c_output`` keeps off the terminal.
+``quiet_c_output`` keeps off the terminal. ``make`` also closes each env's PyBullet connection before the
+interpreter tears pybullet down, where pybullet_utils' own clean-up would print a traceback at every exit.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ import importlib.util
 import os
 import sys
 import tempfile
+import weakref
 from collections.abc import Iterator
+from typing import Any
 
 # Short names, as the Fetch tasks have them. The Joints and Dense variants are reachable by their full ids.
 TASKS = {
@@ -80,6 +83,20 @@ def register() -> bool:
     with quiet_c_output():  # pybullet prints its build time at import
         import panda_gym  # noqa: F401
     return True
+
+
+def make(env_id: str, **kwargs: Any) -> Any:
+    """``gym.make`` for a panda-gym id: panda-gym imported, PyBullet's lines held back, the connection closed
+    when the env is collected or, at the latest, at exit (while pybullet can still be called)."""
+    import gymnasium as gym
+
+    register()
+    with quiet_c_output():  # PyBullet's start-up lines, printed at every connect
+        env = gym.make(env_id, **kwargs)
+    sim = getattr(env.unwrapped, "sim", None)
+    if sim is not None and hasattr(sim, "close"):
+        weakref.finalize(env, sim.close)  # holds the simulation, not the env: collected envs still close
+    return env
 
 
 def check_makeable(env_id: str) -> None:
