@@ -196,11 +196,14 @@ class Trainer:
 
     def interrupted(self, signal: KeyboardInterrupt) -> Interrupted:
         what = "SIGTERM" if isinstance(signal, Terminated) else "Ctrl-C"
-        last, log_dir = self.folder.last_checkpoint, self.folder.log_dir
-        if last is None:
+        # Read from disk: a signal that lands between a checkpoint's commit (a rename) and the bookkeeping after it
+        # must name the checkpoint that --resume will take, not the one before.
+        log_dir = self.folder.log_dir
+        found = checkpoints.latest(log_dir)
+        if found is None:
             where = "no epoch was complete; start the run again"
         else:
-            epoch = int(last.name.removeprefix("epoch_"))
+            epoch, last = found
             where = f"the last complete epoch is {epoch} ({last}); continue with --resume {log_dir}"
         return Interrupted(f"stopped by {what}: {where}", 143 if isinstance(signal, Terminated) else 130)
 
