@@ -20,7 +20,7 @@ import numpy as np
 from her import atomic
 from her.envs import base_task, task_name
 from her.errors import UserError
-from her.policy_file import NPZ_READ_ERRORS, check_npz_members
+from her.npz_file import NPZ_READ_ERRORS, check_npz_members
 from her.replay_buffer import episode_shapes
 
 FORMAT = "her-tf2-demos"

@@ -664,7 +664,7 @@ def _generate_minari(args: argparse.Namespace, env_id: str, expert: Expert | typ
 
 
 def _convert(source: str, output: str | None, gym_packages: str = "") -> int:
-    from her import minari_demos
+    from her import demo_convert, minari_demos
     from her.config import check_path, coerce, package_list
 
     check_path("convert", source)
@@ -676,14 +676,14 @@ def _convert(source: str, output: str | None, gym_packages: str = "") -> int:
         problem = _check_output(Path(output))
         if problem:
             raise minari_demos.MinariError(problem)
-        count, env_id = minari_demos.import_demos(source, output)
+        count, env_id = demo_convert.import_demos(source, output)
         print(f"wrote {count} episodes of {env_id} from Minari dataset {source} to {output}")
     else:
         if not output:
             raise minari_demos.MinariError("--convert from an .npz needs --output DATASET_ID, e.g. "
                                            "her/FetchPush/expert-100-v0")
         packages = package_list(coerce("gym_packages", gym_packages))
-        count, env_id, folder = minari_demos.export_demos(source, output, packages)
+        count, env_id, folder = demo_convert.export_demos(source, output, packages)
         print(f"wrote {count} episodes of {env_id} from {source} as Minari dataset {output} ({folder})")
     return 0
 
