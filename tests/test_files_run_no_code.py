@@ -14,7 +14,7 @@ from conftest import cli_args, tiny_run
 from her import demo_convert
 from her.config import build_config
 from her.demo import save_demos
-from her.experts import main as her_demos
+from her.demos_cli import main as her_demos
 from her.run import cli
 from test_demo import episodes
 

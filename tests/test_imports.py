@@ -1,5 +1,8 @@
 """The modules of her/ import each other one way only: no import circle, through any import a module makes
-(at the top, inside a function, or for type checking only)."""
+(at the top, inside a function, or for type checking only).
+
+A module's ``if __name__ == "__main__":`` block is left out: it runs only as the program (``python -m
+her.experts``), in a module named ``__main__``, never when the module is imported."""
 
 from __future__ import annotations
 
@@ -22,7 +25,9 @@ def imported(name: str, path: Path, modules: set[str]) -> set[str]:
     """The modules of the package that ``name`` imports anywhere in its file."""
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    tree = ast.parse(path.read_text(), str(path))
+    imported_as_module = [statement for statement in tree.body if not as_program(statement)]
+    for node in (node for statement in imported_as_module for node in ast.walk(statement)):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -35,6 +40,14 @@ def imported(name: str, path: Path, modules: set[str]) -> set[str]:
             found.update(f"{source}.{alias.name}" if f"{source}.{alias.name}" in modules else source
                          for alias in node.names)
     return {module for module in found if module in modules and module != name}
+
+
+def as_program(statement: ast.stmt) -> bool:
+    """Whether ``statement`` is ``if __name__ == "__main__":``."""
+    test = getattr(statement, "test", None)
+    return (isinstance(statement, ast.If) and isinstance(test, ast.Compare) and isinstance(test.left, ast.Name)
+            and test.left.id == "__name__" and len(test.comparators) == 1
+            and isinstance(test.comparators[0], ast.Constant) and test.comparators[0].value == "__main__")
 
 
 def import_graph() -> dict[str, set[str]]:

@@ -17,7 +17,7 @@ import pytest
 from conftest import tiny_run
 from her import demo_convert, minari_demos
 from her.demo import DemoFileError, load_demos, save_demos
-from her.experts import main as her_demos
+from her.demos_cli import main as her_demos
 from test_demo import episodes
 
 ENV = "FetchPush-v4"
@@ -343,7 +343,7 @@ def test_her_demos_paths_with_a_name_too_long_are_one_line(tmp_path, capsys, arg
 WRITE_ON_A_FULL_DISK = """
 import sys
 from her import minari_demos
-from her.experts import main
+from her.demos_cli import main
 if sys.argv[1] == "unchecked":  # as before the space check: HDF5 meets the full disk itself
     minari_demos._check_space = lambda root, episodes: None
 sys.exit(main(["--env", "FetchReach", "--num_episodes", "40", "--format", "minari", "--output", "her/x/full-v0"]))
