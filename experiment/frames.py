@@ -22,7 +22,7 @@ import numpy as np
 
 from her import atomic, envs, panda
 from her import policy as saved_policy
-from her.play import PlayError, choose_offscreen_gl, isolate_mesa_llvm
+from her.video import PlayError, choose_offscreen_gl, isolate_mesa_llvm
 from her.rollout import final_info_numbers
 
 

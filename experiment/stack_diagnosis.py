@@ -20,7 +20,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from her.experts import StackExpert
+from her.fetch_experts import StackExpert
 from her import atomic
 from her.logger import read_progress
 

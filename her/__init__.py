@@ -11,12 +11,14 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from her.api import Run, learn, resume
     from her.callbacks import Callback
+    from her.versions import __version__ as __version__, version
 
-__version__ = "0.1.0"  # used only where the package is not installed (no her-tf2 metadata)
 __all__ = ["Callback", "Run", "learn", "resume", "version"]
 
-# The public names of her.api and her.callbacks, imported when first used (PEP 562).
-_LAZY = {"learn": "her.api", "resume": "her.api", "Run": "her.api", "Callback": "her.callbacks"}
+# The public names of her.api, her.callbacks and her.versions, imported when first used (PEP 562). The version
+# lives in her.versions, so that no module of the package imports the package, which names her.api.
+_LAZY = {"learn": "her.api", "resume": "her.api", "Run": "her.api", "Callback": "her.callbacks",
+         "version": "her.versions", "__version__": "her.versions"}
 
 
 def __getattr__(name: str) -> Any:
@@ -30,12 +32,3 @@ def __getattr__(name: str) -> Any:
 def __dir__() -> list[str]:
     return sorted([*globals(), *_LAZY])  # the lazy names too, for completion in notebooks
 
-
-def version() -> str:
-    """The installed her-tf2 version, from the package metadata; ``__version__`` without an installation."""
-    from importlib import metadata
-
-    try:
-        return metadata.version("her-tf2")
-    except metadata.PackageNotFoundError:
-        return __version__

@@ -40,7 +40,7 @@ import numpy as np
 
 from her import atomic
 from her.errors import ResumeError, RunInUseError
-from her.policy_file import NPZ_READ_ERRORS, PolicyFileError, check_npz_members, read_with_meta
+from her.npz_file import NPZ_READ_ERRORS, check_npz_members, read_with_meta
 
 FOLDER = "checkpoints"
 KEEP = 2
@@ -151,10 +151,7 @@ def save_state(path: Path, arrays: Mapping[str, np.ndarray], meta: Mapping[str, 
 
 
 def read_state(path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    try:
-        return read_with_meta(Path(path), "resume state", STATE_FORMAT)
-    except PolicyFileError as e:
-        raise ResumeError(str(e)) from None
+    return read_with_meta(Path(path), "resume state", STATE_FORMAT, ResumeError)
 
 
 def save_buffer(path: Path, state: Mapping[str, np.ndarray], epoch: int) -> None:

@@ -32,6 +32,6 @@ def plot() -> int:
 
 def demos() -> int:
     """her-demos: ``python experiment/data_generation/fetch_data_generation.py``, ``python -m her.experts``."""
-    from her.experts import main
+    from her.demos_cli import main
 
     return main()

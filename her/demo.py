@@ -20,19 +20,21 @@ import numpy as np
 from her import atomic
 from her.envs import base_task, task_name
 from her.errors import UserError
-from her.policy_file import NPZ_READ_ERRORS, check_npz_members
+from her.npz_file import NPZ_READ_ERRORS, check_npz_members
 from her.replay_buffer import episode_shapes
 
 FORMAT = "her-tf2-demos"
 VERSION = 2  # 2: adds the state/ keys; 1 is still read
-NO_STATES_KEY = "no_states"  # in a version-1 file written by --play: why it holds no states
+NO_STATES_KEY = "no_states"  # in a version-1 file from --play or her-demos: why its env's states were not saved
 EPISODE_KEYS = ("o", "ag", "g", "u", "info_is_success")
 LEGACY_KEYS = ("acs", "obs", "info")
 STATE_PREFIX = "state/"
 GOAL_KEY = STATE_PREFIX + "goal"  # the env's float64 goal: g holds it rounded to float32
 GENERATOR = "her-demos"
 
-# What reading a damaged demo file can raise beyond what any .npz can (a missing key, a legacy file's pickle).
+# What reading a damaged demo file can raise beyond what any .npz can: KeyError for a missing array (her.demo_convert
+# reads o, g and u before any check). Nothing read under this tuple unpickles (allow_pickle=False; the legacy
+# layout has its own handler), so UnpicklingError is only a guard.
 DEMO_READ_ERRORS = (*NPZ_READ_ERRORS, KeyError, pickle.UnpicklingError)
 
 

@@ -19,7 +19,7 @@ from the installed gymnasium-robotics, by absolute path).
   the gripper clear: a tower that stands on its own. The evaluator logs their means at the last step, so a run
   shows which storey fails and whether its towers stand or are held.
 * episode length: 100 steps for 2 blocks, 150 for 3, registered as the time limit. The scripted expert
-  (her/experts.py) holds the finished tower from step 63 (median; 70 at most over 50 episodes) with 2
+  (her/fetch_experts.py) holds the finished tower from step 63 (median; 70 at most over 50 episodes) with 2
   blocks and from step 99 (113 at most) with 3: each block is a full pick-and-place (about 20 steps in
   PickAndPlace) plus lifting over the tower, lowering onto it and rising clear. 50 steps a block keeps room for a
   slower learned policy, as PickAndPlace's 50 do for one block, without making every episode (and the replay

@@ -1,29 +1,19 @@
 """Run a saved policy (decision D12): deterministic episodes, a line per episode, the success rate, and
-optionally a window (where a display exists) or a video file (offscreen MuJoCo rendering).
+optionally a window (where a display exists) or a video file (offscreen MuJoCo rendering, ``her.video``).
 
 Frames of a video: one after each reset and one after each of the T steps, so a video of ``n`` episodes
-holds exactly ``n * (T + 1)`` frames, played at the task's ``render_fps`` (25 for Fetch).
-
-Offscreen rendering and ``MUJOCO_GL``: gymnasium's MuJoCo renderer reads ``MUJOCO_GL`` when it creates its
-first GL context, i.e. on the first ``env.render()``; neither ``import mujoco`` nor ``import gymnasium_robotics``
-creates a context or imports PyOpenGL. ``play()`` therefore picks a backend at its start, before it makes the
-env, and that works even if ``her.envs`` (and so mujoco) was imported earlier. (``mujoco.GLContext``, which
-mujoco binds at import time, is not used by gymnasium.) Once a backend has rendered in a process, PyOpenGL is
-bound to its platform, so the choice holds for the rest of the process; a ``MUJOCO_GL`` the user set is kept.
+holds exactly ``n * (T + 1)`` frames, played at the task's ``render_fps`` (25 for Fetch). ``play()`` picks the
+offscreen GL backend at its start, before it makes the env (see ``her.video``).
 
 The policy acts through ``her.policy`` (numpy only), so playing never imports TensorFlow; a caller's process
-may have, though: see ``isolate_mesa_llvm``. Without it, rendering with Mesa's llvmpipe (the software renderer
-of headless machines) crashes once TensorFlow is imported, in either order.
+may have, though: see ``her.video.isolate_mesa_llvm``.
 """
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import json
 import os
 import sys
-import sysconfig
 from pathlib import Path
 from typing import Any
 from collections.abc import Callable, MutableMapping
@@ -31,97 +21,14 @@ from collections.abc import Callable, MutableMapping
 import numpy as np
 
 from her.config import ConfigError, coerce, env_module, package_list, unnamed_modules
-from her import atomic, envs, policy_file, versions
+from her import envs, policy_file, versions
 from her import policy as saved_policy
 from her.rollout import RolloutWorker
 from her.starts import SeededResets
-
-VIDEO_FORMATS = {".mp4": "FFMPEG", ".gif": "GIF"}
-APT_PACKAGES = "apt-get install -y libegl1 libgl1 libegl-mesa0 libosmesa6"
-DEFAULT_FPS = 25
+from her.video import DEFAULT_FPS, PlayError, VideoWriter, check_video_path, choose_offscreen_gl, isolate_mesa_llvm
 
 
-class PlayError(ConfigError):
-    """A play request that cannot run (bad video name, unknown task, no offscreen GL); one line."""
-
-
-# ---- offscreen GL backend ----
-
-
-def _loadable(name: str) -> bool:
-    """Whether the shared library ``lib<name>`` can be loaded (e.g. ``EGL``, ``OSMesa``)."""
-    candidates = [ctypes.util.find_library(name), f"lib{name}.so.1", f"lib{name}.so"]
-    for candidate in candidates:
-        if not candidate:
-            continue
-        try:
-            ctypes.CDLL(candidate)
-            return True
-        except OSError:
-            continue
-    return False
-
-
-def choose_offscreen_gl(environ: MutableMapping[str, str] | None = None,
-                        loadable: Callable[[str], bool] = _loadable) -> str:
-    """Set ``MUJOCO_GL`` for offscreen rendering unless the user set it: egl, else osmesa; returns the choice."""
-    environ = os.environ if environ is None else environ
-    current = environ.get("MUJOCO_GL", "").strip()
-    if current:
-        return current
-    order = [("egl", "EGL"), ("osmesa", "OSMesa")]
-    # mujoco's egl/osmesa modules refuse a different PYOPENGL_PLATFORM, so honour one that is already set.
-    platform = environ.get("PYOPENGL_PLATFORM", "").strip().lower()
-    if platform in ("egl", "osmesa"):
-        order = [pair for pair in order if pair[0] == platform]
-    for backend, library in order:
-        if loadable(library):
-            environ["MUJOCO_GL"] = backend
-            return backend
-    raise PlayError(
-        "writing a video needs offscreen OpenGL, but neither libEGL nor libOSMesa can be loaded"
-        + (f" (PYOPENGL_PLATFORM={platform})" if platform else "")
-        + f": install them with `{APT_PACKAGES}`, or set MUJOCO_GL"
-    )
-
-
-def _mesa_driver_libraries(environ: MutableMapping[str, str]) -> list[str]:
-    """Mesa's GL driver files on this machine (gallium megadriver and, from Mesa 24.1, libgallium-*.so)."""
-    multiarch = sysconfig.get_config_var("MULTIARCH") or ""
-    dirs = [d for d in environ.get("LIBGL_DRIVERS_PATH", "").split(":") if d]
-    dirs += [f"/usr/lib/{multiarch}/dri" if multiarch else "", "/usr/lib64/dri", "/usr/lib/dri", "/usr/local/lib/dri"]
-    for folder in (Path(d) for d in dirs if d):
-        driver = folder / "swrast_dri.so"
-        if driver.is_file():
-            return sorted(str(p) for p in folder.parent.glob("libgallium*.so")) + [str(driver)]
-    return []
-
-
-def isolate_mesa_llvm(backend: str | None, environ: MutableMapping[str, str] | None = None) -> list[str]:
-    """Load Mesa's driver so that it binds to its own LLVM, not to the LLVM copy TensorFlow exports.
-
-    TensorFlow loads ``libtensorflow_framework`` with RTLD_GLOBAL, and it exports LLVM symbols; Mesa's llvmpipe
-    (and radeonsi) then call TensorFlow's LLVM of another version and crash (SIGSEGV in ``mjr_makeContext``).
-    Loading the driver first with RTLD_DEEPBIND makes it resolve symbols in its own dependencies first; the
-    later ``dlopen`` by libEGL / libGL / libOSMesa reuses that loaded copy. Must run before the first GL context;
-    a no-op where there is no Mesa (e.g. NVIDIA's driver) or no RTLD_DEEPBIND (non-glibc). Returns what it loaded.
-    """
-    environ = os.environ if environ is None else environ
-    deepbind = getattr(os, "RTLD_DEEPBIND", 0)
-    if not deepbind or sys.platform != "linux":
-        return []
-    libraries = _mesa_driver_libraries(environ)
-    if backend == "osmesa":
-        osmesa = ctypes.util.find_library("OSMesa")
-        libraries = ([osmesa] if osmesa else []) + libraries
-    loaded = []
-    for library in libraries:
-        try:
-            ctypes.CDLL(library, mode=os.RTLD_NOW | os.RTLD_LOCAL | deepbind)
-            loaded.append(library)
-        except OSError:
-            continue
-    return loaded
+# ---- window or video ----
 
 
 def has_display(environ: MutableMapping[str, str] | None = None) -> bool:
@@ -140,63 +47,6 @@ def choose_render_mode(video: bool, render: bool | None,
     if render is not False and has_display(environ):
         return "human"
     return None
-
-
-# ---- video file ----
-
-
-def check_video_path(video: str | os.PathLike) -> Path:
-    path = Path(video)
-    if path.suffix.lower() not in VIDEO_FORMATS:
-        raise PlayError(f"video file {path} must end in .mp4 or .gif, not {path.suffix or '(no extension)'!r}")
-    if path.is_dir():
-        raise PlayError(f"video file {path} is a folder: give a file name ending in .mp4 or .gif")
-    if not path.parent.is_dir():
-        raise PlayError(f"cannot write video {path}: folder {path.parent} does not exist")
-    if not os.access(path.parent, os.W_OK):
-        raise PlayError(f"cannot write video {path}: folder {path.parent} is not writable")
-    return path
-
-
-class VideoWriter:
-    """Frames go to a temporary file beside ``path``; ``commit()`` renames it into place, ``abort()`` deletes it."""
-
-    def __init__(self, path: Path, fps: int):
-        import imageio.v2 as imageio
-
-        self.path = path
-        suffix = path.suffix.lower()
-        # The temporary name keeps the extension: ffmpeg picks the container from it.
-        fd, self.tmp = atomic.temporary_beside(path, suffix=f".part{suffix}")
-        os.close(fd)
-        self.frames = 0
-        try:
-            if suffix == ".mp4":
-                # yuv420p plays everywhere; 480x480 frames need no resizing (macro_block_size 16).
-                self.writer = imageio.get_writer(self.tmp, format="FFMPEG", mode="I", fps=fps, codec="libx264",
-                                                 pixelformat="yuv420p", quality=7, macro_block_size=16)
-            else:
-                self.writer = imageio.get_writer(self.tmp, format="GIF", mode="I", duration=1000.0 / fps, loop=0)
-        except BaseException:
-            self.tmp.unlink(missing_ok=True)
-            raise
-
-    def append(self, frame: np.ndarray) -> None:
-        self.writer.append_data(np.asarray(frame, dtype=np.uint8))
-        self.frames += 1
-
-    def commit(self) -> None:
-        self.writer.close()
-        with open(self.tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        atomic.replace_durably(self.tmp, self.path)
-
-    def abort(self) -> None:
-        try:
-            self.writer.close()
-        except Exception:  # noqa: BLE001 - the run already failed; cleaning up must not hide why
-            pass
-        self.tmp.unlink(missing_ok=True)
 
 
 # ---- playing ----
@@ -265,7 +115,7 @@ def play(load_path: str, *, env: str | None = None, n_episodes: int = 10, video:
 
     render_mode = choose_render_mode(video_path is not None, render)
     if render_mode == "rgb_array":
-        choose_offscreen_gl()  # before the env makes its first GL context (see the module docstring)
+        choose_offscreen_gl()  # before the env makes its first GL context (see her.video)
     if render_mode is not None:
         isolate_mesa_llvm(os.environ.get("MUJOCO_GL") if render_mode == "rgb_array" else "glfw")
 
@@ -285,18 +135,8 @@ def play(load_path: str, *, env: str | None = None, n_episodes: int = 10, video:
             writer = VideoWriter(video_path, fps)
 
         def capture() -> None:
-            if writer is None:
-                return
-            try:
-                frame = environment.render()
-            except Exception as e:  # noqa: BLE001 - GL failures come as many types; say what to do
-                if writer.frames:
-                    raise
-                raise PlayError(
-                    f"offscreen rendering with MUJOCO_GL={os.environ.get('MUJOCO_GL')} failed "
-                    f"({type(e).__name__}: {e}); install `{APT_PACKAGES}` or set MUJOCO_GL to egl or osmesa"
-                ) from None
-            writer.append(np.asarray(frame))
+            if writer is not None:
+                writer.capture(environment)
 
         # Seeding the first reset makes the episodes a function of ``seed`` alone (env_dims stepped the env).
         watch = Watching(seeds=[seed] + [None] * (n_episodes - 1), capture=capture,

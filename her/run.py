@@ -18,7 +18,8 @@ from collections.abc import Callable
 import click
 
 from her import config as cfg
-from her import errors, mpi, version
+from her import errors, mpi
+from her.versions import version
 
 _ABORT_GRACE_SECONDS = 5.0  # how long other ranks leave rank 0 to report an interruption
 _METAVARS = {int: "INT", float: "FLOAT", bool: "0|1", str: "TEXT"}

@@ -12,8 +12,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import her
-
+__version__ = "0.1.0"  # her.__version__; used only where the package is not installed (no her-tf2 metadata)
 FILE = "versions.json"
 # Distributions whose version can change a run's numbers or whether it loads.
 DISTRIBUTIONS = ("tensorflow", "numpy", "gymnasium", "gymnasium-robotics", "mujoco", "mpi4py")
@@ -24,6 +23,14 @@ def _distribution(name: str) -> str | None:
         return metadata.version(name)
     except metadata.PackageNotFoundError:
         return None
+
+
+def version() -> str:
+    """The installed her-tf2 version, from the package metadata; ``__version__`` without an installation."""
+    try:
+        return metadata.version("her-tf2")
+    except metadata.PackageNotFoundError:
+        return __version__
 
 
 def _git(folder: Path) -> dict[str, Any]:
@@ -82,7 +89,7 @@ def current(under_mpi: bool = False) -> dict[str, Any]:
 
 
 def _collect(under_mpi: bool) -> dict[str, Any]:
-    found: dict[str, Any] = {"her-tf2": her.version(), **_git(Path(her.__file__).resolve().parent),
+    found: dict[str, Any] = {"her-tf2": version(), **_git(Path(__file__).resolve().parent),
                              "python": sys.version.split()[0]}
     for name in DISTRIBUTIONS:
         found[name] = _distribution(name)

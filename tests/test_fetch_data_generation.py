@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from her import demos_cli, fetch_experts
 from her import experts as gen
 from her.demo import load_demos, save_demos
 from her.envs import env_dims, episode_length, make_env
@@ -79,7 +80,7 @@ def test_experts_are_pure_functions_of_the_observation_or_start_afresh():
     env = make_env("FetchPickAndPlace-v4")
     obs, _ = env.reset(seed=0)
     for expert in gen.EXPERTS.values():
-        if expert is gen.reach_expert:
+        if expert is fetch_experts.reach_expert:
             continue
         # A stateful expert is a class: every new instance (episode) must act the same on the same observation.
         first = (expert() if isinstance(expert, type) else expert)({key: value.copy() for key, value in obs.items()})
@@ -91,7 +92,7 @@ def test_stateful_expert_starts_every_episode_afresh():
     # Episode 1 of a run equals episode 1 run on its own: no phase leaks from episode 0.
     run = gen.generate("FetchSlide-v4", 2, seed=5).episodes
     env = make_env("FetchSlide-v4")
-    alone, _ = gen.run_episode(env, gen.SlideExpert, gen.episode_seed(5, 1), T)
+    alone, _ = gen.run_episode(env, fetch_experts.SlideExpert, gen.episode_seed(5, 1), T)
     for key in alone:
         np.testing.assert_array_equal(run[key][1], alone[key])
 
@@ -113,18 +114,18 @@ def test_stack2_demos_load_back_with_their_episode_length(tmp_path):
 
 
 def test_default_output_names():
-    assert gen.default_output("FetchPickAndPlace-v4", 100) == "data_fetch_random_100.npz"
-    assert gen.default_output("FetchPush-v4", 100) == "data_fetch_push_100.npz"
-    assert gen.default_output("FetchSlide-v4", 7) == "data_fetch_slide_7.npz"
-    assert gen.default_output("FetchPushDense-v4", 5) == "data_fetch_push_dense_5.npz"
-    assert gen.default_output("FetchStack2-v1", 100) == "data_fetch_stack2_100.npz"
+    assert demos_cli.default_output("FetchPickAndPlace-v4", 100) == "data_fetch_random_100.npz"
+    assert demos_cli.default_output("FetchPush-v4", 100) == "data_fetch_push_100.npz"
+    assert demos_cli.default_output("FetchSlide-v4", 7) == "data_fetch_slide_7.npz"
+    assert demos_cli.default_output("FetchPushDense-v4", 5) == "data_fetch_push_dense_5.npz"
+    assert demos_cli.default_output("FetchStack2-v1", 100) == "data_fetch_stack2_100.npz"
 
 
 def test_only_success_gives_up_with_a_message_and_no_file(tmp_path, monkeypatch, capsys):
     # An expert that drives away from the goal never succeeds.
-    monkeypatch.setitem(gen.EXPERTS, "FetchReach", lambda obs: -gen.reach_expert(obs))
+    monkeypatch.setitem(gen.EXPERTS, "FetchReach", lambda obs: -fetch_experts.reach_expert(obs))
     out = tmp_path / "demos.npz"
-    code = gen.main(["--env", "FetchReach", "--num_episodes", "2", "--only_success", "--max_attempts", "3",
+    code = demos_cli.main(["--env", "FetchReach", "--num_episodes", "2", "--only_success", "--max_attempts", "3",
                      "--output", str(out)])
     err = capsys.readouterr().err.strip()
     assert code == 1 and err.startswith("error: only 0 of 3 episodes") and "\n" not in err
@@ -133,7 +134,7 @@ def test_only_success_gives_up_with_a_message_and_no_file(tmp_path, monkeypatch,
 
 def test_cli_writes_the_file_and_reports_success(tmp_path, capsys):
     out = tmp_path / "reach.npz"
-    assert gen.main(["--env", "FetchReach", "--num_episodes", "2", "--seed", "1", "--output", str(out)]) == 0
+    assert demos_cli.main(["--env", "FetchReach", "--num_episodes", "2", "--seed", "1", "--output", str(out)]) == 0
     stdout = capsys.readouterr().out
     assert "2/2 episodes succeeded (100%)" in stdout and str(out) in stdout
     with np.load(out) as data:
@@ -144,7 +145,7 @@ def test_cli_writes_the_file_and_reports_success(tmp_path, capsys):
 
 def run_main(argv: list[str]) -> int:
     try:
-        return gen.main(argv)
+        return demos_cli.main(argv)
     except SystemExit as exit:  # argparse's own errors
         assert isinstance(exit.code, int)
         return exit.code
@@ -193,7 +194,7 @@ def test_slide_strike_table_is_the_strike_as_it_is(angle, strength):
 
     env = make_env("FetchSlide-v4")
     d = np.mean([cal.measure(env, xy, angle, strength) for xy in cal.POSITIONS], axis=0)
-    angles, strengths, length, direction = gen._strike_grid()
+    angles, strengths, length, direction = fetch_experts._strike_grid()
     i, j = np.flatnonzero(angles == angle)[0], np.flatnonzero(np.isclose(strengths, strength))[0]
     assert abs(np.linalg.norm(d) - length[i, j]) < 0.01
     assert abs(np.degrees(np.arctan2(d[1], d[0])) - direction[i, j]) < 0.5

@@ -11,10 +11,10 @@ import uuid
 import pytest
 
 from conftest import cli_args, tiny_run
-from her import minari_demos
+from her import demo_convert
 from her.config import build_config
 from her.demo import save_demos
-from her.experts import main as her_demos
+from her.demos_cli import main as her_demos
 from her.run import cli
 from test_demo import episodes
 
@@ -56,7 +56,7 @@ def one_line_error(capsys) -> str:
 def exported(tmp_path, dataset_id: str = "other/FetchPush/crafted-v0"):
     """A dataset of 2 FetchPush demos, and its metadata.json's path and content, for a test to edit."""
     save_demos(tmp_path / "demos.npz", episodes(2, dims={"o": 25, "g": 3, "u": 4}, T=T), ENV)
-    folder = minari_demos.export_demos(tmp_path / "demos.npz", dataset_id)[2]
+    folder = demo_convert.export_demos(tmp_path / "demos.npz", dataset_id)[2]
     meta_path = folder / "data" / "metadata.json"
     return folder, meta_path, json.loads(meta_path.read_text())
 

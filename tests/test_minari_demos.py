@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 
 from conftest import tiny_run
-from her import minari_demos
+from her import demo_convert, minari_demos
 from her.demo import DemoFileError, load_demos, save_demos
-from her.experts import main as her_demos
+from her.demos_cli import main as her_demos
 from test_demo import episodes
 
 ENV = "FetchPush-v4"
@@ -43,8 +43,8 @@ def demo_arrays(n: int = 3) -> dict[str, np.ndarray]:
 def test_export_then_import_gives_back_every_array_and_key(tmp_path):
     source, back = tmp_path / "demos.npz", tmp_path / "back.npz"
     save_demos(source, demo_arrays(), ENV)
-    assert minari_demos.export_demos(source, "her/FetchPush/test-v0")[:2] == (3, ENV)
-    assert minari_demos.import_demos("her/FetchPush/test-v0", back) == (3, ENV)
+    assert demo_convert.export_demos(source, "her/FetchPush/test-v0")[:2] == (3, ENV)
+    assert demo_convert.import_demos("her/FetchPush/test-v0", back) == (3, ENV)
     with np.load(source) as a, np.load(back) as b:
         assert sorted(a.files) == sorted(b.files)
         for key in a.files:
@@ -55,7 +55,7 @@ def test_export_then_import_gives_back_every_array_and_key(tmp_path):
 def test_the_dataset_holds_what_a_minari_user_expects(tmp_path):
     data = demo_arrays()
     save_demos(tmp_path / "demos.npz", data, ENV)
-    minari_demos.export_demos(tmp_path / "demos.npz", "her/FetchPush/test-v0")
+    demo_convert.export_demos(tmp_path / "demos.npz", "her/FetchPush/test-v0")
     dataset = minari.load_dataset("her/FetchPush/test-v0")
     assert dataset.total_episodes == 3 and dataset.total_steps == 3 * T
     assert dataset.spec.env_spec.id == ENV
@@ -79,7 +79,7 @@ def test_the_dataset_holds_what_a_minari_user_expects(tmp_path):
 def test_training_reads_a_dataset_by_id_or_folder_as_it_reads_the_file(tmp_path, datasets, need_states):
     data = demo_arrays()
     save_demos(tmp_path / "demos.npz", data, ENV)
-    minari_demos.export_demos(tmp_path / "demos.npz", "her/FetchPush/test-v0")
+    demo_convert.export_demos(tmp_path / "demos.npz", "her/FetchPush/test-v0")
     kwargs = dict(env_id=ENV, dims=DIMS, T=T, num_demo=2, need_states=need_states)
     from_file = load_demos(tmp_path / "demos.npz", **kwargs)
     for source in ("her/FetchPush/test-v0", datasets / "her/FetchPush/test-v0",
@@ -93,7 +93,7 @@ def test_training_reads_a_dataset_by_id_or_folder_as_it_reads_the_file(tmp_path,
 
 def test_the_dataset_is_checked_like_a_file(tmp_path):
     save_demos(tmp_path / "demos.npz", episodes(2), ENV)
-    minari_demos.export_demos(tmp_path / "demos.npz", "her/FetchPush/test-v0")
+    demo_convert.export_demos(tmp_path / "demos.npz", "her/FetchPush/test-v0")
     with pytest.raises(DemoFileError, match="holds demonstrations for FetchPush-v4, but this run is on FetchReach"):
         load_demos("her/FetchPush/test-v0", env_id="FetchReach-v4", dims={"o": 10, "g": 3, "u": 4}, T=T, num_demo=1)
     with pytest.raises(DemoFileError, match="holds 2 episodes but num_demo is 3"):
@@ -115,10 +115,10 @@ def test_a_missing_dataset_names_the_store_and_the_download_command(datasets):
 def test_ids_that_are_malformed_or_taken_are_refused(tmp_path):
     save_demos(tmp_path / "demos.npz", episodes(1), ENV)
     with pytest.raises(minari_demos.MinariError, match="is not a Minari dataset id"):
-        minari_demos.export_demos(tmp_path / "demos.npz", "her/FetchPush/expert-0.1-v0")
-    minari_demos.export_demos(tmp_path / "demos.npz", "her/FetchPush/test-v0")
+        demo_convert.export_demos(tmp_path / "demos.npz", "her/FetchPush/expert-0.1-v0")
+    demo_convert.export_demos(tmp_path / "demos.npz", "her/FetchPush/test-v0")
     with pytest.raises(minari_demos.MinariError, match="exists already"):
-        minari_demos.export_demos(tmp_path / "demos.npz", "her/FetchPush/test-v0")
+        demo_convert.export_demos(tmp_path / "demos.npz", "her/FetchPush/test-v0")
 
 
 def buffer(T: int, goal_obs: bool = True):
@@ -177,7 +177,7 @@ def test_a_run_on_the_dataset_is_the_run_on_the_file(tmp_path):
     from her.train import train
 
     save_demos(tmp_path / "pick.npz", generate("FetchPickAndPlace-v4", 3, seed=0).episodes, "FetchPickAndPlace-v4")
-    minari_demos.export_demos(tmp_path / "pick.npz", "her/FetchPickAndPlace/test-v0")
+    demo_convert.export_demos(tmp_path / "pick.npz", "her/FetchPickAndPlace/test-v0")
     base = tiny_run(env="FetchPickAndPlace", num_demo=3, batch_size=48, demo_batch_size=16, demo_reset_p=0.5)
     rows = [train(build_config({**base, "demo_file": source, "log_path": tmp_path / name}))
             for name, source in (("file", tmp_path / "pick.npz"), ("dataset", "her/FetchPickAndPlace/test-v0"))]
@@ -189,7 +189,7 @@ def test_a_run_on_the_dataset_is_the_run_on_the_file(tmp_path):
 
 def exported(tmp_path, n: int = 2, dataset_id: str = "her/FetchPush/test-v0"):
     save_demos(tmp_path / "demos.npz", demo_arrays(n), ENV)
-    return minari_demos.export_demos(tmp_path / "demos.npz", dataset_id)[2]
+    return demo_convert.export_demos(tmp_path / "demos.npz", dataset_id)[2]
 
 
 def truncate(path):
@@ -321,7 +321,7 @@ def test_of_two_writers_of_one_id_the_first_keeps_its_dataset(tmp_path, datasets
     monkeypatch.setattr(minari_demos, "check_new_id", lambda dataset_id: first)
     save_demos(tmp_path / "other.npz", episodes(3), ENV)
     with pytest.raises(minari_demos.MinariError, match="written meanwhile by another process"):
-        minari_demos.export_demos(tmp_path / "other.npz", "her/FetchPush/test-v0")
+        demo_convert.export_demos(tmp_path / "other.npz", "her/FetchPush/test-v0")
     after = load_demos("her/FetchPush/test-v0", env_id=ENV, dims=DIMS, T=T, num_demo=2)
     for key, array in before.items():
         np.testing.assert_array_equal(after[key], array)
@@ -343,7 +343,7 @@ def test_her_demos_paths_with_a_name_too_long_are_one_line(tmp_path, capsys, arg
 WRITE_ON_A_FULL_DISK = """
 import sys
 from her import minari_demos
-from her.experts import main
+from her.demos_cli import main
 if sys.argv[1] == "unchecked":  # as before the space check: HDF5 meets the full disk itself
     minari_demos._check_space = lambda root, episodes: None
 sys.exit(main(["--env", "FetchReach", "--num_episodes", "40", "--format", "minari", "--output", "her/x/full-v0"]))

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from her import demos_cli
 from her import experts as gen
 from her.demo import load_demos, save_demos
 from her.envs import TASKS, env_dims, episode_length, make_env, resolve_env_id
@@ -98,7 +99,7 @@ def test_a_users_own_expert_writes_demos_for_a_users_own_env(tmp_path):
     ("no_such_module_here:f", "cannot load it"),
 ])
 def test_a_bad_expert_is_one_line_exit_2(tmp_path, capsys, expert, expected):
-    code = gen.main(["--env", "FetchReach", "--expert", expert, "--output", str(tmp_path / "x.npz")])
+    code = demos_cli.main(["--env", "FetchReach", "--expert", expert, "--output", str(tmp_path / "x.npz")])
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("error: ") and expected in err and err.count("\n") == 1
     assert not (tmp_path / "x.npz").exists()
@@ -109,16 +110,16 @@ def test_an_expert_that_fails_while_acting_is_one_line_exit_1(tmp_path, capsys, 
         raise RuntimeError("no idea what to do")
 
     monkeypatch.setattr(gen, "load_expert", lambda spec: broken)
-    code = gen.main(["--env", "FetchReach", "--expert", "x:y", "--output", str(tmp_path / "x.npz")])
+    code = demos_cli.main(["--env", "FetchReach", "--expert", "x:y", "--output", str(tmp_path / "x.npz")])
     err = capsys.readouterr().err
     assert code == 1 and "no idea what to do" in err and err.count("\n") == 1
     assert not (tmp_path / "x.npz").exists()
 
 
 def test_default_output_names_say_the_task():
-    assert gen.default_output("PandaStack-v3", 100) == "data_panda_stack_100.npz"
-    assert gen.default_output("examples.point_goal:PointGoal-v0", 5) == "data_point_goal_5.npz"
-    assert gen.default_output("FetchPush-v4", 100) == "data_fetch_push_100.npz"
+    assert demos_cli.default_output("PandaStack-v3", 100) == "data_panda_stack_100.npz"
+    assert demos_cli.default_output("examples.point_goal:PointGoal-v0", 5) == "data_point_goal_5.npz"
+    assert demos_cli.default_output("FetchPush-v4", 100) == "data_fetch_push_100.npz"
 
 
 def test_zoo_style_return_counts_steps_until_the_first_success():

@@ -10,7 +10,8 @@ import pytest
 
 from her.config import build_config
 from her import envs, play as play_module, policy_file
-from her.play import PlayError, choose_offscreen_gl, play
+from her.play import PlayError, play
+from her.video import choose_offscreen_gl
 
 N_EPISODES = 2
 
@@ -114,24 +115,6 @@ def test_unknown_task_and_missing_policy_are_one_line_errors(policy_dir, tmp_pat
         play(str(tmp_path), n_episodes=1)
     with pytest.raises(PlayError, match="n_episodes"):
         play(str(folder), n_episodes=0)
-
-
-def test_offscreen_backend_choice():
-    libs = {"EGL", "OSMesa"}
-    loadable = lambda name: name in libs  # noqa: E731
-
-    environ = {}
-    assert choose_offscreen_gl(environ, loadable) == "egl" and environ["MUJOCO_GL"] == "egl"
-    environ = {"MUJOCO_GL": "osmesa"}  # the user's choice is kept
-    assert choose_offscreen_gl(environ, loadable) == "osmesa"
-    environ = {"PYOPENGL_PLATFORM": "osmesa"}  # mujoco.egl would refuse this platform
-    assert choose_offscreen_gl(environ, loadable) == "osmesa"
-    libs.discard("EGL")
-    environ = {}
-    assert choose_offscreen_gl(environ, loadable) == "osmesa"
-    libs.clear()
-    with pytest.raises(PlayError, match="apt-get install -y libegl1 libgl1 libegl-mesa0 libosmesa6"):
-        choose_offscreen_gl({}, loadable)
 
 
 def test_offscreen_gl_or_skip_skips_without_gl_and_fails_under_ci(monkeypatch):

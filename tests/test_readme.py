@@ -86,7 +86,7 @@ def test_the_readme_commands_run_as_written(tmp_path, monkeypatch, capsys):
 
     def run(command: str) -> None:
         """The project's own commands in this process (one TensorFlow import for all), the rest in a shell."""
-        from her.experts import main as her_demos
+        from her.demos_cli import main as her_demos
         from her.plot import main as her_plot
         from her.run import cli
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from her.experts import (
+from her.fetch_experts import (
     SLIDE_TABLE,
     STRIKE_HEIGHT,
     STRIKE_STANDOFF,
