@@ -47,11 +47,9 @@ ANT_MAZE_CAP = 55  # epochs
 # (480k env steps, twice what FetchStack2 took to 0.9 with the sparse reward) keep a run near 65 minutes, within
 # the 90 it is given.
 PANDA_STACK_CAP = 60  # epochs
-# panda-gym without demos: an epoch of 10,000 env steps (50 cycles of 2 x 2 episodes of 50 steps) took about XX s
-# (2026-12-07, quiet cores), so YY epochs keep a run within its 30 minutes.
-PANDA_30_MINUTES = 50  # epochs
-# With resets and the fast recipe an epoch took about XX s (2026-12-07, quiet cores): YY epochs fit in 90 minutes.
-PANDA_STACK_FAST_CAP = 120  # epochs
+# panda-gym without demos: an epoch of 10,000 env steps (50 cycles of 2 x 2 episodes of 50 steps) took about 48 s
+# (PandaReach, 2026-12-07, quiet cores: updates 30 s, rollouts 15 s), so 36 epochs keep a run within its 30 minutes.
+PANDA_30_MINUTES = 36  # epochs
 # The stacking recipe's demonstrations: 1,000 episodes of the scripted expert acting through Gaussian noise of 0.1.
 STACK2_DEMOS = {"env": "FetchStack2", "num_episodes": 1000, "seed": 0, "noise": 0.1}
 
@@ -182,13 +180,6 @@ ROWS = {
     "panda_stack_demos": Row("PandaStack, 1,000 noisy demos", "PandaStack", PANDA_STACK_CAP,
                              flags={"random_eps": 0.0, "num_demo": 1000},
                              demos={"env": "PandaStack", "num_episodes": 1000, "seed": 0, "noise": 0.1}),
-    # The same with half the training episodes started from demo states and the fast recipe's cheaper update,
-    # which buys about twice the epochs in the same 90 minutes.
-    "panda_stack_demos_resets_fast": Row("PandaStack, 1,000 noisy demos + resets, recipe fast", "PandaStack",
-                                         PANDA_STACK_FAST_CAP,
-                                         flags={"random_eps": 0.0, "num_demo": 1000, "demo_reset_p": 0.5,
-                                                "recipe": "fast"},
-                                         demos={"env": "PandaStack", "num_episodes": 1000, "seed": 0, "noise": 0.1}),
 }
 
 
