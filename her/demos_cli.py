@@ -6,13 +6,16 @@ arguments, 1 when generating or writing failed.
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
 import sys
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
-from her import experts
+import click
+
+from her import cli, experts
 from her.experts import Expert, Generated, GenerationError, generate
 
 
@@ -29,50 +32,52 @@ def default_output(env_id: str, num_episodes: int) -> str:
     return f"data_fetch_{words}_{num_episodes}.npz" if fetch else f"data_{words}_{num_episodes}.npz"
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # one line, exit 2, no usage dump
-        self.exit(2, f"error: {message}\n")
+FORMATS = ("npz", "minari")
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = _Parser(
-        description="Write scripted demonstrations for a goal env as an .npz of plain arrays (decision D11): "
-                    "o, ag (E, T+1, dim), g, u (E, T, dim), info_is_success (E, T, 1), env_id, format, version, "
-                    "and the simulator state of every observation, state/<name> (E, T+1, size).",
-        epilog="Episode i starts from env.reset(seed=SeedSequence(seed, spawn_key=(i,))), so the same command "
-               "writes the same file. Exit codes: 0 written, 1 --only_success gave up, 2 bad arguments.",
-    )
-    p.add_argument("--env", default="FetchPickAndPlace",
-                   help=f"task: {', '.join(experts.all_experts())}, or a gymnasium id such as FetchPush-v4 or "
-                        "module:EnvId (with --expert, any goal env) (default: %(default)s)")
-    p.add_argument("--expert", default=None, metavar="MODULE:CALLABLE",
-                   help="your own expert instead of the task's: a function from the observation dict to an action, "
-                        "or a class whose instances are (one per episode); e.g. examples.reach_expert:expert")
-    p.add_argument("--num_episodes", type=int, default=100, help="episodes to write (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the episode resets (default: %(default)s)")
-    p.add_argument("--output", default=None,
-                   help="file to write; default data_fetch_random_<N>.npz for PickAndPlace (the reference's "
-                        "name) and data_fetch_<task>_<N>.npz otherwise, e.g. data_fetch_push_100.npz")
-    p.add_argument("--only_success", action="store_true",
-                   help="keep only successful episodes, running more until --num_episodes succeed")
-    p.add_argument("--max_attempts", type=int, default=None,
-                   help="with --only_success, give up after this many episodes (default: 10 x --num_episodes)")
-    p.add_argument("--noise", type=float, default=0.0,
-                   help="std of Gaussian noise added to the expert's actions, as executed and recorded: a weaker "
-                        "expert, or (0.1) one shown off its path and recovering, as the stack recipe wants "
-                        "(default: %(default)s)")
-    p.add_argument("--uncompressed", action="store_true", help="store the arrays without deflate compression")
-    p.add_argument("--format", choices=("npz", "minari"), default="npz",
-                   help="npz: this project's file; minari: a local Minari dataset (in $MINARI_DATASETS_PATH, "
-                        "else ~/.minari/datasets) whose id is --output, default her/<task>/expert-<N>-v0; needs "
-                        "pip install 'her-tf2[minari]' (default: %(default)s)")
-    p.add_argument("--convert", metavar="SOURCE", default=None,
-                   help="convert demos instead of generating them: an .npz to the Minari dataset --output (an id), "
-                        "or a Minari dataset (an id or its folder) to the .npz --output; every array is kept")
-    p.add_argument("--gym_packages", default="", metavar="MODULES",
-                   help="with --convert: modules to import that register the env an .npz names (a demo file "
-                        "imports none by itself)")
-    return p
+@click.command(
+    context_settings={**cli.CONTEXT, "allow_extra_args": True},
+    help="Write scripted demonstrations for a goal env as an .npz of plain arrays (decision D11): o, ag (E, T+1, "
+         "dim), g, u (E, T, dim), info_is_success (E, T, 1), env_id, format, version, and the simulator state of "
+         "every observation, state/<name> (E, T+1, size).",
+    epilog="Episode i starts from env.reset(seed=SeedSequence(seed, spawn_key=(i,))), so the same command writes "
+           "the same file. Exit codes: 0 written, 1 --only_success gave up, 2 bad arguments.",
+)
+@click.option("--env", default="FetchPickAndPlace", metavar="ENV",
+              help=f"task: {', '.join(experts.all_experts())}, or a gymnasium id such as FetchPush-v4 or "
+                   "module:EnvId (with --expert, any goal env) (default: FetchPickAndPlace)")
+@click.option("--expert", default=None, metavar="MODULE:CALLABLE",
+              help="your own expert instead of the task's: a function from the observation dict to an action, "
+                   "or a class whose instances are (one per episode); e.g. examples.reach_expert:expert")
+@click.option("--num_episodes", type=cli.INT, default=100, metavar="NUM_EPISODES",
+              help="episodes to write (default: 100)")
+@click.option("--seed", type=cli.INT, default=0, metavar="SEED", help="seed of the episode resets (default: 0)")
+@click.option("--output", default=None, metavar="OUTPUT",
+              help="file to write; default data_fetch_random_<N>.npz for PickAndPlace (the reference's "
+                   "name) and data_fetch_<task>_<N>.npz otherwise, e.g. data_fetch_push_100.npz")
+@click.option("--only_success", is_flag=True,
+              help="keep only successful episodes, running more until --num_episodes succeed")
+@click.option("--max_attempts", type=cli.INT, default=None, metavar="MAX_ATTEMPTS",
+              help="with --only_success, give up after this many episodes (default: 10 x --num_episodes)")
+@click.option("--noise", type=cli.FLOAT, default=0.0, metavar="NOISE",
+              help="std of Gaussian noise added to the expert's actions, as executed and recorded: a weaker "
+                   "expert, or (0.1) one shown off its path and recovering, as the stack recipe wants "
+                   "(default: 0.0)")
+@click.option("--uncompressed", is_flag=True, help="store the arrays without deflate compression")
+@click.option("--format", type=cli.Choice(FORMATS), default="npz",
+              help="npz: this project's file; minari: a local Minari dataset (in $MINARI_DATASETS_PATH, "
+                   "else ~/.minari/datasets) whose id is --output, default her/<task>/expert-<N>-v0; needs "
+                   "pip install 'her-tf2[minari]' (default: npz)")
+@click.option("--convert", metavar="SOURCE", default=None,
+              help="convert demos instead of generating them: an .npz to the Minari dataset --output (an id), "
+                   "or a Minari dataset (an id or its folder) to the .npz --output; every array is kept")
+@click.option("--gym_packages", default="", metavar="MODULES",
+              help="with --convert: modules to import that register the env an .npz names (a demo file "
+                   "imports none by itself)")
+@click.pass_context
+def _command(ctx: click.Context, **options: Any) -> int:
+    cli.reject_extra_args(ctx)
+    return _run(SimpleNamespace(**options))
 
 
 def _check_output(path: Path) -> str | None:
@@ -93,8 +98,11 @@ def _check_output(path: Path) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    """her-demos on ``argv`` (default: the process's arguments); returns the exit code."""
+    return cli.run(_command, argv)
 
+
+def _run(args: SimpleNamespace) -> int:
     def fail(message: str, code: int = 2) -> int:
         print(f"error: {message}", file=sys.stderr)
         return code
@@ -150,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _summary(args: argparse.Namespace, result: Generated) -> None:
+def _summary(args: SimpleNamespace, result: Generated) -> None:
     n = args.num_episodes
     print(f"{result.successes}/{n} episodes succeeded ({100 * result.successes / n:.0f}%)")
     if args.only_success:
@@ -158,7 +166,7 @@ def _summary(args: argparse.Namespace, result: Generated) -> None:
               f"({100 * result.successes / result.attempts:.0f}%)")
 
 
-def _generate_minari(args: argparse.Namespace, env_id: str, expert: Expert | type, fail) -> int:
+def _generate_minari(args: SimpleNamespace, env_id: str, expert: Expert | type, fail) -> int:
     from her import minari_demos
     from her.envs import task_name
     from her.errors import TrainingError, UserError

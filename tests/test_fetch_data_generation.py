@@ -146,7 +146,7 @@ def test_cli_writes_the_file_and_reports_success(tmp_path, capsys):
 def run_main(argv: list[str]) -> int:
     try:
         return demos_cli.main(argv)
-    except SystemExit as exit:  # argparse's own errors
+    except SystemExit as exit:  # main returns its exit code; a SystemExit would be a usage error escaping it
         assert isinstance(exit.code, int)
         return exit.code
 
