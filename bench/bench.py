@@ -48,8 +48,8 @@ def best_rates(fns: dict, count: int, repeats: int) -> dict[str, float]:
 
 def make_trainer(env: str, tmp: str, comm=None, **overrides):
     """A Trainer of the reference configuration on ``env`` (one process unless ``comm`` is given)."""
-    from her.config import build_config
     from her import mpi
+    from her.config import build_config
     from her.parts import configure_threads
     from her.train import Trainer
 

@@ -22,8 +22,8 @@ import numpy as np
 
 from her import atomic, envs, panda
 from her import policy as saved_policy
-from her.video import PlayError, choose_offscreen_gl, isolate_mesa_llvm
 from her.rollout import final_info_numbers
+from her.video import PlayError, choose_offscreen_gl, isolate_mesa_llvm
 
 
 def episode_frames(policy: saved_policy.Policy, env, steps: list[int], T: int) -> tuple[list[np.ndarray], dict]:

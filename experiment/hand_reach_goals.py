@@ -62,7 +62,6 @@ class HandKinematics:
 
     def __init__(self, env: Any):
         import mujoco
-
         from gymnasium_robotics.envs.shadow_dexterous_hand.reach import FINGERTIP_SITE_NAMES
 
         self.mujoco = mujoco

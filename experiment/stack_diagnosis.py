@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from collections.abc import Callable
 
 import numpy as np
 
-from her.fetch_experts import StackExpert
 from her import atomic
+from her.fetch_experts import StackExpert
 from her.logger import read_progress
 
 PANELS = [("test/success_rate", "test success"), ("test/placed_0", "test: block 0 in place"),

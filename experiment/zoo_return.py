@@ -16,7 +16,6 @@ import sys
 
 import numpy as np
 
-
 CUBE = 0.04  # panda-gym's cube edge
 
 

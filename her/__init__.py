@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from her.api import Run, learn, resume
     from her.callbacks import Callback
-    from her.versions import __version__ as __version__, version
+    from her.versions import __version__ as __version__
+    from her.versions import version
 
 __all__ = ["Callback", "Run", "learn", "resume", "version"]
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 import tempfile
 import zipfile
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO
-from collections.abc import Callable, Mapping
 
 import numpy as np
 

@@ -8,8 +8,8 @@ through the injected ``allreduce`` before its Adam step (D8).
 from __future__ import annotations
 
 import functools
-from typing import Any
 from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 import tensorflow as tf

@@ -12,8 +12,8 @@ from __future__ import annotations
 import pickle
 import sys
 import zipfile
-from pathlib import Path
 from collections.abc import Mapping
+from pathlib import Path
 
 import numpy as np
 

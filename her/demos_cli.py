@@ -123,14 +123,9 @@ def _run(args: SimpleNamespace) -> int:
         expert = experts.load_expert(args.expert) if args.expert else experts.expert_for(env_id)
     except ValueError as err:
         return fail(str(err))
-    if args.num_episodes < 1:
-        return fail(f"--num_episodes must be at least 1, got {args.num_episodes}")
-    if args.seed < 0:
-        return fail(f"--seed must be an integer >= 0 (numpy's seeds are), got {args.seed}")
-    if not 0 <= args.noise < float("inf"):
-        return fail(f"--noise must be a number >= 0, got {args.noise}")
-    if args.max_attempts is not None and args.max_attempts < args.num_episodes:
-        return fail(f"--max_attempts ({args.max_attempts}) must be at least --num_episodes ({args.num_episodes})")
+    problem = _number_problem(args)
+    if problem:
+        return fail(problem)
     if args.format == "minari":
         return _generate_minari(args, env_id, expert, fail)
     output = Path(args.output or default_output(env_id, args.num_episodes))
@@ -156,6 +151,19 @@ def _run(args: SimpleNamespace) -> int:
     _summary(args, result)
     print(f"wrote {args.num_episodes} episodes of {env_id} (T={result.episodes['u'].shape[1]}) to {output}")
     return 0
+
+
+def _number_problem(args: SimpleNamespace) -> str | None:
+    """What is wrong with the numbers of the command line, if anything (checked in this order)."""
+    if args.num_episodes < 1:
+        return f"--num_episodes must be at least 1, got {args.num_episodes}"
+    if args.seed < 0:
+        return f"--seed must be an integer >= 0 (numpy's seeds are), got {args.seed}"
+    if not 0 <= args.noise < float("inf"):
+        return f"--noise must be a number >= 0, got {args.noise}"
+    if args.max_attempts is not None and args.max_attempts < args.num_episodes:
+        return f"--max_attempts ({args.max_attempts}) must be at least --num_episodes ({args.num_episodes})"
+    return None
 
 
 def _summary(args: SimpleNamespace, result: Generated) -> None:

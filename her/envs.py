@@ -7,8 +7,8 @@ import importlib
 import io
 import re
 import sys
-from typing import Any
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 import gymnasium as gym
 import numpy as np

@@ -12,8 +12,8 @@ state of every observation, for resets to demonstration states. ``her-demos`` is
 
 from __future__ import annotations
 
-from typing import NamedTuple
 from collections.abc import Callable, Mapping
+from typing import NamedTuple
 
 import numpy as np
 

@@ -11,8 +11,8 @@ each object field per block (see her/fetch_stack.py).
 
 from __future__ import annotations
 
-from pathlib import Path
 from collections.abc import Callable, Mapping
+from pathlib import Path
 
 import numpy as np
 

@@ -15,9 +15,9 @@ import os
 import socket
 import sys
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TextIO
-from collections.abc import Mapping, Sequence
 
 from her import atomic
 

@@ -6,8 +6,8 @@ import os
 import shutil
 import sys
 import traceback
-from typing import Any, TypeVar
 from collections.abc import Callable
+from typing import Any, TypeVar
 
 import numpy as np
 

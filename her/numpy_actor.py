@@ -11,12 +11,11 @@ deterministic tanh actor with the one-output critic that rates it is the one hea
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
-
 
 LAYER_NORM_EPS = np.float32(1e-5)  # her.actor_critic's
 

@@ -15,12 +15,12 @@ from typing import Any
 
 import numpy as np
 
-from her.config import Config, ConfigError
 from her import envs, mpi, policy_file
-from her.learner import LEARNERS, Learner
+from her.config import Config, ConfigError
 from her.demo import EPISODE_KEYS, load_demos
 from her.errors import UserError
 from her.her_sampler import PRIORITIES, sample_her_transitions
+from her.learner import LEARNERS, Learner
 from her.replay_buffer import Priority, ReplayBuffer, episode_shapes
 from her.rollout import RolloutWorker
 from her.starts import training_starts

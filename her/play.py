@@ -14,19 +14,18 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable, MutableMapping
 from pathlib import Path
 from typing import Any
-from collections.abc import Callable, MutableMapping
 
 import numpy as np
 
-from her.config import ConfigError, coerce, env_module, package_list, unnamed_modules
 from her import envs, policy_file, versions
 from her import policy as saved_policy
+from her.config import ConfigError, coerce, env_module, package_list, unnamed_modules
 from her.rollout import RolloutWorker
 from her.starts import SeededResets
 from her.video import DEFAULT_FPS, PlayError, VideoWriter, check_video_path, choose_offscreen_gl, isolate_mesa_llvm
-
 
 # ---- window or video ----
 
@@ -62,7 +61,7 @@ def check_modules_named(path: Path, policy_env: str, policy_packages: list[str],
             f"policy names: if you trust it, pass --gym_packages {','.join(missing)}")
 
 
-def play(load_path: str, *, env: str | None = None, n_episodes: int = 10, video: str | None = None,
+def play(load_path: str, *, env: str | None = None, n_episodes: int = 10, video: str | None = None,  # noqa: C901 - checks and set-up in the order playing needs them
          seed: int = 0, render: bool | None = None, save_demos: str | None = None,
          only_success: bool = False, gym_packages: str = "") -> dict[str, Any]:
     """Run ``n_episodes`` deterministic episodes of the policy at ``load_path`` (a policy file or a log folder).

@@ -11,9 +11,9 @@ the actions are those of the training-time evaluator. Nothing imported here impo
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-from collections.abc import Mapping
 
 import numpy as np
 

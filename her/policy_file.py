@@ -8,9 +8,9 @@ acting head that reads the arrays (``her.numpy_actor.HEADS``; files without the 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-from collections.abc import Mapping
 
 import numpy as np
 

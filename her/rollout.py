@@ -9,8 +9,8 @@ sees every env step (rendering, recording simulator states, summing rewards).
 from __future__ import annotations
 
 from collections import deque
-from typing import Any, Protocol
 from collections.abc import Sequence
+from typing import Any, Protocol
 
 import gymnasium as gym
 import numpy as np

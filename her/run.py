@@ -12,8 +12,8 @@ import signal
 import sys
 import tempfile
 import time
-from typing import Any
 from collections.abc import Callable
+from typing import Any
 
 import click
 
@@ -212,7 +212,7 @@ def play_main(load_path: str | None, env: str | None, seed: str | None, gym_pack
     run_play(user, {**action, "play": True, "config": None}, mpi.world())
 
 
-def cli(argv: list[str] | None = None, prog_name: str = "python -m her.run",
+def cli(argv: list[str] | None = None, prog_name: str = "python -m her.run",  # noqa: C901 - one except per kind of ending, each with its exit code
         command: click.Command = main) -> int:
     """Run the command; user errors become one line on stderr and exit code 2, training errors exit code 1."""
     from her.errors import Interrupted, TrainingError, UserError

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
-from her.config import Config, ConfigError, config_from_dict, package_list
 from her import atomic, checkpoints, mpi, policy_file, report, versions
+from her.config import Config, ConfigError, config_from_dict, package_list
 from her.errors import ResumeError, UserError, WriteError
 from her.logger import read_progress, write_params
 

@@ -10,21 +10,22 @@ import hashlib
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from collections.abc import Iterator
 
 import numpy as np
 
-from her.config import Config
 from her import checkpoints, mpi, parts, report
 from her.callbacks import EpochCallbacks
+from her.config import Config
 from her.errors import Interrupted, ResumeError, Terminated, TrainingError, UserError
 from her.learner import Batch, make_batch
 from her.logger import Logger, make_writers
 from her.replay_buffer import ReplayBuffer
 from her.run_folder import Counters, RunFolder, check_log_dir, repair_published, resume_config
+
 
 def progress_bar(iterable: Any, show: bool, desc: str) -> Any:
     """A tqdm bar on an interactive terminal only, so that redirected logs stay clean."""

@@ -19,9 +19,9 @@ import ctypes.util
 import os
 import sys
 import sysconfig
+from collections.abc import Callable, MutableMapping
 from pathlib import Path
 from typing import Any
-from collections.abc import Callable, MutableMapping
 
 import numpy as np
 

@@ -7,8 +7,8 @@ Test modules import the helpers (``from conftest import tiny_ddpg``): pytest put
 from __future__ import annotations
 
 import os
-from typing import Any
 from collections.abc import Mapping
+from typing import Any
 
 import gymnasium as gym
 import numpy as np

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import tiny_run
 
 import her
-from conftest import tiny_run
 from her import checkpoints, mpi, policy_file
 from her.callbacks import EpochCallbacks
 from her.errors import CallbackError, UserError

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 
 from her import atomic
-
 
 
 def test_savez_leaves_the_old_file_when_writing_fails(tmp_path):

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import cli_args, tiny_run
+
 from her import checkpoints
 from her.errors import RunInUseError
 from her.logger import read_progress

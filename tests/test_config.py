@@ -166,7 +166,6 @@ def test_config_is_frozen_and_serialisable():
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-
 NUMERIC_KEYS = [f.name for f in OPTIONS if f.name not in ("env", "log_path", "load_path", "demo_file")]
 ANY_VALUE = st.one_of(
     st.integers(-10**6, 10**6), st.floats(allow_nan=True, allow_infinity=True), st.booleans(), st.none(),

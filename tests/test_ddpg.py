@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from conftest import tiny_ddpg
+
 from her.ddpg import Adam, actor_rl_loss, bc_loss, critic_loss, critic_target, q_filter_mask
 from her.learner import Batch, make_batch
 
@@ -329,8 +329,9 @@ def test_without_layer_norm_the_parameters_are_the_references_kernels_and_biases
 
 
 def tiny_twin(**overrides):
-    from her.twin_ddpg import TwinCriticDDPG
     from conftest import DDPG_ARGS, TINY_DIMS
+
+    from her.twin_ddpg import TwinCriticDDPG
 
     return TwinCriticDDPG(TINY_DIMS, **{**DDPG_ARGS, **overrides})
 

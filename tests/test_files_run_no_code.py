@@ -9,14 +9,14 @@ import textwrap
 import uuid
 
 import pytest
-
 from conftest import cli_args, tiny_run
+from test_demo import episodes
+
 from her import demo_convert
 from her.config import build_config
 from her.demo import save_demos
 from her.demos_cli import main as her_demos
 from her.run import cli
-from test_demo import episodes
 
 ENV = "FetchPush-v4"
 T = 50

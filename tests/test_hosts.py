@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
 from conftest import cli_args, tiny_run
+
 from her import mpi
 from her.logger import read_progress
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from conftest import tiny_run
+
 from her import logger
 from her.config import build_config
 

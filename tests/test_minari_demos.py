@@ -13,12 +13,12 @@ import zipfile
 import minari  # an optional extra of the package, but part of the test environment: never skipped
 import numpy as np
 import pytest
-
 from conftest import tiny_run
+from test_demo import episodes
+
 from her import demo_convert, minari_demos
 from her.demo import DemoFileError, load_demos, save_demos
 from her.demos_cli import main as her_demos
-from test_demo import episodes
 
 ENV = "FetchPush-v4"
 T = 5

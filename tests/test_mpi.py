@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import cli_args, tiny_ddpg, tiny_run
 
 from her import mpi
-from conftest import cli_args, tiny_ddpg, tiny_run
 from her.learner import Batch
 from her.logger import read_progress
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from conftest import tiny_run
 
-from her.config import ConfigError, build_config
 from her import mpi, parts
+from her.config import ConfigError, build_config
 
 
 def test_tf_threads_pins_tensorflows_threads_whatever_the_host():

@@ -8,8 +8,9 @@ import sys
 import numpy as np
 import pytest
 
+from her import envs, policy_file
+from her import play as play_module
 from her.config import build_config
-from her import envs, play as play_module, policy_file
 from her.play import PlayError, play
 from her.video import choose_offscreen_gl
 

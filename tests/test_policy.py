@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 import her.policy
-from her.config import build_config
 from her import policy_file
+from her.config import build_config
 from her.learner import Batch
 from her.policy import PolicyFileError
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import cli_args
+
 from her.config import OPTIONS
 from her.logger import read_progress
 from her.run import cli
@@ -83,8 +83,8 @@ def test_progress_has_the_reference_keys_and_more(tmp_path, capsys):
 
 
 def write_policy(path, env="FetchReach", hidden=16, layers=1):
-    from her.config import build_config
     from her import envs, policy_file
+    from her.config import build_config
     from her.parts import make_learner
 
     config = build_config({"env": env, "hidden": hidden, "layers": layers, "log_path": "unused"})

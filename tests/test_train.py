@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from conftest import tiny_run
-from her.config import build_config
+
 from her import checkpoints, mpi, parts, policy_file
+from her.config import build_config
 from her.learner import Batch
 from her.logger import read_progress
 from her.run import cli
@@ -150,8 +150,8 @@ def test_the_log_folder_check_creates_nothing(tmp_path):
 
 
 def test_a_short_pick_and_place_run_with_demos_logs_bc_loss_and_q_filter(tmp_path):
-    from her.experts import generate
     from her.demo import save_demos
+    from her.experts import generate
 
     demos = tmp_path / "demos.npz"
     save_demos(demos, generate("FetchPickAndPlace-v4", 3, seed=0).episodes, "FetchPickAndPlace-v4")
@@ -175,8 +175,8 @@ def test_a_short_pick_and_place_run_with_demos_logs_bc_loss_and_q_filter(tmp_pat
 
 
 def reach_demos(path, seed=0):
-    from her.experts import generate
     from her.demo import save_demos
+    from her.experts import generate
 
     save_demos(path, generate("FetchReach-v4", 3, seed=seed).episodes, "FetchReach-v4")
     return path
@@ -276,8 +276,8 @@ PICK = {**TINY, "env": "FetchPickAndPlace", "num_demo": 3, "batch_size": 48, "de
 @pytest.fixture(scope="module")
 def pick_demos(tmp_path_factory):
     """Three scripted FetchPickAndPlace episodes in a version-2 file (with simulator states)."""
-    from her.experts import generate
     from her.demo import save_demos
+    from her.experts import generate
 
     path = tmp_path_factory.mktemp("pick") / "demos.npz"
     save_demos(path, generate("FetchPickAndPlace-v4", 3, seed=0).episodes, "FetchPickAndPlace-v4")

@@ -10,8 +10,8 @@ import textwrap
 import numpy as np
 import pytest
 
-from her.config import ConfigError, build_config, read_recorded
 from her import versions
+from her.config import ConfigError, build_config, read_recorded
 from her.demo import DemoFileError, load_demos
 from her.run import cli
 from her.run_folder import resume_config
@@ -261,7 +261,6 @@ class _Broken:
 ])
 def test_an_env_that_breaks_the_contract_is_one_line(tmp_path, capsys, variant, code, expected):
     import gymnasium as gym
-
     from conftest import CountingGoalEnv
 
     env_id = f"Broken{variant.title().replace('_', '')}-v0"
