@@ -47,8 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--episodes", type=int, default=20, help="episodes to play at most while looking for rows")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--size", type=int, default=360, help="pixels per picture (square)")
-    parser.add_argument("--distance", type=float, default=1.1,
-                        help="camera distance in metres (Fetch's own view: 2.5, the whole robot)")
+    parser.add_argument(
+        "--distance", type=float, default=1.1, help="camera distance in metres (Fetch's own view: 2.5, the whole robot)"
+    )
     parser.add_argument("-o", "--output", required=True, help="PNG file")
     args = parser.parse_args(argv)
     output = Path(args.output)
@@ -74,8 +75,11 @@ def main(argv: list[str] | None = None) -> int:
         if renderer is not None:
             renderer.width = renderer.height = args.size
             if renderer.default_cam_config is not None:
-                renderer.default_cam_config = {**renderer.default_cam_config, "distance": args.distance,
-                                               "elevation": -30.0}
+                renderer.default_cam_config = {
+                    **renderer.default_cam_config,
+                    "distance": args.distance,
+                    "elevation": -30.0,
+                }
     except (ValueError, saved_policy.PolicyFileError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

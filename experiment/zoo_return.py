@@ -54,8 +54,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=1000, help="episode i resets with seed + i")
     args = p.parse_args(argv)
     returns, final, standing = play(args.policy, args.episodes, args.seed)
-    print(f"{args.episodes} episodes: zoo-style mean return {returns.mean():.2f} +- {returns.std():.2f}; "
-          f"success after the last step {final.mean():.2f}; standing (success, gripper clear) {standing.mean():.2f}")
+    print(
+        f"{args.episodes} episodes: zoo-style mean return {returns.mean():.2f} +- {returns.std():.2f}; "
+        f"success after the last step {final.mean():.2f}; standing (success, gripper clear) {standing.mean():.2f}"
+    )
     return 0
 
 

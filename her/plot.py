@@ -68,8 +68,11 @@ def load_runs(folders: Sequence[str | Path]) -> list[Run]:
             print(f"warning: skipping {folder}: {e}", file=sys.stderr)
             continue
         if not isinstance(config, dict):
-            print(f"warning: skipping {folder}: its params.json is a JSON {type(config).__name__}, not a run's "
-                  "configuration", file=sys.stderr)
+            print(
+                f"warning: skipping {folder}: its params.json is a JSON {type(config).__name__}, not a run's "
+                "configuration",
+                file=sys.stderr,
+            )
             continue
         if not rows or "epoch" not in rows[0]:
             print(f"warning: skipping {folder}: progress.csv has no epoch rows", file=sys.stderr)
@@ -125,7 +128,7 @@ def smooth(y: np.ndarray, window: int) -> np.ndarray:
         return y
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN window stays NaN
-        return np.array([np.nanmean(y[max(0, i - window + 1):i + 1]) for i in range(len(y))])
+        return np.array([np.nanmean(y[max(0, i - window + 1) : i + 1]) for i in range(len(y))])
 
 
 def quartiles(values: np.ndarray | Sequence[float], axis: int | None = None) -> np.ndarray:
@@ -150,8 +153,13 @@ def aggregate(runs: Sequence[Run], key: str, window: int = 1) -> dict[str, np.nd
     epochs = sorted(per_epoch)
     q = np.array([quartiles(per_epoch[e][0]) for e in epochs]).reshape(-1, 3)
     steps = [quartiles(per_epoch[e][1])[1] for e in epochs]  # equal across a group's runs anyway
-    return {"epoch": np.array(epochs), "total/env_steps": np.array(steps), "q25": q[:, 0], "median": q[:, 1],
-            "q75": q[:, 2]}
+    return {
+        "epoch": np.array(epochs),
+        "total/env_steps": np.array(steps),
+        "q25": q[:, 0],
+        "median": q[:, 1],
+        "q75": q[:, 2],
+    }
 
 
 def make_figure(runs: Sequence[Run], key: str = "test/success_rate", window: int = 1) -> Figure:
@@ -217,8 +225,9 @@ def figure_format(output: Path) -> str:
     return kind
 
 
-def plot(folders: Sequence[str | Path], output: str | Path = "plot.png", key: str = "test/success_rate",
-         window: int = 1) -> Figure:
+def plot(
+    folders: Sequence[str | Path], output: str | Path = "plot.png", key: str = "test/success_rate", window: int = 1
+) -> Figure:
     """Load, group, draw and save; returns the Figure so callers can inspect it."""
     check_output(Path(output))  # before any work
     fig = make_figure(load_runs(folders), key, window)
@@ -228,15 +237,21 @@ def plot(folders: Sequence[str | Path], output: str | Path = "plot.png", key: st
 
 # The docstring as the help's description, its paragraphs kept as written (click would rewrap them); click
 # arguments take no help text, so the epilog says what FOLDERS are.
-@click.command(context_settings=cli.CONTEXT, help="\b\n" + (__doc__ or "").replace("\n\n", "\n\n\b\n"),
-               epilog="FOLDERS: run folders (each with progress.csv and params.json)")
+@click.command(
+    context_settings=cli.CONTEXT,
+    help="\b\n" + (__doc__ or "").replace("\n\n", "\n\n\b\n"),
+    epilog="FOLDERS: run folders (each with progress.csv and params.json)",
+)
 @click.argument("folders", nargs=-1, required=True)
-@click.option("--output", default="plot.png", metavar="OUTPUT",
-              help=f"figure to write, {_suffixes()} [default: plot.png]")
-@click.option("--key", default="test/success_rate", metavar="KEY",
-              help="progress.csv column [default: test/success_rate]")
-@click.option("--smooth", type=cli.INT, default=1, metavar="SMOOTH",
-              help="trailing mean window in epochs [default: 1, none]")
+@click.option(
+    "--output", default="plot.png", metavar="OUTPUT", help=f"figure to write, {_suffixes()} [default: plot.png]"
+)
+@click.option(
+    "--key", default="test/success_rate", metavar="KEY", help="progress.csv column [default: test/success_rate]"
+)
+@click.option(
+    "--smooth", type=cli.INT, default=1, metavar="SMOOTH", help="trailing mean window in epochs [default: 1, none]"
+)
 def _command(folders: tuple[str, ...], output: str, key: str, smooth: int) -> int:
     if smooth < 1:
         raise click.UsageError(f"--smooth must be >= 1, got {smooth}")
