@@ -48,8 +48,8 @@ def best_rates(fns: dict, count: int, repeats: int) -> dict[str, float]:
 
 def make_trainer(env: str, tmp: str, comm=None, **overrides):
     """A Trainer of the reference configuration on ``env`` (one process unless ``comm`` is given)."""
-    from her.config import build_config
     from her import mpi
+    from her.config import build_config
     from her.parts import configure_threads
     from her.train import Trainer
 
@@ -120,10 +120,12 @@ def bench_rollouts(trainer, episodes: int, repeats: int) -> dict:
         for _ in range(steps):
             mujoco.mj_step(model, data, nstep=n_substeps)
 
-    rates = best_rates({"worker": worker, "plain": plain_env_steps(trainer, calls), "physics": physics},
-                       steps, repeats)
-    return {"worker_steps_per_s": rates["worker"], "env_step_steps_per_s": rates["plain"],
-            "physics_steps_per_s": rates["physics"]}
+    rates = best_rates({"worker": worker, "plain": plain_env_steps(trainer, calls), "physics": physics}, steps, repeats)
+    return {
+        "worker_steps_per_s": rates["worker"],
+        "env_step_steps_per_s": rates["plain"],
+        "physics_steps_per_s": rates["physics"],
+    }
 
 
 def bench_updates(trainer, n_updates: int, repeats: int) -> dict:
@@ -187,9 +189,17 @@ def bench_epoch(trainer, repeats: int) -> dict:
     ratios = [e[0] / f[0] for e, f in pairs]
     median = int(np.argsort(ratios)[len(ratios) // 2])  # the upper one of an even count
     (epoch_s, split), (floor_s, floor_env_s) = pairs[median]
-    return {"ratio": ratios[median], "all_ratios": ratios, "epoch_s": epoch_s, "epoch_split": split,
-            "floor_s": floor_s, "floor_env_s": floor_env_s, "floor_update_s": floor_s - floor_env_s,
-            "all_epoch_s": [e[0] for e, _ in pairs], "all_floor_s": [f[0] for _, f in pairs]}
+    return {
+        "ratio": ratios[median],
+        "all_ratios": ratios,
+        "epoch_s": epoch_s,
+        "epoch_split": split,
+        "floor_s": floor_s,
+        "floor_env_s": floor_env_s,
+        "floor_update_s": floor_s - floor_env_s,
+        "all_epoch_s": [e[0] for e, _ in pairs],
+        "all_floor_s": [f[0] for _, f in pairs],
+    }
 
 
 MEMORY_CHILD = """
@@ -236,8 +246,12 @@ def bench_memory(env: str, tmp: str, episode_batch: int) -> dict:
     """
     full_peak, full_bytes = peak_memory(env, tmp, 1_000_000)
     small_peak, small_bytes = peak_memory(env, tmp, episode_batch)
-    return {"peak_rss_full": full_peak, "peak_rss_one_batch": small_peak,
-            "buffer_bytes": full_bytes - small_bytes, "rss_growth": full_peak - small_peak}
+    return {
+        "peak_rss_full": full_peak,
+        "peak_rss_one_batch": small_peak,
+        "buffer_bytes": full_bytes - small_bytes,
+        "rss_growth": full_peak - small_peak,
+    }
 
 
 def main() -> None:
@@ -246,8 +260,13 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
     parser.add_argument("--skip", nargs="*", default=[], choices=["rollouts", "updates", "epoch", "memory"])
     parser.add_argument("--out", default=None, help="JSON file (default bench/results/<time>.json)")
-    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
-                        help="configuration keys to change from the reference's, e.g. layer_norm=1 batch_size=2000")
+    parser.add_argument(
+        "--set",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="configuration keys to change from the reference's, e.g. layer_norm=1 batch_size=2000",
+    )
     args = parser.parse_args()
     overrides = dict(item.partition("=")[::2] for item in args.set)
     if not all(key and value for key, value in overrides.items()) or len(overrides) != len(args.set):
@@ -256,8 +275,12 @@ def main() -> None:
     import tempfile
 
     repeats = 3 if args.quick else 5
-    results: dict = {"env": args.env, "time": time.strftime("%Y-%m-%d %H:%M:%S"), "cpus": os.cpu_count(),
-                     "set": overrides}
+    results: dict = {
+        "env": args.env,
+        "time": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "cpus": os.cpu_count(),
+        "set": overrides,
+    }
     with tempfile.TemporaryDirectory() as tmp:
         from her.config import ConfigError
 
@@ -279,34 +302,88 @@ def main() -> None:
     rows: list[tuple[str, float, str, float, tuple[str, float] | None]] = []
     r, u, e, m = (results.get(k) for k in ("rollouts", "updates", "epoch", "memory"))
     if r:
-        rows.append(("rollouts: worker env steps/s", r["worker_steps_per_s"], "plain env.step",
-                     r["env_step_steps_per_s"], (">=", 0.9)))
-        rows.append(("rollouts: plain env.step steps/s", r["env_step_steps_per_s"], "MuJoCo physics alone",
-                     r["physics_steps_per_s"], None))
+        rows.append(
+            (
+                "rollouts: worker env steps/s",
+                r["worker_steps_per_s"],
+                "plain env.step",
+                r["env_step_steps_per_s"],
+                (">=", 0.9),
+            )
+        )
+        rows.append(
+            (
+                "rollouts: plain env.step steps/s",
+                r["env_step_steps_per_s"],
+                "MuJoCo physics alone",
+                r["physics_steps_per_s"],
+                None,
+            )
+        )
     if u:
-        rows.append(("updates: full update steps/s", u["updates_per_s"], "XLA fwd+bwd+Adam, fixed batch",
-                     u["xla_floor_updates_per_s"], (">=", 0.8)))
-        rows.append(("updates: fixed batch without XLA", u["graph_updates_per_s"], "XLA fwd+bwd+Adam, fixed batch",
-                     u["xla_floor_updates_per_s"], None))
-        rows.append(("updates: ... one step per call", u["one_step_per_call_updates_per_s"],
-                     "XLA fwd+bwd+Adam, fixed batch", u["xla_floor_updates_per_s"], None))
+        rows.append(
+            (
+                "updates: full update steps/s",
+                u["updates_per_s"],
+                "XLA fwd+bwd+Adam, fixed batch",
+                u["xla_floor_updates_per_s"],
+                (">=", 0.8),
+            )
+        )
+        rows.append(
+            (
+                "updates: fixed batch without XLA",
+                u["graph_updates_per_s"],
+                "XLA fwd+bwd+Adam, fixed batch",
+                u["xla_floor_updates_per_s"],
+                None,
+            )
+        )
+        rows.append(
+            (
+                "updates: ... one step per call",
+                u["one_step_per_call_updates_per_s"],
+                "XLA fwd+bwd+Adam, fixed batch",
+                u["xla_floor_updates_per_s"],
+                None,
+            )
+        )
     if e:
         # The median pair: its ratio is the verdict's; then where that epoch spent its time, against each floor.
         split = e["epoch_split"]
         rows.append(("epoch: seconds (median pair)", e["epoch_s"], "sum of stage floors", e["floor_s"], ("<=", 1.15)))
-        rows.append(("epoch: ... rollouts and evaluation", split["time/rollout"] + split["time/eval"],
-                     "plain env.step", e["floor_env_s"], None))
-        rows.append(("epoch: ... updates", split["time/update"], "XLA fwd+bwd+Adam, fixed batch",
-                     e["floor_update_s"], None))
+        rows.append(
+            (
+                "epoch: ... rollouts and evaluation",
+                split["time/rollout"] + split["time/eval"],
+                "plain env.step",
+                e["floor_env_s"],
+                None,
+            )
+        )
+        rows.append(
+            ("epoch: ... updates", split["time/update"], "XLA fwd+bwd+Adam, fixed batch", e["floor_update_s"], None)
+        )
     if m:
-        rows.append(("memory: peak RSS for a full buffer (MB)", m["rss_growth"] / 1e6, "buffer arrays (MB)",
-                     m["buffer_bytes"] / 1e6, ("<=", 1.1)))
+        rows.append(
+            (
+                "memory: peak RSS for a full buffer (MB)",
+                m["rss_growth"] / 1e6,
+                "buffer arrays (MB)",
+                m["buffer_bytes"] / 1e6,
+                ("<=", 1.1),
+            )
+        )
 
     changed = f", with {' '.join(args.set)}" if args.set else ""
-    print(f"\nbench on {args.env}, {os.cpu_count()} CPUs, batch {config.batch_size}, {config.rollout_batch_size} envs"
-          f"{changed}")
-    print("ratio = measured / floor value: a fraction of the floor's throughput for rates, a multiple of the floor"
-          " for seconds and bytes\n")
+    print(
+        f"\nbench on {args.env}, {os.cpu_count()} CPUs, batch {config.batch_size}, {config.rollout_batch_size} envs"
+        f"{changed}"
+    )
+    print(
+        "ratio = measured / floor value: a fraction of the floor's throughput for rates, a multiple of the floor"
+        " for seconds and bytes\n"
+    )
     print(f"{'stage':<40} {'measured':>9}   {'floor':<30} {'floor value':>11}   {'ratio':>5}   target")
     table = []
     for name, value, floor_name, floor_value, target in rows:
@@ -317,8 +394,16 @@ def main() -> None:
             met = ratio >= bound if sign == ">=" else ratio <= bound
             verdict = f"{sign} {bound:<5} {'met' if met else 'MISSED'}"
         print(f"{name:<40} {value:>9.1f}   {floor_name:<30} {floor_value:>11.1f}   {ratio:>5.2f}   {verdict}")
-        table.append({"stage": name, "measured": value, "floor": floor_name, "floor_value": floor_value,
-                      "ratio": ratio, "target": None if target is None else f"{target[0]} {target[1]}"})
+        table.append(
+            {
+                "stage": name,
+                "measured": value,
+                "floor": floor_name,
+                "floor_value": floor_value,
+                "ratio": ratio,
+                "target": None if target is None else f"{target[0]} {target[1]}",
+            }
+        )
     results["table"] = table
 
     out = Path(args.out) if args.out else Path(__file__).parent / "results" / f"{time.strftime('%Y%m%d-%H%M%S')}.json"

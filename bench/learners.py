@@ -45,8 +45,9 @@ def parse_variant(text: str) -> tuple[str, dict[str, str]]:
     return name, keys
 
 
-def update_costs(env: str, variants: dict[str, dict[str, str]], n_updates: int, repeats: int,
-                 base: dict[str, object] | None = None) -> dict[str, float]:
+def update_costs(
+    env: str, variants: dict[str, dict[str, str]], n_updates: int, repeats: int, base: dict[str, object] | None = None
+) -> dict[str, float]:
     """Milliseconds per update step for each variant, measured in turn (``base``: keys every variant shares)."""
     fns = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -71,8 +72,13 @@ def update_costs(env: str, variants: dict[str, dict[str, str]], n_updates: int, 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--env", default="FetchPush")
-    parser.add_argument("--variant", action="append", default=[], metavar="NAME:KEY=VALUE,...",
-                        help="a variant to time beside the reference (default: " + ", ".join(CANDIDATES) + ")")
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="NAME:KEY=VALUE,...",
+        help="a variant to time beside the reference (default: " + ", ".join(CANDIDATES) + ")",
+    )
     parser.add_argument("--updates", type=int, default=400, help="update steps per repeat and variant")
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args(argv)

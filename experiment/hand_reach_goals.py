@@ -62,14 +62,16 @@ class HandKinematics:
 
     def __init__(self, env: Any):
         import mujoco
-
         from gymnasium_robotics.envs.shadow_dexterous_hand.reach import FINGERTIP_SITE_NAMES
 
         self.mujoco = mujoco
         self.model, self.data = env.unwrapped.model, env.unwrapped.data
         self.sites = [mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_SITE, n) for n in FINGERTIP_SITE_NAMES]
-        joints = [j for j in range(self.model.njnt)
-                  if mujoco.mj_id2name(self.model, mujoco.mjtObj.mjOBJ_JOINT, j).startswith("robot0:")]
+        joints = [
+            j
+            for j in range(self.model.njnt)
+            if mujoco.mj_id2name(self.model, mujoco.mjtObj.mjOBJ_JOINT, j).startswith("robot0:")
+        ]
         self.qpos = self.model.jnt_qposadr[joints]
         self.dofs = self.model.jnt_dofadr[joints]
         self.low, self.high = self.model.jnt_range[joints].T
@@ -87,8 +89,7 @@ class HandKinematics:
             rows.append(jac[:, self.dofs].copy())
         return d.site_xpos[self.sites].ravel().copy(), np.concatenate(rows)
 
-    def closest(self, goal: np.ndarray, rng: np.random.Generator, starts: int = 10,
-                iterations: int = 200) -> float:
+    def closest(self, goal: np.ndarray, rng: np.random.Generator, starts: int = 10, iterations: int = 200) -> float:
         """The smallest fingertip distance to ``goal`` found by ``starts`` Levenberg-Marquardt descents, from the
         current pose and then from random ones, each step clipped to the joints' ranges."""
         best = np.inf
@@ -123,7 +124,8 @@ def reach(goals: int, seed: int, starts: int) -> dict[str, list[float]]:
     for _ in range(goals):
         obs, _ = env.reset()
         results[goal_kind(env.unwrapped.initial_goal, obs["desired_goal"])].append(
-            hand.closest(obs["desired_goal"], rng, starts))  # from the reset's pose first; the next reset restores it
+            hand.closest(obs["desired_goal"], rng, starts)
+        )  # from the reset's pose first; the next reset restores it
     return results
 
 
@@ -151,15 +153,19 @@ def main(argv: list[str] | None = None) -> int:
             if episodes[kind]:
                 s, d = np.array(episodes[kind]).T
                 won = f", of the successes {np.median(d[s > 0]) * 100:.2f}" if s.any() else ""
-                print(f"  {kind:8s} {len(s):4d} episodes, success {s.mean():.2f}, final distance (cm): median "
-                      f"{np.median(d) * 100:.2f}{won}")
+                print(
+                    f"  {kind:8s} {len(s):4d} episodes, success {s.mean():.2f}, final distance (cm): median "
+                    f"{np.median(d) * 100:.2f}{won}"
+                )
     else:
         results = reach(args.goals, args.seed, args.starts)
         for kind in KINDS:
             if results[kind]:
                 fits = np.array(results[kind]) * 100
-                print(f"  {kind:8s} {len(fits):3d} goals, closest fit (cm): median {np.median(fits):.2f}, "
-                      f"max {fits.max():.2f}, under 1 cm: {np.mean(fits < THRESHOLD * 100):.2f}")
+                print(
+                    f"  {kind:8s} {len(fits):3d} goals, closest fit (cm): median {np.median(fits):.2f}, "
+                    f"max {fits.max():.2f}, under 1 cm: {np.mean(fits < THRESHOLD * 100):.2f}"
+                )
     return 0
 
 

@@ -67,59 +67,113 @@ class Row:
 ROWS = {
     "reach": Row("FetchReach", "FetchReach", 10),
     "push": Row("FetchPush", "FetchPush", 60),
-    "pick_and_place_demos": Row("FetchPickAndPlace, 100 demos", "FetchPickAndPlace", 30,
-                                demos={"env": "FetchPickAndPlace", "num_episodes": 100, "seed": 0}),
+    "pick_and_place_demos": Row(
+        "FetchPickAndPlace, 100 demos",
+        "FetchPickAndPlace",
+        30,
+        demos={"env": "FetchPickAndPlace", "num_episodes": 100, "seed": 0},
+    ),
     "pick_and_place": Row("FetchPickAndPlace", "FetchPickAndPlace", 150),
     "slide": Row("FetchSlide", "FetchSlide", 150),
-    "slide_demos": Row("FetchSlide, 100 demos", "FetchSlide", 150,
-                       demos={"env": "FetchSlide", "num_episodes": 100, "seed": 0}),
+    "slide_demos": Row(
+        "FetchSlide, 100 demos", "FetchSlide", 150, demos={"env": "FetchSlide", "num_episodes": 100, "seed": 0}
+    ),
     # The first FetchSlide demo runs, capped at 50 epochs (200k env steps) to fit beside the other rows.
-    "slide_demos_50": Row("FetchSlide, 100 demos, 50 epochs", "FetchSlide", 50,
-                          demos={"env": "FetchSlide", "num_episodes": 100, "seed": 0}),
+    "slide_demos_50": Row(
+        "FetchSlide, 100 demos, 50 epochs",
+        "FetchSlide",
+        50,
+        demos={"env": "FetchSlide", "num_episodes": 100, "seed": 0},
+    ),
     # Control for the Slide demo row: its preset (20 cycles, batches of 1,024, less exploration noise) without
     # demos, to tell what the demos add from what the preset's other settings do.
-    "slide_demo_preset": Row("FetchSlide, demo preset without demos", "FetchSlide", 150,
-                             flags={"n_cycles": 20, "batch_size": 1024, "random_eps": 0.1, "noise_eps": 0.1}),
+    "slide_demo_preset": Row(
+        "FetchSlide, demo preset without demos",
+        "FetchSlide",
+        150,
+        flags={"n_cycles": 20, "batch_size": 1024, "random_eps": 0.1, "noise_eps": 0.1},
+    ),
     # Ablation: demos from a noisy expert (noise 0.2: 56 of 100 succeed), as the reference's own script produced.
-    "pick_and_place_noisy_demos": Row("FetchPickAndPlace, 100 noisy demos", "FetchPickAndPlace", 30,
-                                      demos={"env": "FetchPickAndPlace", "num_episodes": 100, "seed": 0,
-                                             "noise": 0.2}),
+    "pick_and_place_noisy_demos": Row(
+        "FetchPickAndPlace, 100 noisy demos",
+        "FetchPickAndPlace",
+        30,
+        demos={"env": "FetchPickAndPlace", "num_episodes": 100, "seed": 0, "noise": 0.2},
+    ),
     # Nair et al.'s resets to demonstration states: half of the training episodes start from a demo state (the
     # share HER (2017) used for its grasped-block starts; the paper gives none).
-    "pick_and_place_demos_resets": Row("FetchPickAndPlace, 100 demos + resets", "FetchPickAndPlace", 30,
-                                       flags={"demo_reset_p": 0.5},
-                                       demos={"env": "FetchPickAndPlace", "num_episodes": 100, "seed": 0}),
+    "pick_and_place_demos_resets": Row(
+        "FetchPickAndPlace, 100 demos + resets",
+        "FetchPickAndPlace",
+        30,
+        flags={"demo_reset_p": 0.5},
+        demos={"env": "FetchPickAndPlace", "num_episodes": 100, "seed": 0},
+    ),
     # The reference's own scale: 19 workers (on this machine's 2 cores), seed 0, as its published curves.
     "push_19_workers": Row("FetchPush, 19 workers", "FetchPush", 15, workers=19),
     # Block stacking (her/fetch_stack.py). The caps are what fits in one working session on 2 cores.
     # Without demos an epoch is 50 cycles (20 with the demo preset): 10 epochs are 200k env steps, more than
     # the 160k of the demo rows' 20.
     "stack2": Row("FetchStack2", "FetchStack2", 10),
-    "stack2_demos": Row("FetchStack2, 100 demos", "FetchStack2", STACK_CAP,
-                        demos={"env": "FetchStack2", "num_episodes": 100, "seed": 0}),
-    "stack2_demos_resets": Row("FetchStack2, 100 demos + resets", "FetchStack2", STACK_CAP,
-                               flags={"demo_reset_p": 0.5},
-                               demos={"env": "FetchStack2", "num_episodes": 100, "seed": 0}),
+    "stack2_demos": Row(
+        "FetchStack2, 100 demos", "FetchStack2", STACK_CAP, demos={"env": "FetchStack2", "num_episodes": 100, "seed": 0}
+    ),
+    "stack2_demos_resets": Row(
+        "FetchStack2, 100 demos + resets",
+        "FetchStack2",
+        STACK_CAP,
+        flags={"demo_reset_p": 0.5},
+        demos={"env": "FetchStack2", "num_episodes": 100, "seed": 0},
+    ),
     # The stacking recipe (docs/stacking.md). FetchStack2: 40 epochs (320k env steps, about 40 minutes on 2 cores),
     # the diagnosis runs' budget; seed 100 is the diagnosis run that found the recipe (the same configuration, its
     # flags spelled out), copied from stack2_diagnosis/. FetchStack3: what fits in 90 minutes.
-    "stack2_recipe": Row("FetchStack2, recipe stack", "FetchStack2", STACK_RECIPE_CAP, flags={"recipe": "stack"},
-                         demos=STACK2_DEMOS),
-    "stack3_recipe": Row("FetchStack3, recipe stack", "FetchStack3", STACK3_RECIPE_CAP, flags={"recipe": "stack"},
-                         demos={**STACK2_DEMOS, "env": "FetchStack3"}),
+    "stack2_recipe": Row(
+        "FetchStack2, recipe stack", "FetchStack2", STACK_RECIPE_CAP, flags={"recipe": "stack"}, demos=STACK2_DEMOS
+    ),
+    "stack3_recipe": Row(
+        "FetchStack3, recipe stack",
+        "FetchStack3",
+        STACK3_RECIPE_CAP,
+        flags={"recipe": "stack"},
+        demos={**STACK2_DEMOS, "env": "FetchStack3"},
+    ),
     # Nair et al.'s ablations at the recipe, one ingredient taken out at a time (2 seeds each).
-    "stack2_recipe_no_bc": Row("FetchStack2, recipe without BC loss", "FetchStack2", STACK_RECIPE_CAP,
-                               flags={"recipe": "stack", "bc_loss": 0, "q_filter": 0}, demos=STACK2_DEMOS),
-    "stack2_recipe_no_q_filter": Row("FetchStack2, recipe without Q-filter", "FetchStack2", STACK_RECIPE_CAP,
-                                     flags={"recipe": "stack", "q_filter": 0}, demos=STACK2_DEMOS),
-    "stack2_recipe_no_resets": Row("FetchStack2, recipe without resets", "FetchStack2", STACK_RECIPE_CAP,
-                                   flags={"recipe": "stack", "demo_reset_p": 0}, demos=STACK2_DEMOS),
-    "stack2_recipe_sparse": Row("FetchStack2, recipe with the sparse reward", "FetchStack2", STACK_RECIPE_CAP,
-                                flags={"recipe": "stack", "env_kwargs": "reward_type=sparse"}, demos=STACK2_DEMOS),
+    "stack2_recipe_no_bc": Row(
+        "FetchStack2, recipe without BC loss",
+        "FetchStack2",
+        STACK_RECIPE_CAP,
+        flags={"recipe": "stack", "bc_loss": 0, "q_filter": 0},
+        demos=STACK2_DEMOS,
+    ),
+    "stack2_recipe_no_q_filter": Row(
+        "FetchStack2, recipe without Q-filter",
+        "FetchStack2",
+        STACK_RECIPE_CAP,
+        flags={"recipe": "stack", "q_filter": 0},
+        demos=STACK2_DEMOS,
+    ),
+    "stack2_recipe_no_resets": Row(
+        "FetchStack2, recipe without resets",
+        "FetchStack2",
+        STACK_RECIPE_CAP,
+        flags={"recipe": "stack", "demo_reset_p": 0},
+        demos=STACK2_DEMOS,
+    ),
+    "stack2_recipe_sparse": Row(
+        "FetchStack2, recipe with the sparse reward",
+        "FetchStack2",
+        STACK_RECIPE_CAP,
+        flags={"recipe": "stack", "env_kwargs": "reward_type=sparse"},
+        demos=STACK2_DEMOS,
+    ),
     # Without demos the demo preset is off: its batch, cycles and noise are given by hand, as in the recipe.
-    "stack2_recipe_no_demos": Row("FetchStack2, recipe without demos", "FetchStack2", STACK_RECIPE_CAP,
-                                  flags={"recipe": "stack", "demo_reset_p": 0, "n_cycles": 20, "batch_size": 1024,
-                                         "noise_eps": 0.1}),
+    "stack2_recipe_no_demos": Row(
+        "FetchStack2, recipe without demos",
+        "FetchStack2",
+        STACK_RECIPE_CAP,
+        flags={"recipe": "stack", "demo_reset_p": 0, "n_cycles": 20, "batch_size": 1024, "noise_eps": 0.1},
+    ),
     # Goal envs beyond Fetch, with the reference's defaults (Plappert et al. 2018 tuned them on the Hand tasks).
     # HandReach and the maze stop once 0.9 has held for 10 epochs; the Hand manipulation rows get what fits in 60
     # minutes of 2 cores (an epoch is 20,000 env steps of 100-step episodes).
@@ -127,11 +181,13 @@ ROWS = {
     # HandReach with a third of the reference's random actions and half its Gaussian noise: success needs all
     # five fingertips within 1 cm at once, which the reference's noise keeps training episodes from
     # (docs/results.md).
-    "hand_reach_low_noise": Row("HandReach, less exploration noise", "HandReach-v3", 50,
-                                flags={"random_eps": 0.1, "noise_eps": 0.1}),
+    "hand_reach_low_noise": Row(
+        "HandReach, less exploration noise", "HandReach-v3", 50, flags={"random_eps": 0.1, "noise_eps": 0.1}
+    ),
     "point_maze": Row("PointMaze_UMaze", "PointMaze_UMaze-v3", 50),
-    "hand_block_rotate_z": Row("HandManipulateBlockRotateZ, 60 minutes", "HandManipulateBlockRotateZ-v1",
-                               HAND_MANIPULATE_CAP),
+    "hand_block_rotate_z": Row(
+        "HandManipulateBlockRotateZ, 60 minutes", "HandManipulateBlockRotateZ-v1", HAND_MANIPULATE_CAP
+    ),
     "hand_egg_rotate": Row("HandManipulateEggRotate, 60 minutes", "HandManipulateEggRotate-v1", HAND_EGG_CAP),
     "ant_maze": Row("AntMaze_UMaze, 60 minutes", "AntMaze_UMaze-v5", ANT_MAZE_CAP),
     # The fast recipe (RECIPES["fast"] in her/config.py, docs/performance.md) on the faithful rows' tasks, with the
@@ -141,24 +197,40 @@ ROWS = {
     # FetchSlide's target is the mean of the last 10 epochs within 60 minutes: 280 epochs at the recipe's 12-13 s.
     "slide_fast": Row("FetchSlide, recipe fast, 60 minutes", "FetchSlide", 280, flags={"recipe": "fast"}),
     # The fast recipe's ablation: one ingredient taken out at a time.
-    "push_fast_uniform": Row("FetchPush, recipe fast with uniform replay", "FetchPush", 60,
-                             flags={"recipe": "fast", "replay_priority": "uniform"}),
-    "push_fast_256": Row("FetchPush, recipe fast with 3 x 256", "FetchPush", 60,
-                         flags={"recipe": "fast", "hidden": 256}),
+    "push_fast_uniform": Row(
+        "FetchPush, recipe fast with uniform replay",
+        "FetchPush",
+        60,
+        flags={"recipe": "fast", "replay_priority": "uniform"},
+    ),
+    "push_fast_256": Row(
+        "FetchPush, recipe fast with 3 x 256", "FetchPush", 60, flags={"recipe": "fast", "hidden": 256}
+    ),
     # A candidate ingredient, not (yet) in the recipe: half the reference's 40 updates per cycle.
-    "push_fast_nb20": Row("FetchPush, recipe fast with 20 updates a cycle", "FetchPush", 60,
-                          flags={"recipe": "fast", "n_batches": 20}),
-    "pick_and_place_fast_nb20": Row("FetchPickAndPlace, recipe fast with 20 updates a cycle", "FetchPickAndPlace", 150,
-                                    flags={"recipe": "fast", "n_batches": 20}),
-    "pick_and_place_demos_resets_fast": Row("FetchPickAndPlace, 100 demos + resets, recipe fast", "FetchPickAndPlace",
-                                            30, flags={"demo_reset_p": 0.5, "recipe": "fast"},
-                                            demos={"env": "FetchPickAndPlace", "num_episodes": 100, "seed": 0}),
+    "push_fast_nb20": Row(
+        "FetchPush, recipe fast with 20 updates a cycle", "FetchPush", 60, flags={"recipe": "fast", "n_batches": 20}
+    ),
+    "pick_and_place_fast_nb20": Row(
+        "FetchPickAndPlace, recipe fast with 20 updates a cycle",
+        "FetchPickAndPlace",
+        150,
+        flags={"recipe": "fast", "n_batches": 20},
+    ),
+    "pick_and_place_demos_resets_fast": Row(
+        "FetchPickAndPlace, 100 demos + resets, recipe fast",
+        "FetchPickAndPlace",
+        30,
+        flags={"demo_reset_p": 0.5, "recipe": "fast"},
+        demos={"env": "FetchPickAndPlace", "num_episodes": 100, "seed": 0},
+    ),
     # Its ablation: the demo preset's batches of 1,024 (128 demo rows) instead of the recipe's 512 (64).
-    "pick_and_place_demos_resets_fast_1024": Row("FetchPickAndPlace, 100 demos + resets, recipe fast with batches "
-                                                 "of 1,024", "FetchPickAndPlace", 30,
-                                                 flags={"demo_reset_p": 0.5, "recipe": "fast", "batch_size": 1024,
-                                                        "demo_batch_size": 128},
-                                                 demos={"env": "FetchPickAndPlace", "num_episodes": 100, "seed": 0}),
+    "pick_and_place_demos_resets_fast_1024": Row(
+        "FetchPickAndPlace, 100 demos + resets, recipe fast with batches of 1,024",
+        "FetchPickAndPlace",
+        30,
+        flags={"demo_reset_p": 0.5, "recipe": "fast", "batch_size": 1024, "demo_batch_size": 128},
+        demos={"env": "FetchPickAndPlace", "num_episodes": 100, "seed": 0},
+    ),
     # panda-gym (PyBullet), a suite this project did not write (docs/panda.md).
     # Without demos, the reference's defaults, one seed each in 30 minutes: what each task reaches against env steps,
     # beside the zoo's TQC+HER agents.
@@ -166,20 +238,31 @@ ROWS = {
     "panda_push": Row("PandaPush, 30 minutes", "PandaPush", PANDA_30_MINUTES),
     "panda_pick_and_place": Row("PandaPickAndPlace, 30 minutes", "PandaPickAndPlace", PANDA_30_MINUTES),
     "panda_slide": Row("PandaSlide, 30 minutes", "PandaSlide", PANDA_30_MINUTES),
-    "panda_pick_and_place_demos": Row("PandaPickAndPlace, 100 demos", "PandaPickAndPlace", 30,
-                                      demos={"env": "PandaPickAndPlace", "num_episodes": 100, "seed": 0}),
+    "panda_pick_and_place_demos": Row(
+        "PandaPickAndPlace, 100 demos",
+        "PandaPickAndPlace",
+        30,
+        demos={"env": "PandaPickAndPlace", "num_episodes": 100, "seed": 0},
+    ),
     # The same with half the training episodes started from demo states (PyBullet states, her/pybullet_state.py)
     # and the fast recipe's cheaper update: the two changes that cut FetchPickAndPlace's steps and minutes.
-    "panda_pick_and_place_demos_resets_fast": Row("PandaPickAndPlace, 100 demos + resets, recipe fast",
-                                                  "PandaPickAndPlace", 30,
-                                                  flags={"demo_reset_p": 0.5, "recipe": "fast"},
-                                                  demos={"env": "PandaPickAndPlace", "num_episodes": 100, "seed": 0}),
+    "panda_pick_and_place_demos_resets_fast": Row(
+        "PandaPickAndPlace, 100 demos + resets, recipe fast",
+        "PandaPickAndPlace",
+        30,
+        flags={"demo_reset_p": 0.5, "recipe": "fast"},
+        demos={"env": "PandaPickAndPlace", "num_episodes": 100, "seed": 0},
+    ),
     # PandaStack from demonstrations: the stacking recipe's demos (1,000 episodes of the expert acting through
     # noise 0.1) and no uniformly random actions, with panda-gym's own sparse reward (the recipe's step reward is
     # FetchStack's) and without resets to demo states (on FetchStack2 they made no difference).
-    "panda_stack_demos": Row("PandaStack, 1,000 noisy demos", "PandaStack", PANDA_STACK_CAP,
-                             flags={"random_eps": 0.0, "num_demo": 1000},
-                             demos={"env": "PandaStack", "num_episodes": 1000, "seed": 0, "noise": 0.1}),
+    "panda_stack_demos": Row(
+        "PandaStack, 1,000 noisy demos",
+        "PandaStack",
+        PANDA_STACK_CAP,
+        flags={"random_eps": 0.0, "num_demo": 1000},
+        demos={"env": "PandaStack", "num_episodes": 1000, "seed": 0, "noise": 0.1},
+    ),
 }
 
 
@@ -196,8 +279,19 @@ def make_demos(row: Row) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         d = row.demos
         assert d is not None
-        cmd = [sys.executable, "-m", "her.experts", "--env", d["env"],
-               "--num_episodes", str(d["num_episodes"]), "--seed", str(d["seed"]), "--output", str(path)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "her.experts",
+            "--env",
+            d["env"],
+            "--num_episodes",
+            str(d["num_episodes"]),
+            "--seed",
+            str(d["seed"]),
+            "--output",
+            str(path),
+        ]
         if d.get("noise"):
             cmd += ["--noise", str(d["noise"])]
         # The generator of this checkout (as for training), not whichever one the venv has installed.
@@ -211,11 +305,38 @@ def command(name: str, seed: int, results: Path = RESULTS, epochs: int | None = 
     if launcher is None:
         raise SystemExit("no mpirun found: install the project (pip install -e .), which brings Open MPI's")
     oversubscribe = ["--oversubscribe"] if row.workers > (os.cpu_count() or 1) else []
-    cmd = [launcher, "--allow-run-as-root", *oversubscribe, "-np", str(row.workers), sys.executable, "-m", "her.run",
-           "--env", row.env, "--num_env", "2", "--seed", str(seed), "--n_epochs", str(epochs or row.cap),
-           "--stop_success_rate", "0.9", "--stop_patience", "10", "--policy_save_interval", "0",
-           "--buffer_save_interval", "0", "--tensorboard", "0", "--tf_threads", str(TF_THREADS),
-           "--log_path", log_path(results / name / f"seed{seed}")]
+    cmd = [
+        launcher,
+        "--allow-run-as-root",
+        *oversubscribe,
+        "-np",
+        str(row.workers),
+        sys.executable,
+        "-m",
+        "her.run",
+        "--env",
+        row.env,
+        "--num_env",
+        "2",
+        "--seed",
+        str(seed),
+        "--n_epochs",
+        str(epochs or row.cap),
+        "--stop_success_rate",
+        "0.9",
+        "--stop_patience",
+        "10",
+        "--policy_save_interval",
+        "0",
+        "--buffer_save_interval",
+        "0",
+        "--tensorboard",
+        "0",
+        "--tf_threads",
+        str(TF_THREADS),
+        "--log_path",
+        log_path(results / name / f"seed{seed}"),
+    ]
     if row.demos:  # paths relative to the repository (runs start there), so params.json records no machine's
         cmd += ["--demo_file", str(make_demos(row).relative_to(ROOT))]
     for key, value in row.flags.items():
@@ -256,27 +377,43 @@ def repeat(name: str, seed: int, epochs: int) -> str:
         out = Path(tmp) / "run"
         launcher = mpi.mpirun()
         oversubscribe = ["--oversubscribe"] if params["mpi_size"] > (os.cpu_count() or 1) else []
-        cmd = [str(launcher), "--allow-run-as-root", *oversubscribe, "-np", str(params["mpi_size"]), sys.executable,
-               "-m", "her.run", "--config", str(folder / "params.json"), "--n_epochs", str(epochs), "--log_path",
-               str(out)]
+        cmd = [
+            str(launcher),
+            "--allow-run-as-root",
+            *oversubscribe,
+            "-np",
+            str(params["mpi_size"]),
+            sys.executable,
+            "-m",
+            "her.run",
+            "--config",
+            str(folder / "params.json"),
+            "--n_epochs",
+            str(epochs),
+            "--log_path",
+            str(out),
+        ]
         if "tf_threads" not in params:  # recorded before the key: the runs had the results machine's count
             cmd += ["--tf_threads", str(TF_THREADS)]
         print(" ".join(cmd), flush=True)
         finished = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.DEVNULL)
         if finished.returncode != 0:  # the run said why on stderr, above
-            raise SystemExit(f"error: the repeated run ended with exit code {finished.returncode}: see its error "
-                             "above")
+            raise SystemExit(f"error: the repeated run ended with exit code {finished.returncode}: see its error above")
         again = read_progress(out / "progress.csv")
         demos_now = json.loads((out / versions.FILE).read_text()).get("demo_sha256")
     if not (folder / versions.FILE).exists():
-        lines = [f"{folder} has no {versions.FILE} (the run predates version records): the code it ran at is "
-                 "unknown, so a difference below may come from changes since"]
+        lines = [
+            f"{folder} has no {versions.FILE} (the run predates version records): the code it ran at is "
+            "unknown, so a difference below may come from changes since"
+        ]
     else:
         lines = [versions.difference(folder) or f"versions: the same as the committed run's {versions.FILE}"]
         demos_then = json.loads((folder / versions.FILE).read_text()).get("demo_sha256")
         if demos_then and demos_now and demos_then != demos_now:
-            lines.append(f"the demo file differs from the one the run trained on (sha256 {demos_now[:12]}..., then "
-                         f"{demos_then[:12]}...): a difference below may come from it")
+            lines.append(
+                f"the demo file differs from the one the run trained on (sha256 {demos_now[:12]}..., then "
+                f"{demos_then[:12]}...): a difference below may come from it"
+            )
         elif demos_then and demos_now:
             lines.append("demo file: the same as the committed run's")
     for epoch, (old, new) in enumerate(zip(committed, again)):
@@ -293,6 +430,7 @@ def repeat(name: str, seed: int, epochs: int) -> str:
 
 # ---- the table ----
 
+
 def read_runs(name: str) -> list[tuple[dict, list[dict]]]:
     """(params, progress rows) of the row's finished runs: at the cap, or stopped early by the success rule."""
     return [(params, rows) for _, params, rows in finished_runs(name)]
@@ -308,8 +446,11 @@ def finished_runs(name: str) -> list[tuple[Path, dict, list[dict]]]:
         with open(folder / "progress.csv", newline="") as f:
             rows = [{k: float(v) for k, v in r.items() if v != ""} for r in csv.DictReader(f)]
         patience, target = params["stop_patience"], params["stop_success_rate"]
-        stopped = (target is not None and len(rows) >= patience
-                   and all(reaches(r["test/success_rate"], target) for r in rows[-patience:]))
+        stopped = (
+            target is not None
+            and len(rows) >= patience
+            and all(reaches(r["test/success_rate"], target) for r in rows[-patience:])
+        )
         if len(rows) >= params["n_epochs"] or stopped:
             runs.append((folder, params, rows))
         else:
@@ -336,8 +477,10 @@ def reach_cell(hits: list[tuple[float, float] | None], n: int) -> str:
         return f"not reached (0/{n})"
     steps = [h[0] / 1000 for h in got]
     minutes = [h[1] for h in got]
-    cell = (f"{median(steps):.0f}k ({min(steps):.0f}-{max(steps):.0f}k) steps, "
-            f"{median(minutes):.1f} ({min(minutes):.1f}-{max(minutes):.1f}) min")
+    cell = (
+        f"{median(steps):.0f}k ({min(steps):.0f}-{max(steps):.0f}k) steps, "
+        f"{median(minutes):.1f} ({min(minutes):.1f}-{max(minutes):.1f}) min"
+    )
     return cell if len(got) == n else f"{cell}; {len(got)}/{n} seeds"
 
 
@@ -353,8 +496,10 @@ def version_cell(folders: list[Path]) -> str:
 
 
 def table() -> str:
-    lines = ["| task | seeds | epochs (cap) | to 0.5 | to 0.9 | final success | workers on cores | versions recorded |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| task | seeds | epochs (cap) | to 0.5 | to 0.9 | final success | workers on cores | versions recorded |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for name, row in ROWS.items():
         found = finished_runs(name)
         runs = [(params, rows) for _, params, rows in found]
@@ -366,9 +511,11 @@ def table() -> str:
         finals = [final_success(rows) for _, rows in runs]
         to_half = reach_cell([first_reach(rows, 0.5) for _, rows in runs], n)
         to_09 = reach_cell([first_reach(rows, 0.9) for _, rows in runs], n)
-        lines.append(f"| {row.title} | {seeds} | {epochs} ({row.cap}) | {to_half} | {to_09} | "
-                     f"{median(finals):.2f} ({min(finals):.2f}-{max(finals):.2f}) | "
-                     f"{runs[0][0]['mpi_size']} on {CORES} | {version_cell([folder for folder, _, _ in found])} |")
+        lines.append(
+            f"| {row.title} | {seeds} | {epochs} ({row.cap}) | {to_half} | {to_09} | "
+            f"{median(finals):.2f} ({min(finals):.2f}-{max(finals):.2f}) | "
+            f"{runs[0][0]['mpi_size']} on {CORES} | {version_cell([folder for folder, _, _ in found])} |"
+        )
     return "\n".join(lines)
 
 
@@ -389,8 +536,9 @@ def windows(names: list[str], pairs: list[tuple[float, float]]) -> str:
     for name in names:
         for params, rows in read_runs(name):
             means = [window_mean(rows, low, high) for low, high in pairs]
-            lines.append(f"{name}/seed{params['seed']} | "
-                         + " | ".join("-" if m is None else f"{m:.2f}" for m in means))
+            lines.append(
+                f"{name}/seed{params['seed']} | " + " | ".join("-" if m is None else f"{m:.2f}" for m in means)
+            )
     return "\n".join(lines)
 
 
@@ -415,14 +563,19 @@ def keep_median_policy(name: str) -> Path | None:
 
 
 # Policies kept beside the rows' median ones: the best of all runs of several rows (the best epoch of any seed).
-BEST_POLICIES = {"stack2_best_policy.npz": ["stack2", "stack2_demos", "stack2_demos_resets", "stack2_recipe"],
-                 "stack3_best_policy.npz": ["stack3_recipe"]}
+BEST_POLICIES = {
+    "stack2_best_policy.npz": ["stack2", "stack2_demos", "stack2_demos_resets", "stack2_recipe"],
+    "stack3_best_policy.npz": ["stack3_recipe"],
+}
 
 
 def keep_best_policy(file: str) -> Path | None:
     """Copy the policy_best.npz with the highest test success among the runs of ``BEST_POLICIES[file]``."""
-    found = [(max(r["test/success_rate"] for r in rows), RESULTS / name / f"seed{params['seed']}" / "policy_best.npz")
-             for name in BEST_POLICIES[file] for params, rows in read_runs(name)]
+    found = [
+        (max(r["test/success_rate"] for r in rows), RESULTS / name / f"seed{params['seed']}" / "policy_best.npz")
+        for name in BEST_POLICIES[file]
+        for params, rows in read_runs(name)
+    ]
     found = [(success, path) for success, path in found if path.exists()]
     if not found:
         return None
@@ -458,8 +611,10 @@ def write_tables(text: str) -> None:
 # Published points to draw beside a row's curve: (epoch, test success, label). Read by eye from figures or quoted
 # from a maintainer ("Against the published figures" in docs/results.md names the sources); not data.
 REFERENCE_POINTS = {
-    "push_19_workers": {"baselines maintainer, 19 CPUs (issue #591)": [(0, 0.06), (9, 0.89), (19, 1.0)],
-                        "Plappert et al. 2018, Fig. 3, read by eye": [(9, 0.9)]},
+    "push_19_workers": {
+        "baselines maintainer, 19 CPUs (issue #591)": [(0, 0.06), (9, 0.89), (19, 1.0)],
+        "Plappert et al. 2018, Fig. 3, read by eye": [(9, 0.9)],
+    },
 }
 
 
@@ -469,8 +624,12 @@ def success_curves(runs: list[tuple[dict, list[dict]]]) -> tuple[np.ndarray, np.
     A run that stopped early held >= 0.9 for its last epochs: its last value is carried forward.
     """
     length = max(len(rows) for _, rows in runs)
-    curves = np.array([[r["test/success_rate"] for r in rows] + [rows[-1]["test/success_rate"]] * (length - len(rows))
-                       for _, rows in runs])
+    curves = np.array(
+        [
+            [r["test/success_rate"] for r in rows] + [rows[-1]["test/success_rate"]] * (length - len(rows))
+            for _, rows in runs
+        ]
+    )
     return runs[0][1][0]["total/env_steps"] * np.arange(1, length + 1), curves
 
 
@@ -507,32 +666,73 @@ def plot(name: str) -> Path | None:
 # "steps" (env steps), or "steps+minutes" for a second panel against wall minutes, where recipes of different
 # update costs compare.
 COMPARISONS = {
-    "stack2_compared": ("FetchStack2: demos, resets, the stack recipe",
-                        ["stack2", "stack2_demos", "stack2_demos_resets", "stack2_recipe"], "linear", "steps"),
-    "stack2_ablations_compared": ("FetchStack2: the stack recipe without one ingredient",
-                                  ["stack2_recipe", "stack2_recipe_no_bc", "stack2_recipe_no_q_filter",
-                                   "stack2_recipe_no_resets", "stack2_recipe_sparse", "stack2_recipe_no_demos"],
-                                  "linear", "steps"),
-    "pick_and_place_resets_compared": ("FetchPickAndPlace: resets to demo states",
-                                       ["pick_and_place_demos", "pick_and_place_demos_resets"], "linear", "steps"),
-    "pick_and_place_compared": ("FetchPickAndPlace: with and without demos",
-                                ["pick_and_place", "pick_and_place_demos", "pick_and_place_noisy_demos",
-                                 "pick_and_place_demos_resets"], "log", "steps"),
-    "slide_compared": ("FetchSlide: with and without demos",
-                       ["slide", "slide_demos", "slide_demos_50", "slide_demo_preset"], "log", "steps"),
-    "push_recipes_compared": ("FetchPush: the faithful and the fast recipe",
-                              ["push", "push_fast", "push_fast_uniform", "push_fast_256"], "linear", "steps+minutes"),
-    "pick_and_place_fast_compared": ("FetchPickAndPlace without demos: both recipes",
-                                     ["pick_and_place", "pick_and_place_fast"],
-                                     "linear", "steps+minutes"),
-    "pick_and_place_recipes_compared": ("FetchPickAndPlace, 100 demos + resets: both recipes",
-                                        ["pick_and_place_demos_resets", "pick_and_place_demos_resets_fast",
-                                         "pick_and_place_demos_resets_fast_1024"],
-                                        "linear", "steps+minutes"),
-    "slide_recipes_compared": ("FetchSlide: the faithful and the fast recipe", ["slide", "slide_fast"],
-                               "linear", "steps+minutes"),
-    "hand_reach_compared": ("HandReach: the reference's exploration noise and less",
-                            ["hand_reach", "hand_reach_low_noise"], "linear", "steps"),
+    "stack2_compared": (
+        "FetchStack2: demos, resets, the stack recipe",
+        ["stack2", "stack2_demos", "stack2_demos_resets", "stack2_recipe"],
+        "linear",
+        "steps",
+    ),
+    "stack2_ablations_compared": (
+        "FetchStack2: the stack recipe without one ingredient",
+        [
+            "stack2_recipe",
+            "stack2_recipe_no_bc",
+            "stack2_recipe_no_q_filter",
+            "stack2_recipe_no_resets",
+            "stack2_recipe_sparse",
+            "stack2_recipe_no_demos",
+        ],
+        "linear",
+        "steps",
+    ),
+    "pick_and_place_resets_compared": (
+        "FetchPickAndPlace: resets to demo states",
+        ["pick_and_place_demos", "pick_and_place_demos_resets"],
+        "linear",
+        "steps",
+    ),
+    "pick_and_place_compared": (
+        "FetchPickAndPlace: with and without demos",
+        ["pick_and_place", "pick_and_place_demos", "pick_and_place_noisy_demos", "pick_and_place_demos_resets"],
+        "log",
+        "steps",
+    ),
+    "slide_compared": (
+        "FetchSlide: with and without demos",
+        ["slide", "slide_demos", "slide_demos_50", "slide_demo_preset"],
+        "log",
+        "steps",
+    ),
+    "push_recipes_compared": (
+        "FetchPush: the faithful and the fast recipe",
+        ["push", "push_fast", "push_fast_uniform", "push_fast_256"],
+        "linear",
+        "steps+minutes",
+    ),
+    "pick_and_place_fast_compared": (
+        "FetchPickAndPlace without demos: both recipes",
+        ["pick_and_place", "pick_and_place_fast"],
+        "linear",
+        "steps+minutes",
+    ),
+    "pick_and_place_recipes_compared": (
+        "FetchPickAndPlace, 100 demos + resets: both recipes",
+        ["pick_and_place_demos_resets", "pick_and_place_demos_resets_fast", "pick_and_place_demos_resets_fast_1024"],
+        "linear",
+        "steps+minutes",
+    ),
+    "slide_recipes_compared": (
+        "FetchSlide: the faithful and the fast recipe",
+        ["slide", "slide_fast"],
+        "linear",
+        "steps+minutes",
+    ),
+    "hand_reach_compared": (
+        "HandReach: the reference's exploration noise and less",
+        ["hand_reach", "hand_reach_low_noise"],
+        "linear",
+        "steps",
+    ),
 }
 
 
@@ -562,8 +762,9 @@ def plot_comparison(name: str) -> Path | None:
 
     title, rows, xscale, axes = COMPARISONS[name]
     with_minutes = axes == "steps+minutes"
-    fig, panels = plt.subplots(1, 2 if with_minutes else 1, figsize=(10, 3.6) if with_minutes else (5.5, 3.4),
-                               squeeze=False)
+    fig, panels = plt.subplots(
+        1, 2 if with_minutes else 1, figsize=(10, 3.6) if with_minutes else (5.5, 3.4), squeeze=False
+    )
     drawn = 0
     for row in rows:
         runs = read_runs(row)
@@ -571,7 +772,7 @@ def plot_comparison(name: str) -> Path | None:
             continue
         steps, curves = success_curves(runs)
         seeds = f"{len(runs)} seeds" if len(runs) > 1 else "1 seed"
-        line, = panels[0, 0].plot(steps, quartiles(curves, axis=0)[1], label=f"{ROWS[row].title} ({seeds})")
+        (line,) = panels[0, 0].plot(steps, quartiles(curves, axis=0)[1], label=f"{ROWS[row].title} ({seeds})")
         if with_minutes:
             minutes, by_time = minute_curves(runs)
             panels[0, 1].plot(minutes, np.nanmedian(by_time, axis=0), color=line.get_color())
@@ -579,11 +780,17 @@ def plot_comparison(name: str) -> Path | None:
     if not drawn:
         plt.close(fig)
         return None
-    panels[0, 0].set(title=title, xlabel="env steps (all workers)", ylabel="median test success rate",
-                     ylim=(-0.02, 1.02), xscale=xscale)
+    panels[0, 0].set(
+        title=title,
+        xlabel="env steps (all workers)",
+        ylabel="median test success rate",
+        ylim=(-0.02, 1.02),
+        xscale=xscale,
+    )
     if with_minutes:
-        panels[0, 1].set(title="the same runs against wall time", xlabel="wall minutes (2 workers on 2 cores)",
-                         ylim=(-0.02, 1.02))
+        panels[0, 1].set(
+            title="the same runs against wall time", xlabel="wall minutes (2 workers on 2 cores)", ylim=(-0.02, 1.02)
+        )
     fig.tight_layout()
     # Below the panels: row titles are long, and inside a panel the legend hid curves or spilt over its edge.
     fig.legend(loc="upper center", bbox_to_anchor=(0.5, 0.0), fontsize=8, frameon=False)
@@ -599,25 +806,42 @@ def main(argv: list[str] | None = None) -> None:
     p_run = sub.add_parser("run", help="train the seeds of a row that have no progress.csv yet")
     p_run.add_argument("row", choices=list(ROWS))
     p_run.add_argument("--seeds", type=int, nargs="+", default=[100, 101, 102])
-    p_run.add_argument("--out", type=Path, default=RESULTS,
-                       help="results folder to train into (default: the committed one, where finished seeds are "
-                            "skipped); e.g. --out runs/repeat to repeat a committed row beside it")
-    p_run.add_argument("--epochs", type=int, default=None,
-                       help="train at most this many epochs instead of the row's cap: a quick check of the setup")
-    p_table = sub.add_parser("table", help="print the results table, write one plot per row and keep the median "
-                                            "seeds' policies")
-    p_table.add_argument("--write", action="store_true",
-                         help="also put the table into docs/results.md and its summary into README.md")
-    p_repeat = sub.add_parser("repeat", help="re-run the first epochs of a committed run from its params.json and "
-                                              "say whether every logged number matches")
+    p_run.add_argument(
+        "--out",
+        type=Path,
+        default=RESULTS,
+        help="results folder to train into (default: the committed one, where finished seeds are "
+        "skipped); e.g. --out runs/repeat to repeat a committed row beside it",
+    )
+    p_run.add_argument(
+        "--epochs",
+        type=int,
+        default=None,
+        help="train at most this many epochs instead of the row's cap: a quick check of the setup",
+    )
+    p_table = sub.add_parser(
+        "table", help="print the results table, write one plot per row and keep the median seeds' policies"
+    )
+    p_table.add_argument(
+        "--write", action="store_true", help="also put the table into docs/results.md and its summary into README.md"
+    )
+    p_repeat = sub.add_parser(
+        "repeat",
+        help="re-run the first epochs of a committed run from its params.json and "
+        "say whether every logged number matches",
+    )
     p_repeat.add_argument("row", choices=list(ROWS))
     p_repeat.add_argument("--seed", type=int, required=True)
     p_repeat.add_argument("--epochs", type=int, default=2)
     p_window = sub.add_parser("window", help="each seed's mean test success over windows of env steps")
     p_window.add_argument("rows", nargs="+", choices=list(ROWS))
-    p_window.add_argument("--steps", type=float, nargs="+", required=True,
-                          help="pairs of env steps: low high [low high ...]; a window holds the epochs ending "
-                               "after low, up to high")
+    p_window.add_argument(
+        "--steps",
+        type=float,
+        nargs="+",
+        required=True,
+        help="pairs of env steps: low high [low high ...]; a window holds the epochs ending after low, up to high",
+    )
     args = parser.parse_args(argv)
     if args.cmd == "run":
         if args.epochs is not None and args.epochs < 1:

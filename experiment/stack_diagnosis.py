@@ -14,18 +14,22 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from collections.abc import Callable
 
 import numpy as np
 
-from her.fetch_experts import StackExpert
 from her import atomic
+from her.fetch_experts import StackExpert
 from her.logger import read_progress
 
-PANELS = [("test/success_rate", "test success"), ("test/placed_0", "test: block 0 in place"),
-          ("train/success_rate", "training episodes' success"), ("demo/q_filter_pass", "Q-filter pass rate")]
+PANELS = [
+    ("test/success_rate", "test success"),
+    ("test/placed_0", "test: block 0 in place"),
+    ("train/success_rate", "training episodes' success"),
+    ("demo/q_filter_pass", "Q-filter pass rate"),
+]
 
 
 def running_mean(values: np.ndarray, n: int = 5) -> np.ndarray:
@@ -50,8 +54,9 @@ def figure(args: argparse.Namespace) -> int:
         steps = np.array([r["total/env_steps"] for r in rows]) / 1e3
         for ax, (key, _) in zip(axes.flat, PANELS):
             if key in rows[0]:
-                ax.plot(steps, running_mean(np.array([r[key] for r in rows], dtype=float)), color=f"C{i}",
-                        label=folder.name)  # one colour per run in every panel
+                ax.plot(
+                    steps, running_mean(np.array([r[key] for r in rows], dtype=float)), color=f"C{i}", label=folder.name
+                )  # one colour per run in every panel
     for ax, (_, title) in zip(axes.flat, PANELS):
         ax.set(title=title, ylim=(-0.02, 1.02))
         ax.grid(alpha=0.3)
@@ -88,8 +93,7 @@ def exploration(args: argparse.Namespace) -> int:
 
     env_id = resolve_env_id(args.env)
     print("noise_eps random_eps | success | blocks placed")
-    for noise_eps, random_eps in [(0.0, 0.0), (0.1, 0.0), (0.2, 0.0), (0.0, 0.03), (0.0, 0.1), (0.1, 0.1),
-                                  (0.2, 0.3)]:
+    for noise_eps, random_eps in [(0.0, 0.0), (0.1, 0.0), (0.2, 0.0), (0.0, 0.03), (0.0, 0.1), (0.1, 0.1), (0.2, 0.3)]:
         rng = np.random.default_rng(args.seed)
 
         def act(obs: dict, expert: Any, noise_eps=noise_eps, random_eps=random_eps, rng=rng) -> np.ndarray:
@@ -98,8 +102,11 @@ def exploration(args: argparse.Namespace) -> int:
 
         finals = expert_rollouts(env_id, args.episodes, args.seed, act)
         placed = np.mean([info["placed"] for info in finals], axis=0)
-        print(f"{noise_eps:9} {random_eps:10} | {np.mean([i['is_success'] for i in finals]):7.2f} | "
-              f"{' '.join(f'{p:.2f}' for p in placed)}", flush=True)
+        print(
+            f"{noise_eps:9} {random_eps:10} | {np.mean([i['is_success'] for i in finals]):7.2f} | "
+            f"{' '.join(f'{p:.2f}' for p in placed)}",
+            flush=True,
+        )
     return 0
 
 
@@ -118,9 +125,11 @@ def shift(args: argparse.Namespace) -> int:
     finals = expert_rollouts(policy.env_id, args.episodes, args.seed, act)
     per_episode = np.array(errors).reshape(len(finals), -1).mean(axis=1)
     success = np.array([bool(info["is_success"]) for info in finals])
-    print(f"success {success.mean():.2f} over {len(finals)} episodes; mean |actor - expert| per action dimension on "
-          f"the actor's own states: {per_episode[success].mean() if success.any() else float('nan'):.3f} in "
-          f"successful episodes, {per_episode[~success].mean() if (~success).any() else float('nan'):.3f} in failed")
+    print(
+        f"success {success.mean():.2f} over {len(finals)} episodes; mean |actor - expert| per action dimension on "
+        f"the actor's own states: {per_episode[success].mean() if success.any() else float('nan'):.3f} in "
+        f"successful episodes, {per_episode[~success].mean() if (~success).any() else float('nan'):.3f} in failed"
+    )
     return 0
 
 
@@ -144,9 +153,11 @@ def q_filter(args: argparse.Namespace) -> int:
     print(f"all steps: pass {passed.mean():.2f}, |actor - demo| {gap.mean():.3f}")
     for k in range(n + 1):
         m = stage == k
-        print(f"{k} block(s) in place ({m.mean():.2f} of the steps): pass {passed[m].mean():.2f}, "
-              f"|actor - demo| {gap[m].mean():.3f}, Q(demo action) {q_demo[m].mean():.1f}, "
-              f"Q(actor's) {q_actor[m].mean():.1f}")
+        print(
+            f"{k} block(s) in place ({m.mean():.2f} of the steps): pass {passed[m].mean():.2f}, "
+            f"|actor - demo| {gap[m].mean():.3f}, Q(demo action) {q_demo[m].mean():.1f}, "
+            f"Q(actor's) {q_actor[m].mean():.1f}"
+        )
     return 0
 
 

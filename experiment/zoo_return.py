@@ -16,7 +16,6 @@ import sys
 
 import numpy as np
 
-
 CUBE = 0.04  # panda-gym's cube edge
 
 
@@ -58,9 +57,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=1000, help="episode i resets with seed + i")
     args = p.parse_args(argv)
     returns, final, standing = play(args.policy, args.episodes, args.seed)
-    print(f"{args.episodes} episodes: zoo-style mean return {returns.mean():.2f} +- {returns.std():.2f}; "
-          f"success after the last step {final.mean():.2f}; standing (success, gripper clear) "
-          + ("n/a (no cube)" if np.isnan(standing).all() else f"{standing.mean():.2f}"))
+    print(
+        f"{args.episodes} episodes: zoo-style mean return {returns.mean():.2f} +- {returns.std():.2f}; "
+        f"success after the last step {final.mean():.2f}; standing (success, gripper clear) "
+        + ("n/a (no cube)" if np.isnan(standing).all() else f"{standing.mean():.2f}")
+    )
     return 0
 
 

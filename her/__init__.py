@@ -11,14 +11,21 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from her.api import Run, learn, resume
     from her.callbacks import Callback
-    from her.versions import __version__ as __version__, version
+    from her.versions import __version__ as __version__
+    from her.versions import version
 
 __all__ = ["Callback", "Run", "learn", "resume", "version"]
 
 # The public names of her.api, her.callbacks and her.versions, imported when first used (PEP 562). The version
 # lives in her.versions, so that no module of the package imports the package, which names her.api.
-_LAZY = {"learn": "her.api", "resume": "her.api", "Run": "her.api", "Callback": "her.callbacks",
-         "version": "her.versions", "__version__": "her.versions"}
+_LAZY = {
+    "learn": "her.api",
+    "resume": "her.api",
+    "Run": "her.api",
+    "Callback": "her.callbacks",
+    "version": "her.versions",
+    "__version__": "her.versions",
+}
 
 
 def __getattr__(name: str) -> Any:
@@ -31,4 +38,3 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted([*globals(), *_LAZY])  # the lazy names too, for completion in notebooks
-

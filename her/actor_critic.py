@@ -24,8 +24,7 @@ class MLP(tf.Module):
     """Dense layers ``sizes[0] -> ... -> sizes[-1]`` with ReLU between them (after a LayerNorm if ``layer_norm``)
     and a linear output."""
 
-    def __init__(self, sizes: list[int], rng: np.random.Generator, name: str | None = None,
-                 layer_norm: bool = False):
+    def __init__(self, sizes: list[int], rng: np.random.Generator, name: str | None = None, layer_norm: bool = False):
         super().__init__(name=name)
         self.kernels = []
         self.biases = []
@@ -66,8 +65,18 @@ class MLP(tf.Module):
 class Actor(tf.Module):
     """pi(o, g) = max_u * tanh(MLP([o_n, g_n])) on normalised inputs."""
 
-    def __init__(self, dim_o: int, dim_g: int, dim_u: int, hidden: int, layers: int, max_u: float,
-                 rng: np.random.Generator, name: str = "actor", layer_norm: bool = False):
+    def __init__(
+        self,
+        dim_o: int,
+        dim_g: int,
+        dim_u: int,
+        hidden: int,
+        layers: int,
+        max_u: float,
+        rng: np.random.Generator,
+        name: str = "actor",
+        layer_norm: bool = False,
+    ):
         super().__init__(name=name)
         self.max_u = max_u
         self.net = MLP([dim_o + dim_g] + [hidden] * layers + [dim_u], rng, layer_norm=layer_norm)
@@ -83,8 +92,18 @@ class Actor(tf.Module):
 class Critic(tf.Module):
     """Q(o, g, u) = MLP([o_n, g_n, u / max_u]) on normalised o, g: (batch, 1)."""
 
-    def __init__(self, dim_o: int, dim_g: int, dim_u: int, hidden: int, layers: int, max_u: float,
-                 rng: np.random.Generator, name: str = "critic", layer_norm: bool = False):
+    def __init__(
+        self,
+        dim_o: int,
+        dim_g: int,
+        dim_u: int,
+        hidden: int,
+        layers: int,
+        max_u: float,
+        rng: np.random.Generator,
+        name: str = "critic",
+        layer_norm: bool = False,
+    ):
         super().__init__(name=name)
         self.max_u = max_u
         self.net = MLP([dim_o + dim_g + dim_u] + [hidden] * layers + [1], rng, layer_norm=layer_norm)

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from collections.abc import Callable
 
 from her import config as cfg
 from her import mpi
@@ -67,10 +67,19 @@ class Run:
         return f"Run({self.config.env_id}, {len(self.rows)} epochs{last}, {self.log_dir})"
 
 
-def learn(env: str | None = None, *, total_timesteps: float | None = None, n_epochs: int | None = None,
-          seed: int | None = None, demo_file: PathLike | None = None, load_path: PathLike | None = None,
-          log_path: PathLike | None = None, config: PathLike | None = None, callback: Callbacks = None,
-          **params: Any) -> Run:
+def learn(
+    env: str | None = None,
+    *,
+    total_timesteps: float | None = None,
+    n_epochs: int | None = None,
+    seed: int | None = None,
+    demo_file: PathLike | None = None,
+    load_path: PathLike | None = None,
+    log_path: PathLike | None = None,
+    config: PathLike | None = None,
+    callback: Callbacks = None,
+    **params: Any,
+) -> Run:
     """Train as ``python -m her.run --env ENV --key value ...`` does; returns the finished ``Run``.
 
     ``env``: a task (``FetchPush``) or a gymnasium id. ``total_timesteps`` (the reference's name for
@@ -83,8 +92,14 @@ def learn(env: str | None = None, *, total_timesteps: float | None = None, n_epo
     when training cannot go on, each with the command line's one-line message; an exception of a callback is
     raised as it is. Two calls in one process train independently: each equals a fresh process of its seed.
     """
-    named = {"env": env, "n_epochs": n_epochs, "seed": seed, "demo_file": demo_file, "load_path": load_path,
-             "log_path": log_path}
+    named = {
+        "env": env,
+        "n_epochs": n_epochs,
+        "seed": seed,
+        "demo_file": demo_file,
+        "load_path": load_path,
+        "log_path": log_path,
+    }
     user = {**{key: value for key, value in named.items() if value is not None}, **params}
     if total_timesteps is not None:
         if "num_timesteps" in params:
@@ -106,8 +121,14 @@ def learn(env: str | None = None, *, total_timesteps: float | None = None, n_epo
     return Run(built, rows)
 
 
-def resume(log_path: PathLike, *, n_epochs: int | None = None, demo_file: PathLike | None = None,
-           load_path: PathLike | None = None, callback: Callbacks = None) -> Run:
+def resume(
+    log_path: PathLike,
+    *,
+    n_epochs: int | None = None,
+    demo_file: PathLike | None = None,
+    load_path: PathLike | None = None,
+    callback: Callbacks = None,
+) -> Run:
     """Continue the run in ``log_path`` from its last committed epoch, as ``python -m her.run --resume`` does.
 
     ``n_epochs`` trains it longer (epochs in all, not more epochs); ``demo_file`` and ``load_path`` name files
@@ -127,13 +148,17 @@ def resume(log_path: PathLike, *, n_epochs: int | None = None, demo_file: PathLi
     import_tensorflow_quietly()
     from her import train
 
-    rows = _on_every_rank(comm, callbacks, lambda: train.resume(log_dir, epochs, comm, demo_file=demos,
-                                                                load_path=policy, callbacks=callbacks))
+    rows = _on_every_rank(
+        comm,
+        callbacks,
+        lambda: train.resume(log_dir, epochs, comm, demo_file=demos, load_path=policy, callbacks=callbacks),
+    )
     return Run(resume_config(log_dir, epochs, comm.size, demos, policy), rows)
 
 
-def _on_every_rank(comm: mpi.SingleProcess | mpi.MPIComm, callbacks: EpochCallbacks,
-                   training: Callable[[], list[dict[str, float]]]) -> list[dict[str, float]]:
+def _on_every_rank(
+    comm: mpi.SingleProcess | mpi.MPIComm, callbacks: EpochCallbacks, training: Callable[[], list[dict[str, float]]]
+) -> list[dict[str, float]]:
     """Rank 0's rows on every rank; a failure of one rank alone stops the whole job, as the command line does."""
     try:
         rows = training()

@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 import tempfile
 import zipfile
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO
-from collections.abc import Callable, Mapping
 
 import numpy as np
 
@@ -65,6 +65,7 @@ def savez(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], compresslev
 
     Level 1 compresses simulation arrays about as well as numpy's default level at several times its speed.
     """
+
     def write(f: IO[bytes]) -> None:
         mode = zipfile.ZIP_STORED if compresslevel is None else zipfile.ZIP_DEFLATED
         with zipfile.ZipFile(f, "w", mode, compresslevel=compresslevel, allowZip64=True) as archive:
@@ -86,7 +87,7 @@ def write_npy(f: IO[bytes], array: np.ndarray, chunk_bytes: int = 1 << 20) -> No
     np.lib.format.write_array_header_1_0(f, np.lib.format.header_data_from_array_1_0(array))
     data = memoryview(array.reshape(-1).view(np.uint8).data)
     for start in range(0, len(data), chunk_bytes):
-        f.write(data[start:start + chunk_bytes])
+        f.write(data[start : start + chunk_bytes])
 
 
 def remove_stale_temporaries(folder: str | os.PathLike, owned: Callable[[str], bool]) -> None:

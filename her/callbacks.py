@@ -74,6 +74,7 @@ class EpochCallbacks:
             raise error
         for rank, (_, failure) in enumerate(verdicts):
             if failure is not None:
-                raise CallbackError(f"the callback raised {failure} on MPI rank {rank}: the run stops after its last "
-                                    "committed epoch")
+                raise CallbackError(
+                    f"the callback raised {failure} on MPI rank {rank}: the run stops after its last committed epoch"
+                )
         return any(verdict for verdict, _ in verdicts)

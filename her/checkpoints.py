@@ -32,9 +32,9 @@ import json
 import os
 import re
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-from collections.abc import Mapping
 
 import numpy as np
 
@@ -62,8 +62,11 @@ def committed(log_dir: str | Path) -> list[tuple[int, Path]]:
     if not folder.is_dir():
         return []
     # A commit renames a complete folder, so one without rank 0's state is not a checkpoint (an empty stray one).
-    found = [(int(m.group(1)), p) for p in folder.iterdir()
-             if (m := _NAME.match(p.name)) and (p / "state_rank0.npz").is_file()]
+    found = [
+        (int(m.group(1)), p)
+        for p in folder.iterdir()
+        if (m := _NAME.match(p.name)) and (p / "state_rank0.npz").is_file()
+    ]
     return sorted(found)
 
 
@@ -73,8 +76,11 @@ def without_state(log_dir: str | Path, after: int = -1) -> list[Path]:
     folder = Path(log_dir) / FOLDER
     if not folder.is_dir():
         return []
-    found = [(int(m.group(1)), p) for p in folder.iterdir()
-             if (m := _NAME.match(p.name)) and int(m.group(1)) > after and not (p / "state_rank0.npz").is_file()]
+    found = [
+        (int(m.group(1)), p)
+        for p in folder.iterdir()
+        if (m := _NAME.match(p.name)) and int(m.group(1)) > after and not (p / "state_rank0.npz").is_file()
+    ]
     return [p for _, p in sorted(found)]
 
 
@@ -146,6 +152,7 @@ def link_or_copy(source: Path, dest: Path) -> None:
 
 # ---- the files of one checkpoint ----
 
+
 def save_state(path: Path, arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any]) -> None:
     atomic.savez(path, {**arrays, "meta": np.array(json.dumps({"format": STATE_FORMAT, **meta}))})
 
@@ -169,6 +176,7 @@ def read_buffer(path: Path) -> tuple[dict[str, np.ndarray], int]:
 
 
 # ---- one run per folder ----
+
 
 class RunLock:
     """An exclusive lock on a log folder, held by the process that writes it until the run ends.
@@ -255,8 +263,10 @@ class RunLock:
             return False
 
     def in_use(self, holder: str) -> RunInUseError:
-        return RunInUseError(f"log folder {self.log_dir} is in use by another run ({holder}): wait for it to end, "
-                             "or choose another --log_path")
+        return RunInUseError(
+            f"log folder {self.log_dir} is in use by another run ({holder}): wait for it to end, "
+            "or choose another --log_path"
+        )
 
     def release(self) -> None:
         for fd in (self._fd, self._dir_fd):

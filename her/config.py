@@ -16,9 +16,9 @@ import os
 import sys
 import time
 import typing
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from collections.abc import Iterable, Mapping
 
 from her import envs
 from her.errors import UserError
@@ -70,10 +70,13 @@ class Config:
     # --- task and run
     env: str = _opt("FetchReach", f"task: {', '.join(envs.TASKS)}, or a gymnasium id")
     # --- the user's own envs (recorded, so that --resume and --play make the same env)
-    gym_packages: str = _opt("", "modules to import first, so that the envs they register can be named by --env "
-                                 "(space- or comma-separated)")
-    env_kwargs: str = _opt("", "keyword arguments for gym.make: key=value ... (values read as Python literals, else "
-                               "strings) or a JSON object")
+    gym_packages: str = _opt(
+        "", "modules to import first, so that the envs they register can be named by --env (space- or comma-separated)"
+    )
+    env_kwargs: str = _opt(
+        "",
+        "keyword arguments for gym.make: key=value ... (values read as Python literals, else strings) or a JSON object",
+    )
     seed: int = _opt(0, "random seed; rank r of an MPI job uses seed + 1_000_000*r")
     num_timesteps: float | None = _opt(
         None, "env steps per worker; n_epochs = num_timesteps // n_cycles // T // rollout_batch_size"
@@ -92,16 +95,25 @@ class Config:
     )
     stop_patience: int = _opt(10, "epochs in a row at stop_success_rate that end a run early")
     tensorboard: bool = _opt(True, "also write every logged scalar as TensorBoard events into the log folder")
-    tf_threads: int = _opt(0, "TensorFlow threads per worker; 0: its share of the host's cores. Results pin the count "
-                              "they ran with, so that a machine with more cores repeats them")
+    tf_threads: int = _opt(
+        0,
+        "TensorFlow threads per worker; 0: its share of the host's cores. Results pin the count "
+        "they ran with, so that a machine with more cores repeats them",
+    )
     # --- DDPG
     layers: int = _opt(3, "hidden layers of actor and critic")
     hidden: int = _opt(256, "units per hidden layer")
-    layer_norm: bool = _opt(False, "LayerNorm, with a learned scale and offset, on every hidden layer of actor and "
-                                   "critic before its ReLU (not in the reference)")
+    layer_norm: bool = _opt(
+        False,
+        "LayerNorm, with a learned scale and offset, on every hidden layer of actor and "
+        "critic before its ReLU (not in the reference)",
+    )
     learner: str = _opt("ddpg", f"what trains: {_choices(LEARNERS)}")
-    target_noise: float = _opt(0.0, "twin learner: std of the Gaussian noise on the target actor's action, as a "
-                                    "fraction of max_u (TD3's target-policy smoothing: 0.2)")
+    target_noise: float = _opt(
+        0.0,
+        "twin learner: std of the Gaussian noise on the target actor's action, as a "
+        "fraction of max_u (TD3's target-policy smoothing: 0.2)",
+    )
     target_noise_clip: float = _opt(0.5, "twin learner: the target noise is clipped to +-this fraction of max_u")
     Q_lr: float = _opt(1e-3, "critic Adam learning rate")
     pi_lr: float = _opt(1e-3, "actor Adam learning rate")
@@ -113,8 +125,10 @@ class Config:
     norm_eps: float = _opt(0.01, "floor of the normaliser's standard deviation")
     norm_clip: float = _opt(5.0, "normalised inputs are clipped to +-norm_clip")
     gamma: float | None = _opt(None, "discount; default 1 - 1/T (0.98 on Fetch)")
-    clip_return: bool = _opt(True, "clip critic targets to [lowest reward/(1-gamma), 0], i.e. [-1/(1-gamma), 0] "
-                                   "on Fetch; if false to (-inf, 0]")
+    clip_return: bool = _opt(
+        True,
+        "clip critic targets to [lowest reward/(1-gamma), 0], i.e. [-1/(1-gamma), 0] on Fetch; if false to (-inf, 0]",
+    )
     # --- training loop
     n_cycles: int = _opt(50, "cycles per epoch (10 on FetchReach)")
     n_batches: int = _opt(40, "gradient steps per cycle")
@@ -125,15 +139,17 @@ class Config:
     noise_eps: float = _opt(0.2, "std of the Gaussian action noise, as a fraction of max_u")
     # --- HER
     replay_strategy: str = _opt(
-        "future", f"HER goal selection (HER paper 4.5), one of {', '.join(map(repr, STRATEGIES))}; 'none' relabels "
-        "nothing (plain DDPG)"
+        "future",
+        f"HER goal selection (HER paper 4.5), one of {', '.join(map(repr, STRATEGIES))}; 'none' relabels "
+        "nothing (plain DDPG)",
     )
     replay_k: int = _opt(4, "relabelled fraction is 1 - 1/(1 + replay_k)")
     replay_priority: str = _opt("uniform", f"how episodes are drawn for updates: {_choices(PRIORITIES)}")
     energy_clip: float = _opt(0.5, "energy priority: each step's energy gain is clipped to [0, energy_clip]")
     # --- demonstrations
-    bc_loss: bool = _opt(False, "add the behaviour-cloning loss on demo rows (on with --demo_file; off, the demos "
-                                 "are only replayed)")
+    bc_loss: bool = _opt(
+        False, "add the behaviour-cloning loss on demo rows (on with --demo_file; off, the demos are only replayed)"
+    )
     q_filter: bool = _opt(False, "clone only demo actions the critic rates above the actor's (on with --demo_file)")
     num_demo: int = _opt(100, "demo episodes loaded from demo_file")
     demo_batch_size: int = _opt(128, "demo rows at the end of every batch")
@@ -143,12 +159,16 @@ class Config:
     demo_legacy: bool = _opt(
         False, "read a demo file in the reference's pickled layout (only for files you trust: unpickling runs code)"
     )
-    recipe: str = _opt("", "a named set of departures from the reference's configuration, applied after the demo "
-                           f"preset (flags still override it); one of: {', '.join(RECIPES)} (see RECIPES in "
-                           "her/config.py)")
+    recipe: str = _opt(
+        "",
+        "a named set of departures from the reference's configuration, applied after the demo "
+        f"preset (flags still override it); one of: {', '.join(RECIPES)} (see RECIPES in "
+        "her/config.py)",
+    )
     demo_reset_p: float = _opt(
-        0.0, "fraction of training episodes that start from a random demo state, with the goal that demo "
-        "achieved at its end (Nair et al.'s resets; needs a version-2 demo_file); evaluation never does"
+        0.0,
+        "fraction of training episodes that start from a random demo state, with the goal that demo "
+        "achieved at its end (Nair et al.'s resets; needs a version-2 demo_file); evaluation never does",
     )
     # --- derived
     env_id: str = _derived("gymnasium id of the task", "")
@@ -200,10 +220,19 @@ DEMO_PRESET: dict[str, Any] = {
 }
 
 # Keys added after runs were recorded, with the value a record without them trained with (resume, --play).
-ADDED_KEYS: dict[str, Any] = {"demo_reset_p": 0.0, "gym_packages": "", "env_kwargs": "", "recipe": "",
-                              "tf_threads": 0, "layer_norm": False, "learner": "ddpg", "target_noise": 0.0,
-                              "target_noise_clip": 0.5, "replay_priority": "uniform",
-                              "energy_clip": 0.5}
+ADDED_KEYS: dict[str, Any] = {
+    "demo_reset_p": 0.0,
+    "gym_packages": "",
+    "env_kwargs": "",
+    "recipe": "",
+    "tf_threads": 0,
+    "layer_norm": False,
+    "learner": "ddpg",
+    "target_noise": 0.0,
+    "target_noise_clip": 0.5,
+    "replay_priority": "uniform",
+    "energy_clip": 0.5,
+}
 
 FIELDS = {f.name: f for f in dataclasses.fields(Config)}
 PATH_KEYS = ("log_path", "load_path", "demo_file")
@@ -249,7 +278,7 @@ def _packages_text(value: Any) -> str:
 # Keys gym.make takes for itself rather than passing to the env, which a run would record and then not honour.
 _MAKE_KEYS = {
     "max_episode_steps": "the episode length T is the one the env id was registered with (FetchReach-v4: 50), "
-                         "which every buffer is shaped by; register an id of your own for another length",
+    "which every buffer is shaped by; register an id of your own for another length",
     "render_mode": "rendering is chosen by --play (--render, --video), not by --env_kwargs",
     "autoreset": "the rollout resets the envs itself: drop it",
     "disable_env_checker": "the env checker is gymnasium's, not part of a run: drop it",
@@ -286,7 +315,7 @@ def _kwargs_text(value: Any) -> str:
         raise ConfigError(f"env_kwargs values must be numbers, strings, lists or dicts ({e})") from None
 
 
-def coerce(name: str, value: Any) -> Any:
+def coerce(name: str, value: Any) -> Any:  # noqa: C901 - one flat branch per type and key, each with its own message
     """Turn a user value (often a CLI string) into the key's type, or raise ConfigError."""
     if name == "gym_packages" and value is not None:
         return _packages_text(value)
@@ -341,12 +370,15 @@ def check_path(name: str, path: str) -> None:
     try:
         encoded = [part.encode("utf-8") for part in path.split("/")]
     except UnicodeEncodeError:
-        raise ConfigError(f"--{name} {path!r} is not valid UTF-8 (params.json and policy files record it): "
-                          "choose a name in UTF-8") from None
+        raise ConfigError(
+            f"--{name} {path!r} is not valid UTF-8 (params.json and policy files record it): choose a name in UTF-8"
+        ) from None
     longest = max(encoded, key=len)
     if len(longest) > NAME_MAX:
-        raise ConfigError(f"--{name}: the name {longest[:20].decode(errors='replace')}... is {len(longest)} bytes "
-                          f"long, more than the {NAME_MAX} a file system allows: choose a shorter one")
+        raise ConfigError(
+            f"--{name}: the name {longest[:20].decode(errors='replace')}... is {len(longest)} bytes "
+            f"long, more than the {NAME_MAX} a file system allows: choose a shorter one"
+        )
 
 
 def nearest_key(name: str) -> str:
@@ -366,8 +398,12 @@ def default_log_path(task: str) -> str:
     return path
 
 
-def build_config(user: Mapping[str, Any] | None = None, *, mpi_size: int = 1,
-                 recorded: Mapping[str, Any] | None = None) -> Config:
+def build_config(  # noqa: C901 - the order of application (defaults to flags) reads best as one function
+    user: Mapping[str, Any] | None = None,
+    *,
+    mpi_size: int = 1,
+    recorded: Mapping[str, Any] | None = None,
+) -> Config:
     """Defaults -> task overrides -> demo preset (if demo_file) -> ``recorded`` (see read_recorded) -> ``user``;
     then derive and validate."""
     user = dict(user or {})
@@ -388,12 +424,17 @@ def build_config(user: Mapping[str, Any] | None = None, *, mpi_size: int = 1,
 
     env = chosen.get("env", FIELDS["env"].default)
     if recorded:  # a params.json may come from anywhere: it imports only what the user names again
-        missing = unnamed_modules(env, package_list(chosen.get("gym_packages", "")),
-                                  [*package_list(user.get("gym_packages", "")), *env_module(user.get("env"))])
+        missing = unnamed_modules(
+            env,
+            package_list(chosen.get("gym_packages", "")),
+            [*package_list(user.get("gym_packages", "")), *env_module(user.get("env"))],
+        )
         if missing:
-            raise ConfigError(f"the recorded configuration (--config) needs {', '.join(missing)} imported to make "
-                              "its env, and a record runs no code by itself: if you trust it, pass --gym_packages "
-                              f"{','.join(missing)}")
+            raise ConfigError(
+                f"the recorded configuration (--config) needs {', '.join(missing)} imported to make "
+                "its env, and a record runs no code by itself: if you trust it, pass --gym_packages "
+                f"{','.join(missing)}"
+            )
     try:
         env_id = envs.resolve_env_id(env, package_list(chosen.get("gym_packages", "")))
         T = envs.episode_length(env_id)
@@ -481,8 +522,10 @@ def config_from_dict(saved: Mapping[str, Any], named: Iterable[str] = (), **chan
         raise ConfigError(f"keys {missing} are missing")
     missing = unnamed_modules(values["env"], package_list(values["gym_packages"]), named)
     if missing:
-        raise ConfigError(f"its env needs {', '.join(missing)} imported, and a run's record runs no code by "
-                          f"itself: if you trust it, pass --gym_packages {','.join(missing)}")
+        raise ConfigError(
+            f"its env needs {', '.join(missing)} imported, and a run's record runs no code by "
+            f"itself: if you trust it, pass --gym_packages {','.join(missing)}"
+        )
     try:
         env_id = envs.resolve_env_id(values["env"], package_list(values["gym_packages"]))
     except ValueError as e:
@@ -501,13 +544,27 @@ def _check(ok: object, message: str) -> None:
 
 def validate(c: Config) -> None:
     """Range and consistency checks; each failure names the key, the value and what would work."""
-    positive_ints = ["n_epochs", "rollout_batch_size", "layers", "hidden", "n_cycles", "n_batches", "batch_size",
-                     "num_demo"]
+    positive_ints = [
+        "n_epochs",
+        "rollout_batch_size",
+        "layers",
+        "hidden",
+        "n_cycles",
+        "n_batches",
+        "batch_size",
+        "num_demo",
+    ]
     for name in positive_ints:
         value = getattr(c, name)
-        _check(value >= 1, f"{name} must be >= 1, got {value}" + (
-            ": it is how many episodes of --demo_file to use (to train without demonstrations, drop --demo_file)"
-            if name == "num_demo" else ""))
+        _check(
+            value >= 1,
+            f"{name} must be >= 1, got {value}"
+            + (
+                ": it is how many episodes of --demo_file to use (to train without demonstrations, drop --demo_file)"
+                if name == "num_demo"
+                else ""
+            ),
+        )
     for name in ["n_test_rollouts", "policy_save_interval", "buffer_save_interval", "seed"]:
         value = getattr(c, name)
         _check(value >= 0, f"{name} must be >= 0, got {value}")
@@ -530,8 +587,10 @@ def validate(c: Config) -> None:
         f"replay_strategy must be one of {', '.join(map(repr, STRATEGIES))}, got {c.replay_strategy!r}",
     )
     _check(c.replay_k >= 0, f"replay_k must be >= 0, got {c.replay_k}")
-    _check(c.replay_priority in PRIORITIES,
-           f"replay_priority must be one of {', '.join(map(repr, PRIORITIES))}, got {c.replay_priority!r}")
+    _check(
+        c.replay_priority in PRIORITIES,
+        f"replay_priority must be one of {', '.join(map(repr, PRIORITIES))}, got {c.replay_priority!r}",
+    )
     _check(c.energy_clip > 0, f"energy_clip must be > 0, got {c.energy_clip}")
     _check(c.learner in LEARNERS, f"learner must be one of {', '.join(map(repr, LEARNERS))}, got {c.learner!r}")
     for name in ["target_noise", "target_noise_clip"]:
@@ -541,8 +600,10 @@ def validate(c: Config) -> None:
     # silently do nothing; its settings (target_noise_clip) are harmless there.
     for name, entry in LEARNERS.items():
         for key in entry.keys:
-            _check(name == c.learner or not getattr(c, key) or FIELDS[key].default,
-                   f"{key}={getattr(c, key)} is the {name} learner's: pass --learner {name}, or drop --{key}")
+            _check(
+                name == c.learner or not getattr(c, key) or FIELDS[key].default,
+                f"{key}={getattr(c, key)} is the {name} learner's: pass --learner {name}, or drop --{key}",
+            )
     _check(
         c.buffer_size >= c.T * c.rollout_batch_size,
         f"buffer_size={c.buffer_size} cannot hold one cycle of episodes; give at least "

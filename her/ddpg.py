@@ -8,8 +8,8 @@ through the injected ``allreduce`` before its Adam step (D8).
 from __future__ import annotations
 
 import functools
-from typing import Any
 from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -24,16 +24,19 @@ Allreduce = Callable[[np.ndarray], np.ndarray]
 # What the graph step computes, in the order of DDPG's progress.csv columns.
 METRICS = ("critic_loss", "actor_loss", "bc_loss", "q_filter_pass")
 # The columns the reference's learner logs its metrics under; the two of demonstrations only with bc_loss.
-COLUMNS = {"critic_loss": "loss/critic", "actor_loss": "loss/actor", "bc_loss": "loss/bc",
-           "q_filter_pass": "demo/q_filter_pass"}
+COLUMNS = {
+    "critic_loss": "loss/critic",
+    "actor_loss": "loss/actor",
+    "bc_loss": "loss/bc",
+    "q_filter_pass": "demo/q_filter_pass",
+}
 DEMO_METRICS = ("bc_loss", "q_filter_pass")
 
 
 # ---- losses: small pure functions, so that tests can check them on hand-computed batches ----
 
 
-def critic_target(r: tf.Tensor, q_next: tf.Tensor, gamma: float, clip_low: float,
-                  clip_high: float = 0.0) -> tf.Tensor:
+def critic_target(r: tf.Tensor, q_next: tf.Tensor, gamma: float, clip_low: float, clip_high: float = 0.0) -> tf.Tensor:
     """y = clip(r + gamma * Q'(o_2, g, pi'(o_2, g)), clip_low, clip_high); every transition bootstraps (no done
     mask). ``clip_low`` is the reference's -1/(1-gamma) on Fetch; ``clip_high`` is 0, the reference's bound, for
     rewards <= 0 (Fetch's -1/0)."""
@@ -63,8 +66,15 @@ def bc_loss(pi: tf.Tensor, u: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
 class Adam(tf.Module):
     """Adam with the reference's epsilon (1e-8); its moments are plain variables so they can be checkpointed."""
 
-    def __init__(self, variables: list[tf.Variable], lr: float, beta1: float = 0.9, beta2: float = 0.999,
-                 epsilon: float = 1e-8, name: str | None = None):
+    def __init__(
+        self,
+        variables: list[tf.Variable],
+        lr: float,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        epsilon: float = 1e-8,
+        name: str | None = None,
+    ):
         super().__init__(name=name)
         self.lr, self.beta1, self.beta2, self.epsilon = lr, beta1, beta2, epsilon
         self.params = list(variables)
@@ -107,8 +117,7 @@ class DDPG:
 
     head = "deterministic"  # her.numpy_actor.HEADS: the tanh actor and the critic that rates it
     n_critics = 1  # critics trained on the same target; acting and the actor's loss use the first
-    changes_weights: tuple[str, ...] = ("update_normalizer", "train_steps", "update_target_net",
-                                        "load_network_state")
+    changes_weights: tuple[str, ...] = ("update_normalizer", "train_steps", "update_target_net", "load_network_state")
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -186,8 +195,7 @@ class DDPG:
         stacked = [tf.TensorSpec([None, None, dims[k]], tf.float32) for k in ("o", "g", "u")]
         rows = tf.TensorSpec([None, None], tf.float32)
         # One trace serves any number of steps and any batch size.
-        self._train_steps = tf.function(self._train_steps_graph,
-                                        input_signature=[*stacked, rows, stacked[0], rows])
+        self._train_steps = tf.function(self._train_steps_graph, input_signature=[*stacked, rows, stacked[0], rows])
         self.act_tf = tf.function(self._act_graph)
         # Acting reads a numpy copy of the weights (her.numpy_actor), refreshed lazily after anything changed them.
         self._version = 0
@@ -253,13 +261,22 @@ class DDPG:
         this learner acts with, refreshed only after something changed the weights or the statistics."""
         if self._snapshot is None or self._snapshot[0] != self._version:
             stats = (self.o_stats.mean, self.o_stats.std, self.g_stats.mean, self.g_stats.std)
-            settings = {"max_u": self.max_u, "clip_obs": self.clip_obs, "norm_clip": self.norm_clip,
-                        "layer_norm": self.layer_norm}
-            state = {f"{name}/{i}": var.numpy() for name, net in self.named_networks()[:4]
-                     for i, var in enumerate(net.params)}
+            settings = {
+                "max_u": self.max_u,
+                "clip_obs": self.clip_obs,
+                "norm_clip": self.norm_clip,
+                "layer_norm": self.layer_norm,
+            }
+            state = {
+                f"{name}/{i}": var.numpy()
+                for name, net in self.named_networks()[:4]
+                for i, var in enumerate(net.params)
+            }
             build = HEADS[self.head]
-            nets = {name: build(state, prefix, self.dims, stats, settings)
-                    for name, prefix in [("main", ""), ("target", "target_")]}
+            nets = {
+                name: build(state, prefix, self.dims, stats, settings)
+                for name, prefix in [("main", ""), ("target", "target_")]
+            }
             self._snapshot = (self._version, nets)
         return self._snapshot[1]
 
@@ -367,8 +384,12 @@ class DDPG:
 
     # The names below are the keys of policy files and checkpoints: one list each, used by every save and load.
     def named_networks(self) -> list[tuple[str, Any]]:
-        nets = [("actor", self.actor), ("critic", self.critic),
-                ("target_actor", self.target_actor), ("target_critic", self.target_critic)]
+        nets = [
+            ("actor", self.actor),
+            ("critic", self.critic),
+            ("target_actor", self.target_actor),
+            ("target_critic", self.target_critic),
+        ]
         for i, (critic, target) in enumerate(zip(self.critics[1:], self.target_critics[1:]), start=2):
             nets += [(f"critic{i}", critic), (f"target_critic{i}", target)]
         return nets
@@ -420,8 +441,14 @@ class DDPG:
     def flat_params(self) -> np.ndarray:
         """Every weight, target weight and normaliser sum as one float64 vector (for cross-rank checks)."""
         parts = [var.numpy().ravel() for var in self.main_params + self.target_params]
-        parts += [self.o_stats.sum, self.o_stats.sumsq, [self.o_stats.count],
-                  self.g_stats.sum, self.g_stats.sumsq, [self.g_stats.count]]
+        parts += [
+            self.o_stats.sum,
+            self.o_stats.sumsq,
+            [self.o_stats.count],
+            self.g_stats.sum,
+            self.g_stats.sumsq,
+            [self.g_stats.count],
+        ]
         return np.concatenate([np.asarray(p, dtype=np.float64).ravel() for p in parts])
 
     def all_finite(self) -> bool:

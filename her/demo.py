@@ -12,8 +12,8 @@ from __future__ import annotations
 import pickle
 import sys
 import zipfile
-from pathlib import Path
 from collections.abc import Mapping
+from pathlib import Path
 
 import numpy as np
 
@@ -42,8 +42,14 @@ class DemoFileError(UserError, ValueError):
     """A demonstration file that cannot be used; the message says what is wrong and what to do."""
 
 
-def save_demos(path: str | Path, episodes: Mapping[str, np.ndarray], env_id: str, *,
-               compresslevel: int | None = 1, no_states: str = "") -> None:
+def save_demos(
+    path: str | Path,
+    episodes: Mapping[str, np.ndarray],
+    env_id: str,
+    *,
+    compresslevel: int | None = 1,
+    no_states: str = "",
+) -> None:
     """Write ``episodes`` (the keys of EPISODE_KEYS, and any ``state/`` keys) for ``env_id`` to exactly ``path``.
 
     The write is atomic. Episode arrays are stored as float32, states as float64 (restoring needs every bit).
@@ -51,8 +57,9 @@ def save_demos(path: str | Path, episodes: Mapping[str, np.ndarray], env_id: str
     A file without states is version 1; ``no_states`` records why it has none, for the error that asks for them.
     """
     arrays = {key: np.asarray(episodes[key], dtype=np.float32) for key in EPISODE_KEYS}
-    arrays.update({key: np.asarray(value, dtype=np.float64) for key, value in episodes.items()
-                   if key.startswith(STATE_PREFIX)})
+    arrays.update(
+        {key: np.asarray(value, dtype=np.float64) for key, value in episodes.items() if key.startswith(STATE_PREFIX)}
+    )
     arrays["env_id"] = np.array(env_id)
     arrays["format"] = np.array(FORMAT)
     has_states = any(key.startswith(STATE_PREFIX) for key in arrays)
@@ -138,11 +145,13 @@ def load_demos(
         # np.load takes anything that is not a zip or .npy for a pickle, refused here by allow_pickle=False;
         # numpy's own message would suggest unpickling, which is exactly what must not be done with it.
         reason = "a pickle or not a numpy file at all" if "pickle" in str(err) else _brief(err)
-        raise DemoFileError(f"{path} is not a readable .npz archive ({reason}): pass an .npz made by "
-                            f"{GENERATOR}") from None
+        raise DemoFileError(
+            f"{path} is not a readable .npz archive ({reason}): pass an .npz made by {GENERATOR}"
+        ) from None
     if not isinstance(data, np.lib.npyio.NpzFile):
-        raise DemoFileError(f"{path} holds a single .npy array, not an .npz archive of episodes: "
-                            f"make one with {GENERATOR}")
+        raise DemoFileError(
+            f"{path} holds a single .npy array, not an .npz archive of episodes: make one with {GENERATOR}"
+        )
     with data:
         keys = set(data.files)
         if set(LEGACY_KEYS) <= keys and not set(EPISODE_KEYS) <= keys:
@@ -152,7 +161,8 @@ def load_demos(
                 raise DemoFileError(
                     f"{path} is in the reference's legacy layout (acs/obs/info arrays of pickled dicts), and "
                     f"unpickling can run code stored in the file: pass --demo_legacy 1 if you trust it, or "
-                    f"regenerate the demos with {GENERATOR}")
+                    f"regenerate the demos with {GENERATOR}"
+                )
             episodes: dict[str, np.ndarray] | None = None
         else:
             episodes = _read_plain(data, path, env_id, expected, T, num_demo)
@@ -163,15 +173,22 @@ def load_demos(
     return _checked(path, episodes)
 
 
-def _read_dataset(path: Path, env_id: str, dims: Mapping[str, int], T: int, num_demo: int,
-                  need_states: bool) -> dict[str, np.ndarray]:
+def _read_dataset(
+    path: Path, env_id: str, dims: Mapping[str, int], T: int, num_demo: int, need_states: bool
+) -> dict[str, np.ndarray]:
     """A Minari dataset's episodes, through the same checks as a file's (its arrays read like archive members)."""
     from her import minari_demos
 
     dataset = minari_demos.open_dataset(path)
     if dataset.env_id and not _same_task(dataset.env_id, env_id):  # said before the count, as for a file
-        _read_plain(_Arrays(env_id=np.array(dataset.env_id), **{key: np.zeros((0, 0, 0)) for key in EPISODE_KEYS}),
-                    path, env_id, episode_shapes(dims, T), T, num_demo)
+        _read_plain(
+            _Arrays(env_id=np.array(dataset.env_id), **{key: np.zeros((0, 0, 0)) for key in EPISODE_KEYS}),
+            path,
+            env_id,
+            episode_shapes(dims, T),
+            T,
+            num_demo,
+        )
     _check_count(path, dataset.total, num_demo)  # before reading any episode; then only the episodes used
     arrays, made_for = minari_demos.read_episodes(dataset, num_demo), dataset.env_id
     has_states = any(key.startswith(STATE_PREFIX) for key in arrays)
@@ -199,8 +216,10 @@ def _checked(path: Path, episodes: dict[str, np.ndarray]) -> dict[str, np.ndarra
         if bad.any():
             eps = np.unique(np.nonzero(bad)[0])
             shown = ", ".join(str(e) for e in eps[:5]) + (", ..." if len(eps) > 5 else "")
-            raise DemoFileError(f"{path}: '{key}' holds NaN or infinite values in episode(s) {shown}: "
-                                f"regenerate the file or drop those episodes")
+            raise DemoFileError(
+                f"{path}: '{key}' holds NaN or infinite values in episode(s) {shown}: "
+                f"regenerate the file or drop those episodes"
+            )
     np.clip(episodes["u"], -1.0, 1.0, out=episodes["u"])
     return episodes
 
@@ -220,8 +239,9 @@ def _read(data: np.lib.npyio.NpzFile, path: Path, key: str) -> np.ndarray:
         return data[key]
     except ValueError as err:
         if "allow_pickle" in str(err):
-            raise DemoFileError(f"{path}: '{key}' holds pickled objects, not numbers: make the file with "
-                                f"{GENERATOR}") from None
+            raise DemoFileError(
+                f"{path}: '{key}' holds pickled objects, not numbers: make the file with {GENERATOR}"
+            ) from None
         raise DemoFileError(f"{path}: '{key}' cannot be read ({_brief(err)}): the file is damaged") from None
     except DEMO_READ_ERRORS as err:
         raise DemoFileError(f"{path}: '{key}' cannot be read ({_brief(err)}): the file is damaged") from None
@@ -235,20 +255,26 @@ def _read_plain(data, path: Path, env_id: str, expected: dict, T: int, num_demo:
     keys = set(data.files)
     missing = [key for key in EPISODE_KEYS if key not in keys]
     if missing:
-        raise DemoFileError(f"{path} lacks {', '.join(missing)} (it has {', '.join(sorted(keys)) or 'nothing'}), "
-                            f"so it is not a demo file: make one with {GENERATOR}")
+        raise DemoFileError(
+            f"{path} lacks {', '.join(missing)} (it has {', '.join(sorted(keys)) or 'nothing'}), "
+            f"so it is not a demo file: make one with {GENERATOR}"
+        )
     if "format" in keys and _scalar_text(_read(data, path, "format")) != FORMAT:
         raise DemoFileError(f"{path} is not a {FORMAT} file: make one with {GENERATOR}")
     if "version" in keys:
         version = _read(data, path, "version")
         if version.shape != () or version.dtype.kind not in "iu" or int(version) > VERSION:
-            raise DemoFileError(f"{path} has demo format version {version}, and this code reads up to {VERSION}: "
-                                f"update the code or regenerate the file")
+            raise DemoFileError(
+                f"{path} has demo format version {version}, and this code reads up to {VERSION}: "
+                f"update the code or regenerate the file"
+            )
 
     made_for = _scalar_text(_read(data, path, "env_id")) if "env_id" in keys else None
     if made_for is not None and not _same_task(made_for, env_id):
-        raise DemoFileError(f"{path} holds demonstrations for {made_for}, but this run is on {env_id}: pass a demo "
-                            f"file for {task_name(env_id)} ({GENERATOR} --env {task_name(env_id)})")
+        raise DemoFileError(
+            f"{path} holds demonstrations for {made_for}, but this run is on {env_id}: pass a demo "
+            f"file for {task_name(env_id)} ({GENERATOR} --env {task_name(env_id)})"
+        )
 
     arrays = {}
     for key in EPISODE_KEYS:
@@ -257,8 +283,10 @@ def _read_plain(data, path: Path, env_id: str, expected: dict, T: int, num_demo:
             raise DemoFileError(f"{path}: '{key}' has dtype {array.dtype}, not numbers: make the file with {GENERATOR}")
         if array.ndim != 3 or array.shape[1:] != expected[key]:
             origin = f"; the file was made for {made_for}" if made_for else ""
-            raise DemoFileError(f"{path}: '{key}' has shape {array.shape}, but {env_id} with T={T} "
-                                f"needs (episodes, {', '.join(map(str, expected[key]))}){origin}")
+            raise DemoFileError(
+                f"{path}: '{key}' has shape {array.shape}, but {env_id} with T={T} "
+                f"needs (episodes, {', '.join(map(str, expected[key]))}){origin}"
+            )
         arrays[key] = array
     counts = {key: len(array) for key, array in arrays.items()}
     if len(set(counts.values())) != 1:
@@ -271,11 +299,15 @@ def _read_plain(data, path: Path, env_id: str, expected: dict, T: int, num_demo:
 
 def _check_count(path: Path, held: int, num_demo: int) -> None:
     if held == 0:  # --num_demo 0 is refused: say what would work
-        raise DemoFileError(f"{path} holds no episodes: generate some with {GENERATOR} --num_episodes {num_demo}, "
-                            "or train without --demo_file")
+        raise DemoFileError(
+            f"{path} holds no episodes: generate some with {GENERATOR} --num_episodes {num_demo}, "
+            "or train without --demo_file"
+        )
     if num_demo > held:
-        raise DemoFileError(f"{path} holds {held} episodes but num_demo is {num_demo}: pass --num_demo {held} "
-                            f"(or fewer), or generate more with {GENERATOR} --num_episodes {num_demo}")
+        raise DemoFileError(
+            f"{path} holds {held} episodes but num_demo is {num_demo}: pass --num_demo {held} "
+            f"(or fewer), or generate more with {GENERATOR} --num_episodes {num_demo}"
+        )
 
 
 def _read_legacy(path: Path, env_id: str, expected: dict, T: int, num_demo: int) -> dict[str, np.ndarray]:
@@ -284,23 +316,32 @@ def _read_legacy(path: Path, env_id: str, expected: dict, T: int, num_demo: int)
         with np.load(path, allow_pickle=True) as data:
             acs, obs, info = data["acs"], data["obs"], data["info"]
     except Exception as err:  # unpickling can fail in any way a pickle chooses (missing modules, bad opcodes)
-        raise DemoFileError(f"{path}: the legacy arrays cannot be read ({_brief(err)}): the file is damaged "
-                            f"or not from the reference's generator") from None
+        raise DemoFileError(
+            f"{path}: the legacy arrays cannot be read ({_brief(err)}): the file is damaged "
+            f"or not from the reference's generator"
+        ) from None
     if acs.ndim == 0 or obs.ndim == 0 or info.ndim == 0 or not len(acs) == len(obs) == len(info):
-        raise DemoFileError(f"{path}: legacy acs, obs and info disagree on the number of episodes "
-                            f"({np.shape(acs)}, {np.shape(obs)}, {np.shape(info)}): the file is damaged")
+        raise DemoFileError(
+            f"{path}: legacy acs, obs and info disagree on the number of episodes "
+            f"({np.shape(acs)}, {np.shape(obs)}, {np.shape(info)}): the file is damaged"
+        )
     _check_count(path, len(obs), num_demo)
     # The layout names no task, and Push, PickAndPlace and Slide share their sizes: say what was not checked.
-    print(f"warning: {path} is in the reference's layout, which does not name its task: make sure it was "
-          f"recorded on {task_name(env_id)}", file=sys.stderr)
+    print(
+        f"warning: {path} is in the reference's layout, which does not name its task: make sure it was "
+        f"recorded on {task_name(env_id)}",
+        file=sys.stderr,
+    )
 
     out = {key: np.empty((num_demo, *shape), np.float32) for key, shape in expected.items()}
     for e in range(num_demo):
         ep_acs, ep_obs, ep_info = acs[e], obs[e], info[e]
         # Slow or failed reference episodes ran 51-52 steps; the first T steps are the fixed-length episode.
         if len(ep_acs) < T or len(ep_obs) < T + 1 or len(ep_info) < T:
-            raise DemoFileError(f"{path}: legacy episode {e} has {len(ep_acs)} actions and {len(ep_obs)} "
-                                f"observations, fewer than T={T} needs ({T} and {T + 1})")
+            raise DemoFileError(
+                f"{path}: legacy episode {e} has {len(ep_acs)} actions and {len(ep_obs)} "
+                f"observations, fewer than T={T} needs ({T} and {T + 1})"
+            )
         try:
             lists = {
                 "o": [ep_obs[t]["observation"] for t in range(T + 1)],
@@ -311,31 +352,40 @@ def _read_legacy(path: Path, env_id: str, expected: dict, T: int, num_demo: int)
             }
             episode = {key: np.asarray(value, dtype=np.float32) for key, value in lists.items()}
         except (KeyError, TypeError, IndexError, ValueError) as err:
-            raise DemoFileError(f"{path}: legacy episode {e} is malformed ({_brief(err)}): expected dicts with "
-                                f"observation, achieved_goal, desired_goal and is_success") from None
+            raise DemoFileError(
+                f"{path}: legacy episode {e} is malformed ({_brief(err)}): expected dicts with "
+                f"observation, achieved_goal, desired_goal and is_success"
+            ) from None
         for key, array in episode.items():
             if array.shape != expected[key]:
-                raise DemoFileError(f"{path}: legacy '{key}' of episode {e} has shape {array.shape}, but {env_id} "
-                                    f"with T={T} needs {expected[key]}: the file was made for another task")
+                raise DemoFileError(
+                    f"{path}: legacy '{key}' of episode {e} has shape {array.shape}, but {env_id} "
+                    f"with T={T} needs {expected[key]}: the file was made for another task"
+                )
             out[key][e] = array
     return out
 
 
 def _no_states(path: Path, what: str, env_id: str, episodes: int) -> DemoFileError:
-    return DemoFileError(f"{path} {what}, without the simulator states that restoring demo states needs: "
-                         f"regenerate it with {GENERATOR} --env {env_id} --num_episodes {episodes} --output {path}")
+    return DemoFileError(
+        f"{path} {what}, without the simulator states that restoring demo states needs: "
+        f"regenerate it with {GENERATOR} --env {env_id} --num_episodes {episodes} --output {path}"
+    )
 
 
-def _read_states(data, path: Path, env_id: str, dims: Mapping[str, int], T: int,
-                 num_demo: int) -> dict[str, np.ndarray]:
+def _read_states(
+    data, path: Path, env_id: str, dims: Mapping[str, int], T: int, num_demo: int
+) -> dict[str, np.ndarray]:
     """The ``state/`` arrays of the first ``num_demo`` episodes, float64 ``(num_demo, T+1, size)``."""
     held = len(data["u"])  # _read_plain has checked the episode arrays
     keys = sorted(key for key in data.files if key.startswith(STATE_PREFIX))
     if not keys:
         if NO_STATES_KEY in data.files:
-            raise DemoFileError(f"{path} holds no simulator states ({_scalar_text(data[NO_STATES_KEY])}), and "
-                                "resets to demo states need them: train without --demo_reset_p, or save demos "
-                                "from an env whose states can be saved")
+            raise DemoFileError(
+                f"{path} holds no simulator states ({_scalar_text(data[NO_STATES_KEY])}), and "
+                "resets to demo states need them: train without --demo_reset_p, or save demos "
+                "from an env whose states can be saved"
+            )
         version = int(data["version"]) if "version" in data.files else 1
         raise _no_states(path, f"is a version-{version} demo file", env_id, held)
     missing = [key for key in (GOAL_KEY,) if key not in keys] or ([] if len(keys) > 1 else ["a simulator state"])
@@ -345,17 +395,24 @@ def _read_states(data, path: Path, env_id: str, dims: Mapping[str, int], T: int,
     for key in keys:
         array = _read(data, path, key)
         if array.dtype.kind != "f" or array.ndim != 3 or array.shape[:2] != (held, T + 1):
-            raise DemoFileError(f"{path}: '{key}' is {array.dtype} {array.shape}, but the states of {held} episodes "
-                                f"with T={T} are float ({held}, {T + 1}, size): the file is damaged")
+            raise DemoFileError(
+                f"{path}: '{key}' is {array.dtype} {array.shape}, but the states of {held} episodes "
+                f"with T={T} are float ({held}, {T + 1}, size): the file is damaged"
+            )
         states[key] = np.array(array[:num_demo], dtype=np.float64)
     if states[GOAL_KEY].shape[2] != dims["g"]:
-        raise DemoFileError(f"{path}: '{GOAL_KEY}' holds goals of size {states[GOAL_KEY].shape[2]}, but {env_id} "
-                            f"has goals of size {dims['g']}: the file is damaged")
+        raise DemoFileError(
+            f"{path}: '{GOAL_KEY}' holds goals of size {states[GOAL_KEY].shape[2]}, but {env_id} "
+            f"has goals of size {dims['g']}: the file is damaged"
+        )
     return states
 
 
 def demo_state(demos: Mapping[str, np.ndarray], episode: int, t: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """The simulator state and goal that restore observation ``t`` of ``episode`` (``her.env_state.set_state``)."""
-    state = {key.removeprefix(STATE_PREFIX): demos[key][episode, t] for key in demos
-             if key.startswith(STATE_PREFIX) and key != GOAL_KEY}
+    state = {
+        key.removeprefix(STATE_PREFIX): demos[key][episode, t]
+        for key in demos
+        if key.startswith(STATE_PREFIX) and key != GOAL_KEY
+    }
     return state, demos[GOAL_KEY][episode, t]

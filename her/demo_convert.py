@@ -34,8 +34,10 @@ def _peek(source: str | Path) -> tuple[str, dict[str, int], int, int, bool]:
                 shapes = {key: data[key].shape for key in ("o", "g", "u")}
                 states = any(key.startswith("state/") for key in data.files)
         except (*DEMO_READ_ERRORS, OSError, AttributeError) as err:  # AttributeError: a lone .npy has no .files
-            raise DemoFileError(f"{source} is not a demo file ({type(err).__name__}: {err}): pass an .npz made "
-                                "by her-demos, or a Minari dataset") from None
+            raise DemoFileError(
+                f"{source} is not a demo file ({type(err).__name__}: {err}): pass an .npz made "
+                "by her-demos, or a Minari dataset"
+            ) from None
     if not env_id:
         raise DemoFileError(f"{source} does not name the env its demos were made in, which the conversion needs")
     if any(len(shape) != 3 for shape in shapes.values()):
@@ -59,13 +61,17 @@ def named_env(env_id: str, source: str | Path, gym_packages: Iterable[str] = ())
     packages = list(gym_packages)
     module = env_id.partition(":")[0] if ":" in env_id else None
     if module is not None and module not in packages and module not in sys.modules:
-        raise MinariError(f"{source} names its env {env_id!r}, and making it would import module {module}; a "
-                          f"demo file runs no code it names: if you trust it, pass --gym_packages {module}")
+        raise MinariError(
+            f"{source} names its env {env_id!r}, and making it would import module {module}; a "
+            f"demo file runs no code it names: if you trust it, pass --gym_packages {module}"
+        )
     try:
         return resolve_env_id(env_id, packages)
     except ValueError as err:
-        raise MinariError(f"{source} holds demos of an env that cannot be made here ({err}): if a module of yours "
-                          "registers it, pass --gym_packages MODULE") from None
+        raise MinariError(
+            f"{source} holds demos of an env that cannot be made here ({err}): if a module of yours "
+            "registers it, pass --gym_packages MODULE"
+        ) from None
 
 
 def export_demos(demo_file: str | Path, dataset_id: str, gym_packages: Iterable[str] = ()) -> tuple[int, str, Path]:
@@ -76,8 +82,9 @@ def export_demos(demo_file: str | Path, dataset_id: str, gym_packages: Iterable[
     minari_demos.check_new_id(dataset_id)  # before reading a large file
     episodes, env_id = _load_all(demo_file)
     env_id = named_env(env_id, demo_file, gym_packages)
-    folder = minari_demos.write_dataset(episodes, env_id, dataset_id,
-                                        description=f"converted from {Path(demo_file).name}")
+    folder = minari_demos.write_dataset(
+        episodes, env_id, dataset_id, description=f"converted from {Path(demo_file).name}"
+    )
     return len(episodes["u"]), env_id, folder
 
 

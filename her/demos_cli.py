@@ -6,13 +6,16 @@ arguments, 1 when generating or writing failed.
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
 import sys
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
-from her import experts
+import click
+
+from her import cli, experts
 from her.experts import Expert, Generated, GenerationError, generate
 
 
@@ -29,50 +32,87 @@ def default_output(env_id: str, num_episodes: int) -> str:
     return f"data_fetch_{words}_{num_episodes}.npz" if fetch else f"data_{words}_{num_episodes}.npz"
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # one line, exit 2, no usage dump
-        self.exit(2, f"error: {message}\n")
+FORMATS = ("npz", "minari")
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = _Parser(
-        description="Write scripted demonstrations for a goal env as an .npz of plain arrays (decision D11): "
-                    "o, ag (E, T+1, dim), g, u (E, T, dim), info_is_success (E, T, 1), env_id, format, version, "
-                    "and the simulator state of every observation, state/<name> (E, T+1, size).",
-        epilog="Episode i starts from env.reset(seed=SeedSequence(seed, spawn_key=(i,))), so the same command "
-               "writes the same file. Exit codes: 0 written, 1 --only_success gave up, 2 bad arguments.",
-    )
-    p.add_argument("--env", default="FetchPickAndPlace",
-                   help=f"task: {', '.join(experts.all_experts())}, or a gymnasium id such as FetchPush-v4 or "
-                        "module:EnvId (with --expert, any goal env) (default: %(default)s)")
-    p.add_argument("--expert", default=None, metavar="MODULE:CALLABLE",
-                   help="your own expert instead of the task's: a function from the observation dict to an action, "
-                        "or a class whose instances are (one per episode); e.g. examples.reach_expert:expert")
-    p.add_argument("--num_episodes", type=int, default=100, help="episodes to write (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the episode resets (default: %(default)s)")
-    p.add_argument("--output", default=None,
-                   help="file to write; default data_fetch_random_<N>.npz for PickAndPlace (the reference's "
-                        "name) and data_fetch_<task>_<N>.npz otherwise, e.g. data_fetch_push_100.npz")
-    p.add_argument("--only_success", action="store_true",
-                   help="keep only successful episodes, running more until --num_episodes succeed")
-    p.add_argument("--max_attempts", type=int, default=None,
-                   help="with --only_success, give up after this many episodes (default: 10 x --num_episodes)")
-    p.add_argument("--noise", type=float, default=0.0,
-                   help="std of Gaussian noise added to the expert's actions, as executed and recorded: a weaker "
-                        "expert, or (0.1) one shown off its path and recovering, as the stack recipe wants "
-                        "(default: %(default)s)")
-    p.add_argument("--uncompressed", action="store_true", help="store the arrays without deflate compression")
-    p.add_argument("--format", choices=("npz", "minari"), default="npz",
-                   help="npz: this project's file; minari: a local Minari dataset (in $MINARI_DATASETS_PATH, "
-                        "else ~/.minari/datasets) whose id is --output, default her/<task>/expert-<N>-v0; needs "
-                        "pip install 'her-tf2[minari]' (default: %(default)s)")
-    p.add_argument("--convert", metavar="SOURCE", default=None,
-                   help="convert demos instead of generating them: an .npz to the Minari dataset --output (an id), "
-                        "or a Minari dataset (an id or its folder) to the .npz --output; every array is kept")
-    p.add_argument("--gym_packages", default="", metavar="MODULES",
-                   help="with --convert: modules to import that register the env an .npz names (a demo file "
-                        "imports none by itself)")
-    return p
+@click.command(
+    context_settings={**cli.CONTEXT, "allow_extra_args": True},
+    help="Write scripted demonstrations for a goal env as an .npz of plain arrays (decision D11): o, ag (E, T+1, "
+    "dim), g, u (E, T, dim), info_is_success (E, T, 1), env_id, format, version, and the simulator state of "
+    "every observation, state/<name> (E, T+1, size).",
+    epilog="Episode i starts from env.reset(seed=SeedSequence(seed, spawn_key=(i,))), so the same command writes "
+    "the same file. Exit codes: 0 written, 1 --only_success gave up, 2 bad arguments.",
+)
+@click.option(
+    "--env",
+    default="FetchPickAndPlace",
+    metavar="ENV",
+    help=f"task: {', '.join(experts.all_experts())}, or a gymnasium id such as FetchPush-v4 or "
+    "module:EnvId (with --expert, any goal env) (default: FetchPickAndPlace)",
+)
+@click.option(
+    "--expert",
+    default=None,
+    metavar="MODULE:CALLABLE",
+    help="your own expert instead of the task's: a function from the observation dict to an action, "
+    "or a class whose instances are (one per episode); e.g. examples.reach_expert:expert",
+)
+@click.option(
+    "--num_episodes", type=cli.INT, default=100, metavar="NUM_EPISODES", help="episodes to write (default: 100)"
+)
+@click.option("--seed", type=cli.INT, default=0, metavar="SEED", help="seed of the episode resets (default: 0)")
+@click.option(
+    "--output",
+    default=None,
+    metavar="OUTPUT",
+    help="file to write; default data_fetch_random_<N>.npz for PickAndPlace (the reference's "
+    "name) and data_fetch_<task>_<N>.npz otherwise, e.g. data_fetch_push_100.npz",
+)
+@click.option(
+    "--only_success", is_flag=True, help="keep only successful episodes, running more until --num_episodes succeed"
+)
+@click.option(
+    "--max_attempts",
+    type=cli.INT,
+    default=None,
+    metavar="MAX_ATTEMPTS",
+    help="with --only_success, give up after this many episodes (default: 10 x --num_episodes)",
+)
+@click.option(
+    "--noise",
+    type=cli.FLOAT,
+    default=0.0,
+    metavar="NOISE",
+    help="std of Gaussian noise added to the expert's actions, as executed and recorded: a weaker "
+    "expert, or (0.1) one shown off its path and recovering, as the stack recipe wants "
+    "(default: 0.0)",
+)
+@click.option("--uncompressed", is_flag=True, help="store the arrays without deflate compression")
+@click.option(
+    "--format",
+    type=cli.Choice(FORMATS),
+    default="npz",
+    help="npz: this project's file; minari: a local Minari dataset (in $MINARI_DATASETS_PATH, "
+    "else ~/.minari/datasets) whose id is --output, default her/<task>/expert-<N>-v0; needs "
+    "pip install 'her-tf2[minari]' (default: npz)",
+)
+@click.option(
+    "--convert",
+    metavar="SOURCE",
+    default=None,
+    help="convert demos instead of generating them: an .npz to the Minari dataset --output (an id), "
+    "or a Minari dataset (an id or its folder) to the .npz --output; every array is kept",
+)
+@click.option(
+    "--gym_packages",
+    default="",
+    metavar="MODULES",
+    help="with --convert: modules to import that register the env an .npz names (a demo file imports none by itself)",
+)
+@click.pass_context
+def _command(ctx: click.Context, **options: Any) -> int:
+    cli.reject_extra_args(ctx)
+    return _run(SimpleNamespace(**options))
 
 
 def _check_output(path: Path) -> str | None:
@@ -93,8 +133,11 @@ def _check_output(path: Path) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    """her-demos on ``argv`` (default: the process's arguments); returns the exit code."""
+    return cli.run(_command, argv)
 
+
+def _run(args: SimpleNamespace) -> int:
     def fail(message: str, code: int = 2) -> int:
         print(f"error: {message}", file=sys.stderr)
         return code
@@ -115,14 +158,9 @@ def main(argv: list[str] | None = None) -> int:
         expert = experts.load_expert(args.expert) if args.expert else experts.expert_for(env_id)
     except ValueError as err:
         return fail(str(err))
-    if args.num_episodes < 1:
-        return fail(f"--num_episodes must be at least 1, got {args.num_episodes}")
-    if args.seed < 0:
-        return fail(f"--seed must be an integer >= 0 (numpy's seeds are), got {args.seed}")
-    if not 0 <= args.noise < float("inf"):
-        return fail(f"--noise must be a number >= 0, got {args.noise}")
-    if args.max_attempts is not None and args.max_attempts < args.num_episodes:
-        return fail(f"--max_attempts ({args.max_attempts}) must be at least --num_episodes ({args.num_episodes})")
+    problem = _number_problem(args)
+    if problem:
+        return fail(problem)
     if args.format == "minari":
         return _generate_minari(args, env_id, expert, fail)
     output = Path(args.output or default_output(env_id, args.num_episodes))
@@ -131,8 +169,15 @@ def main(argv: list[str] | None = None) -> int:
         return fail(problem)
 
     try:
-        result = generate(env_id, args.num_episodes, args.seed, only_success=args.only_success,
-                          max_attempts=args.max_attempts, noise=args.noise, expert=expert)
+        result = generate(
+            env_id,
+            args.num_episodes,
+            args.seed,
+            only_success=args.only_success,
+            max_attempts=args.max_attempts,
+            noise=args.noise,
+            expert=expert,
+        )
     except GenerationError as err:
         return fail(str(err), code=1)
     except Exception as err:  # noqa: BLE001 - the expert or the env failed mid-episode: one line, no file
@@ -140,8 +185,9 @@ def main(argv: list[str] | None = None) -> int:
             raise
         return fail(f"--expert {args.expert} failed while acting ({type(err).__name__}: {err})", code=1)
     try:
-        save_demos(output, result.episodes, env_id, compresslevel=None if args.uncompressed else 1,
-                   no_states=result.no_states)
+        save_demos(
+            output, result.episodes, env_id, compresslevel=None if args.uncompressed else 1, no_states=result.no_states
+        )
     except OSError as err:
         return fail(f"cannot write {output}: {err.strerror or err}")
 
@@ -150,15 +196,30 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _summary(args: argparse.Namespace, result: Generated) -> None:
+def _number_problem(args: SimpleNamespace) -> str | None:
+    """What is wrong with the numbers of the command line, if anything (checked in this order)."""
+    if args.num_episodes < 1:
+        return f"--num_episodes must be at least 1, got {args.num_episodes}"
+    if args.seed < 0:
+        return f"--seed must be an integer >= 0 (numpy's seeds are), got {args.seed}"
+    if not 0 <= args.noise < float("inf"):
+        return f"--noise must be a number >= 0, got {args.noise}"
+    if args.max_attempts is not None and args.max_attempts < args.num_episodes:
+        return f"--max_attempts ({args.max_attempts}) must be at least --num_episodes ({args.num_episodes})"
+    return None
+
+
+def _summary(args: SimpleNamespace, result: Generated) -> None:
     n = args.num_episodes
     print(f"{result.successes}/{n} episodes succeeded ({100 * result.successes / n:.0f}%)")
     if args.only_success:
-        print(f"the expert succeeded in {result.successes} of {result.attempts} attempts "
-              f"({100 * result.successes / result.attempts:.0f}%)")
+        print(
+            f"the expert succeeded in {result.successes} of {result.attempts} attempts "
+            f"({100 * result.successes / result.attempts:.0f}%)"
+        )
 
 
-def _generate_minari(args: argparse.Namespace, env_id: str, expert: Expert | type, fail) -> int:
+def _generate_minari(args: SimpleNamespace, env_id: str, expert: Expert | type, fail) -> int:
     from her import minari_demos
     from her.envs import task_name
     from her.errors import TrainingError, UserError
@@ -166,20 +227,31 @@ def _generate_minari(args: argparse.Namespace, env_id: str, expert: Expert | typ
     dataset_id = args.output or f"her/{task_name(env_id)}/expert-{args.num_episodes}-v0"
     try:
         minari_demos.check_new_id(dataset_id)  # before minutes of generating, not after
-        result = generate(env_id, args.num_episodes, args.seed, only_success=args.only_success,
-                          max_attempts=args.max_attempts, noise=args.noise, expert=expert)
+        result = generate(
+            env_id,
+            args.num_episodes,
+            args.seed,
+            only_success=args.only_success,
+            max_attempts=args.max_attempts,
+            noise=args.noise,
+            expert=expert,
+        )
         noise = f", actions through Gaussian noise {args.noise}" if args.noise else ""
         folder = minari_demos.write_dataset(
-            result.episodes, env_id, dataset_id,
-            description=f"her-demos scripted expert on {env_id}: {args.num_episodes} episodes, seed {args.seed}"
-                        f"{noise}")
+            result.episodes,
+            env_id,
+            dataset_id,
+            description=f"her-demos scripted expert on {env_id}: {args.num_episodes} episodes, seed {args.seed}{noise}",
+        )
     except (GenerationError, TrainingError) as err:
         return fail(str(err), code=1)
     except UserError as err:
         return fail(str(err))
     _summary(args, result)
-    print(f"wrote {args.num_episodes} episodes of {env_id} (T={result.episodes['u'].shape[1]}) as Minari dataset "
-          f"{dataset_id} ({folder}); train on it with --demo_file {dataset_id}")
+    print(
+        f"wrote {args.num_episodes} episodes of {env_id} (T={result.episodes['u'].shape[1]}) as Minari dataset "
+        f"{dataset_id} ({folder}); train on it with --demo_file {dataset_id}"
+    )
     return 0
 
 
@@ -200,8 +272,9 @@ def _convert(source: str, output: str | None, gym_packages: str = "") -> int:
         print(f"wrote {count} episodes of {env_id} from Minari dataset {source} to {output}")
     else:
         if not output:
-            raise minari_demos.MinariError("--convert from an .npz needs --output DATASET_ID, e.g. "
-                                           "her/FetchPush/expert-100-v0")
+            raise minari_demos.MinariError(
+                "--convert from an .npz needs --output DATASET_ID, e.g. her/FetchPush/expert-100-v0"
+            )
         packages = package_list(coerce("gym_packages", gym_packages))
         count, env_id, folder = demo_convert.export_demos(source, output, packages)
         print(f"wrote {count} episodes of {env_id} from {source} as Minari dataset {output} ({folder})")

@@ -26,9 +26,11 @@ def backend_for(env: gym.Env) -> ModuleType:
         if module.accepts(env):
             return module
     env_name = env.spec.id if env.spec else type(env.unwrapped).__name__
-    raise ValueError(f"{env_name}: no state backend can save and restore this env (her.env_state.BACKENDS knows "
-                     f"gymnasium-robotics' MuJoCo envs and panda-gym's PyBullet envs), so demo-state resets "
-                     f"and demo files with states are not available for it")
+    raise ValueError(
+        f"{env_name}: no state backend can save and restore this env (her.env_state.BACKENDS knows "
+        f"gymnasium-robotics' MuJoCo envs and panda-gym's PyBullet envs), so demo-state resets "
+        f"and demo files with states are not available for it"
+    )
 
 
 def track(env: gym.Env) -> None:

@@ -7,8 +7,8 @@ import importlib
 import io
 import re
 import sys
-from typing import Any
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -33,6 +33,7 @@ def info_success(info: Mapping[str, Any]) -> float:
     """Whether a step's info says the goal is reached, under either of SUCCESS_KEYS."""
     return float(info["is_success"] if "is_success" in info else info["success"])
 
+
 _registered = False
 
 
@@ -50,8 +51,12 @@ def _register() -> None:
 
     for n, steps in EPISODE_STEPS.items():
         for suffix, reward_type in (("", "sparse"), ("Dense", "dense")):
-            gym.register(f"FetchStack{n}{suffix}-v1", entry_point="her.fetch_stack:MujocoFetchStackEnv",
-                         kwargs={"n_blocks": n, "reward_type": reward_type}, max_episode_steps=steps)
+            gym.register(
+                f"FetchStack{n}{suffix}-v1",
+                entry_point="her.fetch_stack:MujocoFetchStackEnv",
+                kwargs={"n_blocks": n, "reward_type": reward_type},
+                max_episode_steps=steps,
+            )
     _registered = True
 
 
@@ -61,8 +66,10 @@ def import_packages(packages: Iterable[str]) -> None:
         try:
             importlib.import_module(module)
         except Exception as e:  # noqa: BLE001 - any failure of the user's module is a one-line input error
-            raise ValueError(f"cannot import {module!r} ({type(e).__name__}: {e}): check --gym_packages / "
-                             "--env module:EnvId and that the module is on PYTHONPATH") from None
+            raise ValueError(
+                f"cannot import {module!r} ({type(e).__name__}: {e}): check --gym_packages / "
+                "--env module:EnvId and that the module is on PYTHONPATH"
+            ) from None
 
 
 def resolve_env_id(name: str, packages: Iterable[str] = ()) -> str:
@@ -82,15 +89,17 @@ def resolve_env_id(name: str, packages: Iterable[str] = ()) -> str:
         dense = old.group(2) or ""
         current = TASKS[old.group(1)].replace("-v", f"{dense}-v")
         short = "" if dense else f" ({old.group(1)} for short)"
-        why = ("needs the retired mujoco-py bindings" if old.group(3) == "1"
-               else "is no longer provided by gymnasium-robotics")
+        why = (
+            "needs the retired mujoco-py bindings"
+            if old.group(3) == "1"
+            else "is no longer provided by gymnasium-robotics"
+        )
         raise ValueError(f"{name} {why}: use {current}{short}, the version this project trains")
     if name in gym.registry and not _needs_mujoco_py(name):
         return name
     newest = _current_version(name)
     if newest is not None:
-        why = ("needs the retired mujoco-py bindings" if name in gym.registry
-               else "is not a registered version")
+        why = "needs the retired mujoco-py bindings" if name in gym.registry else "is not a registered version"
         raise ValueError(f"{name} {why}: use {newest}")
     known = ", ".join(TASKS)
     raise ValueError(f"unknown task {name!r}: use one of {known}, or a registered gymnasium id such as FetchPush-v4")
@@ -106,8 +115,11 @@ def _current_version(name: str) -> str | None:
     found = re.fullmatch(r"(.+)-v(\d+)", name)
     if not found:
         return None
-    versions = [(int(m.group(1)), key) for key in gym.registry
-                if (m := re.fullmatch(re.escape(found.group(1)) + r"-v(\d+)", key)) and not _needs_mujoco_py(key)]
+    versions = [
+        (int(m.group(1)), key)
+        for key in gym.registry
+        if (m := re.fullmatch(re.escape(found.group(1)) + r"-v(\d+)", key)) and not _needs_mujoco_py(key)
+    ]
     return max(versions)[1] if versions else None
 
 
@@ -136,8 +148,13 @@ def episode_length(env_id: str) -> int:
 _fast_obs_ok: dict[str, bool] = {}
 
 
-def make_env(env_id: str, seed: int | None = None, render_mode: str | None = None,
-             fast_obs: bool = True, env_kwargs: Mapping[str, Any] | None = None) -> gym.Env:
+def make_env(
+    env_id: str,
+    seed: int | None = None,
+    render_mode: str | None = None,
+    fast_obs: bool = True,
+    env_kwargs: Mapping[str, Any] | None = None,
+) -> gym.Env:
     """A gymnasium env, reset once with ``seed`` so its generator is seeded; later resets continue that stream.
 
     ``env_kwargs`` go to ``gym.make``; one it does not take is a one-line ValueError. ``fast_obs`` switches Fetch
@@ -152,8 +169,11 @@ def make_env(env_id: str, seed: int | None = None, render_mode: str | None = Non
         if key not in _fast_obs_ok:
             _fast_obs_ok[key] = fetch_obs.agrees(lambda: _make(env_id, None, kwargs))
             if not _fast_obs_ok[key]:
-                print(f"note: her.fetch_obs observes {env_id} differently from gymnasium-robotics "
-                      f"{_version('gymnasium-robotics')}: using the library's slower observation path", file=sys.stderr)
+                print(
+                    f"note: her.fetch_obs observes {env_id} differently from gymnasium-robotics "
+                    f"{_version('gymnasium-robotics')}: using the library's slower observation path",
+                    file=sys.stderr,
+                )
         if _fast_obs_ok[key]:
             fetch_obs.install(env)
     env.reset(seed=seed)
@@ -211,8 +231,10 @@ def env_dims(env: gym.Env) -> dict[str, int]:
     for key in ("observation", "achieved_goal", "desired_goal"):
         shape = np.shape(obs[key])
         if len(shape) != 1:  # the buffers hold (T+1, dim) per episode; a 2-d array would be cut to its rows
-            raise ValueError(f"{name}: its {key} has shape {shape}, and HER needs 1-d arrays: flatten it in the env "
-                             "(or with gymnasium.wrappers.TransformObservation)")
+            raise ValueError(
+                f"{name}: its {key} has shape {shape}, and HER needs 1-d arrays: flatten it in the env "
+                "(or with gymnasium.wrappers.TransformObservation)"
+            )
     dims = {
         "o": obs["observation"].shape[0],
         "g": obs["desired_goal"].shape[0],
@@ -228,7 +250,9 @@ def env_dims(env: gym.Env) -> dict[str, int]:
     if np.shape(batch_reward) != (2,) or not np.allclose(batch_reward, float(step_reward)):
         raise ValueError(f"{name}: compute_reward is not vectorised or disagrees with step()")
     if not SUCCESS_KEYS & set(info):
-        raise ValueError(f"{name}: step() info has no 'is_success' (nor 'success'): HER needs to know when an "
-                         "episode reached its goal")
+        raise ValueError(
+            f"{name}: step() info has no 'is_success' (nor 'success'): HER needs to know when an "
+            "episode reached its goal"
+        )
     env.reset()
     return dims

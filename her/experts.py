@@ -12,8 +12,8 @@ state of every observation, for resets to demonstration states. ``her-demos`` is
 
 from __future__ import annotations
 
-from typing import NamedTuple
 from collections.abc import Callable, Mapping
+from typing import NamedTuple
 
 import numpy as np
 
@@ -39,8 +39,10 @@ def load_expert(spec: str) -> Expert | type:
     try:
         found = getattr(importlib.import_module(module), name)
     except Exception as e:  # noqa: BLE001 - any failure of the user's module is one line
-        raise ValueError(f"--expert {spec}: cannot load it ({type(e).__name__}: {e}); check the module is on "
-                         f"PYTHONPATH and defines {name}") from None
+        raise ValueError(
+            f"--expert {spec}: cannot load it ({type(e).__name__}: {e}); check the module is on "
+            f"PYTHONPATH and defines {name}"
+        ) from None
     if not callable(found):
         raise ValueError(f"--expert {spec} is a {type(found).__name__}, not a function or class")
     return found
@@ -53,12 +55,15 @@ def expert_for(env_id: str) -> Expert | type:
     task = base_task(env_id)
     experts = all_experts()
     if task not in experts:
-        raise ValueError(f"no scripted expert for {env_id}: use one of {', '.join(experts)}, or your own "
-                         f"controller with --expert module:callable")
+        raise ValueError(
+            f"no scripted expert for {env_id}: use one of {', '.join(experts)}, or your own "
+            f"controller with --expert module:callable"
+        )
     return experts[task]
 
 
 # ---- generation ----
+
 
 def episode_seed(seed: int, i: int) -> int:
     """Reset seed of episode ``i``: independent streams per episode, and no overlap between nearby --seed values."""
@@ -116,8 +121,9 @@ class ExpertEpisode:
         return {} if self.no_states else self.states.arrays()
 
 
-def run_episode(env, expert: Expert | type, seed: int, T: int,
-                noise: float = 0.0) -> tuple[dict[str, np.ndarray], bool]:
+def run_episode(
+    env, expert: Expert | type, seed: int, T: int, noise: float = 0.0
+) -> tuple[dict[str, np.ndarray], bool]:
     """One episode of exactly T steps in the replay layout (D1); success is info['is_success'] after the last.
 
     ``expert`` is an entry of ``EXPERTS``: a class is instantiated afresh, so no phase leaks between episodes.
@@ -147,8 +153,16 @@ class GenerationError(RuntimeError):
     """only_success could not collect enough successful episodes within the allowed attempts."""
 
 
-def generate(env_id: str, num_episodes: int, seed: int = 0, *, only_success: bool = False,
-             max_attempts: int | None = None, noise: float = 0.0, expert: Expert | type | None = None) -> Generated:
+def generate(
+    env_id: str,
+    num_episodes: int,
+    seed: int = 0,
+    *,
+    only_success: bool = False,
+    max_attempts: int | None = None,
+    noise: float = 0.0,
+    expert: Expert | type | None = None,
+) -> Generated:
     """Run ``expert`` (default: the task's, ``expert_for``) for ``num_episodes`` episodes (successful ones
     only, if ``only_success``)."""
     from her.env_state import backend_for
@@ -179,7 +193,8 @@ def generate(env_id: str, num_episodes: int, seed: int = 0, *, only_success: boo
     if len(kept) < num_episodes:
         raise GenerationError(
             f"only {len(kept)} of {attempts} episodes of {env_id} succeeded, short of the {num_episodes} "
-            f"asked for: lower --num_episodes, raise --max_attempts, or drop --only_success")
+            f"asked for: lower --num_episodes, raise --max_attempts, or drop --only_success"
+        )
     episodes = {key: np.stack([ep[key] for ep in kept]) for key in kept[0]}
     return Generated(episodes, int(episodes["info_is_success"][:, -1, 0].sum()), attempts, no_states)
 

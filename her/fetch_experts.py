@@ -11,8 +11,8 @@ each object field per block (see her/fetch_stack.py).
 
 from __future__ import annotations
 
-from pathlib import Path
 from collections.abc import Callable, Mapping
+from pathlib import Path
 
 import numpy as np
 
@@ -28,12 +28,14 @@ def _action(xyz, gripper: float) -> np.ndarray:
 
 # ---- FetchReach ----
 
+
 def reach_expert(obs: Mapping[str, np.ndarray]) -> np.ndarray:
     """Move the gripper straight to the goal."""
     return _action(obs["desired_goal"] - obs["observation"][0:3], 0.0)
 
 
 # ---- FetchPickAndPlace ----
+
 
 def pick_and_place_expert(obs: Mapping[str, np.ndarray]) -> np.ndarray:
     """Hover above the block, descend with open fingers, close, carry the block to the goal and hold it there.
@@ -82,8 +84,14 @@ def _arrived(err_xy: np.ndarray, o: np.ndarray) -> bool:
     return bool(e < 0.01 or (e < 0.03 and np.linalg.norm(o[20:23]) < 0.002))
 
 
-def _behind_then_drive(o: np.ndarray, height: float, u: np.ndarray, standoff: float, lat_tol: float,
-                       drive: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> np.ndarray:
+def _behind_then_drive(
+    o: np.ndarray,
+    height: float,
+    u: np.ndarray,
+    standoff: float,
+    lat_tol: float,
+    drive: Callable[[np.ndarray, np.ndarray], np.ndarray],
+) -> np.ndarray:
     """Put the gripper ``standoff`` behind the object along ``u`` at ``height``, then move it by ``drive``.
 
     ``drive(grip_xy, lateral_offset)`` gives the xy command (in metres of error) once the gripper is in place.
@@ -232,7 +240,6 @@ def _go_behind(grip: np.ndarray, obj: np.ndarray, u: np.ndarray) -> np.ndarray:
     return _action([*xy, STRIKE_HEIGHT - grip[2]], 0.0)
 
 
-
 def _around(grip: np.ndarray, obj: np.ndarray, u: np.ndarray, behind: np.ndarray) -> np.ndarray:
     """Where to head for on the way to ``behind``: straight there, or via a point beside the puck if it is in the way.
 
@@ -270,7 +277,7 @@ class StackExpert:
     def __call__(self, obs: Mapping[str, np.ndarray]) -> np.ndarray:
         o, goal = obs["observation"], obs["desired_goal"]
         n = goal.shape[0] // 3
-        grip, pos, targets = o[0:3], o[3:3 + 3 * n].reshape(n, 3), goal.reshape(n, 3)
+        grip, pos, targets = o[0:3], o[3 : 3 + 3 * n].reshape(n, 3), goal.reshape(n, 3)
         width = o[3 + 6 * n] + o[4 + 6 * n]
         done = np.linalg.norm(pos - targets, axis=1) < PLACED
         todo = np.flatnonzero(~done)

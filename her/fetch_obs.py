@@ -36,8 +36,11 @@ def install(env: gym.Env) -> bool:
     if type(raw)._get_obs is not fetch_class._get_obs:
         return False  # a Fetch env with its own observation (her.fetch_stack): the cached path would not be used
     model = raw.model
-    joint_ids = [mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_JOINT, name)
-                 for name in raw._model_names.joint_names if name.startswith("robot")]
+    joint_ids = [
+        mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_JOINT, name)
+        for name in raw._model_names.joint_names
+        if name.startswith("robot")
+    ]
     one_dof = (mujoco.mjtJoint.mjJNT_HINGE, mujoco.mjtJoint.mjJNT_SLIDE)
     if not joint_ids or any(model.jnt_type[j] not in one_dof for j in joint_ids):
         return False  # upstream's layout assumption does not hold: do not guess
@@ -45,8 +48,10 @@ def install(env: gym.Env) -> bool:
     qvel_index = model.jnt_dofadr[joint_ids].copy()
     grip = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_SITE, "robot0:grip")
     obj = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_SITE, "object0") if raw.has_object else -1
-    fingers = [model.jnt_qposadr[mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_JOINT, name)]
-               for name in ("robot0:l_gripper_finger_joint", "robot0:r_gripper_finger_joint")]
+    fingers = [
+        model.jnt_qposadr[mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_JOINT, name)]
+        for name in ("robot0:l_gripper_finger_joint", "robot0:r_gripper_finger_joint")
+    ]
     from gymnasium_robotics.utils.rotations import mat2euler
 
     def site_velocity(model, data, site: int, translational: bool) -> np.ndarray:
@@ -76,8 +81,17 @@ def install(env: gym.Env) -> bool:
             object_pos = object_rot = object_velp = object_velr = object_rel_pos = np.zeros(0)
         gripper_state = robot_qpos[-2:]
         gripper_vel = robot_qvel[-2:] * dt
-        return (grip_pos, object_pos, object_rel_pos, gripper_state, object_rot,
-                object_velp, object_velr, grip_velp, gripper_vel)
+        return (
+            grip_pos,
+            object_pos,
+            object_rel_pos,
+            gripper_state,
+            object_rot,
+            object_velp,
+            object_velr,
+            grip_velp,
+            gripper_vel,
+        )
 
     def _step_callback(self):
         if self.block_gripper:

@@ -56,12 +56,22 @@ def scene_xml(n_blocks: int) -> str:
         f'\t\t\t<geom size="0.025 0.025 0.025" type="box" condim="3" name="object{i}" material="block_mat" '
         f'rgba="{COLOURS[i % len(COLOURS)]}" mass="2"></geom>\n'
         f'\t\t\t<site name="object{i}" pos="0 0 0" size="0.02 0.02 0.02" rgba="1 0 0 1" type="sphere"></site>\n'
-        f'\t\t</body>' for i in range(n_blocks))
+        f"\t\t</body>"
+        for i in range(n_blocks)
+    )
     targets = "\n".join(
         f'\t\t\t<site name="target{i}" pos="0 0 0.5" size="0.02 0.02 0.02" '
-        f'rgba="{COLOURS[i % len(COLOURS)][:-1]}0.5" type="sphere"></site>' for i in range(n_blocks))
-    xml = TEMPLATE.read_text().format(n=n_blocks, fetch=fetch, stls=fetch.parent / "stls" / "fetch",
-                                      textures=fetch.parent / "textures", objects=objects, targets=targets)
+        f'rgba="{COLOURS[i % len(COLOURS)][:-1]}0.5" type="sphere"></site>'
+        for i in range(n_blocks)
+    )
+    xml = TEMPLATE.read_text().format(
+        n=n_blocks,
+        fetch=fetch,
+        stls=fetch.parent / "stls" / "fetch",
+        textures=fetch.parent / "textures",
+        objects=objects,
+        targets=targets,
+    )
     # Named by its content, so other gymnasium-robotics installs never share a stale file; written under a
     # temporary name and renamed, so concurrent workers never read a half-written one.
     digest = hashlib.sha1(xml.encode()).hexdigest()[:12]
@@ -125,8 +135,9 @@ class MujocoFetchStackEnv(MujocoFetchEnv, EzPickle):
     def compute_terminated(self, achieved_goal, desired_goal, info):
         # The library's step() builds info and hands it here before returning it: the one place to add to it
         # without overriding step(), which her.sim_state must be able to replay exactly (demo-state resets).
-        info["placed"] = (self._block_distances(achieved_goal, desired_goal) < self.distance_threshold
-                          ).astype(np.float32)
+        info["placed"] = (self._block_distances(achieved_goal, desired_goal) < self.distance_threshold).astype(
+            np.float32
+        )
         grip = self._utils.get_site_xpos(self.model, self.data, "robot0:grip")
         blocks = np.asarray(achieved_goal).reshape(self.n_blocks, 3)
         info["clear"] = float(np.all(np.linalg.norm(blocks - grip, axis=-1) >= BLOCK))
@@ -134,8 +145,9 @@ class MujocoFetchStackEnv(MujocoFetchEnv, EzPickle):
         return super().compute_terminated(achieved_goal, desired_goal, info)
 
     def _is_success(self, achieved_goal, desired_goal):
-        return np.all(self._block_distances(achieved_goal, desired_goal) < self.distance_threshold,
-                      axis=-1).astype(np.float32)
+        return np.all(self._block_distances(achieved_goal, desired_goal) < self.distance_threshold, axis=-1).astype(
+            np.float32
+        )
 
     def _sample_goal(self):
         storeys = np.arange(self.n_blocks)[:, None] * np.array([0.0, 0.0, BLOCK])
@@ -185,8 +197,19 @@ class MujocoFetchStackEnv(MujocoFetchEnv, EzPickle):
         rot = np.stack([rotations.mat2euler(u.get_site_xmat(m, d, name)) for name in names])
         velp = np.stack([u.get_site_xvelp(m, d, name) * dt for name in names]) - grip_velp
         velr = np.stack([u.get_site_xvelr(m, d, name) * dt for name in names])
-        obs = np.concatenate([grip_pos, pos.ravel(), (pos - grip_pos).ravel(), robot_qpos[-2:], rot.ravel(),
-                              velp.ravel(), velr.ravel(), grip_velp, robot_qvel[-2:] * dt])
+        obs = np.concatenate(
+            [
+                grip_pos,
+                pos.ravel(),
+                (pos - grip_pos).ravel(),
+                robot_qpos[-2:],
+                rot.ravel(),
+                velp.ravel(),
+                velr.ravel(),
+                grip_velp,
+                robot_qvel[-2:] * dt,
+            ]
+        )
         return {"observation": obs, "achieved_goal": pos.ravel(), "desired_goal": self.goal.copy()}
 
     def _render_callback(self):

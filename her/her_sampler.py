@@ -67,15 +67,19 @@ def energy_priority(dt: float, clip: float) -> Callable[[Mapping[str, np.ndarray
 
 def _energy(config: Any, dims: Mapping[str, int], goal_env: Any) -> Callable[[Mapping[str, np.ndarray]], np.ndarray]:
     if dims["g"] % 3:
-        raise ValueError(f"--replay_priority energy reads achieved goals as 3-d positions, and {config.env_id}'s "
-                         f"have {dims['g']} dimensions: use --replay_priority uniform")
+        raise ValueError(
+            f"--replay_priority energy reads achieved goals as 3-d positions, and {config.env_id}'s "
+            f"have {dims['g']} dimensions: use --replay_priority uniform"
+        )
     # gymnasium-robotics' envs give their step's length as dt, panda-gym's on their PyBullet simulation.
     dt = getattr(goal_env, "dt", None)
     if dt is None:
         dt = getattr(getattr(goal_env, "sim", None), "dt", None)
     if dt is None:
-        raise ValueError(f"--replay_priority energy needs the length of {config.env_id}'s step (an env attribute "
-                         "dt), which it does not give: use --replay_priority uniform")
+        raise ValueError(
+            f"--replay_priority energy needs the length of {config.env_id}'s step (an env attribute "
+            "dt), which it does not give: use --replay_priority uniform"
+        )
     return energy_priority(float(dt), config.energy_clip)
 
 
@@ -92,8 +96,11 @@ class PriorityEntry(NamedTuple):
 # her.parts builds the buffer's priority from it.
 PRIORITIES: dict[str, PriorityEntry] = {
     "uniform": PriorityEntry("the reference", None),
-    "energy": PriorityEntry("in proportion to how much energy the achieved goal's objects gained (Zhao and Tresp "
-                            "2018; achieved goals of 3-d positions)", _energy),
+    "energy": PriorityEntry(
+        "in proportion to how much energy the achieved goal's objects gained (Zhao and Tresp "
+        "2018; achieved goals of 3-d positions)",
+        _energy,
+    ),
 }
 
 

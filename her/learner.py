@@ -48,7 +48,7 @@ def make_batch(own: Mapping[str, np.ndarray], demo: Mapping[str, np.ndarray] | N
 
     r = join("r")
     is_demo = np.zeros(r.shape, dtype=np.float32)
-    is_demo[..., own["r"].shape[-1]:] = 1.0
+    is_demo[..., own["r"].shape[-1] :] = 1.0
     return Batch(join("o"), join("g"), join("u"), r, join("o_2"), is_demo)
 
 
@@ -63,9 +63,17 @@ class Learner(Protocol):
         logged under its own name, so a new learner's losses are never dropped."""
         ...
 
-    def get_actions(self, o: np.ndarray, g: np.ndarray, *, noise_eps: float = 0.0, random_eps: float = 0.0,
-                    rng: np.random.Generator | None = None, use_target_net: bool = False,
-                    compute_Q: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+    def get_actions(
+        self,
+        o: np.ndarray,
+        g: np.ndarray,
+        *,
+        noise_eps: float = 0.0,
+        random_eps: float = 0.0,
+        rng: np.random.Generator | None = None,
+        use_target_net: bool = False,
+        compute_Q: bool = False,
+    ) -> tuple[np.ndarray, np.ndarray | None]:
         """Actions ``(n, dim_u)`` for ``o: (n, dim_o)``, ``g: (n, dim_g)``, and Q ``(n, 1)`` if asked."""
         ...
 
@@ -111,6 +119,9 @@ class LearnerEntry(NamedTuple):
 # --learner -> the learner; her.config checks and explains the key from this table, her.parts builds from it.
 LEARNERS: dict[str, LearnerEntry] = {
     "ddpg": LearnerEntry("her.ddpg:DDPG", "the reference"),
-    "twin": LearnerEntry("her.twin_ddpg:TwinCriticDDPG", "two critics, each trained on the smaller of their "
-                         "target values (TD3's clipped double Q)", keys=("target_noise", "target_noise_clip")),
+    "twin": LearnerEntry(
+        "her.twin_ddpg:TwinCriticDDPG",
+        "two critics, each trained on the smaller of their target values (TD3's clipped double Q)",
+        keys=("target_noise", "target_noise_clip"),
+    ),
 }

@@ -15,9 +15,9 @@ import os
 import socket
 import sys
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TextIO
-from collections.abc import Mapping, Sequence
 
 from her import atomic
 
@@ -46,6 +46,7 @@ def make_writers(config: Config, log_dir: str | Path, rows: Sequence[Mapping[str
 
 def format_table(row: Mapping[str, float]) -> str:
     """The epoch's metrics as a two-column table, as the reference prints them."""
+
     def fmt(value: float) -> str:
         if isinstance(value, float) and not value.is_integer():
             return f"{value:.4g}"
@@ -182,6 +183,7 @@ def read_progress(path: str | Path) -> list[dict[str, float]]:
 
     Written back with ``rows_to_csv``, the rows give the same text: a resumed run keeps its earlier rows exactly.
     """
+
     def number(text: str) -> float:
         if text == "":
             return float("nan")

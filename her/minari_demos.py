@@ -40,8 +40,9 @@ def _minari():
     try:
         import minari
     except ImportError:
-        raise MinariError("Minari is not installed: pip install 'her-tf2[minari]' (or pip install 'minari[hdf5]')"
-                          ) from None
+        raise MinariError(
+            "Minari is not installed: pip install 'her-tf2[minari]' (or pip install 'minari[hdf5]')"
+        ) from None
     return minari
 
 
@@ -66,8 +67,14 @@ def _is_success(env, achieved: np.ndarray, goal: np.ndarray) -> float:
     return float(check(achieved, goal)) if check is not None else 0.0
 
 
-def write_dataset(episodes: Mapping[str, np.ndarray], env_id: str, dataset_id: str, *,
-                  description: str, env_kwargs: Mapping | None = None) -> Path:
+def write_dataset(
+    episodes: Mapping[str, np.ndarray],
+    env_id: str,
+    dataset_id: str,
+    *,
+    description: str,
+    env_kwargs: Mapping | None = None,
+) -> Path:
     """Write demo ``episodes`` (``her.demo`` layout) as the local Minari dataset ``dataset_id``; its folder.
 
     Rewards are the env's ``compute_reward``; the dataset's env spec is that of ``env_id``, so
@@ -92,21 +99,29 @@ def write_dataset(episodes: Mapping[str, np.ndarray], env_id: str, dataset_id: s
             T = len(u)
             success = np.concatenate([[_is_success(env, ag[0], g[0])], episodes["info_is_success"][e, :, 0]])
             infos: dict = {"is_success": success.astype(np.float64)}
-            states = {key.removeprefix("state/"): np.asarray(value[e], np.float64)
-                      for key, value in episodes.items() if key.startswith("state/")}
+            states = {
+                key.removeprefix("state/"): np.asarray(value[e], np.float64)
+                for key, value in episodes.items()
+                if key.startswith("state/")
+            }
             if states:
                 infos[STATES] = states
-            buffers.append(EpisodeBuffer(
-                id=e,
-                # The goal is fixed within an episode: the last observation's desired goal is the last step's.
-                observations={"observation": o.astype(np.float64), "achieved_goal": ag.astype(np.float64),
-                              "desired_goal": np.concatenate([g, g[-1:]]).astype(np.float64)},
-                actions=u.astype(np.float32),
-                rewards=np.asarray(raw.compute_reward(ag[1:], g, None), np.float64).reshape(T),
-                terminations=np.zeros(T, bool),
-                truncations=np.arange(T) == T - 1,
-                infos=infos,
-            ))
+            buffers.append(
+                EpisodeBuffer(
+                    id=e,
+                    # The goal is fixed within an episode: the last observation's desired goal is the last step's.
+                    observations={
+                        "observation": o.astype(np.float64),
+                        "achieved_goal": ag.astype(np.float64),
+                        "desired_goal": np.concatenate([g, g[-1:]]).astype(np.float64),
+                    },
+                    actions=u.astype(np.float32),
+                    rewards=np.asarray(raw.compute_reward(ag[1:], g, None), np.float64).reshape(T),
+                    terminations=np.zeros(T, bool),
+                    truncations=np.arange(T) == T - 1,
+                    infos=infos,
+                )
+            )
         from her.versions import __version__
 
         staging = root / f".her-partial-{os.getpid()}-{id(buffers):x}"
@@ -115,13 +130,22 @@ def write_dataset(episodes: Mapping[str, np.ndarray], env_id: str, dataset_id: s
             with _store(staging), warnings.catch_warnings():  # its advice to name an author, e-mail, permalink
                 warnings.simplefilter("ignore", UserWarning)
                 minari.create_dataset_from_buffers(
-                    dataset_id, buffers, env=env.spec, eval_env=env.spec, algorithm_name="her-tf2 scripted expert",
-                    code_permalink=f"her-tf2 {__version__}", description=description, data_format="hdf5")
+                    dataset_id,
+                    buffers,
+                    env=env.spec,
+                    eval_env=env.spec,
+                    algorithm_name="her-tf2 scripted expert",
+                    code_permalink=f"her-tf2 {__version__}",
+                    description=description,
+                    data_format="hdf5",
+                )
             _publish(staging / dataset_id, folder, dataset_id)
         except OSError as err:
-            raise WriteError(f"cannot write Minari dataset {dataset_id} in {root} ({err.strerror or err}): "
-                             "nothing was written under its id; free some space or choose another "
-                             "MINARI_DATASETS_PATH") from None
+            raise WriteError(
+                f"cannot write Minari dataset {dataset_id} in {root} ({err.strerror or err}): "
+                "nothing was written under its id; free some space or choose another "
+                "MINARI_DATASETS_PATH"
+            ) from None
         finally:
             shutil.rmtree(staging, ignore_errors=True)
     finally:
@@ -134,8 +158,10 @@ def _check_space(root: Path, episodes: Mapping[str, np.ndarray]) -> None:
     needed = 2 * sum(np.asarray(a).size for a in episodes.values()) * 8 + (1 << 20)  # float64, and headroom
     free = shutil.disk_usage(root).free
     if needed > free:
-        raise WriteError(f"the Minari store {root} has {free >> 20} MiB free, and the dataset needs about "
-                         f"{needed >> 20} MiB: free some space or set MINARI_DATASETS_PATH to a larger disk")
+        raise WriteError(
+            f"the Minari store {root} has {free >> 20} MiB free, and the dataset needs about "
+            f"{needed >> 20} MiB: free some space or set MINARI_DATASETS_PATH to a larger disk"
+        )
 
 
 @contextlib.contextmanager
@@ -161,8 +187,10 @@ def _publish(staged: Path, folder: Path, dataset_id: str) -> None:
     try:
         os.mkdir(folder)  # claims the id: of two writers, exactly one makes it
     except FileExistsError:
-        raise MinariError(f"Minari dataset {dataset_id} exists already ({folder}): it was written meanwhile by "
-                          "another process; choose another id") from None
+        raise MinariError(
+            f"Minari dataset {dataset_id} exists already ({folder}): it was written meanwhile by "
+            "another process; choose another id"
+        ) from None
     for entry in staged.iterdir():
         os.rename(entry, folder / entry.name)
     namespace = parse_dataset_id(dataset_id)[0]
@@ -174,13 +202,17 @@ def _publish(staged: Path, folder: Path, dataset_id: str) -> None:
 def check_new_id(dataset_id: str) -> Path:
     """The folder a new dataset ``dataset_id`` would have; MinariError if the id is malformed or taken."""
     if not is_dataset_id(dataset_id):
-        raise MinariError(f"{dataset_id!r} is not a Minari dataset id: use (namespace/)name-vN with letters, digits, "
-                          "- and _ only, e.g. her/FetchPush/expert-100-v0")
+        raise MinariError(
+            f"{dataset_id!r} is not a Minari dataset id: use (namespace/)name-vN with letters, digits, "
+            "- and _ only, e.g. her/FetchPush/expert-100-v0"
+        )
     _minari()  # a clear line if it is missing
     folder = _local_path(dataset_id)
     if folder.exists():
-        raise MinariError(f"Minari dataset {dataset_id} exists already ({folder}): choose another id, or delete "
-                          f"it with: minari delete {dataset_id}")
+        raise MinariError(
+            f"Minari dataset {dataset_id} exists already ({folder}): choose another id, or delete "
+            f"it with: minari delete {dataset_id}"
+        )
     return folder
 
 
@@ -191,8 +223,10 @@ def _local_path(dataset_id: str) -> Path:
         return Path(get_dataset_path(dataset_id))
     except OSError as err:
         root = os.environ.get("MINARI_DATASETS_PATH") or "~/.minari/datasets"
-        raise MinariError(f"the Minari store {root} cannot be created ({err.strerror or err}): set "
-                          "MINARI_DATASETS_PATH to a folder you can write") from None
+        raise MinariError(
+            f"the Minari store {root} cannot be created ({err.strerror or err}): set "
+            "MINARI_DATASETS_PATH to a folder you can write"
+        ) from None
 
 
 def _data_folder(source: str | Path) -> Path:
@@ -202,8 +236,10 @@ def _data_folder(source: str | Path) -> Path:
         return path / "data" if (path / "data" / "metadata.json").is_file() else path
     data = _local_path(str(source)) / "data"
     if not (data / "metadata.json").is_file():
-        raise MinariError(f"no Minari dataset {source} in {_local_path('')}: list the local ones with "
-                          f"minari list local, or download it with minari download {source}")
+        raise MinariError(
+            f"no Minari dataset {source} in {_local_path('')}: list the local ones with "
+            f"minari list local, or download it with minari download {source}"
+        )
     return data
 
 
@@ -213,19 +249,25 @@ def _checked_metadata(data: Path, source: str | Path) -> dict[str, Any]:
     try:
         metadata = json.loads((data / "metadata.json").read_text())
     except (OSError, ValueError) as err:
-        raise MinariError(f"Minari dataset {source}: its metadata.json cannot be read ({type(err).__name__}: "
-                          f"{err}): it is damaged or not a Minari dataset") from None
+        raise MinariError(
+            f"Minari dataset {source}: its metadata.json cannot be read ({type(err).__name__}: "
+            f"{err}): it is damaged or not a Minari dataset"
+        ) from None
     if not isinstance(metadata, dict):
         raise MinariError(f"Minari dataset {source}: its metadata.json is not a JSON object: it is damaged")
     missing = [key for key in ("observation_space", "action_space") if not isinstance(metadata.get(key), str)]
     if missing:
-        raise MinariError(f"Minari dataset {source} does not record its {' and '.join(missing)}, and Minari "
-                          "would make the env its metadata names to learn them, running code of the dataset's "
-                          "choosing: it is not read; pass a dataset written with its spaces (as Minari 0.5 and "
-                          "her-demos write them), or an .npz")
+        raise MinariError(
+            f"Minari dataset {source} does not record its {' and '.join(missing)}, and Minari "
+            "would make the env its metadata names to learn them, running code of the dataset's "
+            "choosing: it is not read; pass a dataset written with its spaces (as Minari 0.5 and "
+            "her-demos write them), or an .npz"
+        )
     if metadata.get("data_format", "hdf5") not in ("hdf5", "arrow"):
-        raise MinariError(f"Minari dataset {source} has data_format {metadata.get('data_format')!r}, not hdf5 or "
-                          "arrow: it is damaged or not a Minari dataset")
+        raise MinariError(
+            f"Minari dataset {source} has data_format {metadata.get('data_format')!r}, not hdf5 or "
+            "arrow: it is damaged or not a Minari dataset"
+        )
     total = metadata.get("total_episodes")
     if isinstance(total, bool) or not isinstance(total, int) or total < 0:
         raise MinariError(f"Minari dataset {source}: its metadata.json gives {total!r} episodes: it is damaged")
@@ -261,9 +303,11 @@ def open_dataset(source: str | Path) -> Dataset:
     except Exception as err:  # noqa: BLE001 - Minari and h5py raise many kinds on a damaged dataset
         raise _damaged(source, err) from None
     if env_id is not None and ":" in env_id:  # gym.make("module:Id") imports module
-        raise MinariError(f"Minari dataset {source} names its env {env_id!r}, which would import module "
-                          f"{env_id.partition(':')[0]} wherever the demos are used: it is not read; pass a dataset "
-                          "made in a registered env")
+        raise MinariError(
+            f"Minari dataset {source} names its env {env_id!r}, which would import module "
+            f"{env_id.partition(':')[0]} wherever the demos are used: it is not read; pass a dataset "
+            "made in a registered env"
+        )
     return Dataset(source, dataset, total, env_id)
 
 
@@ -296,11 +340,17 @@ def _episode_arrays(episode: Any, source: str | Path, e: int) -> dict[str, np.nd
     obs = _goal_observations(episode, source)
     actions = np.asarray(episode.actions)
     if actions.ndim != 2 or actions.dtype.kind not in "biuf":
-        raise MinariError(f"Minari dataset {source}: the actions of episode {e} are {actions.dtype} "
-                          f"{actions.shape}, not a (steps, size) array of numbers: it cannot be demos")
+        raise MinariError(
+            f"Minari dataset {source}: the actions of episode {e} are {actions.dtype} "
+            f"{actions.shape}, not a (steps, size) array of numbers: it cannot be demos"
+        )
     T = len(actions)
-    named = {"o": obs["observation"], "ag": obs["achieved_goal"], "g": obs["desired_goal"],
-             "info_is_success": episode.infos["is_success"]}
+    named = {
+        "o": obs["observation"],
+        "ag": obs["achieved_goal"],
+        "g": obs["desired_goal"],
+        "info_is_success": episode.infos["is_success"],
+    }
     states = episode.infos.get(STATES, {})
     if not isinstance(states, dict):
         raise MinariError(f"Minari dataset {source}: infos/{STATES} of episode {e} is not a group of arrays")
@@ -310,8 +360,10 @@ def _episode_arrays(episode: Any, source: str | Path, e: int) -> dict[str, np.nd
         array = np.asarray(value)
         rank = 1 if key == "info_is_success" else 2
         if array.dtype.kind not in "biuf" or array.ndim != rank or len(array) != T + 1:
-            raise MinariError(f"Minari dataset {source}: '{key}' of episode {e} is {array.dtype} {array.shape}, but "
-                              f"an episode of {T} steps needs {T + 1} rows of numbers: it cannot be demos")
+            raise MinariError(
+                f"Minari dataset {source}: '{key}' of episode {e} is {array.dtype} {array.shape}, but "
+                f"an episode of {T} steps needs {T + 1} rows of numbers: it cannot be demos"
+            )
         if key == "g":
             array = array[:-1]
         elif key == "info_is_success":
@@ -320,24 +372,31 @@ def _episode_arrays(episode: Any, source: str | Path, e: int) -> dict[str, np.nd
     return arrays
 
 
-def _check_like_first(arrays: Mapping[str, np.ndarray], out: Mapping[str, np.ndarray], source: str | Path,
-                      e: int) -> None:
+def _check_like_first(
+    arrays: Mapping[str, np.ndarray], out: Mapping[str, np.ndarray], source: str | Path, e: int
+) -> None:
     if arrays["u"].shape[0] != out["u"].shape[1]:
-        raise MinariError(f"Minari dataset {source} has episodes of {out['u'].shape[1]} and {len(arrays['u'])} "
-                          "steps, and demos need one length, the task's T: keep the episodes of one length")
+        raise MinariError(
+            f"Minari dataset {source} has episodes of {out['u'].shape[1]} and {len(arrays['u'])} "
+            "steps, and demos need one length, the task's T: keep the episodes of one length"
+        )
     for key in sorted(set(arrays) | set(out)):
         if key not in arrays or key not in out or arrays[key].shape != out[key].shape[1:]:
             first = out[key].shape[1:] if key in out else "nothing"
             this = arrays[key].shape if key in arrays else "nothing"
-            raise MinariError(f"Minari dataset {source}: '{key}' is {this} in episode {e} but {first} in episode "
-                              "0: its episodes were not made in one env, so they cannot be demos")
+            raise MinariError(
+                f"Minari dataset {source}: '{key}' is {this} in episode {e} but {first} in episode "
+                "0: its episodes were not made in one env, so they cannot be demos"
+            )
 
 
 def _goal_observations(episode: Any, source: str | Path) -> dict[str, np.ndarray]:
     obs = episode.observations
     if not isinstance(obs, dict) or not {"observation", "achieved_goal", "desired_goal"} <= set(obs):
-        raise MinariError(f"Minari dataset {source} does not hold goal observations (observation, "
-                          "achieved_goal, desired_goal): it was not made in a goal env")
+        raise MinariError(
+            f"Minari dataset {source} does not hold goal observations (observation, "
+            "achieved_goal, desired_goal): it was not made in a goal env"
+        )
     if not isinstance(episode.infos, dict) or "is_success" not in episode.infos:
         raise MinariError(f"Minari dataset {source} records no is_success in its infos, which demos need")
     return obs

@@ -6,8 +6,8 @@ import os
 import shutil
 import sys
 import traceback
-from typing import Any, TypeVar
 from collections.abc import Callable
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -95,9 +95,11 @@ def world() -> SingleProcess | MPIComm:
     if comm.size == 1 and launched_size() > 1:
         venv_mpirun = shutil.which("mpirun", path=os.path.dirname(sys.executable))
         use = venv_mpirun or f"the mpirun of {_library()}"
-        raise MPIMismatch(f"the launcher started {launched_size()} processes but mpi4py sees each alone: this "
-                          f"mpirun belongs to another MPI than the one mpi4py was built with ({_library()}); "
-                          f"run {use} instead")
+        raise MPIMismatch(
+            f"the launcher started {launched_size()} processes but mpi4py sees each alone: this "
+            f"mpirun belongs to another MPI than the one mpi4py was built with ({_library()}); "
+            f"run {use} instead"
+        )
     return comm if comm.size > 1 else SingleProcess()
 
 
@@ -121,8 +123,7 @@ def _library() -> str:
     return " ".join(MPI.Get_library_version().split()[:3]).rstrip(",")
 
 
-def on_every_rank(comm: SingleProcess | MPIComm, fn: Callable[[], T],
-                  errors: tuple[type[BaseException], ...]) -> T:
+def on_every_rank(comm: SingleProcess | MPIComm, fn: Callable[[], T], errors: tuple[type[BaseException], ...]) -> T:
     """``fn()`` on every rank; if it raises one of ``errors`` on any rank, every rank raises the first of them.
 
     For inputs each rank reads for itself (its resume files, a demo file on each host): a rank that failed alone

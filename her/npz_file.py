@@ -15,8 +15,17 @@ from typing import Any
 import numpy as np
 
 # What reading a damaged .npz can raise: numpy parses .npy headers with tokenize/ast, zlib checks deflated data.
-NPZ_READ_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, tokenize.TokenError, SyntaxError,
-                   RuntimeError, NotImplementedError)  # zipfile: a flipped 'encrypted' flag or method
+NPZ_READ_ERRORS = (
+    OSError,
+    ValueError,
+    EOFError,
+    zipfile.BadZipFile,
+    zlib.error,
+    tokenize.TokenError,
+    SyntaxError,
+    RuntimeError,
+    NotImplementedError,
+)  # zipfile: a flipped 'encrypted' flag or method
 
 
 def check_npz_members(path: str | Path) -> None:
@@ -29,17 +38,21 @@ def check_npz_members(path: str | Path) -> None:
                 raise ValueError(f"member {info.filename} is not an .npy array")
             with archive.open(info) as member:
                 version = np.lib.format.read_magic(member)
-                read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                               else np.lib.format.read_array_header_2_0)
+                read_header = (
+                    np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+                )
                 shape, _, dtype = read_header(member)
                 needed = math.prod(shape) * dtype.itemsize
                 if not dtype.hasobject and member.tell() + needed > info.file_size:  # pickles have no fixed size
-                    raise ValueError(f"member {info.filename} claims shape {shape}, {needed} bytes, more than its "
-                                     f"{info.file_size} bytes hold")
+                    raise ValueError(
+                        f"member {info.filename} claims shape {shape}, {needed} bytes, more than its "
+                        f"{info.file_size} bytes hold"
+                    )
 
 
-def read_with_meta(path: Path, what: str, file_format: str,
-                   error: Callable[[str], Exception]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+def read_with_meta(
+    path: Path, what: str, file_format: str, error: Callable[[str], Exception]
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """The arrays of an .npz and its JSON 'meta' entry, checked to be of ``file_format``; else ``error`` of one
     clear line (the caller's kind: a policy file's, a checkpoint's)."""
     if path.is_file() and not zipfile.is_zipfile(path):  # before np.load, whose error here suggests unpickling

@@ -11,12 +11,11 @@ deterministic tanh actor with the one-output critic that rates it is the one hea
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
-
 
 LAYER_NORM_EPS = np.float32(1e-5)  # her.actor_critic's
 
@@ -52,15 +51,35 @@ class NumpyActorCritic:
     layer_norm: bool = False
 
     @classmethod
-    def build(cls, actor: Sequence[np.ndarray], critic: Sequence[np.ndarray], o_mean: np.ndarray,
-              o_std: np.ndarray, g_mean: np.ndarray, g_std: np.ndarray, *, max_u: float, clip_obs: float,
-              norm_clip: float, layer_norm: bool = False) -> NumpyActorCritic:
+    def build(
+        cls,
+        actor: Sequence[np.ndarray],
+        critic: Sequence[np.ndarray],
+        o_mean: np.ndarray,
+        o_std: np.ndarray,
+        g_mean: np.ndarray,
+        g_std: np.ndarray,
+        *,
+        max_u: float,
+        clip_obs: float,
+        norm_clip: float,
+        layer_norm: bool = False,
+    ) -> NumpyActorCritic:
         """From float64 statistics: they are rounded to float32 first, as the TensorFlow graph holds them."""
+
         def f32(parts: Sequence[np.ndarray]) -> np.ndarray:
             return np.concatenate([np.asarray(p).astype(np.float32) for p in parts])
 
-        return cls([np.asarray(w, np.float32) for w in actor], [np.asarray(w, np.float32) for w in critic],
-                   f32([o_mean, g_mean]), f32([o_std, g_std]), max_u, clip_obs, norm_clip, layer_norm)
+        return cls(
+            [np.asarray(w, np.float32) for w in actor],
+            [np.asarray(w, np.float32) for w in critic],
+            f32([o_mean, g_mean]),
+            f32([o_std, g_std]),
+            max_u,
+            clip_obs,
+            norm_clip,
+            layer_norm,
+        )
 
     def normalize(self, o: np.ndarray, g: np.ndarray) -> np.ndarray:
         """clip to +-clip_obs, standardise, clip to +-norm_clip, on the row [o, g]: ``(n, dim_o + dim_g)``."""
@@ -102,12 +121,14 @@ class ActingHead(Protocol):
 
 # (network state, "" or "target_", dims, (o_mean, o_std, g_mean, g_std), settings) -> a head; a layout that does
 # not fit raises ValueError.
-HeadBuilder = Callable[[Mapping[str, np.ndarray], str, Mapping[str, int], Sequence[np.ndarray], Mapping[str, Any]],
-                       ActingHead]
+HeadBuilder = Callable[
+    [Mapping[str, np.ndarray], str, Mapping[str, int], Sequence[np.ndarray], Mapping[str, Any]], ActingHead
+]
 
 
-def mlp_weights(state: Mapping[str, np.ndarray], name: str, n_in: int, n_out: int,
-                layer_norm: bool = False) -> list[np.ndarray]:
+def mlp_weights(
+    state: Mapping[str, np.ndarray], name: str, n_in: int, n_out: int, layer_norm: bool = False
+) -> list[np.ndarray]:
     """The parameters ``name/0, name/1, ...`` of an MLP ``n_in -> ... -> n_out`` (with a LayerNorm scale and
     offset after each hidden layer's bias if ``layer_norm``), checked to chain up; ValueError if they do not."""
     weights: list[np.ndarray] = []
@@ -129,16 +150,26 @@ def mlp_weights(state: Mapping[str, np.ndarray], name: str, n_in: int, n_out: in
     return weights
 
 
-def deterministic_head(state: Mapping[str, np.ndarray], prefix: str, dims: Mapping[str, int],
-                       stats: Sequence[np.ndarray], settings: Mapping[str, Any]) -> NumpyActorCritic:
+def deterministic_head(
+    state: Mapping[str, np.ndarray],
+    prefix: str,
+    dims: Mapping[str, int],
+    stats: Sequence[np.ndarray],
+    settings: Mapping[str, Any],
+) -> NumpyActorCritic:
     """DDPG's layout: ``<prefix>actor`` maps [o, g] to tanh actions, ``<prefix>critic`` rates [o, g, u] with one
     output. ``settings``: max_u, clip_obs, norm_clip and layer_norm (absent: False, as files before the key)."""
     n_og = dims["o"] + dims["g"]
     layer_norm = bool(settings.get("layer_norm", False))
-    return NumpyActorCritic.build(mlp_weights(state, prefix + "actor", n_og, dims["u"], layer_norm),
-                                  mlp_weights(state, prefix + "critic", n_og + dims["u"], 1, layer_norm),
-                                  *stats, max_u=float(settings["max_u"]), clip_obs=float(settings["clip_obs"]),
-                                  norm_clip=float(settings["norm_clip"]), layer_norm=layer_norm)
+    return NumpyActorCritic.build(
+        mlp_weights(state, prefix + "actor", n_og, dims["u"], layer_norm),
+        mlp_weights(state, prefix + "critic", n_og + dims["u"], 1, layer_norm),
+        *stats,
+        max_u=float(settings["max_u"]),
+        clip_obs=float(settings["clip_obs"]),
+        norm_clip=float(settings["norm_clip"]),
+        layer_norm=layer_norm,
+    )
 
 
 # A learner's ``head`` -> how its network state acts. Policy files record the name; those from before the record
@@ -147,8 +178,9 @@ HEADS: dict[str, HeadBuilder] = {"deterministic": deterministic_head}
 DEFAULT_HEAD = "deterministic"
 
 
-def explore(u: np.ndarray, max_u: float, noise_eps: float, random_eps: float,
-            rng: np.random.Generator | None) -> np.ndarray:
+def explore(
+    u: np.ndarray, max_u: float, noise_eps: float, random_eps: float, rng: np.random.Generator | None
+) -> np.ndarray:
     """The reference's exploration (reference §4): Gaussian noise of std ``noise_eps * max_u``, clipped, then
     each row replaced with probability ``random_eps`` by a uniform random action. Returns float32."""
     if rng is None:

@@ -32,7 +32,7 @@ TASKS = {
 # Ids that are registered but cannot be made with the released wheels, and why.
 BROKEN = {
     "PandaFlip": "its cube's texture (colored_cube.png) is not in the panda-gym 3.0.7 wheel, so PyBullet fails "
-                 "with 'Error loading texture' when the env is made",
+    "with 'Error loading texture' when the env is made",
 }
 
 INSTALL_HINT = "pip install -e '.[panda]' (panda-gym and pybullet)"
@@ -104,7 +104,8 @@ def check_makeable(env_id: str) -> None:
     name = env_id.split(":")[-1]
     for task, why in BROKEN.items():
         if name.startswith(task):
-            raise ValueError(f"{name} cannot be trained here: {why}; the other panda-gym tasks work "
-                             f"({', '.join(TASKS)})")
+            raise ValueError(
+                f"{name} cannot be trained here: {why}; the other panda-gym tasks work ({', '.join(TASKS)})"
+            )
     if "panda_gym" not in sys.modules and not register():
         raise ValueError(f"{name} is a panda-gym task, and panda-gym is not installed: {INSTALL_HINT}")

@@ -15,12 +15,12 @@ from typing import Any
 
 import numpy as np
 
-from her.config import Config, ConfigError
 from her import envs, mpi, policy_file
-from her.learner import LEARNERS, Learner
+from her.config import Config, ConfigError
 from her.demo import EPISODE_KEYS, load_demos
 from her.errors import UserError
 from her.her_sampler import PRIORITIES, sample_her_transitions
+from her.learner import LEARNERS, Learner
 from her.replay_buffer import Priority, ReplayBuffer, episode_shapes
 from her.rollout import RolloutWorker
 from her.starts import training_starts
@@ -67,8 +67,13 @@ def configure_threads(workers_on_host: int, threads: int = 0) -> None:
         pass  # TensorFlow already started (a second train() in one process): keep its settings.
 
 
-def make_learner(config: Config, dims: dict[str, int], allreduce: Any = None, lowest_reward: float = -1.0,
-                 success_reward: float = 0.0) -> Learner:
+def make_learner(
+    config: Config,
+    dims: dict[str, int],
+    allreduce: Any = None,
+    lowest_reward: float = -1.0,
+    success_reward: float = 0.0,
+) -> Learner:
     """The learner the configuration names (``learner``, an entry of ``her.learner.LEARNERS``). Its critic
     targets are bounded by the most a return can lose, lowest_reward / (1 - gamma), and by the most it can gain:
     0 for rewards <= 0 (the reference's bound), success_reward / (1 - gamma) above it."""
@@ -132,45 +137,71 @@ def build(config: Config, comm: mpi.SingleProcess | mpi.MPIComm, load_weights: b
     except ValueError as e:  # env_kwargs the env does not take, or the goal-env contract check
         raise ConfigError(str(e)) from None
     except Exception as e:  # noqa: BLE001 - a user's env that cannot be made or reset may raise anything
-        raise ConfigError(f"{config.env_id} cannot be made and reset ({type(e).__name__}: {e}): fix the env, or "
-                          "check --env_kwargs") from None
+        raise ConfigError(
+            f"{config.env_id} cannot be made and reset ({type(e).__name__}: {e}): fix the env, or check --env_kwargs"
+        ) from None
 
     goal_env: Any = train_envs[0].unwrapped  # compute_reward is a goal env's, not part of gym.Env
     reward_fn = goal_env.compute_reward
-    sampler = partial(sample_her_transitions, future_p=config.future_p, reward_fn=reward_fn,
-                      strategy=config.replay_strategy)
+    sampler = partial(
+        sample_her_transitions, future_p=config.future_p, reward_fn=reward_fn, strategy=config.replay_strategy
+    )
     shapes = episode_shapes(dims, config.T)
     check_memory(config, sum(int(np.prod(shape)) for shape in shapes.values()) * 4 * (config.buffer_size // config.T))
     # The priority draws the updates' episodes; the normaliser and the demos keep uniform draws.
-    buffer = ReplayBuffer(shapes, config.buffer_size // config.T, sampler,
-                          priority=episode_priority(config, dims, goal_env))
+    buffer = ReplayBuffer(
+        shapes, config.buffer_size // config.T, sampler, priority=episode_priority(config, dims, goal_env)
+    )
 
-    loaded, loaded_meta, demos = mpi.on_every_rank(comm, lambda: read_inputs(config, dims, load_weights),
-                                                   (UserError,))
+    loaded, loaded_meta, demos = mpi.on_every_rank(comm, lambda: read_inputs(config, dims, load_weights), (UserError,))
     digest = demo_digest(demos) if demos is not None else None  # states included, if loaded
     starts = training_starts(config, demos, train_envs)
     if demos is not None:  # the states restore envs; the buffers never see them
         demos = {key: demos[key] for key in EPISODE_KEYS}
 
-    learner = make_learner(config, dims, comm.allreduce_mean if comm.size > 1 else None,
-                           reward_low, reward_hit)
+    learner = make_learner(config, dims, comm.allreduce_mean if comm.size > 1 else None, reward_low, reward_hit)
     if loaded is not None:
         assert config.load_path is not None, "weights come from --load_path"
-        mpi.on_every_rank(comm, partial(policy_file.check_arrays, loaded, learner.network_state(), config.load_path,
-                                        loaded_meta), (UserError,))
+        mpi.on_every_rank(
+            comm,
+            partial(policy_file.check_arrays, loaded, learner.network_state(), config.load_path, loaded_meta),
+            (UserError,),
+        )
         learner.load_network_state(loaded)
     if comm.size > 1:  # every worker starts from rank 0's parameters
         learner.load_network_state(comm.bcast(learner.network_state()))
 
-    worker = RolloutWorker(train_envs, learner, dims, config.T, rng=explore_rng, noise_eps=config.noise_eps,
-                           random_eps=config.random_eps, starts=starts)
-    evaluator = RolloutWorker(eval_envs, learner, dims, config.T, exploit=True,
-                              use_target_net=config.test_with_polyak, compute_Q=True)
+    worker = RolloutWorker(
+        train_envs,
+        learner,
+        dims,
+        config.T,
+        rng=explore_rng,
+        noise_eps=config.noise_eps,
+        random_eps=config.random_eps,
+        starts=starts,
+    )
+    evaluator = RolloutWorker(
+        eval_envs, learner, dims, config.T, exploit=True, use_target_net=config.test_with_polyak, compute_Q=True
+    )
     demo_buffer = None
     if demos is not None:
         demo_buffer = fill_demo_buffer(config, demos, dims, learner, sampler, reward_fn, sample_rng)
-    return Parts(config, train_envs, eval_envs, dims, explore_rng, sample_rng, sampler, buffer, demo_buffer,
-                 digest, learner, worker, evaluator)
+    return Parts(
+        config,
+        train_envs,
+        eval_envs,
+        dims,
+        explore_rng,
+        sample_rng,
+        sampler,
+        buffer,
+        demo_buffer,
+        digest,
+        learner,
+        worker,
+        evaluator,
+    )
 
 
 def check_memory(config: Config, buffer_bytes: int) -> None:
@@ -181,13 +212,16 @@ def check_memory(config: Config, buffer_bytes: int) -> None:
     except (ValueError, OSError, AttributeError):  # not every platform says
         return
     if buffer_bytes > physical:
-        raise ConfigError(f"buffer_size={config.buffer_size} needs {buffer_bytes / 2**30:.1f} GiB for the replay "
-                          f"buffer of each worker, more than this machine's {physical / 2**30:.1f} GiB: choose a "
-                          "smaller --buffer_size")
+        raise ConfigError(
+            f"buffer_size={config.buffer_size} needs {buffer_bytes / 2**30:.1f} GiB for the replay "
+            f"buffer of each worker, more than this machine's {physical / 2**30:.1f} GiB: choose a "
+            "smaller --buffer_size"
+        )
 
 
-def read_inputs(config: Config, dims: dict[str, int], load_weights: bool = True
-                ) -> tuple[dict[str, np.ndarray] | None, dict[str, Any], dict[str, np.ndarray] | None]:
+def read_inputs(
+    config: Config, dims: dict[str, int], load_weights: bool = True
+) -> tuple[dict[str, np.ndarray] | None, dict[str, Any], dict[str, np.ndarray] | None]:
     """The weights of --load_path with the file's record, and the episodes of --demo_file (None where not
     given), checked."""
     c = config
@@ -195,24 +229,45 @@ def read_inputs(config: Config, dims: dict[str, int], load_weights: bool = True
     meta: dict[str, Any] = {}
     if c.load_path and load_weights:
         loaded, meta = policy_file.read_policy(c.load_path)
-        policy_file.check_compatible(meta, c.load_path, env_id=c.env_id, dims=dims, hidden=c.hidden,
-                                    layers=c.layers, layer_norm=c.layer_norm, learner=c.learner)
+        policy_file.check_compatible(
+            meta,
+            c.load_path,
+            env_id=c.env_id,
+            dims=dims,
+            hidden=c.hidden,
+            layers=c.layers,
+            layer_norm=c.layer_norm,
+            learner=c.learner,
+        )
     if c.demo_file:
-        demos = load_demos(c.demo_file, env_id=c.env_id, dims=dims, T=c.T, num_demo=c.num_demo,
-                           allow_legacy=c.demo_legacy, need_states=c.demo_reset_p > 0)
+        demos = load_demos(
+            c.demo_file,
+            env_id=c.env_id,
+            dims=dims,
+            T=c.T,
+            num_demo=c.num_demo,
+            allow_legacy=c.demo_legacy,
+            need_states=c.demo_reset_p > 0,
+        )
     return loaded, meta, demos
 
 
-def fill_demo_buffer(config: Config, demos: dict[str, np.ndarray], dims: dict[str, int], learner: Learner,
-                     sampler: Callable[..., dict[str, np.ndarray]], reward_fn: Callable[..., np.ndarray],
-                     rng: np.random.Generator) -> ReplayBuffer:
+def fill_demo_buffer(
+    config: Config,
+    demos: dict[str, np.ndarray],
+    dims: dict[str, int],
+    learner: Learner,
+    sampler: Callable[..., dict[str, np.ndarray]],
+    reward_fn: Callable[..., np.ndarray],
+    rng: np.random.Generator,
+) -> ReplayBuffer:
     """Fill the demo buffer once (D7) and initialise the normaliser from the demos (D6)."""
     c = config
     demo_sampler = sampler if c.demo_relabel else partial(sample_her_transitions, future_p=0.0, reward_fn=reward_fn)
     demo_buffer = ReplayBuffer(episode_shapes(dims, c.T), c.num_demo, demo_sampler)
     demo_buffer.store_episode(demos, rng)
     for e in range(c.num_demo):  # once per demo episode, T HER-sampled transitions each, as the reference
-        episode = {key: value[e:e + 1] for key, value in demos.items()}
+        episode = {key: value[e : e + 1] for key, value in demos.items()}
         learner.update_normalizer(sampler(episode, c.T, rng))
     return demo_buffer
 

@@ -14,19 +14,18 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable, MutableMapping
 from pathlib import Path
 from typing import Any
-from collections.abc import Callable, MutableMapping
 
 import numpy as np
 
-from her.config import ConfigError, coerce, env_module, package_list, unnamed_modules
 from her import envs, policy_file, versions
 from her import policy as saved_policy
+from her.config import ConfigError, coerce, env_module, package_list, unnamed_modules
 from her.rollout import RolloutWorker
 from her.starts import SeededResets
 from her.video import DEFAULT_FPS, PlayError, VideoWriter, check_video_path, choose_offscreen_gl, isolate_mesa_llvm
-
 
 # ---- window or video ----
 
@@ -36,14 +35,14 @@ def has_display(environ: MutableMapping[str, str] | None = None) -> bool:
     return bool(environ.get("DISPLAY") or environ.get("WAYLAND_DISPLAY"))
 
 
-def choose_render_mode(video: bool, render: bool | None,
-                       environ: MutableMapping[str, str] | None = None) -> str | None:
+def choose_render_mode(video: bool, render: bool | None, environ: MutableMapping[str, str] | None = None) -> str | None:
     """'rgb_array' for a video (it wins over a window), 'human' where a display exists unless render is False."""
     if video:
         return "rgb_array"
     if render and not has_display(environ):
-        raise PlayError("a window was asked for but there is no display ($DISPLAY / $WAYLAND_DISPLAY): "
-                        "write a video file instead")
+        raise PlayError(
+            "a window was asked for but there is no display ($DISPLAY / $WAYLAND_DISPLAY): write a video file instead"
+        )
     if render is not False and has_display(environ):
         return "human"
     return None
@@ -52,19 +51,30 @@ def choose_render_mode(video: bool, render: bool | None,
 # ---- playing ----
 
 
-def check_modules_named(path: Path, policy_env: str, policy_packages: list[str], gym_packages: str,
-                        env: str | None) -> None:
+def check_modules_named(
+    path: Path, policy_env: str, policy_packages: list[str], gym_packages: str, env: str | None
+) -> None:
     """Refuse a policy whose env needs modules imported that the user did not name (and that are not imported)."""
     missing = unnamed_modules(policy_env, policy_packages, [*package_list(gym_packages), *env_module(env)])
     if missing:
         raise policy_file.PolicyFileError(
             f"{path} needs {', '.join(missing)} imported to make its env, and loading a policy runs no code the "
-            f"policy names: if you trust it, pass --gym_packages {','.join(missing)}")
+            f"policy names: if you trust it, pass --gym_packages {','.join(missing)}"
+        )
 
 
-def play(load_path: str, *, env: str | None = None, n_episodes: int = 10, video: str | None = None,
-         seed: int = 0, render: bool | None = None, save_demos: str | None = None,
-         only_success: bool = False, gym_packages: str = "") -> dict[str, Any]:
+def play(  # noqa: C901 - checks and set-up in the order playing needs them
+    load_path: str,
+    *,
+    env: str | None = None,
+    n_episodes: int = 10,
+    video: str | None = None,
+    seed: int = 0,
+    render: bool | None = None,
+    save_demos: str | None = None,
+    only_success: bool = False,
+    gym_packages: str = "",
+) -> dict[str, Any]:
     """Run ``n_episodes`` deterministic episodes of the policy at ``load_path`` (a policy file or a log folder).
 
     ``env`` (optional) must name the policy's own task. With ``video`` (.mp4 or .gif) every episode is rendered
@@ -91,27 +101,29 @@ def play(load_path: str, *, env: str | None = None, n_episodes: int = 10, video:
         packages = package_list(coerce("gym_packages", policy.config.get("gym_packages") or ""))
         env_kwargs = json.loads(coerce("env_kwargs", policy.config.get("env_kwargs") or "") or "{}")
     except ConfigError as e:
-        raise policy_file.PolicyFileError(f"{policy.path} records a configuration that cannot be used: {e}") \
-            from None
+        raise policy_file.PolicyFileError(f"{policy.path} records a configuration that cannot be used: {e}") from None
     check_modules_named(policy.path, policy_env, packages, gym_packages, env)
     try:  # the user's modules register the policy's env (and --env's)
         envs.resolve_env_id(policy_env, packages)
     except ValueError as e:
-        raise policy_file.PolicyFileError(f"{policy.path} is a policy for a task that cannot be made here: {e}") \
-            from None
+        raise policy_file.PolicyFileError(
+            f"{policy.path} is a policy for a task that cannot be made here: {e}"
+        ) from None
     if env is not None:
         try:
             wanted = envs.resolve_env_id(env)
         except ValueError as e:
             raise PlayError(str(e)) from None
         if wanted != policy.env_id:
-            raise policy_file.PolicyFileError(f"{policy.path} is a policy for {policy.env_id}, not {wanted}: "
-                                             f"drop --env or pass --env {policy.env_id}")
+            raise policy_file.PolicyFileError(
+                f"{policy.path} is a policy for {policy.env_id}, not {wanted}: drop --env or pass --env {policy.env_id}"
+            )
     try:
         T = envs.episode_length(envs.resolve_env_id(policy.env_id))
     except ValueError as e:
-        raise policy_file.PolicyFileError(f"{policy.path} is a policy for a task that cannot be made here: {e}") \
-            from None
+        raise policy_file.PolicyFileError(
+            f"{policy.path} is a policy for a task that cannot be made here: {e}"
+        ) from None
 
     render_mode = choose_render_mode(video_path is not None, render)
     if render_mode == "rgb_array":
@@ -139,8 +151,9 @@ def play(load_path: str, *, env: str | None = None, n_episodes: int = 10, video:
                 writer.capture(environment)
 
         # Seeding the first reset makes the episodes a function of ``seed`` alone (env_dims stepped the env).
-        watch = Watching(seeds=[seed] + [None] * (n_episodes - 1), capture=capture,
-                         record_states=save_demos is not None)
+        watch = Watching(
+            seeds=[seed] + [None] * (n_episodes - 1), capture=capture, record_states=save_demos is not None
+        )
         worker = RolloutWorker([environment], SavedPolicy(policy), dims, T, starts=watch, after_step=watch.after_step)
         returns: list[float] = []
         successes: list[float] = []
@@ -253,13 +266,15 @@ def _numbers(value: np.ndarray, spec: str = "g") -> str:
     return text if values.size == 1 else f"[{text}]"
 
 
-def write_demos(path: str, episodes: list[dict[str, np.ndarray]], env_id: str, only_success: bool,
-                no_states: str = "") -> None:
+def write_demos(
+    path: str, episodes: list[dict[str, np.ndarray]], env_id: str, only_success: bool, no_states: str = ""
+) -> None:
     from her.demo import save_demos
 
     if not episodes:
-        raise PlayError(f"no episode succeeded, so {path} was not written: play more --n_episodes or drop "
-                        "--only_success")
+        raise PlayError(
+            f"no episode succeeded, so {path} was not written: play more --n_episodes or drop --only_success"
+        )
     save_demos(path, {key: np.stack([e[key] for e in episodes]) for key in episodes[0]}, env_id, no_states=no_states)
     kept = "successful episodes" if only_success else "episodes"
     print(f"demos: {path} ({len(episodes)} {kept})", flush=True)

@@ -10,17 +10,17 @@ fewer runs remain). The figure goes to ``--output`` (``.png``, ``.pdf`` or ``.sv
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
 import sys
 import warnings
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from collections.abc import Mapping, Sequence
 
+import click
 import matplotlib
 
 matplotlib.use("Agg")  # headless: never needs a display
@@ -28,7 +28,7 @@ matplotlib.use("Agg")  # headless: never needs a display
 import numpy as np
 from matplotlib.figure import Figure
 
-from her import atomic
+from her import atomic, cli
 from her.logger import read_progress
 
 # Keys that differ between seeds of one experiment. `env` is how the user spelled the task; `env_id` (the
@@ -68,8 +68,11 @@ def load_runs(folders: Sequence[str | Path]) -> list[Run]:
             print(f"warning: skipping {folder}: {e}", file=sys.stderr)
             continue
         if not isinstance(config, dict):
-            print(f"warning: skipping {folder}: its params.json is a JSON {type(config).__name__}, not a run's "
-                  "configuration", file=sys.stderr)
+            print(
+                f"warning: skipping {folder}: its params.json is a JSON {type(config).__name__}, not a run's "
+                "configuration",
+                file=sys.stderr,
+            )
             continue
         if not rows or "epoch" not in rows[0]:
             print(f"warning: skipping {folder}: progress.csv has no epoch rows", file=sys.stderr)
@@ -125,7 +128,7 @@ def smooth(y: np.ndarray, window: int) -> np.ndarray:
         return y
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN window stays NaN
-        return np.array([np.nanmean(y[max(0, i - window + 1):i + 1]) for i in range(len(y))])
+        return np.array([np.nanmean(y[max(0, i - window + 1) : i + 1]) for i in range(len(y))])
 
 
 def quartiles(values: np.ndarray | Sequence[float], axis: int | None = None) -> np.ndarray:
@@ -150,8 +153,13 @@ def aggregate(runs: Sequence[Run], key: str, window: int = 1) -> dict[str, np.nd
     epochs = sorted(per_epoch)
     q = np.array([quartiles(per_epoch[e][0]) for e in epochs]).reshape(-1, 3)
     steps = [quartiles(per_epoch[e][1])[1] for e in epochs]  # equal across a group's runs anyway
-    return {"epoch": np.array(epochs), "total/env_steps": np.array(steps), "q25": q[:, 0], "median": q[:, 1],
-            "q75": q[:, 2]}
+    return {
+        "epoch": np.array(epochs),
+        "total/env_steps": np.array(steps),
+        "q25": q[:, 0],
+        "median": q[:, 1],
+        "q75": q[:, 2],
+    }
 
 
 def make_figure(runs: Sequence[Run], key: str = "test/success_rate", window: int = 1) -> Figure:
@@ -181,6 +189,12 @@ def make_figure(runs: Sequence[Run], key: str = "test/success_rate", window: int
 FORMATS = ("png", "pdf", "svg")
 
 
+def _suffixes() -> str:
+    """``.png, .pdf or .svg``: the formats as the help and the errors name them."""
+    names = [f".{kind}" for kind in FORMATS]
+    return f"{', '.join(names[:-1])} or {names[-1]}"
+
+
 def save_png(fig: Figure, output: str | Path) -> Path:
     """Write the figure in the format its suffix names (PNG, PDF or SVG), atomically: a viewer refreshing the
     file never reads half of it."""
@@ -199,7 +213,7 @@ def check_output(output: Path) -> None:
     if not parent.is_dir():
         raise PlotError(f"--output {output}: folder {parent} does not exist")
     if output.is_dir():
-        raise PlotError(f"--output {output} is a folder: name a .png, .pdf or .svg file")
+        raise PlotError(f"--output {output} is a folder: name a {_suffixes()} file")
     if not os.access(parent, os.W_OK):
         raise PlotError(f"--output {output}: folder {parent} is not writable")
 
@@ -207,12 +221,13 @@ def check_output(output: Path) -> None:
 def figure_format(output: Path) -> str:
     kind = output.suffix.lower().lstrip(".")
     if kind not in FORMATS:
-        raise PlotError(f"--output {output}: name a .png, .pdf or .svg file")
+        raise PlotError(f"--output {output}: name a {_suffixes()} file")
     return kind
 
 
-def plot(folders: Sequence[str | Path], output: str | Path = "plot.png", key: str = "test/success_rate",
-         window: int = 1) -> Figure:
+def plot(
+    folders: Sequence[str | Path], output: str | Path = "plot.png", key: str = "test/success_rate", window: int = 1
+) -> Figure:
     """Load, group, draw and save; returns the Figure so callers can inspect it."""
     check_output(Path(output))  # before any work
     fig = make_figure(load_runs(folders), key, window)
@@ -220,23 +235,38 @@ def plot(folders: Sequence[str | Path], output: str | Path = "plot.png", key: st
     return fig
 
 
-def main(argv: Sequence[str] | None = None, prog: str = "her-plot") -> int:
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("folders", nargs="+", help="run folders (each with progress.csv and params.json)")
-    parser.add_argument("--output", default="plot.png", help="figure to write, .png, .pdf or .svg [default: plot.png]")
-    parser.add_argument("--key", default="test/success_rate", help="progress.csv column [default: %(default)s]")
-    parser.add_argument("--smooth", type=int, default=1, help="trailing mean window in epochs [default: 1, none]")
-    args = parser.parse_args(argv)
-    if args.smooth < 1:
-        parser.error(f"--smooth must be >= 1, got {args.smooth}")
+# The docstring as the help's description, its paragraphs kept as written (click would rewrap them); click
+# arguments take no help text, so the epilog says what FOLDERS are.
+@click.command(
+    context_settings=cli.CONTEXT,
+    help="\b\n" + (__doc__ or "").replace("\n\n", "\n\n\b\n"),
+    epilog="FOLDERS: run folders (each with progress.csv and params.json)",
+)
+@click.argument("folders", nargs=-1, required=True)
+@click.option(
+    "--output", default="plot.png", metavar="OUTPUT", help=f"figure to write, {_suffixes()} [default: plot.png]"
+)
+@click.option(
+    "--key", default="test/success_rate", metavar="KEY", help="progress.csv column [default: test/success_rate]"
+)
+@click.option(
+    "--smooth", type=cli.INT, default=1, metavar="SMOOTH", help="trailing mean window in epochs [default: 1, none]"
+)
+def _command(folders: tuple[str, ...], output: str, key: str, smooth: int) -> int:
+    if smooth < 1:
+        raise click.UsageError(f"--smooth must be >= 1, got {smooth}")
     try:
-        plot(args.folders, args.output, args.key, args.smooth)
+        plot(folders, output, key, smooth)
     except (PlotError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(args.output)
+    print(output)
     return 0
+
+
+def main(argv: Sequence[str] | None = None, prog: str = "her-plot") -> int:
+    """her-plot on ``argv`` (default: the process's arguments) under the name ``prog``; returns the exit code."""
+    return cli.run(_command, argv, prog_name=prog)
 
 
 if __name__ == "__main__":

@@ -11,9 +11,9 @@ the actions are those of the training-time evaluator. Nothing imported here impo
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-from collections.abc import Mapping
 
 import numpy as np
 
@@ -58,8 +58,9 @@ class Policy:
             except ValueError as e:
                 raise PolicyFileError(f"{path}: {e}") from None
 
-    def act(self, observation: Mapping[str, np.ndarray], deterministic: bool = True,
-            rng: np.random.Generator | None = None) -> np.ndarray:
+    def act(
+        self, observation: Mapping[str, np.ndarray], deterministic: bool = True, rng: np.random.Generator | None = None
+    ) -> np.ndarray:
         """Actions for a goal-env observation dict (``observation``, ``desired_goal``): ``(dim_u,)`` for one,
         ``(n, dim_u)`` for a batch (arrays with a leading batch axis, e.g. from a vector env).
 
@@ -72,8 +73,13 @@ class Policy:
             u, _ = self._nets[bool(self.config["test_with_polyak"])].act(o, g)
         else:
             u, _ = self._nets[False].act(o, g)
-            u = explore(u, self.max_u, float(self.config["noise_eps"]), float(self.config["random_eps"]),
-                        self.rng if rng is None else rng)
+            u = explore(
+                u,
+                self.max_u,
+                float(self.config["noise_eps"]),
+                float(self.config["random_eps"]),
+                self.rng if rng is None else rng,
+            )
         return u[0] if single else u
 
     def q_value(self, observation: Mapping[str, np.ndarray], action: np.ndarray | None = None) -> np.ndarray:
@@ -100,13 +106,14 @@ class Policy:
             o = np.asarray(observation["observation"], np.float32)
             g = np.asarray(observation["desired_goal"], np.float32)
         except (KeyError, TypeError, IndexError):
-            raise ValueError("act() takes a goal-env observation dict with 'observation' and 'desired_goal'") \
-                from None
+            raise ValueError("act() takes a goal-env observation dict with 'observation' and 'desired_goal'") from None
         single = o.ndim == 1
         o, g = np.atleast_2d(o), np.atleast_2d(g)
         if o.ndim != 2 or o.shape[1] != self.dims["o"] or g.shape != (len(o), self.dims["g"]):
-            raise ValueError(f"observation {o.shape[-1:]} and desired_goal {g.shape[-1:]} do not fit this "
-                             f"{self.env_id} policy (o: {self.dims['o']}, g: {self.dims['g']}, same batch size)")
+            raise ValueError(
+                f"observation {o.shape[-1:]} and desired_goal {g.shape[-1:]} do not fit this "
+                f"{self.env_id} policy (o: {self.dims['o']}, g: {self.dims['g']}, same batch size)"
+            )
         return o, g, single
 
     def __repr__(self) -> str:
@@ -149,6 +156,8 @@ def _saved_dims(meta: Mapping[str, Any], path: Path) -> dict[str, int]:
 def _saved_head(meta: Mapping[str, Any], path: Path) -> str:
     head = meta.get("head", DEFAULT_HEAD)  # files from before the record hold DDPG's networks
     if head not in HEADS:
-        raise PolicyFileError(f"{path} holds a policy of the acting head {head!r}, which this code cannot act with "
-                              f"(it knows {', '.join(map(repr, HEADS))})")
+        raise PolicyFileError(
+            f"{path} holds a policy of the acting head {head!r}, which this code cannot act with "
+            f"(it knows {', '.join(map(repr, HEADS))})"
+        )
     return str(head)

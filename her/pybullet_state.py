@@ -126,16 +126,18 @@ def set_state(env: gym.Env, state: dict[str, np.ndarray], goal: np.ndarray) -> d
     raw: Any = env.unwrapped
     unknown = sorted(key for key, value in state.items() if key not in COMPONENTS and np.size(value))
     if unknown:
-        raise ValueError(f"state has components a panda-gym env does not have: {', '.join(unknown)} "
-                         f"(a state of another simulator?)")
+        raise ValueError(
+            f"state has components a panda-gym env does not have: {', '.join(unknown)} (a state of another simulator?)"
+        )
     n_joints = [client.getNumJoints(body) for body in bodies]
     sizes = {BODIES: 13 * len(bodies), JOINTS: 2 * sum(n_joints)}
     values = {}
     for key, size in sizes.items():
         value = np.asarray(state.get(key, np.zeros(0)), np.float64).reshape(-1)
         if value.size != size:
-            raise ValueError(f"state '{key}' has {value.size} values but {_name(env)} needs {size}: "
-                             f"the state is from another scene")
+            raise ValueError(
+                f"state '{key}' has {value.size} values but {_name(env)} needs {size}: the state is from another scene"
+            )
         values[key] = value
     goal = np.array(goal, dtype=np.float64)
     if goal.shape != np.shape(raw.task.goal):
@@ -147,8 +149,10 @@ def set_state(env: gym.Env, state: dict[str, np.ndarray], goal: np.ndarray) -> d
     motors = np.asarray(state.get(MOTORS, np.zeros(0)), np.float64).reshape(-1)
     n_motors = len(raw.robot.joint_indices)
     if replay and motors.size != n_motors:
-        raise ValueError(f"state '{MOTORS}' has {motors.size} values but {_name(env)} needs {n_motors}: "
-                         f"the state is from another robot")
+        raise ValueError(
+            f"state '{MOTORS}' has {motors.size} values but {_name(env)} needs {n_motors}: "
+            f"the state is from another robot"
+        )
     track(env)  # so that get_state on the restored env gives this state back
     base = values[BODIES].reshape(len(bodies), 13)
     joints = values[JOINTS].reshape(-1, 2)

@@ -31,8 +31,13 @@ class ReplayBuffer:
     computed once, when it is stored (or loaded), and handed to the sampler.
     """
 
-    def __init__(self, shapes: Mapping[str, tuple[int, ...]], size_in_episodes: int, sampler: Sampler,
-                 priority: Priority | None = None):
+    def __init__(
+        self,
+        shapes: Mapping[str, tuple[int, ...]],
+        size_in_episodes: int,
+        sampler: Sampler,
+        priority: Priority | None = None,
+    ):
         if size_in_episodes < 1:
             raise ValueError(f"replay capacity must be at least one episode, got {size_in_episodes}")
         self.size = size_in_episodes
@@ -101,5 +106,6 @@ class ReplayBuffer:
         self.current_size = len(state["buffers/u"])
         if self.priority is not None:  # not saved: a function of the episodes
             self.weights[: self.current_size] = self.priority(
-                {key: array[: self.current_size] for key, array in self.buffers.items()})
+                {key: array[: self.current_size] for key, array in self.buffers.items()}
+            )
         self.n_transitions_stored = int(state["n_transitions_stored"])

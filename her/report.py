@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
-from collections.abc import Mapping, Sequence
 
 from her.envs import task_name
 
@@ -42,5 +42,7 @@ def summary(rows: Sequence[Mapping[str, float]], log_dir: str | Path, seconds: f
     for row in rows:  # the last of equals: policy_best.npz is replaced on ties too
         if reaches(row["test/success_rate"], best["test/success_rate"]):
             best = row
-    return (f"done: best test success {best['test/success_rate']:.3f} at epoch {int(best['epoch'])} "
-            f"({Path(log_dir) / 'policy_best.npz'}), {took}")
+    return (
+        f"done: best test success {best['test/success_rate']:.3f} at epoch {int(best['epoch'])} "
+        f"({Path(log_dir) / 'policy_best.npz'}), {took}"
+    )

@@ -9,8 +9,8 @@ sees every env step (rendering, recording simulator states, summing rewards).
 from __future__ import annotations
 
 from collections import deque
-from typing import Any, Protocol
 from collections.abc import Sequence
+from typing import Any, Protocol
 
 import gymnasium as gym
 import numpy as np
@@ -23,9 +23,17 @@ from her.starts import EnvReset, Starts
 class ActingPolicy(Protocol):
     """What a worker acts with: the learner (her.learner), a loaded policy file (her.play), a scripted expert."""
 
-    def get_actions(self, o: np.ndarray, g: np.ndarray, *, noise_eps: float, random_eps: float,
-                    rng: np.random.Generator | None, use_target_net: bool,
-                    compute_Q: bool) -> tuple[np.ndarray, np.ndarray | None]: ...
+    def get_actions(
+        self,
+        o: np.ndarray,
+        g: np.ndarray,
+        *,
+        noise_eps: float,
+        random_eps: float,
+        rng: np.random.Generator | None,
+        use_target_net: bool,
+        compute_Q: bool,
+    ) -> tuple[np.ndarray, np.ndarray | None]: ...
 
 
 class AfterStep(Protocol):
@@ -43,9 +51,11 @@ class ObservationSizeError(TrainingError):
 def _sized(value: Any, size: int, what: str, t: int) -> Any:
     # numpy would broadcast a 1-element array into the row, or fail with a message naming no env: check first.
     if np.shape(value) != (size,):
-        raise ObservationSizeError(f"the env returned {what} of shape {np.shape(value)} at step {t} of an "
-                                   f"episode, but of size {size} at its first reset: HER needs observations of one "
-                                   "size throughout")
+        raise ObservationSizeError(
+            f"the env returned {what} of shape {np.shape(value)} at step {t} of an "
+            f"episode, but of size {size} at its first reset: HER needs observations of one "
+            "size throughout"
+        )
     return value
 
 
@@ -116,8 +126,13 @@ class RolloutWorker:
         final_infos: list[dict[str, Any]] = [{} for _ in range(n)]
         for t in range(T):
             u[:, t], q = self.policy.get_actions(
-                o[:, t], goal, noise_eps=self.noise_eps, random_eps=self.random_eps, rng=self.rng,
-                use_target_net=self.use_target_net, compute_Q=self.compute_Q,
+                o[:, t],
+                goal,
+                noise_eps=self.noise_eps,
+                random_eps=self.random_eps,
+                rng=self.rng,
+                use_target_net=self.use_target_net,
+                compute_Q=self.compute_Q,
             )
             if q_values is not None:
                 assert q is not None, "compute_Q asks the policy for Q-values"

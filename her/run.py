@@ -12,8 +12,8 @@ import signal
 import sys
 import tempfile
 import time
-from typing import Any
 from collections.abc import Callable
+from typing import Any
 
 import click
 
@@ -34,8 +34,9 @@ def config_options(command: Callable) -> Callable:
         metavar = _METAVARS[cfg.base_type(f.name)]
         if "alias" in f.metadata:  # an option of its own, so that build_config sees both when both are given
             alias = f.metadata["alias"]
-            command = click.option(f"--{alias}", alias, default=None, metavar=metavar,
-                                   help=f"the same as --{f.name}")(command)
+            command = click.option(f"--{alias}", alias, default=None, metavar=metavar, help=f"the same as --{f.name}")(
+                command
+            )
         command = click.option(f"--{f.name}", f.name, default=None, metavar=metavar, help=help_text)(command)
     return command
 
@@ -65,30 +66,62 @@ def join_list_options(argv: list[str]) -> list[str]:
 
 def play_options(with_play: str) -> Callable[[Any], Any]:
     """The options of playing, shared by ``python -m her.run --play`` (helps start ``with_play``) and her-play."""
+
     def add(command: Any) -> Any:
-        for option in reversed([
-            click.option("--n_episodes", type=int, default=10, show_default=True,
-                         help="episodes to run with --play" if with_play else "episodes to run"),
-            click.option("--video", default=None, metavar="FILE",
-                         help=f"{with_play}write the episodes to FILE (.mp4 or .gif)"),
-            click.option("--render", type=click.BOOL, default=None, metavar="0|1",
-                         help=f"{with_play}open a MuJoCo window (default: if a display exists)"),
-            click.option("--save_demos", default=None, metavar="FILE",
-                         help=f"{with_play}save the episodes as a demo file (.npz) for --demo_file"),
-            click.option("--only_success", is_flag=True, help="with --save_demos: keep only the successful episodes"),
-        ]):
+        for option in reversed(
+            [
+                click.option(
+                    "--n_episodes",
+                    type=int,
+                    default=10,
+                    show_default=True,
+                    help="episodes to run with --play" if with_play else "episodes to run",
+                ),
+                click.option(
+                    "--video",
+                    default=None,
+                    metavar="FILE",
+                    help=f"{with_play}write the episodes to FILE (.mp4 or .gif)",
+                ),
+                click.option(
+                    "--render",
+                    type=click.BOOL,
+                    default=None,
+                    metavar="0|1",
+                    help=f"{with_play}open a MuJoCo window (default: if a display exists)",
+                ),
+                click.option(
+                    "--save_demos",
+                    default=None,
+                    metavar="FILE",
+                    help=f"{with_play}save the episodes as a demo file (.npz) for --demo_file",
+                ),
+                click.option(
+                    "--only_success", is_flag=True, help="with --save_demos: keep only the successful episodes"
+                ),
+            ]
+        ):
             command = option(command)
         return command
+
     return add
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 118})
 @click.version_option(version(), "--version", prog_name="her-tf2", message="%(prog)s %(version)s")
-@click.option("--resume", default=None, metavar="LOG_DIR",
-              help="continue the run in LOG_DIR from its last complete epoch (only --n_epochs, --demo_file, "
-                   "--load_path and --gym_packages may be added)")
-@click.option("--config", default=None, metavar="PARAMS_JSON",
-              help="start a new run from a recorded configuration (a run's params.json); flags given override it")
+@click.option(
+    "--resume",
+    default=None,
+    metavar="LOG_DIR",
+    help="continue the run in LOG_DIR from its last complete epoch (only --n_epochs, --demo_file, "
+    "--load_path and --gym_packages may be added)",
+)
+@click.option(
+    "--config",
+    default=None,
+    metavar="PARAMS_JSON",
+    help="start a new run from a recorded configuration (a run's params.json); flags given override it",
+)
 @click.option("--play", is_flag=True, help="run the policy of --load_path (a file or a log folder) instead of training")
 @play_options(with_play="with --play: ")
 @config_options
@@ -106,13 +139,16 @@ def main(**options: Any) -> None:
         if action["config"] is not None:
             raise cfg.ConfigError("--resume continues a run with its own configuration: drop --config")
         if not action["resume"].strip():
-            raise cfg.ConfigError("--resume is an empty string (an unset shell variable?): "
-                                  "give the log folder of a run")
+            raise cfg.ConfigError(
+                "--resume is an empty string (an unset shell variable?): give the log folder of a run"
+            )
         extra = sorted(set(user) - {"n_epochs", "demo_file", "load_path", "gym_packages"})
         if extra:
-            raise cfg.ConfigError(f"--resume continues a run with its own configuration: drop --{extra[0]} "
-                                  "(only --n_epochs, to train longer, --demo_file or --load_path, for a moved "
-                                  "file, and --gym_packages, for the modules its env needs, may be given)")
+            raise cfg.ConfigError(
+                f"--resume continues a run with its own configuration: drop --{extra[0]} "
+                "(only --n_epochs, to train longer, --demo_file or --load_path, for a moved "
+                "file, and --gym_packages, for the modules its env needs, may be given)"
+            )
         n_epochs = cfg.coerce("n_epochs", user["n_epochs"]) if "n_epochs" in user else None
         demo_file = cfg.coerce("demo_file", user["demo_file"]) if "demo_file" in user else None
         load_path = cfg.coerce("load_path", user["load_path"]) if "load_path" in user else None
@@ -148,6 +184,7 @@ def check_paths(config: cfg.Config, comm: Any) -> None:
             policy_file.resolve_policy_path(config.load_path)
         if config.demo_file:
             demo.check_demo_file(config.demo_file)
+
     mpi.on_every_rank(comm, check, (errors.UserError,))
 
 
@@ -184,36 +221,54 @@ def run_play(user: dict[str, Any], action: dict[str, Any], comm: Any) -> None:
         raise cfg.ConfigError("--play needs --load_path <policy file or log folder>")
     unused = sorted(set(user) - {"load_path", "env", "seed", "gym_packages"})
     if unused or action["config"] is not None:
-        raise cfg.ConfigError(f"--play takes --load_path, --env, --seed, --gym_packages, --n_episodes, --video, "
-                              f"--render, --save_demos and --only_success, not --{unused[0] if unused else 'config'}: "
-                              "the policy file holds its configuration")
+        raise cfg.ConfigError(
+            f"--play takes --load_path, --env, --seed, --gym_packages, --n_episodes, --video, "
+            f"--render, --save_demos and --only_success, not --{unused[0] if unused else 'config'}: "
+            "the policy file holds its configuration"
+        )
     if action["only_success"] and action["save_demos"] is None:
         raise cfg.ConfigError("--only_success selects the episodes --save_demos keeps: add --save_demos FILE")
     from her.play import play
 
     cfg.check_path("load_path", user["load_path"])  # a name too long for the file system is one line too
-    play(user["load_path"], env=user.get("env"), n_episodes=action["n_episodes"], video=action["video"],
-         seed=cfg.coerce("seed", user.get("seed", 0)), render=action["render"], save_demos=action["save_demos"],
-         only_success=action["only_success"], gym_packages=cfg.coerce("gym_packages", user.get("gym_packages", "")))
+    play(
+        user["load_path"],
+        env=user.get("env"),
+        n_episodes=action["n_episodes"],
+        video=action["video"],
+        seed=cfg.coerce("seed", user.get("seed", 0)),
+        render=action["render"],
+        save_demos=action["save_demos"],
+        only_success=action["only_success"],
+        gym_packages=cfg.coerce("gym_packages", user.get("gym_packages", "")),
+    )
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 118})
 @click.option("--load_path", default=None, metavar="PATH", help="a policy file, or a log folder (its policy_best.npz)")
 @click.option("--env", default=None, metavar="TEXT", help="play on another version of the policy's task")
 @click.option("--seed", default=None, metavar="INT", help="seed of the env's resets  [default: 0]")
-@click.option("--gym_packages", default=None, metavar="TEXT",
-              help="modules to import that register the policy's env (a policy file imports none by itself)")
+@click.option(
+    "--gym_packages",
+    default=None,
+    metavar="TEXT",
+    help="modules to import that register the policy's env (a policy file imports none by itself)",
+)
 @play_options(with_play="")
-def play_main(load_path: str | None, env: str | None, seed: str | None, gym_packages: str | None,
-              **action: Any) -> None:
+def play_main(
+    load_path: str | None, env: str | None, seed: str | None, gym_packages: str | None, **action: Any
+) -> None:
     """Play a trained policy: deterministic episodes, each one's return and success, and the success rate."""
     given = {"load_path": load_path, "env": env, "seed": seed, "gym_packages": gym_packages}
     user = {key: value for key, value in given.items() if value is not None}
     run_play(user, {**action, "play": True, "config": None}, mpi.world())
 
 
-def cli(argv: list[str] | None = None, prog_name: str = "python -m her.run",
-        command: click.Command = main) -> int:
+def cli(  # noqa: C901 - one except per kind of ending, each with its exit code
+    argv: list[str] | None = None,
+    prog_name: str = "python -m her.run",
+    command: click.Command = main,
+) -> int:
     """Run the command; user errors become one line on stderr and exit code 2, training errors exit code 1."""
     from her.errors import Interrupted, TrainingError, UserError
 
@@ -237,8 +292,9 @@ def cli(argv: list[str] | None = None, prog_name: str = "python -m her.run",
     except click.NoSuchOption as e:
         if command is not main:
             return fail(f"{prog_name} has no option {e.option_name}; see {prog_name} --help", 2)
-        return fail(f"unknown configuration key {e.option_name}{cfg.nearest_key(e.option_name)}; "
-                    "see --help for every key", 2)
+        return fail(
+            f"unknown configuration key {e.option_name}{cfg.nearest_key(e.option_name)}; see --help for every key", 2
+        )
     except click.UsageError as e:
         return fail(e.format_message().replace("\n", " "), 2)
     except UserError as e:

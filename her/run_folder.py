@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
-from her.config import Config, ConfigError, config_from_dict, package_list
 from her import atomic, checkpoints, mpi, policy_file, report, versions
+from her.config import Config, ConfigError, config_from_dict, package_list
 from her.errors import ResumeError, UserError, WriteError
 from her.logger import read_progress, write_params
 
@@ -61,8 +61,9 @@ def check_log_dir(config: Config) -> None:
         raise ConfigError(f"log folder {log_dir} already holds a run: choose another --log_path, or --resume it")
     existing = next(p for p in [log_dir, *log_dir.absolute().parents] if p.exists())
     if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
-        raise ConfigError(f"cannot write to log folder {log_dir} ({existing} is not a writable folder): "
-                          "choose another --log_path")
+        raise ConfigError(
+            f"cannot write to log folder {log_dir} ({existing} is not a writable folder): choose another --log_path"
+        )
 
 
 class RunFolder:
@@ -80,11 +81,13 @@ class RunFolder:
 
     def guarded(self, fn: Callable[[], R]) -> R:
         """``fn()`` on every rank; a failed write (or bad input) on any rank is raised on all of them."""
+
         def run() -> R:
             try:
                 return fn()
             except OSError as e:
                 raise self.write_error(e) from None
+
         return mpi.on_every_rank(self.comm, run, (WriteError, UserError))
 
     def on_rank_0(self, fn: Callable[[], Any]) -> None:
@@ -94,35 +97,46 @@ class RunFolder:
     def write_error(self, e: OSError) -> WriteError:
         what = e.filename or self.log_dir
         # Before a resume has restored anything, the folder itself says what is kept.
-        last = self.last_checkpoint or next((folder for _, folder in reversed(checkpoints.committed(self.log_dir))),
-                                            None)
-        kept = (f"the last complete checkpoint ({last}) is kept; once the problem is fixed, "
-                f"continue with --resume {self.log_dir}") if last else (
-                "no epoch was complete yet: start the run again once the problem is fixed")
+        last = self.last_checkpoint or next(
+            (folder for _, folder in reversed(checkpoints.committed(self.log_dir))), None
+        )
+        kept = (
+            (
+                f"the last complete checkpoint ({last}) is kept; once the problem is fixed, "
+                f"continue with --resume {self.log_dir}"
+            )
+            if last
+            else ("no epoch was complete yet: start the run again once the problem is fixed")
+        )
         return WriteError(f"cannot write {what} ({e.strerror or e}): {kept}")
 
     # ---- starting ----
 
     def claim(self, resume: bool) -> None:
         """Rank 0 takes the folder's lock for the run's life and clears what an earlier attempt left half-done."""
+
         def claim() -> None:
             self.lock.acquire()
             if not resume and holds_run(self.log_dir):  # started meanwhile by another run
                 self.lock.release()
-                raise ConfigError(f"log folder {self.log_dir} already holds a run: choose another --log_path, "
-                                  "or --resume it")
+                raise ConfigError(
+                    f"log folder {self.log_dir} already holds a run: choose another --log_path, or --resume it"
+                )
             # An attempt that finished no epoch may have left an event file; it is not removed, as the run cannot
             # tell its own from a user's, and it holds at most that attempt's epoch 0.
             checkpoints.remove_partials(self.log_dir)
+
         self.on_rank_0(claim)
 
     def write_params(self, resume: bool) -> None:
         """Rank 0: params.json and versions.json (noting, on a resume, packages that changed since)."""
+
         def write() -> None:
             if resume and (note := versions.difference(self.log_dir, self.comm.size > 1)):
                 print(note, file=sys.stderr)
             write_params(self.log_dir, self.config.to_dict())
             versions.write(self.log_dir, self.comm.size > 1, self.parts.demo_digest)
+
         self.on_rank_0(write)
 
     def release(self) -> None:
@@ -138,7 +152,8 @@ class RunFolder:
         improved = report.reaches(success, self.counters.best_success)  # ties too, as the summary says
         self.counters.best_success = max(self.counters.best_success, success)
         save_buffer = c.buffer_save_interval > 0 and (
-            (epoch + 1) % c.buffer_save_interval == 0 or epoch + 1 == c.n_epochs)
+            (epoch + 1) % c.buffer_save_interval == 0 or epoch + 1 == c.n_epochs
+        )
         previous = self.last_checkpoint
         staging = checkpoints.partial_dir(self.log_dir, epoch)
         network_state = p.learner.network_state()
@@ -154,8 +169,15 @@ class RunFolder:
             if rank == 0:
                 assert progress_csv is not None, "rank 0 writes the log"
                 atomic.write_text(staging / "progress.csv", progress_csv)
-                save_policy = partial(policy_file.save_policy, network_state=network_state, config=c.to_dict(),
-                                      dims=p.dims, head=p.learner.head, epoch=epoch, test_success_rate=success)
+                save_policy = partial(
+                    policy_file.save_policy,
+                    network_state=network_state,
+                    config=c.to_dict(),
+                    dims=p.dims,
+                    head=p.learner.head,
+                    epoch=epoch,
+                    test_success_rate=success,
+                )
                 save_policy(staging / "policy_latest.npz")
                 if improved or previous is None:
                     save_policy(staging / "policy_best.npz")
@@ -178,16 +200,19 @@ class RunFolder:
         """Stop rather than write into a folder that was removed, replaced or unlocked while the run was going:
         the run would recreate it silently, and another run may already be writing it."""
         if not self.lock.still_held():
-            raise WriteError(f"log folder {self.log_dir} was removed, replaced or unlocked (its .lock is not the "
-                             "one this run holds) while the run was going: the run stops; start it again in a "
-                             "folder of its own")
+            raise WriteError(
+                f"log folder {self.log_dir} was removed, replaced or unlocked (its .lock is not the "
+                "one this run holds) while the run was going: the run stops; start it again in a "
+                "folder of its own"
+            )
 
     def publish(self, epoch: int) -> None:
         assert self.last_checkpoint is not None, "publish follows a checkpoint"
         publish(self.log_dir, self.last_checkpoint, epoch, self.config.policy_save_interval)
 
-    def training_state(self, epoch: int, network_state: dict[str, np.ndarray] | None = None
-                       ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    def training_state(
+        self, epoch: int, network_state: dict[str, np.ndarray] | None = None
+    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         """Everything but the replay buffer that the next epoch depends on."""
         p, k = self.parts, self.counters
         network_state = p.learner.network_state() if network_state is None else network_state
@@ -230,7 +255,8 @@ class RunFolder:
             need_buffer = self.config.buffer_save_interval == 1 and i + 1 < len(found)
             try:
                 arrays, meta, buffer, buffer_epoch, rows = mpi.on_every_rank(
-                    self.comm, partial(self.read_checkpoint, candidate[1], need_buffer), (UserError,))
+                    self.comm, partial(self.read_checkpoint, candidate[1], need_buffer), (UserError,)
+                )
                 break
             except ResumeError as e:
                 newest_error = newest_error or e
@@ -239,8 +265,10 @@ class RunFolder:
             raise newest_error
         epoch, folder = candidate
         if newest_error is not None and self.comm.rank == 0:
-            print(f"note: resuming from the older checkpoint {folder}, as the newest cannot be used: {newest_error}",
-                  file=sys.stderr)
+            print(
+                f"note: resuming from the older checkpoint {folder}, as the newest cannot be used: {newest_error}",
+                file=sys.stderr,
+            )
         p, k = self.parts, self.counters
         p.learner.load_network_state(arrays)
         p.learner.load_optimizer_state({name[4:]: v for name, v in arrays.items() if name.startswith("opt/")})
@@ -277,12 +305,14 @@ class RunFolder:
         now = self.config.to_dict()
         for key in sorted(set(trained) & set(now) - RESUME_MAY_CHANGE):
             if trained[key] != now[key]:
-                raise ResumeError(f"{self.log_dir / 'params.json'} says {key} = {now[key]!r}, but the run was trained "
-                                  f"with {trained[key]!r}: put the value back, or start a new run with --config")
+                raise ResumeError(
+                    f"{self.log_dir / 'params.json'} says {key} = {now[key]!r}, but the run was trained "
+                    f"with {trained[key]!r}: put the value back, or start a new run with --config"
+                )
 
-    def read_checkpoint(self, folder: Path, need_buffer: bool = False
-                        ) -> tuple[dict[str, np.ndarray], dict[str, Any], dict[str, np.ndarray] | None, int | None,
-                                   list[dict[str, float]]]:
+    def read_checkpoint(
+        self, folder: Path, need_buffer: bool = False
+    ) -> tuple[dict[str, np.ndarray], dict[str, Any], dict[str, np.ndarray] | None, int | None, list[dict[str, float]]]:
         """This rank's state and (if one was saved) replay buffer from a checkpoint, checked against the run,
         and on rank 0 the log up to it. ``need_buffer``: a missing buffer file makes the checkpoint unusable."""
         rank, p = self.comm.rank, self.parts
@@ -299,26 +329,34 @@ class RunFolder:
             raise ResumeError(f"{state_path} is missing (removed or lost): the checkpoint is incomplete")
         arrays, meta = checkpoints.read_state(state_path)
         if meta.get("mpi_size") != self.comm.size:
-            raise ResumeError(f"{self.log_dir} was trained on {meta.get('mpi_size')} MPI workers: resume it with "
-                              f"mpirun -np {meta.get('mpi_size')}")
+            raise ResumeError(
+                f"{self.log_dir} was trained on {meta.get('mpi_size')} MPI workers: resume it with "
+                f"mpirun -np {meta.get('mpi_size')}"
+            )
         if meta.get("env_id") != self.config.env_id or meta.get("dims") != p.dims:
-            raise ResumeError(f"{state_path} is from a run on {meta.get('env_id')}, but params.json says "
-                              f"{self.config.env_id}: the folder's files do not belong together")
+            raise ResumeError(
+                f"{state_path} is from a run on {meta.get('env_id')}, but params.json says "
+                f"{self.config.env_id}: the folder's files do not belong together"
+            )
         self.check_unchanged(meta.get("config") or {})
         if meta.get("demo_digest") != p.demo_digest:
-            raise ResumeError(f"--demo_file {self.config.demo_file} holds other demonstrations than the run was "
-                              "trained with: pass the file it was trained with (--resume DIR --demo_file FILE)")
+            raise ResumeError(
+                f"--demo_file {self.config.demo_file} holds other demonstrations than the run was "
+                "trained with: pass the file it was trained with (--resume DIR --demo_file FILE)"
+            )
         buffer_path = folder / f"buffer_rank{rank}.npz"
         if not buffer_path.exists():
             if need_buffer:
-                raise ResumeError(f"{buffer_path} is missing (removed or lost), and the older checkpoint resumes "
-                                  "exactly")
+                raise ResumeError(
+                    f"{buffer_path} is missing (removed or lost), and the older checkpoint resumes exactly"
+                )
             return arrays, meta, None, None, rows
         buffer, buffer_epoch = checkpoints.read_buffer(buffer_path)
         expected = {f"buffers/{name}": v.shape[1:] for name, v in p.buffer.buffers.items()}
         if {name: buffer[name].shape[1:] for name in expected if name in buffer} != expected:
-            raise ResumeError(f"{buffer_path} does not fit this run's replay buffer: the folder's files do not "
-                              "belong together")
+            raise ResumeError(
+                f"{buffer_path} does not fit this run's replay buffer: the folder's files do not belong together"
+            )
         return arrays, meta, buffer, buffer_epoch, rows
 
 
@@ -357,8 +395,14 @@ def repair_published(log_dir: Path, config: Config) -> bool:
     return True
 
 
-def resume_config(log_dir: str | Path, n_epochs: int | None = None, mpi_size: int = 1,
-                  demo_file: str | None = None, load_path: str | None = None, gym_packages: str = "") -> Config:
+def resume_config(
+    log_dir: str | Path,
+    n_epochs: int | None = None,
+    mpi_size: int = 1,
+    demo_file: str | None = None,
+    load_path: str | None = None,
+    gym_packages: str = "",
+) -> Config:
     """The configuration of the run in ``log_dir`` (its params.json), optionally with more epochs or the demo
     file or starting policy at a new place. The modules its env needs are imported only if ``gym_packages``
     names them (or they are imported already)."""

@@ -58,8 +58,10 @@ def _robot_env(env: gym.Env):
     raw = env.unwrapped
     name = _name(env)
     if not isinstance(raw, MujocoRobotEnv):
-        raise ValueError(f"{name} is not a gymnasium-robotics MujocoRobotEnv (MuJoCo bindings): "
-                         f"its simulator state cannot be saved or restored")
+        raise ValueError(
+            f"{name} is not a gymnasium-robotics MujocoRobotEnv (MuJoCo bindings): "
+            f"its simulator state cannot be saved or restored"
+        )
     # The replay below is MujocoRobotEnv's step: _set_action, n_substeps of mj_step, _step_callback, _get_obs.
     if type(raw).step is not BaseRobotEnv.step or type(raw)._mujoco_step is not MujocoRobotEnv._mujoco_step:
         raise ValueError(f"{name} overrides step() or _mujoco_step(): its simulator state cannot be replayed exactly")
@@ -107,12 +109,16 @@ def get_state(env: gym.Env) -> dict[str, np.ndarray]:
     """
     raw = _robot_env(env)
     if not hasattr(raw, _BEFORE_LAST):
-        raise ValueError("get_state needs sim_state.track(env) before the env's reset: "
-                         "without it the state after a step cannot be reproduced exactly")
+        raise ValueError(
+            "get_state needs sim_state.track(env) before the env's reset: "
+            "without it the state after a step cannot be reproduced exactly"
+        )
     before = getattr(raw, _BEFORE_LAST)
     if before is _UNKNOWN:
-        raise ValueError("get_state needs a reset (or set_state) after sim_state.track(env): "
-                         "whether the env was last reset or stepped is unknown")
+        raise ValueError(
+            "get_state needs a reset (or set_state) after sim_state.track(env): "
+            "whether the env was last reset or stepped is unknown"
+        )
     if before is None:
         state = _read(raw.model, raw.data)
         state[REPLAY] = np.zeros(1)
@@ -136,21 +142,21 @@ def set_state(env: gym.Env, state: dict[str, np.ndarray], goal: np.ndarray) -> d
     known = {name for name, _ in COMPONENTS} | {REPLAY}
     unknown = sorted(key for key, value in state.items() if key not in known and np.size(value))
     if unknown:
-        raise ValueError(f"state has components this MuJoCo ({mujoco.__version__}) does not know: "
-                         f"{', '.join(unknown)}")
+        raise ValueError(f"state has components this MuJoCo ({mujoco.__version__}) does not know: {', '.join(unknown)}")
     values = []
     for name, flag in COMPONENTS:
         size = mujoco.mj_stateSize(model, flag)
         value = np.asarray(state.get(name, np.zeros(0)), dtype=np.float64).reshape(-1)
         if value.size != size:
-            raise ValueError(f"state '{name}' has {value.size} values but this {_name(env)} model needs {size}: "
-                             f"the state is from another model")
+            raise ValueError(
+                f"state '{name}' has {value.size} values but this {_name(env)} model needs {size}: "
+                f"the state is from another model"
+            )
         values.append((value, flag))
     replay_values = np.asarray(state.get(REPLAY, 0.0), dtype=np.float64).reshape(-1)
     replay = int(replay_values[0]) if replay_values.size == 1 else -1
     if replay not in (0, 1):
-        raise ValueError(f"state '{REPLAY}' must be 0 (a reset state) or 1 (a step's), got "
-                         f"{state.get(REPLAY, 0.0)}")
+        raise ValueError(f"state '{REPLAY}' must be 0 (a reset state) or 1 (a step's), got {state.get(REPLAY, 0.0)}")
     goal = np.array(goal, dtype=np.float64)
     if goal.shape != np.shape(raw.goal):
         raise ValueError(f"goal has shape {goal.shape} but {_name(env)} needs {np.shape(raw.goal)}")
@@ -176,12 +182,16 @@ def _check_fresh(env: gym.Env) -> None:
     wrapper = env
     while isinstance(wrapper, gym.Wrapper):
         if isinstance(wrapper, gym.ObservationWrapper):
-            raise ValueError(f"{_name(env)} is wrapped in {type(wrapper).__name__}, which changes observations: "
-                             f"set_state returns the unwrapped env's")
+            raise ValueError(
+                f"{_name(env)} is wrapped in {type(wrapper).__name__}, which changes observations: "
+                f"set_state returns the unwrapped env's"
+            )
         if isinstance(wrapper, gym.wrappers.TimeLimit):
             elapsed = getattr(wrapper, "_elapsed_steps", 0)
             if elapsed is None or elapsed:
                 counted = "has not been reset" if elapsed is None else f"has run {elapsed} steps since its reset"
-                raise ValueError(f"{_name(env)} {counted}: call env.reset() right before set_state, so the "
-                                 f"time limit counts the episode from the restored state")
+                raise ValueError(
+                    f"{_name(env)} {counted}: call env.reset() right before set_state, so the "
+                    f"time limit counts the episode from the restored state"
+                )
         wrapper = wrapper.env

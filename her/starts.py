@@ -10,8 +10,8 @@ reset; ``DemoStates`` is Nair et al.'s resets to demonstration states.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol
 from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 import gymnasium as gym
 import numpy as np

@@ -10,21 +10,22 @@ import hashlib
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from collections.abc import Iterator
 
 import numpy as np
 
-from her.config import Config
 from her import checkpoints, mpi, parts, report
 from her.callbacks import EpochCallbacks
+from her.config import Config
 from her.errors import Interrupted, ResumeError, Terminated, TrainingError, UserError
 from her.learner import Batch, make_batch
 from her.logger import Logger, make_writers
 from her.replay_buffer import ReplayBuffer
 from her.run_folder import Counters, RunFolder, check_log_dir, repair_published, resume_config
+
 
 def progress_bar(iterable: Any, show: bool, desc: str) -> Any:
     """A tqdm bar on an interactive terminal only, so that redirected logs stay clean."""
@@ -49,8 +50,13 @@ class Timer:
 class Trainer:
     """One run on one rank: ``run()`` is the epoch / cycle / batch loop over the parts ``her.parts`` builds."""
 
-    def __init__(self, config: Config, comm: mpi.SingleProcess | mpi.MPIComm, load_weights: bool = True,
-                 callbacks: EpochCallbacks | None = None):
+    def __init__(
+        self,
+        config: Config,
+        comm: mpi.SingleProcess | mpi.MPIComm,
+        load_weights: bool = True,
+        callbacks: EpochCallbacks | None = None,
+    ):
         self.config = config
         self.comm = comm
         self.callbacks = callbacks  # her.learn's, called once an epoch is committed
@@ -140,8 +146,9 @@ class Trainer:
 
         if p.demo_buffer is None:
             return make_batch(stacked(p.buffer, c.batch_size))
-        return make_batch(stacked(p.buffer, c.batch_size - c.demo_batch_size),
-                          stacked(p.demo_buffer, c.demo_batch_size))
+        return make_batch(
+            stacked(p.buffer, c.batch_size - c.demo_batch_size), stacked(p.demo_buffer, c.demo_batch_size)
+        )
 
     def local_metrics(self, losses: dict[str, list[float]], timer: Timer) -> dict[str, float]:
         """This worker's figures for the epoch, before pooling."""
@@ -208,8 +215,9 @@ class Trainer:
         return Interrupted(f"stopped by {what}: {where}", 143 if isinstance(signal, Terminated) else 130)
 
 
-def train(config: Config, comm: mpi.SingleProcess | mpi.MPIComm | None = None,
-          callbacks: EpochCallbacks | None = None) -> list[dict[str, float]]:
+def train(
+    config: Config, comm: mpi.SingleProcess | mpi.MPIComm | None = None, callbacks: EpochCallbacks | None = None
+) -> list[dict[str, float]]:
     """Train as ``config`` says; returns the rows written to progress.csv (empty on ranks other than 0).
 
     Every input (log folder, --load_path, --demo_file) is checked before the log folder is created. ``callbacks``
@@ -222,9 +230,15 @@ def train(config: Config, comm: mpi.SingleProcess | mpi.MPIComm | None = None,
     return Trainer(config, comm, callbacks=callbacks).run()
 
 
-def resume(log_dir: str | Path, n_epochs: int | None = None, comm: mpi.SingleProcess | mpi.MPIComm | None = None,
-           demo_file: str | None = None, load_path: str | None = None, gym_packages: str = "",
-           callbacks: EpochCallbacks | None = None) -> list[dict[str, float]]:
+def resume(
+    log_dir: str | Path,
+    n_epochs: int | None = None,
+    comm: mpi.SingleProcess | mpi.MPIComm | None = None,
+    demo_file: str | None = None,
+    load_path: str | None = None,
+    gym_packages: str = "",
+    callbacks: EpochCallbacks | None = None,
+) -> list[dict[str, float]]:
     """Continue the run in ``log_dir`` from its newest committed checkpoint (see RunFolder.restore);
     ``gym_packages`` names the modules its env needs, which params.json alone never imports."""
     comm = comm if comm is not None else mpi.world()
@@ -237,13 +251,19 @@ def resume(log_dir: str | Path, n_epochs: int | None = None, comm: mpi.SinglePro
         assert config.n_epochs is not None, "resume_config derives n_epochs"
         if found is not None and found[0] + 1 >= config.n_epochs:
             repaired = comm.rank == 0 and repair_published(Path(log_dir), config)
-            note = (" (a kill had left its progress.csv and policies behind its last checkpoint: they are restored)"
-                    if repaired else "")
-            raise ResumeError(f"{log_dir} already finished its {config.n_epochs} epochs{note}: pass --n_epochs N "
-                              "to train it further")
+            note = (
+                " (a kill had left its progress.csv and policies behind its last checkpoint: they are restored)"
+                if repaired
+                else ""
+            )
+            raise ResumeError(
+                f"{log_dir} already finished its {config.n_epochs} epochs{note}: pass --n_epochs N to train it further"
+            )
         if found is None and (Path(log_dir) / "resume").is_dir():
-            raise ResumeError(f"{log_dir} was written by an older version of this project, whose resume files "
-                              "cannot be continued: start a new run")
+            raise ResumeError(
+                f"{log_dir} was written by an older version of this project, whose resume files "
+                "cannot be continued: start a new run"
+            )
         return config
 
     config = mpi.on_every_rank(comm, check, (UserError,))

@@ -25,8 +25,9 @@ def smoothed_action(u: tf.Tensor, z: tf.Tensor, noise: float, noise_clip: float,
 class TwinCriticDDPG(DDPG):
     n_critics = 2  # DDPG draws the second pair after its four networks: the first critic starts as DDPG's would
 
-    def __init__(self, dims: Mapping[str, int], *, target_noise: float = 0.0, target_noise_clip: float = 0.5,
-                 **ddpg_args: Any):
+    def __init__(
+        self, dims: Mapping[str, int], *, target_noise: float = 0.0, target_noise_clip: float = 0.5, **ddpg_args: Any
+    ):
         super().__init__(dims, **ddpg_args)
         self.target_noise = target_noise
         self.target_noise_clip = target_noise_clip

@@ -35,9 +35,11 @@ def version() -> str:
 
 def _git(folder: Path) -> dict[str, Any]:
     """Commit and dirty flag of the checkout the package was imported from; {} outside git (or git missing)."""
+
     def run(*args: str) -> str:
-        return subprocess.run(["git", "-C", str(folder), *args], capture_output=True, text=True, timeout=5,
-                              check=True).stdout.strip()
+        return subprocess.run(
+            ["git", "-C", str(folder), *args], capture_output=True, text=True, timeout=5, check=True
+        ).stdout.strip()
 
     try:
         run("ls-files", "--error-unmatch", "__init__.py")  # a venv inside some other checkout is not ours
@@ -89,8 +91,11 @@ def current(under_mpi: bool = False) -> dict[str, Any]:
 
 
 def _collect(under_mpi: bool) -> dict[str, Any]:
-    found: dict[str, Any] = {"her-tf2": version(), **_git(Path(__file__).resolve().parent),
-                             "python": sys.version.split()[0]}
+    found: dict[str, Any] = {
+        "her-tf2": version(),
+        **_git(Path(__file__).resolve().parent),
+        "python": sys.version.split()[0],
+    }
     for name in DISTRIBUTIONS:
         found[name] = _distribution(name)
     # TensorFlow ships under several distribution names (tensorflow-cpu, tf-nightly...); the module knows.

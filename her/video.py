@@ -19,9 +19,9 @@ import ctypes.util
 import os
 import sys
 import sysconfig
+from collections.abc import Callable, MutableMapping
 from pathlib import Path
 from typing import Any
-from collections.abc import Callable, MutableMapping
 
 import numpy as np
 
@@ -54,8 +54,9 @@ def _loadable(name: str) -> bool:
     return False
 
 
-def choose_offscreen_gl(environ: MutableMapping[str, str] | None = None,
-                        loadable: Callable[[str], bool] = _loadable) -> str:
+def choose_offscreen_gl(
+    environ: MutableMapping[str, str] | None = None, loadable: Callable[[str], bool] = _loadable
+) -> str:
     """Set ``MUJOCO_GL`` for offscreen rendering unless the user set it: egl, else osmesa; returns the choice."""
     environ = os.environ if environ is None else environ
     current = environ.get("MUJOCO_GL", "").strip()
@@ -147,8 +148,16 @@ class VideoWriter:
         try:
             if suffix == ".mp4":
                 # yuv420p plays everywhere; 480x480 frames need no resizing (macro_block_size 16).
-                self.writer = imageio.get_writer(self.tmp, format="FFMPEG", mode="I", fps=fps, codec="libx264",
-                                                 pixelformat="yuv420p", quality=7, macro_block_size=16)
+                self.writer = imageio.get_writer(
+                    self.tmp,
+                    format="FFMPEG",
+                    mode="I",
+                    fps=fps,
+                    codec="libx264",
+                    pixelformat="yuv420p",
+                    quality=7,
+                    macro_block_size=16,
+                )
             else:
                 self.writer = imageio.get_writer(self.tmp, format="GIF", mode="I", duration=1000.0 / fps, loop=0)
         except BaseException:

@@ -7,8 +7,8 @@ Test modules import the helpers (``from conftest import tiny_ddpg``): pytest put
 from __future__ import annotations
 
 import os
-from typing import Any
 from collections.abc import Mapping
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -27,11 +27,13 @@ class CountingGoalEnv(gym.Env):
     metadata = {"render_modes": []}
 
     def __init__(self, success_at: int = 5):
-        self.observation_space = gym.spaces.Dict({
-            "observation": gym.spaces.Box(-np.inf, np.inf, (2,), np.float64),
-            "achieved_goal": gym.spaces.Box(-np.inf, np.inf, (1,), np.float64),
-            "desired_goal": gym.spaces.Box(-np.inf, np.inf, (1,), np.float64),
-        })
+        self.observation_space = gym.spaces.Dict(
+            {
+                "observation": gym.spaces.Box(-np.inf, np.inf, (2,), np.float64),
+                "achieved_goal": gym.spaces.Box(-np.inf, np.inf, (1,), np.float64),
+                "desired_goal": gym.spaces.Box(-np.inf, np.inf, (1,), np.float64),
+            }
+        )
         self.action_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
         self.success_at = success_at
         self.steps = 0
@@ -92,8 +94,21 @@ def counting_envs():
 # ---- a tiny learner ----
 
 # Every DDPG constructor argument; tests override what they check.
-DDPG_ARGS: dict[str, Any] = dict(hidden=3, layers=1, max_u=1.0, Q_lr=1e-3, pi_lr=1e-3, polyak=0.95, action_l2=1.0,
-                                 clip_obs=200.0, norm_eps=0.01, norm_clip=5.0, gamma=0.98, clip_low=-50.0, seed=0)
+DDPG_ARGS: dict[str, Any] = dict(
+    hidden=3,
+    layers=1,
+    max_u=1.0,
+    Q_lr=1e-3,
+    pi_lr=1e-3,
+    polyak=0.95,
+    action_l2=1.0,
+    clip_obs=200.0,
+    norm_eps=0.01,
+    norm_clip=5.0,
+    gamma=0.98,
+    clip_low=-50.0,
+    seed=0,
+)
 TINY_DIMS = {"o": 2, "g": 1, "u": 2}  # CountingGoalEnv's
 
 
@@ -107,8 +122,17 @@ def tiny_ddpg(dims: Mapping[str, int] = TINY_DIMS, **overrides: Any):
 # ---- a tiny training run ----
 
 # A FetchReach run of a few seconds per epoch; modules change what their checks depend on.
-TINY_RUN: dict[str, Any] = {"env": "FetchReach", "n_cycles": 2, "n_batches": 4, "batch_size": 32, "hidden": 16,
-                            "layers": 1, "n_test_rollouts": 1, "num_env": 1, "seed": 3}
+TINY_RUN: dict[str, Any] = {
+    "env": "FetchReach",
+    "n_cycles": 2,
+    "n_batches": 4,
+    "batch_size": 32,
+    "hidden": 16,
+    "layers": 1,
+    "n_test_rollouts": 1,
+    "num_env": 1,
+    "seed": 3,
+}
 
 
 def tiny_run(**changes: Any) -> dict[str, Any]:
@@ -118,8 +142,11 @@ def tiny_run(**changes: Any) -> dict[str, Any]:
 
 def cli_args(values: Mapping[str, Any]) -> list[str]:
     """Configuration keys as command-line flags: ``["--env", "FetchReach", ...]`` (booleans as 0/1)."""
-    return [item for key, value in values.items()
-            for item in (f"--{key}", str(int(value)) if isinstance(value, bool) else str(value))]
+    return [
+        item
+        for key, value in values.items()
+        for item in (f"--{key}", str(int(value)) if isinstance(value, bool) else str(value))
+    ]
 
 
 class BitsGoalEnv(gym.Env):

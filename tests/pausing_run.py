@@ -45,6 +45,7 @@ def main() -> int:
             f.flush()
             if TARGET and str(path).endswith(TARGET) and rank == RANK:
                 pause()
+
         if FAIL and str(path).endswith(FAIL) and rank == RANK:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
         write_with(path, write_then_pause)

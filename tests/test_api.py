@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import tiny_run
 
 import her
-from conftest import tiny_run
 from her import checkpoints, mpi, policy_file
 from her.callbacks import EpochCallbacks
 from her.errors import CallbackError, UserError
@@ -27,10 +27,17 @@ def untimed(rows):
 
 
 def test_importing_her_and_naming_learn_imports_no_tensorflow():
-    code = ("import sys, her; from her import learn; her.resume, her.Run, her.Callback; assert 'learn' in dir(her); "
-            "assert 'tensorflow' not in sys.modules, 'tensorflow imported'")
-    done = subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": str(ROOT)},
-                          capture_output=True, text=True, timeout=120)
+    code = (
+        "import sys, her; from her import learn; her.resume, her.Run, her.Callback; assert 'learn' in dir(her); "
+        "assert 'tensorflow' not in sys.modules, 'tensorflow imported'"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
 
 
@@ -44,8 +51,11 @@ def test_every_bad_input_raises_the_command_lines_line_and_writes_nothing(tmp_pa
     cases = bad_inputs(inputs)
     before = sorted(p.name for p in inputs.rglob("*"))
     for args, message in cases:
-        args = (["--layers", "1", "--hidden", "16"] * ("--hidden" not in args) + args
-                + ([] if "--log_path" in args else ["--log_path", str(tmp_path / "run")]))
+        args = (
+            ["--layers", "1", "--hidden", "16"] * ("--hidden" not in args)
+            + args
+            + ([] if "--log_path" in args else ["--log_path", str(tmp_path / "run")])
+        )
         assert cli(args) == 2, args
         line = capsys.readouterr().err
         keys = dict(zip((a.removeprefix("--") for a in args[0::2]), args[1::2]))
@@ -78,8 +88,13 @@ def test_two_learns_in_one_process_each_equal_a_fresh_process(tmp_path):
     first = her.learn(**keys, log_path=tmp_path / "first")
     second = her.learn(**keys, log_path=tmp_path / "second")
     script = f"import her; her.learn(**{keys!r}, log_path={str(tmp_path / 'fresh')!r})"
-    done = subprocess.run([sys.executable, "-c", script], env={**os.environ, "PYTHONPATH": str(ROOT)},
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     fresh = untimed(read_progress(tmp_path / "fresh" / "progress.csv"))
     assert [row["epoch"] for row in fresh] == [0, 1]

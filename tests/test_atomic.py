@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 
 from her import atomic
-
 
 
 def test_savez_leaves_the_old_file_when_writing_fails(tmp_path):
@@ -33,10 +31,18 @@ def test_compressed_savez_loads_with_numpy(tmp_path):
     assert (tmp_path / "c.npz").stat().st_size < arrays["a"].nbytes / 10
 
 
-@pytest.mark.parametrize("array", [
-    np.arange(10_000, dtype=np.float32).reshape(100, 4, 25), np.arange(12.0).reshape(3, 4).T,  # Fortran order
-    np.array(7), np.zeros((0, 3), np.float32), np.array([True, False]), np.array(["ab", "c"]),
-    np.arange(6, dtype=">i4")])
+@pytest.mark.parametrize(
+    "array",
+    [
+        np.arange(10_000, dtype=np.float32).reshape(100, 4, 25),
+        np.arange(12.0).reshape(3, 4).T,  # Fortran order
+        np.array(7),
+        np.zeros((0, 3), np.float32),
+        np.array([True, False]),
+        np.array(["ab", "c"]),
+        np.arange(6, dtype=">i4"),
+    ],
+)
 def test_write_npy_writes_numpys_bytes_in_small_chunks(array):
     import io
 

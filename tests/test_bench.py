@@ -8,13 +8,27 @@ from bench import bench
 
 @pytest.mark.slow
 def test_every_stage_runs_on_a_tiny_budget(tmp_path):
-    trainer = bench.make_trainer("FetchReach", str(tmp_path / "run"), n_cycles=1, n_batches=2, batch_size=16,
-                                 hidden=8, layers=1, n_test_rollouts=1, num_env=1, tensorboard=False)
+    trainer = bench.make_trainer(
+        "FetchReach",
+        str(tmp_path / "run"),
+        n_cycles=1,
+        n_batches=2,
+        batch_size=16,
+        hidden=8,
+        layers=1,
+        n_test_rollouts=1,
+        num_env=1,
+        tensorboard=False,
+    )
     rollouts = bench.bench_rollouts(trainer, episodes=1, repeats=1)
     assert set(rollouts) == {"worker_steps_per_s", "env_step_steps_per_s", "physics_steps_per_s"}
     updates = bench.bench_updates(trainer, n_updates=2, repeats=1)
-    assert set(updates) == {"updates_per_s", "xla_floor_updates_per_s", "graph_updates_per_s",
-                            "one_step_per_call_updates_per_s"}
+    assert set(updates) == {
+        "updates_per_s",
+        "xla_floor_updates_per_s",
+        "graph_updates_per_s",
+        "one_step_per_call_updates_per_s",
+    }
     epoch = bench.bench_epoch(trainer, repeats=2)  # one pair with the epoch first, one with the floor first
     assert epoch["epoch_s"] > 0 and epoch["floor_s"] >= epoch["floor_env_s"] > 0
     assert len(epoch["all_ratios"]) == 2 and epoch["ratio"] == max(epoch["all_ratios"])
@@ -28,8 +42,10 @@ def test_every_stage_runs_on_a_tiny_budget(tmp_path):
 def test_set_changes_the_configuration_and_refuses_what_is_not_a_key(tmp_path, monkeypatch, capsys):
     import sys
 
-    for args, message in [(["--set", "layer_norm"], "--set takes KEY=VALUE pairs"),
-                          (["--set", "bogus=1"], "unknown configuration key --bogus")]:
+    for args, message in [
+        (["--set", "layer_norm"], "--set takes KEY=VALUE pairs"),
+        (["--set", "bogus=1"], "unknown configuration key --bogus"),
+    ]:
         monkeypatch.setattr(sys, "argv", ["bench.py", "--skip", "rollouts", "updates", "epoch", "memory", *args])
         with pytest.raises(SystemExit) as exit_info:
             bench.main()
@@ -41,10 +57,18 @@ def test_set_changes_the_configuration_and_refuses_what_is_not_a_key(tmp_path, m
 def test_update_costs_time_every_variant_and_variants_parse():
     from bench import learners
 
-    tiny = {"n_cycles": 1, "n_batches": 2, "batch_size": 16, "hidden": 8, "layers": 1, "n_test_rollouts": 1,
-            "num_env": 1}
-    costs = learners.update_costs("FetchReach", {"reference": {}, "twin": {"learner": "twin"}}, n_updates=2,
-                                  repeats=1, base=tiny)
+    tiny = {
+        "n_cycles": 1,
+        "n_batches": 2,
+        "batch_size": 16,
+        "hidden": 8,
+        "layers": 1,
+        "n_test_rollouts": 1,
+        "num_env": 1,
+    }
+    costs = learners.update_costs(
+        "FetchReach", {"reference": {}, "twin": {"learner": "twin"}}, n_updates=2, repeats=1, base=tiny
+    )
     assert set(costs) == {"reference", "twin"} and all(ms > 0 for ms in costs.values())
     assert learners.parse_variant("wide:hidden=512,layer_norm=1") == ("wide", {"hidden": "512", "layer_norm": "1"})
     for bad in ["wide", "wide:", "wide:hidden", ":hidden=1"]:

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import cli_args, tiny_run
+
 from her import checkpoints
 from her.errors import RunInUseError
 from her.logger import read_progress
@@ -27,15 +27,21 @@ from her.mpi import mpirun
 
 ROOT = Path(__file__).resolve().parents[1]
 MPIRUN = mpirun()
-RUN = tiny_run(n_epochs=3, n_batches=2, batch_size=16, hidden=8, buffer_save_interval=1, policy_save_interval=1,
-               tensorboard=False)
+RUN = tiny_run(
+    n_epochs=3, n_batches=2, batch_size=16, hidden=8, buffer_save_interval=1, policy_save_interval=1, tensorboard=False
+)
 TRAIN = cli_args(RUN)
 # TensorFlow's start-up lines are left to the command line to silence, as for a user.
-ENV = {**{k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}, "PYTHONPATH": str(ROOT),
-       "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"}
+ENV = {
+    **{k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"},
+    "PYTHONPATH": str(ROOT),
+    "OMPI_ALLOW_RUN_AS_ROOT": "1",
+    "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
+}
 
 
 # ---- the module on its own ----
+
 
 def test_commit_makes_a_checkpoint_visible_at_once_and_keeps_the_last_two(tmp_path):
     for epoch in range(4):
@@ -69,9 +75,14 @@ def test_an_empty_stray_epoch_folder_is_not_a_checkpoint(tmp_path):
 
 def test_cleaning_up_touches_only_the_runs_own_temporaries(tmp_path):
     # What another program, or another run in a folder below, has in flight is left alone.
-    others = [tmp_path / ".notes.txt.tmp", tmp_path / ".policy.npz.part.tmp", tmp_path / "events.out.tfevents.1.h",
-              tmp_path / "o" / ".progress.csv.abc.tmp", tmp_path / "o" / "checkpoints" / ".epoch_000001.partial" / "x",
-              tmp_path / "o" / "checkpoints" / ".state_rank0.npz.abc.tmp"]
+    others = [
+        tmp_path / ".notes.txt.tmp",
+        tmp_path / ".policy.npz.part.tmp",
+        tmp_path / "events.out.tfevents.1.h",
+        tmp_path / "o" / ".progress.csv.abc.tmp",
+        tmp_path / "o" / "checkpoints" / ".epoch_000001.partial" / "x",
+        tmp_path / "o" / "checkpoints" / ".state_rank0.npz.abc.tmp",
+    ]
     for path in others:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("in flight")
@@ -122,17 +133,42 @@ def test_a_deleted_lock_file_does_not_let_a_second_run_in(tmp_path):
 
 # ---- real runs ----
 
-def start(log: Path, *extra: str, pause_at: str = "", fail_at: str = "", mpi: int = 0, rank: int = 0,
-          args: list[str] | None = None) -> subprocess.Popen:
+
+def start(
+    log: Path,
+    *extra: str,
+    pause_at: str = "",
+    fail_at: str = "",
+    mpi: int = 0,
+    rank: int = 0,
+    args: list[str] | None = None,
+) -> subprocess.Popen:
     (log.parent / f"{log.name}.paused").unlink(missing_ok=True)
-    env = {**ENV, "PAUSE_AT": pause_at, "FAIL_AT": fail_at, "PAUSE_RANK": str(rank),
-           "PAUSE_FILE": str(log.parent / f"{log.name}.paused")}
-    cmd = [sys.executable, str(ROOT / "tests" / "pausing_run.py"), *(args if args is not None else TRAIN),
-           "--log_path", str(log), *extra]
+    env = {
+        **ENV,
+        "PAUSE_AT": pause_at,
+        "FAIL_AT": fail_at,
+        "PAUSE_RANK": str(rank),
+        "PAUSE_FILE": str(log.parent / f"{log.name}.paused"),
+    }
+    cmd = [
+        sys.executable,
+        str(ROOT / "tests" / "pausing_run.py"),
+        *(args if args is not None else TRAIN),
+        "--log_path",
+        str(log),
+        *extra,
+    ]
     if mpi:
         cmd = [str(MPIRUN), "-np", str(mpi), "--oversubscribe", *cmd]
-    return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    return subprocess.Popen(
+        cmd,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
 
 
 def stderr_tail(process: subprocess.Popen) -> str:
@@ -173,8 +209,12 @@ def final_state(log: Path, ranks: int = 1) -> list:
         arrays, meta = checkpoints.read_state(folder / f"state_rank{rank}.npz")
         buffer, buffer_epoch = checkpoints.read_buffer(folder / f"buffer_rank{rank}.npz")
         meta.pop("elapsed")
-        out += [{k: v.tobytes() for k, v in arrays.items()}, meta, {k: v.tobytes() for k, v in buffer.items()},
-                buffer_epoch]
+        out += [
+            {k: v.tobytes() for k, v in arrays.items()},
+            meta,
+            {k: v.tobytes() for k, v in buffer.items()},
+            buffer_epoch,
+        ]
     return out
 
 
@@ -236,7 +276,8 @@ def test_a_second_run_in_a_folder_in_use_is_refused_and_writes_nothing(tmp_path)
             assert second.returncode == 2, second.stderr
             assert second.stderr.splitlines() == [
                 f"error: log folder {log} is in use by another run (pid {pid}): wait for it to end, or choose "
-                "another --log_path"]
+                "another --log_path"
+            ]
         assert sorted((p.relative_to(log), p.stat().st_mtime_ns) for p in log.rglob("*")) == before
     finally:
         os.kill(pid, signal.SIGKILL)
@@ -252,7 +293,8 @@ def test_a_full_disk_ends_in_one_line_and_keeps_the_last_checkpoint(tmp_path):
     assert err.strip().splitlines() == [
         f"error: cannot write {log}/checkpoints/.epoch_000001.partial/buffer_rank0.npz (No space left on device): "
         f"the last complete checkpoint ({log}/checkpoints/epoch_000000) is kept; once the problem is fixed, "
-        f"continue with --resume {log}"]
+        f"continue with --resume {log}"
+    ]
     assert checkpoints.latest(log)[0] == 0 and not list(log.rglob("*.tmp"))
     assert run("--resume", str(log)).returncode == 0
     assert [row["epoch"] for row in read_progress(log / "progress.csv")] == [0, 1, 2]
@@ -267,7 +309,8 @@ def test_a_full_disk_with_two_ranks_stops_both_with_one_line(tmp_path):
     assert [line for line in err.splitlines() if line.startswith("error:")] == [
         f"error: cannot write {log}/checkpoints/.epoch_000001.partial/state_rank1.npz (No space left on device): "
         f"the last complete checkpoint ({log}/checkpoints/epoch_000000) is kept; once the problem is fixed, "
-        f"continue with --resume {log}"]
+        f"continue with --resume {log}"
+    ]
     assert "Traceback" not in err
 
 
@@ -286,8 +329,9 @@ def start_long_run(log: Path, ranks: int, first_epochs: int) -> subprocess.Popen
 
 def run_pids(log: Path) -> list[str]:
     """The process ids of the ranks training into ``log``."""
-    return subprocess.run(["pgrep", "-f", f"^{sys.executable} -m her.run .*{log}"], capture_output=True,
-                          text=True).stdout.split()
+    return subprocess.run(
+        ["pgrep", "-f", f"^{sys.executable} -m her.run .*{log}"], capture_output=True, text=True
+    ).stdout.split()
 
 
 @pytest.mark.slow
@@ -307,8 +351,9 @@ def test_sigterm_stops_at_once_and_says_where_to_resume(tmp_path, ranks):
     lines = [line for line in err.replace("\0", "").splitlines() if line.startswith("stopped by SIGTERM")]
     assert len(lines) == 1, err
     epoch, folder = checkpoints.latest(log)
-    assert lines[0] == (f"stopped by SIGTERM: the last complete epoch is {epoch} ({folder}); continue with "
-                        f"--resume {log}")
+    assert lines[0] == (
+        f"stopped by SIGTERM: the last complete epoch is {epoch} ({folder}); continue with --resume {log}"
+    )
     assert "Traceback" not in err
     time.sleep(1)
     assert not subprocess.run(["pgrep", "-f", str(log)], capture_output=True).stdout  # no rank left behind
@@ -357,8 +402,10 @@ def test_ctrl_c_stops_with_the_same_message(tmp_path):
     os.kill(wait_for_pause(process, log), signal.SIGINT)  # arrives mid-save: the partial checkpoint is dropped
     _, err = process.communicate(timeout=60)
     assert process.returncode == 130
-    assert err.strip().splitlines()[-1] == (f"stopped by Ctrl-C: the last complete epoch is 0 "
-                                            f"({log}/checkpoints/epoch_000000); continue with --resume {log}")
+    assert err.strip().splitlines()[-1] == (
+        f"stopped by Ctrl-C: the last complete epoch is 0 "
+        f"({log}/checkpoints/epoch_000000); continue with --resume {log}"
+    )
 
 
 @pytest.mark.slow
@@ -383,8 +430,13 @@ def test_a_run_killed_before_its_first_checkpoint_can_be_resumed_or_started_agai
 @pytest.mark.slow
 def test_a_closed_stdout_stops_the_printing_not_the_training(tmp_path):
     log = tmp_path / "run"
-    process = subprocess.Popen([sys.executable, "-m", "her.run", *TRAIN, "--log_path", str(log)], env=ENV,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "her.run", *TRAIN, "--log_path", str(log)],
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     process.stdout.readline()  # like `| head -1`
     process.stdout.close()
     _, err = process.communicate(timeout=300)
@@ -434,12 +486,15 @@ def test_a_kill_between_the_last_commit_and_the_top_level_copies_is_repaired_by_
     assert [row["epoch"] for row in plot.load_runs([log])[0].rows] == [0]
     result = run("--resume", str(log))
     assert result.returncode == 2
-    assert result.stderr == (f"error: {log} already finished its 1 epochs (a kill had left its progress.csv and "
-                             "policies behind its last checkpoint: they are restored): pass --n_epochs N to train it "
-                             "further\n")
+    assert result.stderr == (
+        f"error: {log} already finished its 1 epochs (a kill had left its progress.csv and "
+        "policies behind its last checkpoint: they are restored): pass --n_epochs N to train it "
+        "further\n"
+    )
     for name in ("progress.csv", "policy_latest.npz", "policy_best.npz", "policy_0.npz"):
-        assert (log / name).read_bytes() == (log / "checkpoints" / "epoch_000000" / name.replace(
-            "policy_0", "policy_latest")).read_bytes(), name
+        assert (log / name).read_bytes() == (
+            log / "checkpoints" / "epoch_000000" / name.replace("policy_0", "policy_latest")
+        ).read_bytes(), name
     again = run("--resume", str(log))  # nothing left to repair
     assert again.stderr == f"error: {log} already finished its 1 epochs: pass --n_epochs N to train it further\n"
 
@@ -452,6 +507,8 @@ def test_a_damaged_newest_checkpoint_falls_back_to_the_one_before(tmp_path):
     damaged.write_bytes(damaged.read_bytes()[:100])
     result = run("--resume", str(log), "--n_epochs", "3")
     assert result.returncode == 0, result.stderr
-    assert f"note: resuming from the older checkpoint {log / 'checkpoints' / 'epoch_000000'}, as the newest " \
-           f"cannot be used: {damaged}" in result.stderr
+    assert (
+        f"note: resuming from the older checkpoint {log / 'checkpoints' / 'epoch_000000'}, as the newest "
+        f"cannot be used: {damaged}" in result.stderr
+    )
     assert [row["epoch"] for row in read_progress(log / "progress.csv")] == [0, 1, 2]

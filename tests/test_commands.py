@@ -37,8 +37,9 @@ def test_each_command_prints_its_help_from_another_folder(name, tmp_path):
     module, function = console_scripts()[name].split(":")
     script = f"import sys; from {module} import {function}; sys.argv = [{name!r}, '--help']; sys.exit({function}())"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True,
-                            timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.lower().startswith(f"usage: {name}")
 
@@ -80,7 +81,8 @@ def test_her_play_refuses_a_training_option_in_one_line(capsys, monkeypatch):
 
 def test_setup_py_defers_to_pyproject_toml():
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    done = subprocess.run([sys.executable, "setup.py", "--name", "--version"], cwd=REPO, capture_output=True,
-                          text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "setup.py", "--name", "--version"], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == [project["name"], project["version"]]

@@ -9,19 +9,60 @@ from her.config import DEMO_PRESET, OPTIONS, RECIPES, Config, ConfigError, build
 
 # A valid value different from the default for every key, so each override can be seen to land.
 NON_DEFAULT = {
-    "env": "FetchPush", "seed": 7, "num_timesteps": None, "n_epochs": 3, "rollout_batch_size": 3,
-    "log_path": "somewhere", "load_path": "policy.npz", "demo_file": "demos.npz", "policy_save_interval": 2,
-    "layers": 2, "hidden": 64, "layer_norm": True, "learner": "twin", "target_noise": 0.2, "target_noise_clip": 0.4,
-    "Q_lr": 0.002, "pi_lr": 0.003, "buffer_size": 5000, "polyak": 0.9,
-    "action_l2": 0.5, "max_u": 0.5, "clip_obs": 100.0, "norm_eps": 0.02, "norm_clip": 4.0, "gamma": 0.95,
-    "clip_return": False, "n_cycles": 7, "n_batches": 9, "batch_size": 512, "n_test_rollouts": 4,
-    "test_with_polyak": True, "random_eps": 0.2, "noise_eps": 0.1, "replay_strategy": "none", "replay_k": 8,
-    "replay_priority": "energy", "energy_clip": 0.25,
-    "bc_loss": True, "q_filter": True, "num_demo": 50, "demo_batch_size": 64, "prm_loss_weight": 0.01,
-    "aux_loss_weight": 0.02, "demo_relabel": False, "demo_legacy": True, "demo_reset_p": 0.25,
+    "env": "FetchPush",
+    "seed": 7,
+    "num_timesteps": None,
+    "n_epochs": 3,
+    "rollout_batch_size": 3,
+    "log_path": "somewhere",
+    "load_path": "policy.npz",
+    "demo_file": "demos.npz",
+    "policy_save_interval": 2,
+    "layers": 2,
+    "hidden": 64,
+    "layer_norm": True,
+    "learner": "twin",
+    "target_noise": 0.2,
+    "target_noise_clip": 0.4,
+    "Q_lr": 0.002,
+    "pi_lr": 0.003,
+    "buffer_size": 5000,
+    "polyak": 0.9,
+    "action_l2": 0.5,
+    "max_u": 0.5,
+    "clip_obs": 100.0,
+    "norm_eps": 0.02,
+    "norm_clip": 4.0,
+    "gamma": 0.95,
+    "clip_return": False,
+    "n_cycles": 7,
+    "n_batches": 9,
+    "batch_size": 512,
+    "n_test_rollouts": 4,
+    "test_with_polyak": True,
+    "random_eps": 0.2,
+    "noise_eps": 0.1,
+    "replay_strategy": "none",
+    "replay_k": 8,
+    "replay_priority": "energy",
+    "energy_clip": 0.25,
+    "bc_loss": True,
+    "q_filter": True,
+    "num_demo": 50,
+    "demo_batch_size": 64,
+    "prm_loss_weight": 0.01,
+    "aux_loss_weight": 0.02,
+    "demo_relabel": False,
+    "demo_legacy": True,
+    "demo_reset_p": 0.25,
     "buffer_save_interval": 2,
-    "tensorboard": False, "tf_threads": 1, "stop_success_rate": 0.9, "stop_patience": 3,
-    "gym_packages": "json", "env_kwargs": "{\"reward_type\": \"dense\"}", "recipe": "stack",
+    "tensorboard": False,
+    "tf_threads": 1,
+    "stop_success_rate": 0.9,
+    "stop_patience": 3,
+    "gym_packages": "json",
+    "env_kwargs": '{"reward_type": "dense"}',
+    "recipe": "stack",
 }
 
 
@@ -33,8 +74,17 @@ def test_every_option_is_covered_by_this_table():
 def test_every_key_can_be_overridden_as_a_string(key):
     value = NON_DEFAULT[key]
     user = {key: str(int(value)) if isinstance(value, bool) else str(value)}
-    if key in ("bc_loss", "q_filter", "num_demo", "demo_batch_size", "prm_loss_weight", "aux_loss_weight",
-               "demo_relabel", "demo_reset_p", "recipe"):
+    if key in (
+        "bc_loss",
+        "q_filter",
+        "num_demo",
+        "demo_batch_size",
+        "prm_loss_weight",
+        "aux_loss_weight",
+        "demo_relabel",
+        "demo_reset_p",
+        "recipe",
+    ):
         user["demo_file"] = "demos.npz"  # demo keys only make sense with demonstrations
     if key == "q_filter":
         user["bc_loss"] = "1"
@@ -46,8 +96,15 @@ def test_every_key_can_be_overridden_as_a_string(key):
 
 def test_defaults_match_the_reference():
     c = build_config({"env": "FetchPush"})
-    assert (c.layers, c.hidden, c.Q_lr, c.pi_lr, c.buffer_size, c.polyak, c.action_l2) == (3, 256, 1e-3, 1e-3,
-                                                                                          1_000_000, 0.95, 1.0)
+    assert (c.layers, c.hidden, c.Q_lr, c.pi_lr, c.buffer_size, c.polyak, c.action_l2) == (
+        3,
+        256,
+        1e-3,
+        1e-3,
+        1_000_000,
+        0.95,
+        1.0,
+    )
     assert (c.n_cycles, c.n_batches, c.batch_size, c.n_test_rollouts, c.rollout_batch_size) == (50, 40, 256, 10, 2)
     assert (c.random_eps, c.noise_eps, c.replay_k, c.norm_eps, c.norm_clip, c.clip_obs) == (0.3, 0.2, 4, 0.01, 5, 200)
     assert c.T == 50 and c.gamma == pytest.approx(0.98) and c.clip_return_value == pytest.approx(50.0)
@@ -76,8 +133,12 @@ def test_a_recipe_comes_after_the_demo_preset_and_before_the_users_flags():
     stack = build_config({"env": "FetchStack2", "demo_file": "d.npz", "recipe": "stack"})
     changed = {k for k, v in stack.to_dict().items() if plain.to_dict()[k] != v}
     assert changed == {"recipe", *RECIPES["stack"]}
-    assert (stack.make_kwargs, stack.demo_reset_p, stack.random_eps, stack.num_demo) == ({"reward_type": "step"}, 0.5,
-                                                                                          0.0, 1000)
+    assert (stack.make_kwargs, stack.demo_reset_p, stack.random_eps, stack.num_demo) == (
+        {"reward_type": "step"},
+        0.5,
+        0.0,
+        1000,
+    )
     assert stack.batch_size == DEMO_PRESET["batch_size"] and stack.q_filter  # the demo preset still applies
     mine = build_config({"env": "FetchStack2", "demo_file": "d.npz", "recipe": "stack", "random_eps": 0.1})
     assert mine.random_eps == 0.1 and mine.demo_reset_p == 0.5
@@ -100,14 +161,16 @@ def test_an_unknown_recipe_is_one_line():
         build_config({"env": "FetchStack2", "demo_file": "d.npz", "recipe": "quick"})
 
 
-@pytest.mark.parametrize("steps, cycles, rbs, epochs", [
-    (5000, 10, 1, 10),        # the reference README's FetchReach example
-    (2.5e6, 50, 1, 1000),     # the demo command of the reference README (without the preset's n_cycles)
-    (1e5, 50, 2, 20),
-])
+@pytest.mark.parametrize(
+    "steps, cycles, rbs, epochs",
+    [
+        (5000, 10, 1, 10),  # the reference README's FetchReach example
+        (2.5e6, 50, 1, 1000),  # the demo command of the reference README (without the preset's n_cycles)
+        (1e5, 50, 2, 20),
+    ],
+)
 def test_timesteps_to_epochs_per_worker(steps, cycles, rbs, epochs):
-    c = build_config({"env": "FetchPush", "num_timesteps": steps, "n_cycles": cycles, "num_env": rbs},
-                     mpi_size=4)
+    c = build_config({"env": "FetchPush", "num_timesteps": steps, "n_cycles": cycles, "num_env": rbs}, mpi_size=4)
     assert c.n_epochs == epochs and c.mpi_size == 4
 
 
@@ -122,30 +185,35 @@ def test_replay_strategy_none_means_no_relabelling():
     assert build_config({"replay_k": 8}).future_p == pytest.approx(8 / 9)
 
 
-@pytest.mark.parametrize("user, message", [
-    ({"batch_size": 0}, "batch_size must be >= 1"),
-    ({"replay_k": -1}, "replay_k must be >= 0"),
-    ({"replay_strategy": "sometimes"},
-     "replay_strategy must be one of 'future', 'final', 'episode', 'none', got 'sometimes'"),
-    ({"replay_priority": "td"}, "replay_priority must be one of 'uniform', 'energy', got 'td'"),
-    ({"energy_clip": 0}, "energy_clip must be > 0"),
-    ({"polyak": 1.5}, r"polyak must be in \[0, 1\]"),
-    ({"gamma": 1.0}, r"gamma must be in \(0, 1\)"),
-    ({"noise_eps": -0.1}, "noise_eps"),
-    ({"random_eps": 2}, "random_eps"),
-    ({"n_epochs": 2, "num_timesteps": 1e5}, "not both"),
-    ({"num_timesteps": 100}, "zero epochs"),
-    ({"n_epochs": 0}, "n_epochs must be >= 1"),
-    ({"demo_file": "d.npz", "demo_batch_size": 1024}, r"demo_batch_size must be in \[1, batch_size=1024\)"),
-    ({"bc_loss": 1}, "bc_loss needs demonstrations"),
-    ({"env": "FetchDance"}, "unknown task 'FetchDance'"),
-    ({"batchsize": 3}, "did you mean --batch_size"),
-    ({"hidden": "wide"}, "hidden must be an integer, got 'wide'"),
-    ({"hidden": 2.5}, "hidden must be an integer"),
-    ({"clip_return": "maybe"}, "clip_return must be 0/1 or true/false"),
-    ({"Q_lr": float("nan")}, "Q_lr must be a positive number"),
-    ({"T": 10}, "unknown configuration key --T"),
-])
+@pytest.mark.parametrize(
+    "user, message",
+    [
+        ({"batch_size": 0}, "batch_size must be >= 1"),
+        ({"replay_k": -1}, "replay_k must be >= 0"),
+        (
+            {"replay_strategy": "sometimes"},
+            "replay_strategy must be one of 'future', 'final', 'episode', 'none', got 'sometimes'",
+        ),
+        ({"replay_priority": "td"}, "replay_priority must be one of 'uniform', 'energy', got 'td'"),
+        ({"energy_clip": 0}, "energy_clip must be > 0"),
+        ({"polyak": 1.5}, r"polyak must be in \[0, 1\]"),
+        ({"gamma": 1.0}, r"gamma must be in \(0, 1\)"),
+        ({"noise_eps": -0.1}, "noise_eps"),
+        ({"random_eps": 2}, "random_eps"),
+        ({"n_epochs": 2, "num_timesteps": 1e5}, "not both"),
+        ({"num_timesteps": 100}, "zero epochs"),
+        ({"n_epochs": 0}, "n_epochs must be >= 1"),
+        ({"demo_file": "d.npz", "demo_batch_size": 1024}, r"demo_batch_size must be in \[1, batch_size=1024\)"),
+        ({"bc_loss": 1}, "bc_loss needs demonstrations"),
+        ({"env": "FetchDance"}, "unknown task 'FetchDance'"),
+        ({"batchsize": 3}, "did you mean --batch_size"),
+        ({"hidden": "wide"}, "hidden must be an integer, got 'wide'"),
+        ({"hidden": 2.5}, "hidden must be an integer"),
+        ({"clip_return": "maybe"}, "clip_return must be 0/1 or true/false"),
+        ({"Q_lr": float("nan")}, "Q_lr must be a positive number"),
+        ({"T": 10}, "unknown configuration key --T"),
+    ],
+)
 def test_bad_values_are_one_line_errors(user, message):
     with pytest.raises(ConfigError, match=message) as info:
         build_config(user)
@@ -166,11 +234,14 @@ def test_config_is_frozen_and_serialisable():
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-
 NUMERIC_KEYS = [f.name for f in OPTIONS if f.name not in ("env", "log_path", "load_path", "demo_file")]
 ANY_VALUE = st.one_of(
-    st.integers(-10**6, 10**6), st.floats(allow_nan=True, allow_infinity=True), st.booleans(), st.none(),
-    st.text(max_size=12), st.sampled_from(["1e5", "-0", "nan", "inf", "true", "0x10", " 3 ", ""]),
+    st.integers(-(10**6), 10**6),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.booleans(),
+    st.none(),
+    st.text(max_size=12),
+    st.sampled_from(["1e5", "-0", "nan", "inf", "true", "0x10", " 3 ", ""]),
 )
 
 
@@ -207,8 +278,10 @@ def test_runs_recorded_before_later_keys_still_load():
 
     root = Path(__file__).resolve().parents[1]
     # Recorded before demo_reset_p, gym_packages, env_kwargs and recipe existed; the committed results span more.
-    records = [root / "tests/data/params_before_added_keys.json",
-               *sorted((root / "experiment/results").glob("*/seed*/params.json"))]
+    records = [
+        root / "tests/data/params_before_added_keys.json",
+        *sorted((root / "experiment/results").glob("*/seed*/params.json")),
+    ]
     oldest = json.loads(records[0].read_text())
     assert set(ADDED_KEYS) <= {f.name for f in dataclasses.fields(Config)} - set(oldest)
     for path in records:

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from conftest import tiny_ddpg
+
 from her.ddpg import Adam, actor_rl_loss, bc_loss, critic_loss, critic_target, q_filter_mask
 from her.learner import Batch, make_batch
 
@@ -15,8 +15,9 @@ def test_critic_target_is_clipped_to_clip_low_and_zero():
 
 def test_critic_target_is_bounded_above_by_clip_high_for_rewards_of_success():
     # A 0/1 reward: what a return can gain, 1 / (1 - gamma) = 2 here, is the bound, not 0.
-    y = critic_target(tf.constant([1.0, 0.0, 1.0]), tf.constant([10.0, -100.0, 1.0]), gamma=0.5, clip_low=-2.0,
-                      clip_high=2.0)
+    y = critic_target(
+        tf.constant([1.0, 0.0, 1.0]), tf.constant([10.0, -100.0, 1.0]), gamma=0.5, clip_low=-2.0, clip_high=2.0
+    )
     # r + gamma * q_next = [6, -50, 1.5]
     assert np.allclose(y.numpy(), [2.0, -2.0, 1.5])
 
@@ -52,8 +53,13 @@ def test_bc_loss_is_a_sum_over_masked_rows():
 
 def test_make_batch_puts_demo_rows_last():
     def rows(n, value):
-        return {"o": np.full((n, 2), value), "g": np.full((n, 1), value), "u": np.full((n, 2), value),
-                "r": np.full(n, value), "o_2": np.full((n, 2), value)}
+        return {
+            "o": np.full((n, 2), value),
+            "g": np.full((n, 1), value),
+            "u": np.full((n, 2), value),
+            "r": np.full(n, value),
+            "o_2": np.full((n, 2), value),
+        }
 
     batch = make_batch(rows(5, 0.0), rows(3, 1.0))
     assert batch.is_demo.tolist() == [0, 0, 0, 0, 0, 1, 1, 1]
@@ -63,8 +69,13 @@ def test_make_batch_puts_demo_rows_last():
 
 def test_make_batch_on_stacked_steps_puts_demo_rows_last_in_every_step():
     def rows(k, n, value):
-        return {"o": np.full((k, n, 2), value), "g": np.full((k, n, 1), value), "u": np.full((k, n, 2), value),
-                "r": np.full((k, n), value), "o_2": np.full((k, n, 2), value)}
+        return {
+            "o": np.full((k, n, 2), value),
+            "g": np.full((k, n, 1), value),
+            "u": np.full((k, n, 2), value),
+            "r": np.full((k, n), value),
+            "o_2": np.full((k, n, 2), value),
+        }
 
     batch = make_batch(rows(3, 2, 0.0), rows(3, 1, 1.0))
     assert batch.o.shape == (3, 3, 2) and batch.r.shape == (3, 3)
@@ -75,9 +86,12 @@ def test_make_batch_on_stacked_steps_puts_demo_rows_last_in_every_step():
 def test_k_stacked_steps_equal_k_single_steps():
     rng = np.random.default_rng(1)
     k, n = 3, 5
-    batches = Batch(*(rng.normal(size=(k, n, d)).astype(np.float32) for d in (2, 1, 2)),
-                    -rng.integers(0, 2, (k, n)).astype(np.float32), rng.normal(size=(k, n, 2)).astype(np.float32),
-                    np.zeros((k, n), np.float32))
+    batches = Batch(
+        *(rng.normal(size=(k, n, d)).astype(np.float32) for d in (2, 1, 2)),
+        -rng.integers(0, 2, (k, n)).astype(np.float32),
+        rng.normal(size=(k, n, 2)).astype(np.float32),
+        np.zeros((k, n), np.float32),
+    )
     stacked, single = tiny_ddpg(hidden=8), tiny_ddpg(hidden=8)
     metrics = stacked.train_steps(batches)
     singles = [single.train(Batch(*(x[i] for x in batches))) for i in range(k)]
@@ -144,9 +158,14 @@ def test_train_step_critic_and_actor_losses_by_hand():
     constant_critic(agent, agent.critic, -1.0)
     constant_critic(agent, agent.target_critic, -2.0)
     constant_actor(agent.actor, [0.5, -0.5])
-    batch = Batch(o=np.zeros((2, 2), np.float32), g=np.zeros((2, 1), np.float32), u=np.zeros((2, 2), np.float32),
-                  r=np.array([-1.0, 0.0], np.float32), o_2=np.zeros((2, 2), np.float32),
-                  is_demo=np.zeros(2, np.float32))
+    batch = Batch(
+        o=np.zeros((2, 2), np.float32),
+        g=np.zeros((2, 1), np.float32),
+        u=np.zeros((2, 2), np.float32),
+        r=np.array([-1.0, 0.0], np.float32),
+        o_2=np.zeros((2, 2), np.float32),
+        is_demo=np.zeros(2, np.float32),
+    )
     metrics = agent.train(batch)
     # y = r + 0.98 * (-2) = [-2.96, -1.96]; Q = -1: loss = ((-1.96)^2 + (-0.96)^2) / 2 = 2.3816
     assert metrics["critic_loss"] == pytest.approx(2.3816, rel=1e-5)
@@ -160,10 +179,20 @@ def test_train_step_actor_loss_weights_with_bc_and_q_filter():
     agent = tiny_ddpg(bc_loss=True, q_filter=True, prm_loss_weight=lam1, aux_loss_weight=lam2, action_l2=1.0)
     rng = np.random.default_rng(0)
     batch = make_batch(
-        {"o": rng.normal(size=(3, 2)), "g": rng.normal(size=(3, 1)), "u": rng.uniform(-1, 1, (3, 2)),
-         "r": -np.ones(3), "o_2": rng.normal(size=(3, 2))},
-        {"o": rng.normal(size=(2, 2)), "g": rng.normal(size=(2, 1)), "u": rng.uniform(-1, 1, (2, 2)),
-         "r": -np.ones(2), "o_2": rng.normal(size=(2, 2))},
+        {
+            "o": rng.normal(size=(3, 2)),
+            "g": rng.normal(size=(3, 1)),
+            "u": rng.uniform(-1, 1, (3, 2)),
+            "r": -np.ones(3),
+            "o_2": rng.normal(size=(3, 2)),
+        },
+        {
+            "o": rng.normal(size=(2, 2)),
+            "g": rng.normal(size=(2, 1)),
+            "u": rng.uniform(-1, 1, (2, 2)),
+            "r": -np.ones(2),
+            "o_2": rng.normal(size=(2, 2)),
+        },
     )
     # Expected value from the networks before the step (normaliser stats are still mean 0, std 1).
     pi = agent.actor(batch.o, batch.g)
@@ -180,10 +209,20 @@ def test_train_step_actor_loss_weights_with_bc_and_q_filter():
 
 def test_bc_without_q_filter_clones_every_demo_row():
     agent = tiny_ddpg(bc_loss=True, q_filter=False, prm_loss_weight=0.0, aux_loss_weight=1.0)
-    own = {"o": np.zeros((2, 2)), "g": np.zeros((2, 1)), "u": np.full((2, 2), 9.0), "r": -np.ones(2),
-           "o_2": np.zeros((2, 2))}
-    demo = {"o": np.zeros((1, 2)), "g": np.zeros((1, 1)), "u": np.ones((1, 2)), "r": -np.ones(1),
-            "o_2": np.zeros((1, 2))}
+    own = {
+        "o": np.zeros((2, 2)),
+        "g": np.zeros((2, 1)),
+        "u": np.full((2, 2), 9.0),
+        "r": -np.ones(2),
+        "o_2": np.zeros((2, 2)),
+    }
+    demo = {
+        "o": np.zeros((1, 2)),
+        "g": np.zeros((1, 1)),
+        "u": np.ones((1, 2)),
+        "r": -np.ones(1),
+        "o_2": np.zeros((1, 2)),
+    }
     batch = make_batch(own, demo)
     pi = agent.actor(batch.o, batch.g).numpy()
     metrics = agent.train(batch)
@@ -196,22 +235,30 @@ def first_adam_step(params, grads, lr):
     """Parameters after Adam's first step: m = (1 - b1) g, v = (1 - b2) g^2, bias-corrected."""
     b1, b2, eps = 0.9, 0.999, 1e-8
     step = lr * np.sqrt(1 - b2) / (1 - b1)
-    return [p.numpy() - step * (1 - b1) * g.numpy() / (np.sqrt((1 - b2) * np.square(g.numpy())) + eps)
-            for p, g in zip(params, grads)]
+    return [
+        p.numpy() - step * (1 - b1) * g.numpy() / (np.sqrt((1 - b2) * np.square(g.numpy())) + eps)
+        for p, g in zip(params, grads)
+    ]
 
 
 def test_actor_step_moves_only_the_actor_and_critic_step_only_the_critic():
     agent = tiny_ddpg(hidden=8, Q_lr=1e-2, pi_lr=2e-2)
     rng = np.random.default_rng(3)
     # Normaliser at mean 0, std 1 and inputs inside +-norm_clip: the networks see the batch as it is.
-    batch = make_batch({"o": rng.uniform(-1, 1, (4, 2)), "g": rng.uniform(-1, 1, (4, 1)),
-                        "u": rng.uniform(-1, 1, (4, 2)), "r": -np.ones(4), "o_2": rng.uniform(-1, 1, (4, 2))})
+    batch = make_batch(
+        {
+            "o": rng.uniform(-1, 1, (4, 2)),
+            "g": rng.uniform(-1, 1, (4, 1)),
+            "u": rng.uniform(-1, 1, (4, 2)),
+            "r": -np.ones(4),
+            "o_2": rng.uniform(-1, 1, (4, 2)),
+        }
+    )
     o, g, u, r, o_2, _ = (tf.constant(x) for x in batch)
     targets = [v.numpy().copy() for v in agent.target_params]
 
     # Each loss's gradient by hand, at the parameters before the step.
-    y = critic_target(r[:, None], agent.target_critic(o_2, g, agent.target_actor(o_2, g)), agent.gamma,
-                      agent.clip_low)
+    y = critic_target(r[:, None], agent.target_critic(o_2, g, agent.target_actor(o_2, g)), agent.gamma, agent.clip_low)
     with tf.GradientTape() as tape:
         loss_q = critic_loss(y, agent.critic(o, g, u))
     critic_grads = tape.gradient(loss_q, agent.critic.params)
@@ -277,8 +324,18 @@ def test_network_state_round_trip():
 @pytest.mark.parametrize("layer_norm", [False, True])
 def test_numpy_acting_matches_the_graph_after_updates(layer_norm):
     dims = {"o": 5, "g": 3, "u": 4}
-    policy = tiny_ddpg(dims, hidden=32, layers=2, max_u=2.0, Q_lr=1e-2, pi_lr=1e-2, polyak=0.5, clip_obs=3.0, seed=1,
-                       layer_norm=layer_norm)
+    policy = tiny_ddpg(
+        dims,
+        hidden=32,
+        layers=2,
+        max_u=2.0,
+        Q_lr=1e-2,
+        pi_lr=1e-2,
+        polyak=0.5,
+        clip_obs=3.0,
+        seed=1,
+        layer_norm=layer_norm,
+    )
     rng = np.random.default_rng(0)
 
     def check():
@@ -294,8 +351,10 @@ def test_numpy_acting_matches_the_graph_after_updates(layer_norm):
     # Every kind of change must reach the numpy copy: normaliser, gradient steps, target update.
     policy.update_normalizer({"o": rng.normal(1, 2, (50, 5)), "g": rng.normal(0, 1, (50, 3))})
     check()
-    batch = Batch(*(rng.normal(size=s).astype(np.float32) for s in [(16, 5), (16, 3), (16, 4), (16,), (16, 5)]),
-                  np.zeros(16, np.float32))
+    batch = Batch(
+        *(rng.normal(size=s).astype(np.float32) for s in [(16, 5), (16, 3), (16, 4), (16,), (16, 5)]),
+        np.zeros(16, np.float32),
+    )
     for _ in range(3):
         policy.train(batch)
     check()
@@ -316,21 +375,33 @@ def test_layer_norm_standardises_each_hidden_row_then_scales_and_shifts():
     x = np.array([[1.0, 3.0]], np.float32)
     c = 1 / np.sqrt(1 + 1e-5)  # the epsilon sits inside the square root, as in PyTorch's LayerNorm
     np.testing.assert_allclose(net(tf.constant(x)).numpy(), [[2 * c + 0.5]], rtol=1e-6)
-    np.testing.assert_allclose(mlp([v.numpy() for v in net.params], x, layer_norm=True), net(tf.constant(x)).numpy(),
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        mlp([v.numpy() for v in net.params], x, layer_norm=True), net(tf.constant(x)).numpy(), rtol=1e-6
+    )
 
 
 def test_without_layer_norm_the_parameters_are_the_references_kernels_and_biases():
     agent, normed = tiny_ddpg(layers=2), tiny_ddpg(layers=2, layer_norm=True)
     assert [tuple(v.shape) for v in agent.actor.params] == [(3, 3), (3,), (3, 3), (3,), (3, 2), (2,)]
     # A scale and an offset after each hidden layer's bias; none after the output layer.
-    assert [tuple(v.shape) for v in normed.actor.params] == [(3, 3), (3,), (3,), (3,), (3, 3), (3,), (3,), (3,),
-                                                              (3, 2), (2,)]
+    assert [tuple(v.shape) for v in normed.actor.params] == [
+        (3, 3),
+        (3,),
+        (3,),
+        (3,),
+        (3, 3),
+        (3,),
+        (3,),
+        (3,),
+        (3, 2),
+        (2,),
+    ]
 
 
 def tiny_twin(**overrides):
-    from her.twin_ddpg import TwinCriticDDPG
     from conftest import DDPG_ARGS, TINY_DIMS
+
+    from her.twin_ddpg import TwinCriticDDPG
 
     return TwinCriticDDPG(TINY_DIMS, **{**DDPG_ARGS, **overrides})
 
@@ -341,9 +412,14 @@ def test_twin_critics_both_learn_the_smaller_target_value():
     constant_critic(agent, agent.critic2, -3.0)
     constant_critic(agent, agent.target_critic, -2.0)
     constant_critic(agent, agent.target_critic2, -1.5)
-    batch = Batch(o=np.zeros((2, 2), np.float32), g=np.zeros((2, 1), np.float32), u=np.zeros((2, 2), np.float32),
-                  r=np.array([-1.0, 0.0], np.float32), o_2=np.zeros((2, 2), np.float32),
-                  is_demo=np.zeros(2, np.float32))
+    batch = Batch(
+        o=np.zeros((2, 2), np.float32),
+        g=np.zeros((2, 1), np.float32),
+        u=np.zeros((2, 2), np.float32),
+        r=np.array([-1.0, 0.0], np.float32),
+        o_2=np.zeros((2, 2), np.float32),
+        is_demo=np.zeros(2, np.float32),
+    )
     metrics = agent.train(batch)
     # y = r + 0.98 * min(-2, -1.5) = [-2.96, -1.96]. Critic 1 (Q = -1): ((-1.96)^2 + (-0.96)^2) / 2 = 2.3816;
     # critic 2 (Q = -3): (0.04^2 + 1.04^2) / 2 = 0.5416. Reported per critic: their mean.
@@ -385,7 +461,9 @@ def test_target_noise_changes_learning_and_is_drawn_from_the_seed_and_step_alone
     noisy = [tiny_twin(target_noise=0.2, seed=5) for _ in range(2)]
     quiet = tiny_twin(seed=5)
     rng = np.random.default_rng(0)
-    batch = Batch(*(rng.normal(size=s).astype(np.float32) for s in [(8, 2), (8, 1), (8, 2), (8,), (8, 2)]),
-                  np.zeros(8, np.float32))
+    batch = Batch(
+        *(rng.normal(size=s).astype(np.float32) for s in [(8, 2), (8, 1), (8, 2), (8,), (8, 2)]),
+        np.zeros(8, np.float32),
+    )
     losses = [[agent.train(batch)["critic_loss"] for _ in range(3)] for agent in [*noisy, quiet]]
     assert losses[0] == losses[1] and losses[0] != losses[2]

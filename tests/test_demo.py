@@ -177,6 +177,7 @@ def test_foreign_format_and_newer_version(tmp_path):
 
 # ---- version 2: simulator states ----
 
+
 def states(n: int, T: int = T, seed: int = 2) -> dict[str, np.ndarray]:
     """state/ arrays as the generator writes them, with values that float32 would round."""
     rng = np.random.default_rng(seed)
@@ -259,13 +260,16 @@ def test_asking_for_states_from_a_legacy_file_refuses_before_unpickling(tmp_path
         assert "legacy layout" in message and f"{GENERATOR} --env {ENV} --num_episodes 3" in message
 
 
-@pytest.mark.parametrize("change, expected", [
-    (lambda d: d.update({"state/qpos": d["state/qpos"][:, :T]}), "'state/qpos'"),
-    (lambda d: d.update({"state/qvel": d["state/qvel"][:2]}), "'state/qvel'"),
-    (lambda d: d.pop(GOAL_KEY), "lacks state/goal"),
-    (lambda d: d.update({GOAL_KEY: d[GOAL_KEY][:, :, :2]}), "goals of size 2"),
-    (lambda d: d["state/qvel"].__setitem__((2, 1, 0), np.nan), "'state/qvel' holds NaN"),
-])
+@pytest.mark.parametrize(
+    "change, expected",
+    [
+        (lambda d: d.update({"state/qpos": d["state/qpos"][:, :T]}), "'state/qpos'"),
+        (lambda d: d.update({"state/qvel": d["state/qvel"][:2]}), "'state/qvel'"),
+        (lambda d: d.pop(GOAL_KEY), "lacks state/goal"),
+        (lambda d: d.update({GOAL_KEY: d[GOAL_KEY][:, :, :2]}), "goals of size 2"),
+        (lambda d: d["state/qvel"].__setitem__((2, 1, 0), np.nan), "'state/qvel' holds NaN"),
+    ],
+)
 def test_damaged_states(tmp_path, change, expected):
     path = tmp_path / "v2.npz"
     data = {**episodes(3), **states(3)}
@@ -277,6 +281,7 @@ def test_damaged_states(tmp_path, change, expected):
 
 # ---- the reference's legacy layout (§11) ----
 
+
 def legacy_file(path, n: int = 3, steps: list[int] | None = None, dim_o: int = 25, ragged: bool = False):
     """acs, obs and info as written by the reference's fetch_data_generation.py (object arrays of dicts)."""
     rng = np.random.default_rng(1)
@@ -284,16 +289,26 @@ def legacy_file(path, n: int = 3, steps: list[int] | None = None, dim_o: int = 2
     acs, obs, info = [], [], []
     for n_steps in steps:
         goal = rng.normal(size=3)
-        obs.append([{"observation": rng.normal(size=dim_o), "achieved_goal": rng.normal(size=3),
-                     "desired_goal": goal + 0.01 * t} for t in range(n_steps + 1)])
+        obs.append(
+            [
+                {
+                    "observation": rng.normal(size=dim_o),
+                    "achieved_goal": rng.normal(size=3),
+                    "desired_goal": goal + 0.01 * t,
+                }
+                for t in range(n_steps + 1)
+            ]
+        )
         acs.append([list(3 * rng.normal(size=4)) for _ in range(n_steps)])  # unclipped, as in the reference
         info.append([{"is_success": float(t == n_steps - 1)} for t in range(n_steps)])
     if ragged:
+
         def objects(rows):
             out = np.empty(len(rows), dtype=object)
             for i, row in enumerate(rows):
                 out[i] = row
             return out
+
         arrays = dict(acs=objects(acs), obs=objects(obs), info=objects(info))
     else:
         o = np.empty((n, T + 1), dtype=object)
@@ -318,10 +333,17 @@ def test_legacy_layout_loads_with_the_opt_in(tmp_path, capsys):
     acs, obs, info = legacy_file(path)
     out = load(path, allow_legacy=True)
     # The layout names no task, and PickAndPlace's sizes fit Push and Slide too: one warning line says so.
-    assert capsys.readouterr().err == (f"warning: {path} is in the reference's layout, which does not name its "
-                                       f"task: make sure it was recorded on {task_name(ENV)}\n")
+    assert capsys.readouterr().err == (
+        f"warning: {path} is in the reference's layout, which does not name its "
+        f"task: make sure it was recorded on {task_name(ENV)}\n"
+    )
     assert {key: out[key].shape for key in EPISODE_KEYS} == {
-        "o": (3, T + 1, 25), "ag": (3, T + 1, 3), "g": (3, T, 3), "u": (3, T, 4), "info_is_success": (3, T, 1)}
+        "o": (3, T + 1, 25),
+        "ag": (3, T + 1, 3),
+        "g": (3, T, 3),
+        "u": (3, T, 4),
+        "info_is_success": (3, T, 1),
+    }
     assert all(out[key].dtype == np.float32 for key in EPISODE_KEYS)
     np.testing.assert_allclose(out["o"][1, T], obs[1][T]["observation"], rtol=1e-6)
     np.testing.assert_allclose(out["g"][2, 3], obs[2][3]["desired_goal"], rtol=1e-6)
@@ -352,5 +374,6 @@ def test_a_file_of_no_episodes_says_so_rather_than_advise_num_demo_0(tmp_path):
     save_demos(path, episodes(0), ENV)
     with pytest.raises(DemoFileError) as info:
         load(path, num_demo=1)
-    assert str(info.value) == (f"{path} holds no episodes: generate some with her-demos --num_episodes 1, or train "
-                               "without --demo_file")
+    assert str(info.value) == (
+        f"{path} holds no episodes: generate some with her-demos --num_episodes 1, or train without --demo_file"
+    )

@@ -11,15 +11,23 @@ from her.config import build_config
 from her.parts import make_learner
 
 
-@pytest.mark.parametrize("name, expected", [
-    ("HandReach-v0", "HandReach-v0 needs the retired mujoco-py bindings: use HandReach-v3"),
-    ("HandReach-v2", "HandReach-v2 is not a registered version: use HandReach-v3"),
-    ("HandManipulateBlock-v0", "HandManipulateBlock-v0 needs the retired mujoco-py bindings: use "
-                               "HandManipulateBlock-v1"),
-    ("PointMaze_UMaze-v1", "PointMaze_UMaze-v1 is not a registered version: use PointMaze_UMaze-v3"),
-    ("FetchPush-v1", "FetchPush-v1 needs the retired mujoco-py bindings: use FetchPush-v4 (FetchPush for short), "
-                     "the version this project trains"),
-])
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        ("HandReach-v0", "HandReach-v0 needs the retired mujoco-py bindings: use HandReach-v3"),
+        ("HandReach-v2", "HandReach-v2 is not a registered version: use HandReach-v3"),
+        (
+            "HandManipulateBlock-v0",
+            "HandManipulateBlock-v0 needs the retired mujoco-py bindings: use HandManipulateBlock-v1",
+        ),
+        ("PointMaze_UMaze-v1", "PointMaze_UMaze-v1 is not a registered version: use PointMaze_UMaze-v3"),
+        (
+            "FetchPush-v1",
+            "FetchPush-v1 needs the retired mujoco-py bindings: use FetchPush-v4 (FetchPush for short), "
+            "the version this project trains",
+        ),
+    ],
+)
 def test_retired_and_unknown_versions_name_the_current_id(name, expected):
     with pytest.raises(ValueError) as info:
         envs.resolve_env_id(name)

@@ -17,8 +17,10 @@ from her.envs import env_dims, episode_length, make_env
 
 SCRIPT = Path(gen.__file__)
 # The checkout under test first: the venv's editable install may point at another checkout of the project.
-SCRIPT_ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(
-    filter(None, [str(SCRIPT.parents[2]), os.environ.get("PYTHONPATH")]))}
+SCRIPT_ENV = {
+    **os.environ,
+    "PYTHONPATH": os.pathsep.join(filter(None, [str(SCRIPT.parents[2]), os.environ.get("PYTHONPATH")])),
+}
 T = 50
 
 
@@ -125,8 +127,9 @@ def test_only_success_gives_up_with_a_message_and_no_file(tmp_path, monkeypatch,
     # An expert that drives away from the goal never succeeds.
     monkeypatch.setitem(gen.EXPERTS, "FetchReach", lambda obs: -fetch_experts.reach_expert(obs))
     out = tmp_path / "demos.npz"
-    code = demos_cli.main(["--env", "FetchReach", "--num_episodes", "2", "--only_success", "--max_attempts", "3",
-                     "--output", str(out)])
+    code = demos_cli.main(
+        ["--env", "FetchReach", "--num_episodes", "2", "--only_success", "--max_attempts", "3", "--output", str(out)]
+    )
     err = capsys.readouterr().err.strip()
     assert code == 1 and err.startswith("error: only 0 of 3 episodes") and "\n" not in err
     assert not out.exists()
@@ -146,20 +149,23 @@ def test_cli_writes_the_file_and_reports_success(tmp_path, capsys):
 def run_main(argv: list[str]) -> int:
     try:
         return demos_cli.main(argv)
-    except SystemExit as exit:  # argparse's own errors
+    except SystemExit as exit:  # main returns its exit code; a SystemExit would be a usage error escaping it
         assert isinstance(exit.code, int)
         return exit.code
 
 
-@pytest.mark.parametrize("args, expected", [
-    (["--env", "FetchNope"], "unknown task"),
-    (["--env", "HalfCheetah-v5"], "no scripted expert"),
-    (["--num_episodes", "0"], "--num_episodes must be at least 1"),
-    (["--seed", "-1"], "--seed must be an integer >= 0"),
-    (["--num_episodes", "ten"], "invalid int value"),
-    (["--only_success", "--num_episodes", "5", "--max_attempts", "2"], "--max_attempts"),
-    (["--bogus"], "unrecognized arguments"),
-])
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["--env", "FetchNope"], "unknown task"),
+        (["--env", "HalfCheetah-v5"], "no scripted expert"),
+        (["--num_episodes", "0"], "--num_episodes must be at least 1"),
+        (["--seed", "-1"], "--seed must be an integer >= 0"),
+        (["--num_episodes", "ten"], "invalid int value"),
+        (["--only_success", "--num_episodes", "5", "--max_attempts", "2"], "--max_attempts"),
+        (["--bogus"], "unrecognized arguments"),
+    ],
+)
 def test_bad_arguments_exit_2_with_one_line(tmp_path, capsys, args, expected):
     assert run_main(args + ["--output", str(tmp_path / "x.npz")]) == 2
     err = capsys.readouterr().err
@@ -176,13 +182,23 @@ def test_unwritable_output_exits_2(tmp_path, capsys, output, expected):
 
 
 def test_script_runs_headless_and_fails_cleanly(tmp_path):
-    bad = subprocess.run([sys.executable, str(SCRIPT), "--env", "FetchNope", "--output", str(tmp_path / "x.npz")],
-                         capture_output=True, text=True, timeout=120, env=SCRIPT_ENV)
+    bad = subprocess.run(
+        [sys.executable, str(SCRIPT), "--env", "FetchNope", "--output", str(tmp_path / "x.npz")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=SCRIPT_ENV,
+    )
     assert bad.returncode == 2 and bad.stderr.startswith("error: ") and bad.stderr.count("\n") == 1
     assert "Traceback" not in bad.stderr
     out = tmp_path / "reach.npz"
-    good = subprocess.run([sys.executable, str(SCRIPT), "--env", "FetchReach", "--num_episodes", "1",
-                           "--output", str(out)], capture_output=True, text=True, timeout=120, env=SCRIPT_ENV)
+    good = subprocess.run(
+        [sys.executable, str(SCRIPT), "--env", "FetchReach", "--num_episodes", "1", "--output", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=SCRIPT_ENV,
+    )
     assert good.returncode == 0, good.stderr
     assert "1/1 episodes succeeded" in good.stdout and out.exists()
 

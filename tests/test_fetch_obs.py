@@ -5,7 +5,6 @@ import pytest
 
 from her import envs, fetch_obs
 
-
 # FetchStack assembles its own observation, so the cached path is not installed on it (tests/test_fetch_stack.py);
 # it is a path of gymnasium-robotics' Fetch envs only (panda-gym's are left alone, below).
 FETCH = [task for task in envs.TASKS if task.startswith("Fetch") and not task.startswith("FetchStack")]

@@ -90,8 +90,9 @@ def test_compute_reward_is_vectorised_and_agrees_with_step(stack2):
     batch = raw.compute_reward(ag, g, None)
     assert batch.shape == (10,) and batch.dtype == np.float32
     np.testing.assert_array_equal(batch, np.r_[rewards, np.zeros(5)])
-    np.testing.assert_array_equal(raw.compute_reward(ag.reshape(2, 5, 6), g.reshape(2, 5, 6), None),
-                                  batch.reshape(2, 5))
+    np.testing.assert_array_equal(
+        raw.compute_reward(ag.reshape(2, 5, 6), g.reshape(2, 5, 6), None), batch.reshape(2, 5)
+    )
 
 
 def test_step_reward_counts_the_blocks_not_in_place_and_declares_its_range():

@@ -9,14 +9,14 @@ import textwrap
 import uuid
 
 import pytest
-
 from conftest import cli_args, tiny_run
+from test_demo import episodes
+
 from her import demo_convert
 from her.config import build_config
 from her.demo import save_demos
 from her.demos_cli import main as her_demos
 from her.run import cli
-from test_demo import episodes
 
 ENV = "FetchPush-v4"
 T = 50
@@ -37,10 +37,12 @@ def marker_module(tmp_path, monkeypatch):
     marker = tmp_path / "imported"
     folder = tmp_path / "modules"
     folder.mkdir()
-    (folder / f"{name}.py").write_text(textwrap.dedent(f"""
+    (folder / f"{name}.py").write_text(
+        textwrap.dedent(f"""
         import pathlib
         pathlib.Path({str(marker)!r}).write_text("imported")
-    """))
+    """)
+    )
     monkeypatch.syspath_prepend(str(folder))
     return name, marker
 
@@ -52,6 +54,7 @@ def one_line_error(capsys) -> str:
 
 
 # ---- Minari datasets ----
+
 
 def exported(tmp_path, dataset_id: str = "other/FetchPush/crafted-v0"):
     """A dataset of 2 FetchPush demos, and its metadata.json's path and content, for a test to edit."""
@@ -100,8 +103,15 @@ def test_training_on_a_dataset_runs_none_of_its_code(tmp_path, capsys, by):
     marker = tmp_path / "ran"
     folder = dataset_that_runs_a_command(tmp_path, marker)
     source = "other/FetchPush/crafted-v0" if by == "id" else str(folder)
-    run = tiny_run(env="FetchPush", demo_file=source, num_demo=1, batch_size=48,
-                   demo_batch_size=16, n_epochs=1, log_path=tmp_path / "run")
+    run = tiny_run(
+        env="FetchPush",
+        demo_file=source,
+        num_demo=1,
+        batch_size=48,
+        demo_batch_size=16,
+        n_epochs=1,
+        log_path=tmp_path / "run",
+    )
     assert cli(cli_args(run)) == 2
     assert "does not record its observation_space" in one_line_error(capsys)
     assert not marker.exists()
@@ -126,7 +136,8 @@ def test_converting_an_npz_imports_no_module_its_env_id_names(tmp_path, capsys, 
     assert her_demos(["--convert", str(source), "--output", "her/FetchReach/x-v0"]) == 2
     assert one_line_error(capsys) == (
         f"error: {source} names its env '{module}:FetchReach-v4', and making it would import module {module}; a "
-        f"demo file runs no code it names: if you trust it, pass --gym_packages {module}\n")
+        f"demo file runs no code it names: if you trust it, pass --gym_packages {module}\n"
+    )
     assert not marker.exists()
     # Named by the user, the module is imported and the conversion goes ahead.
     assert her_demos(["--convert", str(source), "--output", "her/FetchReach/x-v0", "--gym_packages", module]) == 0
@@ -134,6 +145,7 @@ def test_converting_an_npz_imports_no_module_its_env_id_names(tmp_path, capsys, 
 
 
 # ---- params.json: --config and --resume ----
+
 
 def crafted_params(tmp_path, module: str, key: str) -> dict:
     params = build_config(tiny_run(log_path=tmp_path / "elsewhere")).to_dict()
@@ -152,11 +164,21 @@ def test_config_imports_no_module_its_record_names(tmp_path, capsys, marker_modu
     assert cli(["--config", str(path), "--log_path", str(tmp_path / "run")]) == 2
     assert one_line_error(capsys) == (
         f"error: the recorded configuration (--config) needs {module} imported to make its env, and a record runs "
-        f"no code by itself: if you trust it, pass --gym_packages {module}\n")
+        f"no code by itself: if you trust it, pass --gym_packages {module}\n"
+    )
     assert not marker.exists() and not (tmp_path / "run").exists()
     # Named on the command line, it is imported.
-    assert build_config({"gym_packages": module}, recorded={k: v for k, v in crafted_params(
-        tmp_path, module, key).items() if k not in ("env_id", "T", "mpi_size", "log_path")}).gym_packages == module
+    assert (
+        build_config(
+            {"gym_packages": module},
+            recorded={
+                k: v
+                for k, v in crafted_params(tmp_path, module, key).items()
+                if k not in ("env_id", "T", "mpi_size", "log_path")
+            },
+        ).gym_packages
+        == module
+    )
     assert marker.exists()
 
 
@@ -169,7 +191,8 @@ def test_resume_imports_no_module_its_params_json_names(tmp_path, capsys, marker
     assert cli(["--resume", str(log)]) == 2
     assert one_line_error(capsys) == (
         f"error: {log / 'params.json'}: its env needs {module} imported, and a run's record runs no code by "
-        f"itself: if you trust it, pass --gym_packages {module}\n")
+        f"itself: if you trust it, pass --gym_packages {module}\n"
+    )
     assert not marker.exists()
     # Named by --gym_packages, the module is imported and the record read.
     from her.run_folder import resume_config

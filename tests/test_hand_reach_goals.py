@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from experiment import hand_reach_goals as goals
 from experiment import results
 from her.envs import make_env

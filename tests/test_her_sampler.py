@@ -31,8 +31,7 @@ def reward_fn(ag_2, g, info):
 def sample(future_p, batch_size=20_000, seed=0, episodes=None, strategy="future"):
     episodes = known_episodes() if episodes is None else episodes
     rng = np.random.default_rng(seed)
-    return sample_her_transitions(episodes, batch_size, rng, future_p=future_p, reward_fn=reward_fn,
-                                  strategy=strategy)
+    return sample_her_transitions(episodes, batch_size, rng, future_p=future_p, reward_fn=reward_fn, strategy=strategy)
 
 
 RELABELLING = ["future", "final", "episode"]
@@ -150,8 +149,9 @@ GOAL_STEP = {
 def test_matches_an_index_by_index_loop_with_the_same_random_numbers(strategy):
     episodes = known_episodes()
     batch_size, future_p = 64, 0.8
-    batch = sample_her_transitions(episodes, batch_size, np.random.default_rng(7), future_p=future_p,
-                                   reward_fn=reward_fn, strategy=strategy)
+    batch = sample_her_transitions(
+        episodes, batch_size, np.random.default_rng(7), future_p=future_p, reward_fn=reward_fn, strategy=strategy
+    )
     rng = np.random.default_rng(7)
     ep = rng.integers(0, N_EP, size=batch_size)
     t = rng.integers(0, T, size=batch_size)
@@ -191,16 +191,23 @@ class ScriptedRng:
         return np.asarray(self._randoms.pop(0))
 
 
-@pytest.mark.parametrize("strategy, goal_steps", [
-    # Rows at t = 0, 2, 1 of one episode with T = 3; rows 0 and 2 are relabelled (draws 0.1, 0.2 < 0.5).
-    ("future", [1, None, 3]),   # t+1 + int(draw * (T - t)): 1 + int(0 * 3), 2 + int(0.5 * 2)
-    ("final", [3, None, 3]),    # always ag[T]
-    ("episode", [1, None, 2]),  # 1 + int(draw * T): 1 + int(0 * 3), 1 + int(0.5 * 3)
-    ("none", [None, None, None]),
-])
+@pytest.mark.parametrize(
+    "strategy, goal_steps",
+    [
+        # Rows at t = 0, 2, 1 of one episode with T = 3; rows 0 and 2 are relabelled (draws 0.1, 0.2 < 0.5).
+        ("future", [1, None, 3]),  # t+1 + int(draw * (T - t)): 1 + int(0 * 3), 2 + int(0.5 * 2)
+        ("final", [3, None, 3]),  # always ag[T]
+        ("episode", [1, None, 2]),  # 1 + int(draw * T): 1 + int(0 * 3), 1 + int(0.5 * 3)
+        ("none", [None, None, None]),
+    ],
+)
 def test_goal_steps_worked_out_by_hand(strategy, goal_steps):
-    episodes = {"o": np.zeros((1, 4, 1), np.float32), "ag": np.array([[[10.0], [11.0], [12.0], [13.0]]]),
-                "g": np.full((1, 3, 1), -1.0), "u": np.zeros((1, 3, 1), np.float32)}
+    episodes = {
+        "o": np.zeros((1, 4, 1), np.float32),
+        "ag": np.array([[[10.0], [11.0], [12.0], [13.0]]]),
+        "g": np.full((1, 3, 1), -1.0),
+        "u": np.zeros((1, 3, 1), np.float32),
+    }
     rng = ScriptedRng(integers=[[0, 0, 0], [0, 2, 1]], randoms=[[0.1, 0.9, 0.2], [0.0, 0.5, 0.5]])
     batch = sample_her_transitions(episodes, 3, rng, future_p=0.5, reward_fn=reward_fn, strategy=strategy)
     expected = [-1.0 if step is None else 10.0 + step for step in goal_steps]
@@ -235,16 +242,18 @@ def test_trajectory_energy_adds_the_points_of_a_multi_object_goal():
 
 def test_episodes_are_drawn_in_proportion_to_their_weights():
     weights = np.array([0.0, 1.0, 0.0, 3.0, 0.0, 0.0])
-    batch = sample_her_transitions(known_episodes(), 40_000, np.random.default_rng(0), future_p=0.0,
-                                   reward_fn=reward_fn, weights=weights)
+    batch = sample_her_transitions(
+        known_episodes(), 40_000, np.random.default_rng(0), future_p=0.0, reward_fn=reward_fn, weights=weights
+    )
     drawn = np.bincount(batch["o"][:, 0].astype(int), minlength=N_EP) / 40_000
     np.testing.assert_allclose(drawn, weights / weights.sum(), atol=0.01)
     assert drawn[[0, 2, 4, 5]].sum() == 0
 
 
 def test_weights_of_zeros_draw_uniformly_as_without_them():
-    zero = sample_her_transitions(known_episodes(), 100, np.random.default_rng(3), future_p=0.8,
-                                  reward_fn=reward_fn, weights=np.zeros(N_EP))
+    zero = sample_her_transitions(
+        known_episodes(), 100, np.random.default_rng(3), future_p=0.8, reward_fn=reward_fn, weights=np.zeros(N_EP)
+    )
     plain = sample(0.8, batch_size=100, seed=3)
     for key in plain:
         np.testing.assert_array_equal(zero[key], plain[key])

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
 from conftest import cli_args, tiny_run
+
 from her import mpi
 from her.logger import read_progress
 
@@ -34,8 +34,7 @@ ADDRESSES = ("10.48.0.1", "10.48.0.2")
 RUN = cli_args(tiny_run(n_epochs=3, n_batches=3, seed=5, buffer_save_interval=1, tf_threads=1))
 # Each job starts TensorFlow on two ranks: seconds on an idle machine, but up to ten minutes on a busy one, beyond
 # pytest.ini's 900 s for a test of two jobs.
-pytestmark = [pytest.mark.mpi, pytest.mark.timeout(5400),
-              pytest.mark.skipif(MPIRUN is None, reason="mpirun not found")]
+pytestmark = [pytest.mark.mpi, pytest.mark.timeout(5400), pytest.mark.skipif(MPIRUN is None, reason="mpirun not found")]
 
 AGENT = """#!/bin/sh
 # Open MPI's plm_ssh_agent: called as ssh would be, [options] host command; runs command in host's namespaces.
@@ -60,21 +59,46 @@ class Hosts:
     holders: list[subprocess.Popen]
 
     def env(self) -> dict[str, str]:
-        return {**os.environ, "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
-                "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")]), "TF_CPP_MIN_LOG_LEVEL": "3"}
+        return {
+            **os.environ,
+            "OMPI_ALLOW_RUN_AS_ROOT": "1",
+            "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
+            "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")]),
+            "TF_CPP_MIN_LOG_LEVEL": "3",
+        }
 
     def mpirun(self, *args: str, two_hosts: bool = True) -> list[str]:
         """An mpirun command line started on the first host; ranks 0 and 1 on the first and second host, or
         both on the first."""
-        where = (["--hostfile", str(self.folder / "hostfile"), "--prtemca", "plm_ssh_agent",
-                  str(self.folder / "agent.sh")] if two_hosts else ["--host", f"{ADDRESSES[0]}:2"])
-        return ["nsenter", "-t", str(self.holders[0].pid), "-n", "-u", str(MPIRUN), "-np", "2", *where,
-                sys.executable, *args]
+        where = (
+            ["--hostfile", str(self.folder / "hostfile"), "--prtemca", "plm_ssh_agent", str(self.folder / "agent.sh")]
+            if two_hosts
+            else ["--host", f"{ADDRESSES[0]}:2"]
+        )
+        return [
+            "nsenter",
+            "-t",
+            str(self.holders[0].pid),
+            "-n",
+            "-u",
+            str(MPIRUN),
+            "-np",
+            "2",
+            *where,
+            sys.executable,
+            *args,
+        ]
 
     def run(self, *args: str, two_hosts: bool = True, timeout: float = 1800) -> subprocess.CompletedProcess:
         try:
-            return subprocess.run(self.mpirun(*args, two_hosts=two_hosts), cwd=self.folder, env=self.env(),
-                                  capture_output=True, text=True, timeout=timeout)
+            return subprocess.run(
+                self.mpirun(*args, two_hosts=two_hosts),
+                cwd=self.folder,
+                env=self.env(),
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+            )
         finally:
             self.end_all()  # a job killed at its timeout leaves its ranks behind
 
@@ -94,8 +118,11 @@ class Hosts:
         found = []
         for entry in Path("/proc").iterdir():
             try:
-                if entry.name.isdigit() and os.readlink(entry / "ns" / "net") == net and \
-                        text.encode() in (entry / "cmdline").read_bytes():
+                if (
+                    entry.name.isdigit()
+                    and os.readlink(entry / "ns" / "net") == net
+                    and text.encode() in (entry / "cmdline").read_bytes()
+                ):
                     found.append(int(entry.name))
             except OSError:  # ended meanwhile
                 continue
@@ -121,13 +148,18 @@ def hosts(tmp_path_factory) -> Iterator[Hosts]:
         time.sleep(0.5)
         a, b = (str(p.pid) for p in holders)
         # The veth pair is made straight into the two namespaces: the machine's own network is never touched.
-        subprocess.run(["ip", "link", "add", "hv0", "netns", a, "type", "veth", "peer", "name", "hv1", "netns", b],
-                       check=True, capture_output=True)
+        subprocess.run(
+            ["ip", "link", "add", "hv0", "netns", a, "type", "veth", "peer", "name", "hv1", "netns", b],
+            check=True,
+            capture_output=True,
+        )
         for i, (holder, address) in enumerate(zip(holders, ADDRESSES)):
-            setup = f"hostname host{i} && ip addr add {address}/24 dev hv{i} && ip link set hv{i} up && " \
-                    "ip link set lo up"
-            subprocess.run(["nsenter", "-t", str(holder.pid), "-n", "-u", "sh", "-c", setup], check=True,
-                           capture_output=True)
+            setup = (
+                f"hostname host{i} && ip addr add {address}/24 dev hv{i} && ip link set hv{i} up && ip link set lo up"
+            )
+            subprocess.run(
+                ["nsenter", "-t", str(holder.pid), "-n", "-u", "sh", "-c", setup], check=True, capture_output=True
+            )
             (folder / f"{address}.pid").write_text(str(holder.pid))
     except (subprocess.CalledProcessError, OSError) as e:
         for holder in holders:
@@ -151,12 +183,14 @@ def untimed(rows: list[dict]) -> list[dict]:
 
 def test_the_two_ranks_run_on_two_hosts(hosts):
     script = hosts.folder / "where.py"
-    script.write_text(textwrap.dedent("""
+    script.write_text(
+        textwrap.dedent("""
         import socket
         from her import mpi
         comm = mpi.world()
         print(comm.rank, socket.gethostname(), comm.local_size, flush=True)
-    """))
+    """)
+    )
     result = hosts.run(str(script), timeout=120)
     assert result.returncode == 0, result.stderr[-3000:]
     # Each rank alone on its host.
@@ -190,9 +224,14 @@ def test_resume_across_the_hosts_is_exact(hosts, straight_runs):
 
 def test_a_rank_killed_on_one_host_ends_the_job_at_once(hosts):
     log = hosts.folder / "killed"
-    job = subprocess.Popen(hosts.mpirun("-m", "her.run", *RUN, "--n_epochs", "50", "--log_path", str(log)),
-                           cwd=hosts.folder, env=hosts.env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                           text=True)
+    job = subprocess.Popen(
+        hosts.mpirun("-m", "her.run", *RUN, "--n_epochs", "50", "--log_path", str(log)),
+        cwd=hosts.folder,
+        env=hosts.env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 1500
         while not (log / "progress.csv").exists():  # training, past its first committed epoch

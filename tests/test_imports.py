@@ -37,17 +37,24 @@ def imported(name: str, path: Path, modules: set[str]) -> set[str]:
             else:
                 source = node.module or ""
             # from her import ddpg names the module her.ddpg; from her import version, a name of the package
-            found.update(f"{source}.{alias.name}" if f"{source}.{alias.name}" in modules else source
-                         for alias in node.names)
+            found.update(
+                f"{source}.{alias.name}" if f"{source}.{alias.name}" in modules else source for alias in node.names
+            )
     return {module for module in found if module in modules and module != name}
 
 
 def as_program(statement: ast.stmt) -> bool:
     """Whether ``statement`` is ``if __name__ == "__main__":``."""
     test = getattr(statement, "test", None)
-    return (isinstance(statement, ast.If) and isinstance(test, ast.Compare) and isinstance(test.left, ast.Name)
-            and test.left.id == "__name__" and len(test.comparators) == 1
-            and isinstance(test.comparators[0], ast.Constant) and test.comparators[0].value == "__main__")
+    return (
+        isinstance(statement, ast.If)
+        and isinstance(test, ast.Compare)
+        and isinstance(test.left, ast.Name)
+        and test.left.id == "__name__"
+        and len(test.comparators) == 1
+        and isinstance(test.comparators[0], ast.Constant)
+        and test.comparators[0].value == "__main__"
+    )
 
 
 def import_graph() -> dict[str, set[str]]:
@@ -63,7 +70,7 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
         path.append(module)
         for target in sorted(graph[module]):
             if target in path:
-                found.append(path[path.index(target):] + [target])
+                found.append(path[path.index(target) :] + [target])
             elif target not in done:
                 visit(target)
         path.pop()
@@ -105,9 +112,15 @@ def drawing() -> list[list[str]]:
 def test_the_design_drawing_has_every_module_once_and_each_imports_only_lower_lines():
     graph, lines = import_graph(), drawing()
     drawn = [module for line in lines for module in line]
-    assert sorted(drawn) == sorted(graph), "docs/design.md's drawing and her/ differ: " \
+    assert sorted(drawn) == sorted(graph), (
+        "docs/design.md's drawing and her/ differ: "
         f"missing {sorted(set(graph) - set(drawn))}, not modules {sorted(set(drawn) - set(graph))}"
+    )
     line_of = {module: i for i, line in enumerate(lines) for module in line}
-    upward = [f"{module} -> {target}" for module in graph for target in sorted(graph[module])
-              if line_of[target] <= line_of[module]]
+    upward = [
+        f"{module} -> {target}"
+        for module in graph
+        for target in sorted(graph[module])
+        if line_of[target] <= line_of[module]
+    ]
     assert not upward, "imports that do not point to a lower line of docs/design.md's drawing: " + ", ".join(upward)

@@ -6,17 +6,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import DDPG_ARGS, TINY_DIMS, tiny_run
 
 import her.policy
-from conftest import TINY_DIMS, DDPG_ARGS, tiny_run
 from her import learner as learners
 from her import policy_file
 from her.config import ConfigError, build_config, config_from_dict
 from her.ddpg import DDPG
 from her.envs import make_env
-from her.parts import make_learner
 from her.learner import Batch
 from her.logger import read_progress
+from her.parts import make_learner
 from her.train import resume, train
 
 

@@ -21,10 +21,24 @@ def test_hindsight_goals_are_what_makes_bit_flipping_learnable(tmp_path, bits_en
     # 8 bits: plain DDPG matches a random goal once in 256 steps and sees no reward to learn from; 'future'
     # relabelling turns every episode into rewarded examples. About 5 s per run, 12 epochs of 200 env steps.
     def curve(strategy):
-        config = build_config({"env": bits_env_id, "replay_strategy": strategy, "n_epochs": 12, "n_cycles": 10,
-                               "n_batches": 40, "batch_size": 128, "hidden": 32, "layers": 2, "n_test_rollouts": 10,
-                               "num_env": 2, "buffer_size": 10_000, "seed": 0, "tensorboard": False,
-                               "log_path": str(tmp_path / strategy)})
+        config = build_config(
+            {
+                "env": bits_env_id,
+                "replay_strategy": strategy,
+                "n_epochs": 12,
+                "n_cycles": 10,
+                "n_batches": 40,
+                "batch_size": 128,
+                "hidden": 32,
+                "layers": 2,
+                "n_test_rollouts": 10,
+                "num_env": 2,
+                "buffer_size": 10_000,
+                "seed": 0,
+                "tensorboard": False,
+                "log_path": str(tmp_path / strategy),
+            }
+        )
         return [row["test/success_rate"] for row in train(config)]
 
     her, plain = curve("future"), curve("none")

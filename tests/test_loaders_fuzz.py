@@ -21,19 +21,29 @@ DIMS = {"o": 10, "g": 3, "u": 4}
 def valid_demo_bytes() -> bytes:
     rng = np.random.default_rng(0)
     arrays: dict[str, Any] = {
-        "o": rng.normal(size=(2, 51, 10)), "ag": rng.normal(size=(2, 51, 3)), "g": rng.normal(size=(2, 50, 3)),
-        "u": rng.uniform(-1, 1, (2, 50, 4)), "info_is_success": np.zeros((2, 50, 1))}
+        "o": rng.normal(size=(2, 51, 10)),
+        "ag": rng.normal(size=(2, 51, 3)),
+        "g": rng.normal(size=(2, 50, 3)),
+        "u": rng.uniform(-1, 1, (2, 50, 4)),
+        "info_is_success": np.zeros((2, 50, 1)),
+    }
     out = io.BytesIO()
-    np.savez(out, **{k: v.astype(np.float32) for k, v in arrays.items()}, env_id=np.array("FetchReach-v4"),
-             format=np.array("her-tf2-demos"), version=np.array(1))
+    np.savez(
+        out,
+        **{k: v.astype(np.float32) for k, v in arrays.items()},
+        env_id=np.array("FetchReach-v4"),
+        format=np.array("her-tf2-demos"),
+        version=np.array(1),
+    )
     return out.getvalue()
 
 
 def valid_policy_bytes() -> bytes:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "p.npz"
-        policy_file.save_policy(path, {"actor/0": np.zeros((2, 2), np.float32)}, {"env_id": "FetchReach-v4"},
-                               DIMS, epoch=0)
+        policy_file.save_policy(
+            path, {"actor/0": np.zeros((2, 2), np.float32)}, {"env_id": "FetchReach-v4"}, DIMS, epoch=0
+        )
         return path.read_bytes()
 
 
@@ -112,11 +122,18 @@ def test_a_member_claiming_a_huge_shape_or_not_an_npy_is_one_error_without_alloc
     meta = io.BytesIO()
     np.save(meta, np.array('{"format": "her-tf2-policy"}'))
     huge = crafted(tmp_path, {"o.npy": npy_header((10**9, 10**6)), "meta.npy": meta.getvalue()})
-    loaders = [policy_file.read_policy, lambda p: load_demos(p, env_id="FetchReach-v4", dims=DIMS, T=50, num_demo=1),
-               checkpoints.read_buffer, checkpoints.read_state]
+    loaders = [
+        policy_file.read_policy,
+        lambda p: load_demos(p, env_id="FetchReach-v4", dims=DIMS, T=50, num_demo=1),
+        checkpoints.read_buffer,
+        checkpoints.read_state,
+    ]
     for load in loaders:
-        with pytest.raises(UserError, match=r"member o.npy claims shape \(1000000000, 1000000\), 4000000000000000 "
-                                            r"bytes, more than its 128 bytes hold"):
+        with pytest.raises(
+            UserError,
+            match=r"member o.npy claims shape \(1000000000, 1000000\), 4000000000000000 "
+            r"bytes, more than its 128 bytes hold",
+        ):
             load(huge)
     not_npy = crafted(tmp_path, {"notes.txt": b"hello", "meta.npy": meta.getvalue()})
     for load in loaders:

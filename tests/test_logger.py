@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from conftest import tiny_run
+
 from her import logger
 from her.config import build_config
 
@@ -24,13 +25,15 @@ class Recording:
 
 
 def test_the_table_lines_up_keys_and_values():
-    assert logger.format_table({"epoch": 3, "test/success_rate": 0.25, "total/env_steps": 2000.0}) == "\n".join([
-        "-" * 28,
-        "| epoch             | 3    |",
-        "| test/success_rate | 0.25 |",
-        "| total/env_steps   | 2000 |",
-        "-" * 28,
-    ])
+    assert logger.format_table({"epoch": 3, "test/success_rate": 0.25, "total/env_steps": 2000.0}) == "\n".join(
+        [
+            "-" * 28,
+            "| epoch             | 3    |",
+            "| test/success_rate | 0.25 |",
+            "| total/env_steps   | 2000 |",
+            "-" * 28,
+        ]
+    )
 
 
 def test_backends_get_an_epoch_only_once_it_is_committed(capsys):

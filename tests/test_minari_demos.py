@@ -13,12 +13,12 @@ import zipfile
 import minari  # an optional extra of the package, but part of the test environment: never skipped
 import numpy as np
 import pytest
-
 from conftest import tiny_run
+from test_demo import episodes
+
 from her import demo_convert, minari_demos
 from her.demo import DemoFileError, load_demos, save_demos
 from her.demos_cli import main as her_demos
-from test_demo import episodes
 
 ENV = "FetchPush-v4"
 T = 5
@@ -35,8 +35,12 @@ def datasets(tmp_path, monkeypatch):
 
 def demo_arrays(n: int = 3) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(1)
-    states = {"state/qpos": rng.normal(size=(n, T + 1, 22)), "state/time": rng.normal(size=(n, T + 1, 1)),
-              "state/act": np.zeros((n, T + 1, 0)), "state/goal": rng.normal(size=(n, T + 1, 3))}
+    states = {
+        "state/qpos": rng.normal(size=(n, T + 1, 22)),
+        "state/time": rng.normal(size=(n, T + 1, 1)),
+        "state/act": np.zeros((n, T + 1, 0)),
+        "state/goal": rng.normal(size=(n, T + 1, 3)),
+    }
     return {**episodes(n), **states}
 
 
@@ -82,8 +86,11 @@ def test_training_reads_a_dataset_by_id_or_folder_as_it_reads_the_file(tmp_path,
     demo_convert.export_demos(tmp_path / "demos.npz", "her/FetchPush/test-v0")
     kwargs = dict(env_id=ENV, dims=DIMS, T=T, num_demo=2, need_states=need_states)
     from_file = load_demos(tmp_path / "demos.npz", **kwargs)
-    for source in ("her/FetchPush/test-v0", datasets / "her/FetchPush/test-v0",
-                   datasets / "her/FetchPush/test-v0" / "data"):
+    for source in (
+        "her/FetchPush/test-v0",
+        datasets / "her/FetchPush/test-v0",
+        datasets / "her/FetchPush/test-v0" / "data",
+    ):
         from_dataset = load_demos(source, **kwargs)
         assert set(from_dataset) == set(from_file)
         for key, array in from_file.items():
@@ -105,8 +112,10 @@ def test_the_dataset_is_checked_like_a_file(tmp_path):
 def test_a_missing_dataset_names_the_store_and_the_download_command(datasets):
     with pytest.raises(minari_demos.MinariError) as info:
         load_demos("her/FetchPush/absent-v0", env_id=ENV, dims=DIMS, T=T, num_demo=1)
-    assert str(info.value) == (f"no Minari dataset her/FetchPush/absent-v0 in {datasets}: list the local ones with "
-                               "minari list local, or download it with minari download her/FetchPush/absent-v0")
+    assert str(info.value) == (
+        f"no Minari dataset her/FetchPush/absent-v0 in {datasets}: list the local ones with "
+        "minari list local, or download it with minari download her/FetchPush/absent-v0"
+    )
     # A missing .npz is still a missing file, not a dataset.
     with pytest.raises(DemoFileError, match="does not exist"):
         load_demos("absent-v0.npz", env_id=ENV, dims=DIMS, T=T, num_demo=1)
@@ -124,26 +133,50 @@ def test_ids_that_are_malformed_or_taken_are_refused(tmp_path):
 def buffer(T: int, goal_obs: bool = True):
     from minari.data_collector import EpisodeBuffer
 
-    obs = ({"observation": np.zeros((T + 1, 25)), "achieved_goal": np.zeros((T + 1, 3)),
-            "desired_goal": np.zeros((T + 1, 3))} if goal_obs else np.zeros((T + 1, 25)))
-    return EpisodeBuffer(observations=obs, actions=np.zeros((T, 4), np.float32), rewards=np.zeros(T),
-                         terminations=np.zeros(T, bool), truncations=np.zeros(T, bool),
-                         infos={"is_success": np.zeros(T + 1)})
+    obs = (
+        {
+            "observation": np.zeros((T + 1, 25)),
+            "achieved_goal": np.zeros((T + 1, 3)),
+            "desired_goal": np.zeros((T + 1, 3)),
+        }
+        if goal_obs
+        else np.zeros((T + 1, 25))
+    )
+    return EpisodeBuffer(
+        observations=obs,
+        actions=np.zeros((T, 4), np.float32),
+        rewards=np.zeros(T),
+        terminations=np.zeros(T, bool),
+        truncations=np.zeros(T, bool),
+        infos={"is_success": np.zeros(T + 1)},
+    )
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")  # Minari's advice on metadata a test dataset does not need
-@pytest.mark.parametrize("buffers, expected", [
-    ([buffer(5), buffer(4)], "has episodes of 5 and 4 steps, and demos need one length"),
-    ([buffer(5, goal_obs=False)], "does not hold goal observations"),
-])
+@pytest.mark.parametrize(
+    "buffers, expected",
+    [
+        ([buffer(5), buffer(4)], "has episodes of 5 and 4 steps, and demos need one length"),
+        ([buffer(5, goal_obs=False)], "does not hold goal observations"),
+    ],
+)
 def test_datasets_made_elsewhere_that_cannot_be_demos(buffers, expected):
     import gymnasium as gym
 
-    space = gym.spaces.Dict({key: gym.spaces.Box(-np.inf, np.inf, (size,)) for key, size in
-                             (("observation", 25), ("achieved_goal", 3), ("desired_goal", 3))})
+    space = gym.spaces.Dict(
+        {
+            key: gym.spaces.Box(-np.inf, np.inf, (size,))
+            for key, size in (("observation", 25), ("achieved_goal", 3), ("desired_goal", 3))
+        }
+    )
     minari.create_dataset_from_buffers(
-        "other/x-v0", buffers, action_space=gym.spaces.Box(-1, 1, (4,)), algorithm_name="test", description="test",
-        observation_space=space if isinstance(buffers[0].observations, dict) else gym.spaces.Box(-1, 1, (25,)))
+        "other/x-v0",
+        buffers,
+        action_space=gym.spaces.Box(-1, 1, (4,)),
+        algorithm_name="test",
+        description="test",
+        observation_space=space if isinstance(buffers[0].observations, dict) else gym.spaces.Box(-1, 1, (25,)),
+    )
     with pytest.raises(minari_demos.MinariError, match=expected):
         load_demos("other/x-v0", env_id=ENV, dims=DIMS, T=T, num_demo=len(buffers))
 
@@ -179,13 +212,16 @@ def test_a_run_on_the_dataset_is_the_run_on_the_file(tmp_path):
     save_demos(tmp_path / "pick.npz", generate("FetchPickAndPlace-v4", 3, seed=0).episodes, "FetchPickAndPlace-v4")
     demo_convert.export_demos(tmp_path / "pick.npz", "her/FetchPickAndPlace/test-v0")
     base = tiny_run(env="FetchPickAndPlace", num_demo=3, batch_size=48, demo_batch_size=16, demo_reset_p=0.5)
-    rows = [train(build_config({**base, "demo_file": source, "log_path": tmp_path / name}))
-            for name, source in (("file", tmp_path / "pick.npz"), ("dataset", "her/FetchPickAndPlace/test-v0"))]
+    rows = [
+        train(build_config({**base, "demo_file": source, "log_path": tmp_path / name}))
+        for name, source in (("file", tmp_path / "pick.npz"), ("dataset", "her/FetchPickAndPlace/test-v0"))
+    ]
     untimed = [[{k: v for k, v in row.items() if not k.startswith("time/")} for row in run] for run in rows]
     assert untimed[0] == untimed[1]
 
 
 # ---- damaged, foreign or unreachable data: one line each ----
+
 
 def exported(tmp_path, n: int = 2, dataset_id: str = "her/FetchPush/test-v0"):
     save_demos(tmp_path / "demos.npz", demo_arrays(n), ENV)
@@ -207,11 +243,14 @@ def claim_more_episodes(path):
     meta_path.write_text(json.dumps(meta))
 
 
-@pytest.mark.parametrize("damage, num_demo, expected", [
-    (truncate, 2, "cannot be read (OSError"),
-    (garbage, 2, "cannot be read (OSError"),
-    (claim_more_episodes, 3, "cannot be read (KeyError"),
-])
+@pytest.mark.parametrize(
+    "damage, num_demo, expected",
+    [
+        (truncate, 2, "cannot be read (OSError"),
+        (garbage, 2, "cannot be read (OSError"),
+        (claim_more_episodes, 3, "cannot be read (KeyError"),
+    ],
+)
 def test_a_damaged_dataset_is_one_line(tmp_path, capsys, damage, num_demo, expected):
     folder = exported(tmp_path)
     damage(folder / "data" / "main_data.hdf5")
@@ -228,12 +267,22 @@ def test_observations_of_mixed_sizes_are_one_line():
 
     mixed = buffer(T)
     mixed.observations["observation"] = np.zeros((T + 1, 24))
-    space = gym.spaces.Dict({key: gym.spaces.Box(-np.inf, np.inf, (size,)) for key, size in
-                             (("observation", 25), ("achieved_goal", 3), ("desired_goal", 3))})
+    space = gym.spaces.Dict(
+        {
+            key: gym.spaces.Box(-np.inf, np.inf, (size,))
+            for key, size in (("observation", 25), ("achieved_goal", 3), ("desired_goal", 3))
+        }
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        minari.create_dataset_from_buffers("other/x-v0", [buffer(T), mixed], action_space=gym.spaces.Box(-1, 1, (4,)),
-                                           observation_space=space, algorithm_name="test", description="test")
+        minari.create_dataset_from_buffers(
+            "other/x-v0",
+            [buffer(T), mixed],
+            action_space=gym.spaces.Box(-1, 1, (4,)),
+            observation_space=space,
+            algorithm_name="test",
+            description="test",
+        )
     with pytest.raises(minari_demos.MinariError, match=r"'o' is \(6, 24\) in episode 1 but \(6, 25\) in episode 0"):
         load_demos("other/x-v0", env_id=ENV, dims=DIMS, T=T, num_demo=2)
 
@@ -262,10 +311,13 @@ def huge_npy() -> bytes:
     return header.getvalue() + b"\0" * 64
 
 
-@pytest.mark.parametrize("member, data, expected", [
-    ("notes.txt", b"hello", "member notes.txt is not an .npy array"),
-    ("o2.npy", huge_npy(), "claims shape (1000000000000, 4)"),
-])
+@pytest.mark.parametrize(
+    "member, data, expected",
+    [
+        ("notes.txt", b"hello", "member notes.txt is not an .npy array"),
+        ("o2.npy", huge_npy(), "claims shape (1000000000000, 4)"),
+    ],
+)
 def test_convert_refuses_npz_members_that_are_no_arrays_or_claim_too_much(tmp_path, capsys, member, data, expected):
     source = npz_with(tmp_path, member, data)
     assert her_demos(["--convert", str(source), "--output", "her/FetchPush/test-v0"]) == 2
@@ -287,6 +339,7 @@ def test_num_demo_bounds_what_is_read_of_a_dataset(tmp_path):
 
 
 # ---- a dataset is written whole or not at all ----
+
 
 def test_a_failed_write_leaves_nothing_under_the_id(tmp_path, datasets, monkeypatch, capsys):
     def full_disk(*args, **kwargs):
@@ -328,11 +381,14 @@ def test_of_two_writers_of_one_id_the_first_keeps_its_dataset(tmp_path, datasets
     assert [p.name for p in datasets.iterdir() if p.name.startswith(".")] == []
 
 
-@pytest.mark.parametrize("args", [
-    ["--env", "FetchReach", "--num_episodes", "1", "--output", "{long}.npz"],
-    ["--convert", "{long}.npz", "--output", "her/FetchReach/x-v0"],
-    ["--convert", "her/FetchReach/x-v0", "--output", "{long}.npz"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--env", "FetchReach", "--num_episodes", "1", "--output", "{long}.npz"],
+        ["--convert", "{long}.npz", "--output", "her/FetchReach/x-v0"],
+        ["--convert", "her/FetchReach/x-v0", "--output", "{long}.npz"],
+    ],
+)
 def test_her_demos_paths_with_a_name_too_long_are_one_line(tmp_path, capsys, args):
     long = str(tmp_path / ("a" * 300))
     assert her_demos([arg.format(long=long) for arg in args]) == 2
@@ -362,14 +418,22 @@ def test_on_a_really_full_disk_nothing_appears_under_the_id(tmp_path):
     (tmp_path / "write.py").write_text(WRITE_ON_A_FULL_DISK)
     results = {}
     for mode in ("checked", "unchecked"):
-        command = (f"mount -t tmpfs -o size=150k tmpfs {store} && {sys.executable} {tmp_path / 'write.py'} {mode}; "
-                   f"code=$?; ls -AR {store}/her 2>/dev/null; exit $code")
-        results[mode] = subprocess.run(["unshare", "--mount", "sh", "-c", command], capture_output=True, text=True,
-                                       env={**os.environ, "MINARI_DATASETS_PATH": str(store)}, cwd=tmp_path,
-                                       timeout=600)
+        command = (
+            f"mount -t tmpfs -o size=150k tmpfs {store} && {sys.executable} {tmp_path / 'write.py'} {mode}; "
+            f"code=$?; ls -AR {store}/her 2>/dev/null; exit $code"
+        )
+        results[mode] = subprocess.run(
+            ["unshare", "--mount", "sh", "-c", command],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "MINARI_DATASETS_PATH": str(store)},
+            cwd=tmp_path,
+            timeout=600,
+        )
     checked, unchecked = results["checked"], results["unchecked"]
     assert checked.returncode == 1 and checked.stdout == ""  # nothing under her/
-    assert checked.stderr.startswith(f"error: the Minari store {store} has 0 MiB free") and \
-        checked.stderr.count("\n") == 1
+    assert (
+        checked.stderr.startswith(f"error: the Minari store {store} has 0 MiB free") and checked.stderr.count("\n") == 1
+    )
     # Unchecked, HDF5 crashes the process (or fails): the dataset never appears under its id even so.
     assert unchecked.returncode != 0 and "full-v0" not in unchecked.stdout

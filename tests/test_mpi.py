@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import cli_args, tiny_ddpg, tiny_run
 
 from her import mpi
-from conftest import cli_args, tiny_ddpg, tiny_run
 from her.learner import Batch
 from her.logger import read_progress
 
@@ -29,12 +29,23 @@ def run_mpi(script: str, tmp_path: Path, n: int = 2, timeout: float = 240) -> su
     """Run ``script`` on ``n`` ranks (oversubscribed, allowed as root, as CI runs), failing on a hang."""
     path = tmp_path / "job.py"
     path.write_text(textwrap.dedent(script))
-    env = {**os.environ, "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
-           # tests/ too: the jobs import this module, which imports conftest's helpers.
-           "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")]), "TF_CPP_MIN_LOG_LEVEL": "3",
-           "OMPI_MCA_rmaps_base_oversubscribe": "1"}
-    return subprocess.run([str(MPIRUN), "-np", str(n), "--oversubscribe", sys.executable, str(path)],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=timeout)
+    env = {
+        **os.environ,
+        "OMPI_ALLOW_RUN_AS_ROOT": "1",
+        "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
+        # tests/ too: the jobs import this module, which imports conftest's helpers.
+        "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")]),
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        "OMPI_MCA_rmaps_base_oversubscribe": "1",
+    }
+    return subprocess.run(
+        [str(MPIRUN), "-np", str(n), "--oversubscribe", sys.executable, str(path)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 @pytest.mark.mpi
@@ -209,8 +220,9 @@ def test_the_single_process_communicator_offers_everything_the_mpi_one_does():
     for name, method in inspect.getmembers(mpi.MPIComm, inspect.isfunction):
         if not name.startswith("_"):
             assert hasattr(mpi.SingleProcess, name), name
-            assert (list(inspect.signature(getattr(mpi.SingleProcess, name)).parameters)
-                    == list(inspect.signature(method).parameters)), name
+            assert list(inspect.signature(getattr(mpi.SingleProcess, name)).parameters) == list(
+                inspect.signature(method).parameters
+            ), name
     assert (mpi.SingleProcess.rank, mpi.SingleProcess.size, mpi.SingleProcess.local_size) == (0, 1, 1)
 
 
@@ -222,7 +234,7 @@ def one_step(rank: int, size: int, allreduce, steps: int = 1) -> np.ndarray:
     o, g, u, r, o_2 = (rng.normal(size=s).astype(np.float32) for s in [(8, 3), (8, 2), (8, 2), (8,), (8, 3)])
     full = Batch(o, g, u, r, o_2, np.zeros(8, np.float32))
     share = 8 // size
-    batch = Batch(*(x[rank * share:(rank + 1) * share] for x in full))
+    batch = Batch(*(x[rank * share : (rank + 1) * share] for x in full))
     for _ in range(steps):
         policy.train(batch)
     return policy.flat_params()
@@ -247,8 +259,9 @@ def test_on_every_rank_returns_the_result_or_raises_the_listed_error():
 def test_an_mpirun_of_another_mpi_is_one_line_with_exit_code_2():
     # What each process sees when an mpirun of another MPI starts it: its launcher's size, a world of one.
     env = {**os.environ, "OMPI_COMM_WORLD_SIZE": "2", "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, "-m", "her.run", "--n_epochs", "1"], env=env, capture_output=True,
-                          text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "her.run", "--n_epochs", "1"], env=env, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.count("\n") == 1
     assert done.stderr.startswith("error: the launcher started 2 processes but mpi4py sees each alone")

@@ -17,10 +17,15 @@ from her.envs import TASKS, env_dims, episode_length, make_env, resolve_env_id
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize("name, env_id", [
-    ("PandaStack", "PandaStack-v3"), ("PandaPickAndPlace", "PandaPickAndPlace-v3"),
-    ("PandaPushDense-v3", "PandaPushDense-v3"), ("PandaReachJoints-v3", "PandaReachJoints-v3"),
-])
+@pytest.mark.parametrize(
+    "name, env_id",
+    [
+        ("PandaStack", "PandaStack-v3"),
+        ("PandaPickAndPlace", "PandaPickAndPlace-v3"),
+        ("PandaPushDense-v3", "PandaPushDense-v3"),
+        ("PandaReachJoints-v3", "PandaReachJoints-v3"),
+    ],
+)
 def test_short_names_and_full_ids_resolve_without_gym_packages(name, env_id):
     assert resolve_env_id(name) == env_id
 
@@ -61,8 +66,9 @@ def test_training_ignores_panda_gym_terminating_on_success():
     assert success and episode["u"].shape == (50, 3)
 
 
-@pytest.mark.parametrize("env_id, n, least", [("PandaPickAndPlace-v3", 10, 10), ("PandaStack-v3", 10, 8),
-                                               ("PandaReach-v3", 5, 5)])
+@pytest.mark.parametrize(
+    "env_id, n, least", [("PandaPickAndPlace-v3", 10, 10), ("PandaStack-v3", 10, 8), ("PandaReach-v3", 5, 5)]
+)
 def test_experts_succeed(env_id, n, least):
     result = gen.generate(env_id, n, seed=0)
     assert result.successes >= least, f"{result.successes}/{n}"
@@ -72,8 +78,9 @@ def test_experts_succeed(env_id, n, least):
 def test_panda_demos_load_back_with_states(tmp_path):
     path = tmp_path / "d.npz"
     save_demos(path, gen.generate("PandaPickAndPlace-v3", 2, seed=0).episodes, "PandaPickAndPlace-v3")
-    demos = load_demos(path, env_id="PandaPickAndPlace-v3", dims={"o": 19, "g": 3, "u": 4}, T=50, num_demo=2,
-                       need_states=True)
+    demos = load_demos(
+        path, env_id="PandaPickAndPlace-v3", dims={"o": 19, "g": 3, "u": 4}, T=50, num_demo=2, need_states=True
+    )
     assert demos["state/pybullet_bodies"].shape == (2, 51, 65)  # 5 bodies x 13
     assert demos["state/goal"].shape == (2, 51, 3)
 
@@ -81,8 +88,19 @@ def test_panda_demos_load_back_with_states(tmp_path):
 def test_a_users_own_expert_writes_demos_for_a_users_own_env(tmp_path):
     """examples/point_expert.py, as its docstring runs it: any goal env, no simulator states."""
     out = tmp_path / "point.npz"
-    cmd = [sys.executable, "-m", "her.experts", "--env", "examples.point_goal:PointGoal-v0", "--expert",
-           "examples.point_expert:Steady", "--num_episodes", "5", "--output", str(out)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "her.experts",
+        "--env",
+        "examples.point_goal:PointGoal-v0",
+        "--expert",
+        "examples.point_expert:Steady",
+        "--num_episodes",
+        "5",
+        "--output",
+        str(out),
+    ]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "5/5 episodes succeeded" in done.stdout
@@ -93,11 +111,14 @@ def test_a_users_own_expert_writes_demos_for_a_users_own_env(tmp_path):
     assert np.abs(demos["u"][:, :10]).max() <= 0.5 + 1e-6 and np.abs(demos["u"][:, 10:]).max() > 0.5
 
 
-@pytest.mark.parametrize("expert, expected", [
-    ("examples.point_expert", "give it as module:callable"),
-    ("examples.point_expert:nope", "cannot load it"),
-    ("no_such_module_here:f", "cannot load it"),
-])
+@pytest.mark.parametrize(
+    "expert, expected",
+    [
+        ("examples.point_expert", "give it as module:callable"),
+        ("examples.point_expert:nope", "cannot load it"),
+        ("no_such_module_here:f", "cannot load it"),
+    ],
+)
 def test_a_bad_expert_is_one_line_exit_2(tmp_path, capsys, expert, expected):
     code = demos_cli.main(["--env", "FetchReach", "--expert", expert, "--output", str(tmp_path / "x.npz")])
     err = capsys.readouterr().err

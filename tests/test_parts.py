@@ -5,17 +5,19 @@ from __future__ import annotations
 import pytest
 from conftest import tiny_run
 
-from her.config import ConfigError, build_config
 from her import mpi, parts
+from her.config import ConfigError, build_config
 
 
 def test_tf_threads_pins_tensorflows_threads_whatever_the_host():
     import subprocess
     import sys
 
-    code = ("from her.parts import configure_threads; configure_threads(1, 3); import tensorflow as tf; "
-            "print(tf.config.threading.get_intra_op_parallelism_threads(), "
-            "tf.config.threading.get_inter_op_parallelism_threads())")
+    code = (
+        "from her.parts import configure_threads; configure_threads(1, 3); import tensorflow as tf; "
+        "print(tf.config.threading.get_intra_op_parallelism_threads(), "
+        "tf.config.threading.get_inter_op_parallelism_threads())"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.stdout.split() == ["3", "3"], done.stderr[-2000:]
 
@@ -57,10 +59,24 @@ def test_critic_targets_are_bounded_by_the_lowest_return_of_the_envs_reward(tmp_
 def test_energy_priority_draws_the_updates_episodes_and_needs_goals_of_3d_positions(tmp_path):
     plain = parts.build(build_config({**tiny_run(), "log_path": tmp_path}), mpi.SingleProcess())
     assert plain.buffer.priority is None  # the reference's uniform draws
-    energy = parts.build(build_config({**tiny_run(), "log_path": tmp_path, "replay_priority": "energy"}),
-                         mpi.SingleProcess())
+    energy = parts.build(
+        build_config({**tiny_run(), "log_path": tmp_path, "replay_priority": "energy"}), mpi.SingleProcess()
+    )
     assert energy.buffer.priority is not None
-    with pytest.raises(ConfigError, match="--replay_priority energy reads achieved goals as 3-d positions, and "
-                                          "PointGoal-v0's have 2 dimensions: use --replay_priority uniform"):
-        parts.build(build_config({**tiny_run(), "log_path": tmp_path, "replay_priority": "energy",
-                                  "gym_packages": "examples.point_goal", "env": "PointGoal-v0"}), mpi.SingleProcess())
+    with pytest.raises(
+        ConfigError,
+        match="--replay_priority energy reads achieved goals as 3-d positions, and "
+        "PointGoal-v0's have 2 dimensions: use --replay_priority uniform",
+    ):
+        parts.build(
+            build_config(
+                {
+                    **tiny_run(),
+                    "log_path": tmp_path,
+                    "replay_priority": "energy",
+                    "gym_packages": "examples.point_goal",
+                    "env": "PointGoal-v0",
+                }
+            ),
+            mpi.SingleProcess(),
+        )

@@ -8,8 +8,9 @@ import sys
 import numpy as np
 import pytest
 
+from her import envs, policy_file
+from her import play as play_module
 from her.config import build_config
-from her import envs, play as play_module, policy_file
 from her.play import PlayError, play
 from her.video import choose_offscreen_gl
 
@@ -27,8 +28,14 @@ def policy_dir(tmp_path_factory):
     dims = envs.env_dims(env)
     env.close()
     policy = make_learner(config, dims)
-    policy_file.save_policy(folder / "policy_best.npz", network_state=policy.network_state(),
-                           config=config.to_dict(), dims=dims, epoch=0, test_success_rate=0.0)
+    policy_file.save_policy(
+        folder / "policy_best.npz",
+        network_state=policy.network_state(),
+        config=config.to_dict(),
+        dims=dims,
+        epoch=0,
+        test_success_rate=0.0,
+    )
     return folder, config.T
 
 
@@ -163,12 +170,19 @@ def test_play_acts_through_the_policy_loader_without_tensorflow(policy_dir):
     from pathlib import Path
 
     folder, _ = policy_dir
-    script = ("import sys\nfrom her.run import cli\n"
-              f"code = cli(['--play', '--load_path', {str(folder)!r}, '--n_episodes', '1', '--render', '0'])\n"
-              "assert code == 0, code\n"
-              "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')))\n")
-    result = subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).resolve().parents[1],
-                            capture_output=True, text=True, timeout=300)
+    script = (
+        "import sys\nfrom her.run import cli\n"
+        f"code = cli(['--play', '--load_path', {str(folder)!r}, '--n_episodes', '1', '--render', '0'])\n"
+        "assert code == 0, code\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].startswith("episode 0:") and lines[1].startswith("success rate")
@@ -180,15 +194,23 @@ def test_a_policy_with_nan_weights_or_a_bad_record_is_refused_in_one_line(policy
     arrays, meta = policy_file.read_policy(folder / "policy_best.npz")
     name = next(key for key in arrays if key.startswith("actor/"))
     nan = tmp_path / "nan.npz"
-    policy_file.save_policy(nan, network_state={**arrays, name: np.full_like(arrays[name], np.nan)},
-                            config=meta["config"], dims=meta["dims"], epoch=0)
+    policy_file.save_policy(
+        nan,
+        network_state={**arrays, name: np.full_like(arrays[name], np.nan)},
+        config=meta["config"],
+        dims=meta["dims"],
+        epoch=0,
+    )
     with pytest.raises(policy_file.PolicyFileError, match=f"holds NaN or infinite values in {name}: it cannot act"):
         play(str(nan), n_episodes=1, render=False)
     odd = tmp_path / "odd.npz"
-    policy_file.save_policy(odd, network_state=arrays, config={**meta["config"], "env_kwargs": 5}, dims=meta["dims"],
-                            epoch=0)
-    with pytest.raises(policy_file.PolicyFileError, match="records a configuration that cannot be used: env_kwargs "
-                                                          "must be key=value pairs or a JSON object, got 5"):
+    policy_file.save_policy(
+        odd, network_state=arrays, config={**meta["config"], "env_kwargs": 5}, dims=meta["dims"], epoch=0
+    )
+    with pytest.raises(
+        policy_file.PolicyFileError,
+        match="records a configuration that cannot be used: env_kwargs must be key=value pairs or a JSON object, got 5",
+    ):
         play(str(odd), n_episodes=1, render=False)
 
 
@@ -203,5 +225,7 @@ def test_a_load_path_with_a_name_too_long_is_one_line(tmp_path, capsys, command)
     args = ["--play", "--load_path", path] if command == "run" else ["--load_path", path]
     assert cli(args, command=main if command == "run" else play_main) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: --load_path: the name aaaaaaaaaaaaaaaaaaaa... is 304 bytes long") and \
-        err.count("\n") == 1
+    assert (
+        err.startswith("error: --load_path: the name aaaaaaaaaaaaaaaaaaaa... is 304 bytes long")
+        and err.count("\n") == 1
+    )

@@ -14,24 +14,41 @@ from her import plot
 from her.logger import rows_to_csv
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-BASE = {"env": "FetchReach", "env_id": "FetchReach-v4", "replay_k": 4, "n_epochs": 3, "mpi_size": 1,
-        "demo_file": None, "load_path": None}
+BASE = {
+    "env": "FetchReach",
+    "env_id": "FetchReach-v4",
+    "replay_k": 4,
+    "n_epochs": 3,
+    "mpi_size": 1,
+    "demo_file": None,
+    "load_path": None,
+}
 
 
 def make_run(root: Path, name: str, epochs: int = 3, success: float = 0.5, **params) -> Path:
     folder = root / name
     folder.mkdir()
     (folder / "params.json").write_text(json.dumps({**BASE, "log_path": str(folder), **params}))
-    rows = [{"epoch": e, "test/success_rate": success * (e + 1) / epochs, "test/mean_Q": -1.0,
-             "total/env_steps": 1000 * (e + 1)} for e in range(epochs)]
+    rows = [
+        {
+            "epoch": e,
+            "test/success_rate": success * (e + 1) / epochs,
+            "test/mean_Q": -1.0,
+            "total/env_steps": 1000 * (e + 1),
+        }
+        for e in range(epochs)
+    ]
     (folder / "progress.csv").write_text(rows_to_csv(rows))
     return folder
 
 
 @pytest.fixture
 def three_runs(tmp_path):
-    return [make_run(tmp_path, "a", seed=0, success=0.4), make_run(tmp_path, "b", seed=1, success=0.8),
-            make_run(tmp_path, "c", seed=0, replay_k=8)]
+    return [
+        make_run(tmp_path, "a", seed=0, success=0.4),
+        make_run(tmp_path, "b", seed=1, success=0.8),
+        make_run(tmp_path, "c", seed=0, replay_k=8),
+    ]
 
 
 def legend_texts(fig) -> list[str]:
@@ -64,8 +81,9 @@ def test_labels_name_task_differing_keys_and_run_count():
 
 
 def test_median_and_quartiles_per_epoch_over_the_runs_that_reached_it(tmp_path):
-    runs = plot.load_runs([make_run(tmp_path, "long", epochs=4, success=1.0),
-                           make_run(tmp_path, "short", epochs=2, success=0.5, seed=1)])
+    runs = plot.load_runs(
+        [make_run(tmp_path, "long", epochs=4, success=1.0), make_run(tmp_path, "short", epochs=2, success=0.5, seed=1)]
+    )
     curve = plot.aggregate(runs, "test/success_rate")
     np.testing.assert_array_equal(curve["epoch"], [0, 1, 2, 3])
     np.testing.assert_allclose(curve["median"], [(0.25 + 0.25) / 2, (0.5 + 0.5) / 2, 0.75, 1.0])
@@ -118,8 +136,9 @@ def test_a_progress_csv_cut_short_is_skipped_with_a_warning(three_runs, tmp_path
     (cut / "progress.csv").write_text(text[: text.index("\n", text.index("\n") + 1) + 5])  # a row cut after 5 chars
     fig = plot.plot([*three_runs, cut], tmp_path / "p.png")
     assert len(legend_texts(fig)) == 2
-    assert capsys.readouterr().err == (f"warning: skipping {cut}: line 3 of {cut / 'progress.csv'} does not have one "
-                                       "cell per column (cut short?)\n")
+    assert capsys.readouterr().err == (
+        f"warning: skipping {cut}: line 3 of {cut / 'progress.csv'} does not have one cell per column (cut short?)\n"
+    )
 
 
 def test_unknown_key_is_an_error(three_runs, tmp_path, capsys):
@@ -131,7 +150,10 @@ def test_cli_as_a_script(three_runs, tmp_path):
     script = Path(plot.__file__)
     result = subprocess.run(
         [sys.executable, str(script), *map(str, three_runs), "--key", "test/mean_Q", "--smooth", "2"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "plot.png"  # the default output, in the current folder
@@ -143,14 +165,18 @@ def test_a_params_json_that_is_no_object_is_skipped_with_a_warning(three_runs, t
     (listed / "params.json").write_text("[1, 2]")
     fig = plot.plot([*three_runs, listed], tmp_path / "p.png")
     assert len(legend_texts(fig)) == 2
-    assert capsys.readouterr().err == (f"warning: skipping {listed}: its params.json is a JSON list, not a run's "
-                                       "configuration\n")
+    assert capsys.readouterr().err == (
+        f"warning: skipping {listed}: its params.json is a JSON list, not a run's configuration\n"
+    )
 
 
-@pytest.mark.parametrize("output, expected", [
-    ("nodir/x.png", "folder {tmp}/nodir does not exist"),
-    ("a" * 300 + ".png", "longer than the 255 bytes a file system allows"),
-])
+@pytest.mark.parametrize(
+    "output, expected",
+    [
+        ("nodir/x.png", "folder {tmp}/nodir does not exist"),
+        ("a" * 300 + ".png", "longer than the 255 bytes a file system allows"),
+    ],
+)
 def test_an_output_that_cannot_be_written_is_named_before_any_work(three_runs, tmp_path, capsys, output, expected):
     assert plot.main([*map(str, three_runs), "--output", str(tmp_path / output)]) == 2
     err = capsys.readouterr().err

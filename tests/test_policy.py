@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 import her.policy
-from her.config import build_config
 from her import policy_file
+from her.config import build_config
 from her.learner import Batch
 from her.policy import PolicyFileError
 
@@ -24,14 +24,28 @@ def trained_ddpg(test_with_polyak: bool, layer_norm: bool = False):
     """A small FetchReach DDPG whose weights, target weights and normaliser all moved away from their start."""
     from her.parts import make_learner
 
-    config = build_config({"env": "FetchReach", "hidden": 16, "layers": 2, "log_path": "unused",
-                           "test_with_polyak": int(test_with_polyak), "layer_norm": int(layer_norm)})
+    config = build_config(
+        {
+            "env": "FetchReach",
+            "hidden": 16,
+            "layers": 2,
+            "log_path": "unused",
+            "test_with_polyak": int(test_with_polyak),
+            "layer_norm": int(layer_norm),
+        }
+    )
     agent = make_learner(config, DIMS)
     rng = np.random.default_rng(0)
     agent.update_normalizer({"o": rng.normal(1.0, 0.2, (100, 10)), "g": rng.normal(0.5, 0.1, (100, 3))})
     o, g, u = (rng.normal(size=(32, d)).astype(np.float32) for d in (10, 3, 4))
-    batch = Batch(o, g, u, -rng.integers(0, 2, 32).astype(np.float32), rng.normal(size=(32, 10)).astype(np.float32),
-                  np.zeros(32, np.float32))
+    batch = Batch(
+        o,
+        g,
+        u,
+        -rng.integers(0, 2, 32).astype(np.float32),
+        rng.normal(size=(32, 10)).astype(np.float32),
+        np.zeros(32, np.float32),
+    )
     agent.train_steps(Batch(*(np.stack([x] * 3) for x in batch)))  # 3 steps on the same batch
     agent.update_target_net()
     return agent, config
@@ -39,8 +53,14 @@ def trained_ddpg(test_with_polyak: bool, layer_norm: bool = False):
 
 def save(agent, config, folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    policy_file.save_policy(folder / "policy_best.npz", network_state=agent.network_state(),
-                           config=config.to_dict(), dims=DIMS, epoch=0, test_success_rate=0.0)
+    policy_file.save_policy(
+        folder / "policy_best.npz",
+        network_state=agent.network_state(),
+        config=config.to_dict(),
+        dims=DIMS,
+        epoch=0,
+        test_success_rate=0.0,
+    )
     return folder
 
 
@@ -57,8 +77,14 @@ def saved(tmp_path_factory):
 
 def observations(n: int, seed: int = 1) -> list[dict[str, np.ndarray]]:
     rng = np.random.default_rng(seed)
-    return [{"observation": rng.normal(1.0, 0.3, 10), "achieved_goal": rng.normal(0.5, 0.1, 3),
-             "desired_goal": rng.normal(0.5, 0.1, 3)} for _ in range(n)]
+    return [
+        {
+            "observation": rng.normal(1.0, 0.3, 10),
+            "achieved_goal": rng.normal(0.5, 0.1, 3),
+            "desired_goal": rng.normal(0.5, 0.1, 3),
+        }
+        for _ in range(n)
+    ]
 
 
 def stack(obs: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
@@ -71,8 +97,9 @@ def test_actions_equal_the_training_time_evaluators(saved, polyak):
     policy = her.policy.load(folder)
     batch = stack(observations(8))
     # The evaluator's settings: no noise, no random actions, the target actor iff test_with_polyak.
-    u_train, q_train = agent.get_actions(batch["observation"], batch["desired_goal"], use_target_net=polyak,
-                                         compute_Q=True)
+    u_train, q_train = agent.get_actions(
+        batch["observation"], batch["desired_goal"], use_target_net=polyak, compute_Q=True
+    )
     u = policy.act(batch)
     np.testing.assert_array_equal(u, u_train)
     np.testing.assert_array_equal(policy.q_value(batch), q_train[:, 0])
@@ -100,8 +127,9 @@ def test_exploring_actions_use_the_runs_noise(saved):
     folder, agent = saved[False]
     policy = her.policy.load(folder)
     batch = stack(observations(64))
-    u_train, _ = agent.get_actions(batch["observation"], batch["desired_goal"], noise_eps=0.2, random_eps=0.3,
-                                   rng=np.random.default_rng(7))
+    u_train, _ = agent.get_actions(
+        batch["observation"], batch["desired_goal"], noise_eps=0.2, random_eps=0.3, rng=np.random.default_rng(7)
+    )
     u = policy.act(batch, deterministic=False, rng=np.random.default_rng(7))
     np.testing.assert_array_equal(u, u_train)
 
@@ -177,8 +205,9 @@ def test_a_layer_norm_policy_acts_as_its_learner_and_is_refused_where_the_config
     np.testing.assert_array_equal(policy.act(batch), u_train)
     np.testing.assert_array_equal(policy.q_value(batch), q_train[:, 0])
     arrays, meta = policy_file.read_policy(folder)
-    with pytest.raises(PolicyFileError, match="trained with layer_norm 1, the configuration asks for 0: pass "
-                                              "--layer_norm 1"):
+    with pytest.raises(
+        PolicyFileError, match="trained with layer_norm 1, the configuration asks for 0: pass --layer_norm 1"
+    ):
         policy_file.check_compatible(meta, folder, env_id="FetchReach-v4", dims=DIMS, hidden=16, layers=2)
     # The same weights read as a network without LayerNorm do not chain up: one line, not a wrong policy.
     meta["config"]["layer_norm"] = False

@@ -47,8 +47,11 @@ def test_restoring_each_state_and_stepping_follows_the_demo(demo):
         for key, value in state.items():
             np.testing.assert_array_equal(again[key], value, err_msg=key)
         obs, *_ = env.step(episodes["u"][0, t])
-        worst = max(worst, np.abs(obs["achieved_goal"] - episodes["ag"][0, t + 1]).max(),
-                    np.abs(obs["observation"][:3] - episodes["o"][0, t + 1, :3]).max())
+        worst = max(
+            worst,
+            np.abs(obs["achieved_goal"] - episodes["ag"][0, t + 1]).max(),
+            np.abs(obs["observation"][:3] - episodes["o"][0, t + 1, :3]).max(),
+        )
     assert worst < pybullet_state.STEP_TOLERANCE, worst
 
 
@@ -56,10 +59,12 @@ def test_a_state_of_another_scene_or_simulator_is_one_line(demo):
     env_id, T, episodes = demo
     state, goal = demo_state({k: v for k, v in episodes.items() if k.startswith("state/")}, 0, 5)
     same, other = make_env(env_id, seed=0), make_env("PandaReach-v3", seed=0)  # Reach: 3 bodies
-    cases = [(same, {**state, "qpos": np.zeros(3)}, goal, "does not have: qpos"),
-             (same, {**state, "replay_substeps": np.array([2.0])}, goal, "must be 0"),
-             (same, state, np.zeros(7), "goal has shape"),
-             (other, state, np.zeros(3), "another scene")]
+    cases = [
+        (same, {**state, "qpos": np.zeros(3)}, goal, "does not have: qpos"),
+        (same, {**state, "replay_substeps": np.array([2.0])}, goal, "must be 0"),
+        (same, state, np.zeros(7), "goal has shape"),
+        (other, state, np.zeros(3), "another scene"),
+    ]
     for env, bad, g, expected in cases:
         env.reset()
         with pytest.raises(ValueError, match=expected) as err:

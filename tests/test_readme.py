@@ -28,7 +28,7 @@ NOT_RUN = {
     ".venv/bin/pip install -e '.[dev]'": "the install is what .ci/run does before the tests",
     ".venv/bin/python -m pytest tests": "the test suite itself",
     "tensorboard --logdir runs": "TensorBoard is not a dependency (the README says to install it first); the "
-                                 "event files are tested in tests/test_train.py",
+    "event files are tested in tests/test_train.py",
 }
 # Commands given inline in the README's text, run after its blocks.
 INLINE = [
@@ -79,8 +79,9 @@ def test_the_readme_commands_run_as_written(tmp_path, monkeypatch, capsys):
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
 
     def shell(command: str) -> str:
-        done = subprocess.run(["bash", "-c", command], cwd=tmp_path, env=env, capture_output=True, text=True,
-                              timeout=600)
+        done = subprocess.run(
+            ["bash", "-c", command], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
+        )
         assert done.returncode == 0, f"{command}\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
         return done.stdout
 

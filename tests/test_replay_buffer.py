@@ -13,8 +13,10 @@ T = 5
 def episodes(n, marker):
     """n episodes whose every entry equals ``marker`` (one marker per episode if a sequence)."""
     markers = np.broadcast_to(np.asarray(marker, np.float32), (n,))
-    return {key: np.ones((n, *shape), np.float32) * markers.reshape(-1, 1, 1)
-            for key, shape in episode_shapes(DIMS, T).items()}
+    return {
+        key: np.ones((n, *shape), np.float32) * markers.reshape(-1, 1, 1)
+        for key, shape in episode_shapes(DIMS, T).items()
+    }
 
 
 def return_episodes(eps, batch_size, rng):
@@ -25,7 +27,11 @@ def test_layout_holds_T_plus_one_observations_and_T_transitions():
     buffer = ReplayBuffer(episode_shapes(DIMS, T), 7, return_episodes)
     shapes = {key: array.shape for key, array in buffer.buffers.items()}
     assert shapes == {
-        "o": (7, T + 1, 3), "ag": (7, T + 1, 2), "g": (7, T, 2), "u": (7, T, 4), "info_is_success": (7, T, 1),
+        "o": (7, T + 1, 3),
+        "ag": (7, T + 1, 2),
+        "g": (7, T, 2),
+        "u": (7, T, 4),
+        "info_is_success": (7, T, 1),
     }
     assert all(array.dtype == np.float32 for array in buffer.buffers.values())
     assert buffer.nbytes == 7 * 4 * ((T + 1) * 5 + T * 7)

@@ -31,8 +31,10 @@ def played(name: str) -> object:
     floor = median_final(name) - MARGIN
     if floor > LEAST_FLOOR:
         return name
-    reason = (f"its runs end at a median success of {median_final(name):.2f}: no floor of {EPISODES} episodes "
-              "tells its policy from a broken one")
+    reason = (
+        f"its runs end at a median success of {median_final(name):.2f}: no floor of {EPISODES} episodes "
+        "tells its policy from a broken one"
+    )
     return pytest.param(name, marks=pytest.mark.skip(reason=reason))
 
 
@@ -73,15 +75,29 @@ def fake_run(folder, seed, successes, n_epochs=3, steps_per_epoch=1000, stop_suc
     import json
 
     folder.mkdir(parents=True)
-    (folder / "params.json").write_text(json.dumps({"seed": seed, "n_epochs": n_epochs, "mpi_size": 2,
-                                                    "stop_patience": stop_patience,
-                                                    "stop_success_rate": stop_success_rate}))
+    (folder / "params.json").write_text(
+        json.dumps(
+            {
+                "seed": seed,
+                "n_epochs": n_epochs,
+                "mpi_size": 2,
+                "stop_patience": stop_patience,
+                "stop_success_rate": stop_success_rate,
+            }
+        )
+    )
     with open(folder / "progress.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, ["epoch", "test/success_rate", "total/env_steps", "time/total"])
         writer.writeheader()
         for epoch, success in enumerate(successes):
-            writer.writerow({"epoch": epoch, "test/success_rate": success,
-                             "total/env_steps": (epoch + 1) * steps_per_epoch, "time/total": 60.0 * (epoch + 1)})
+            writer.writerow(
+                {
+                    "epoch": epoch,
+                    "test/success_rate": success,
+                    "total/env_steps": (epoch + 1) * steps_per_epoch,
+                    "time/total": 60.0 * (epoch + 1),
+                }
+            )
 
 
 def test_the_table_and_a_comparison_plot_from_known_runs(tmp_path, monkeypatch):
@@ -93,8 +109,10 @@ def test_the_table_and_a_comparison_plot_from_known_runs(tmp_path, monkeypatch):
     fake_run(tmp_path / "a" / "seed3", 3, [0.1])  # unfinished: left out
     row = results.table().splitlines()[-1]
     # To 0.5: epochs 1 and 0 (2k and 1k steps; 2 and 1 min); 0.9 by seed 1 only; finals 0.583 and 0.667.
-    assert row == ("| Task A | 1, 2 | 3, 3 (3) | 2k (1-2k) steps, 1.5 (1.0-2.0) min | 3k (3-3k) steps, 3.0 "
-                   f"(3.0-3.0) min; 1/2 seeds | 0.62 (0.58-0.67) | 2 on {results.CORES} | no: predate them |"), row
+    assert row == (
+        "| Task A | 1, 2 | 3, 3 (3) | 2k (1-2k) steps, 1.5 (1.0-2.0) min | 3k (3-3k) steps, 3.0 "
+        f"(3.0-3.0) min; 1/2 seeds | 0.62 (0.58-0.67) | 2 on {results.CORES} | no: predate them |"
+    ), row
     (tmp_path / "a" / "seed2" / "versions.json").write_text("{}")
     assert results.table().splitlines()[-1].endswith(" | 1 of 2 seeds |")
     (tmp_path / "a" / "seed1" / "versions.json").write_text("{}")
@@ -119,28 +137,36 @@ def test_a_run_is_finished_at_its_cap_or_by_its_stop_rule(tmp_path, monkeypatch)
 
 
 def test_the_readme_summary_keeps_task_to_0_9_and_final_success():
-    text = ("| task | seeds | epochs (cap) | to 0.5 | to 0.9 | final success | workers on cores |\n"
-            "|---|---|---|---|---|---|---|\n"
-            "| Task A | 1, 2 | 3, 3 (3) | 2k steps | 3k steps | 0.62 (0.58-0.67) | 2 on 2 |")
+    text = (
+        "| task | seeds | epochs (cap) | to 0.5 | to 0.9 | final success | workers on cores |\n"
+        "|---|---|---|---|---|---|---|\n"
+        "| Task A | 1, 2 | 3, 3 (3) | 2k steps | 3k steps | 0.62 (0.58-0.67) | 2 on 2 |"
+    )
     assert results.summary(text).splitlines()[2] == "| Task A | 3k steps | 0.62 (0.58-0.67) |"
 
 
 def test_a_pooled_0_9_counts_as_reaching_0_9():
-    rows = [{"test/success_rate": 0.85, "total/env_steps": 1000.0, "time/total": 60.0},
-            {"test/success_rate": (0.95 + 0.85) / 2, "total/env_steps": 2000.0, "time/total": 120.0}]
+    rows = [
+        {"test/success_rate": 0.85, "total/env_steps": 1000.0, "time/total": 60.0},
+        {"test/success_rate": (0.95 + 0.85) / 2, "total/env_steps": 2000.0, "time/total": 120.0},
+    ]
     assert results.first_reach(rows, 0.9) == (2000.0, 2.0)
     assert results.first_reach(rows, 0.95) is None
 
 
 def test_window_means_compare_rows_at_equal_env_steps(tmp_path, monkeypatch):
     monkeypatch.setattr(results, "RESULTS", tmp_path)
-    monkeypatch.setattr(results, "ROWS", {"a": results.Row("A", "FetchReach", 4),
-                                          "b": results.Row("B", "FetchReach", 2)})
+    monkeypatch.setattr(
+        results, "ROWS", {"a": results.Row("A", "FetchReach", 4), "b": results.Row("B", "FetchReach", 2)}
+    )
     fake_run(tmp_path / "a" / "seed1", 1, [0.1, 0.2, 0.3, 0.5], n_epochs=4, steps_per_epoch=1000)
     fake_run(tmp_path / "b" / "seed7", 7, [0.4, 0.6], n_epochs=2, steps_per_epoch=2000)
     # (0, 2k]: a's epochs at 1k and 2k, b's at 2k; (2k, 4k]: a's at 3k and 4k, b's at 4k; (4k, 6k]: none.
     assert results.windows(["a", "b"], [(0, 2000), (2000, 4000), (4000, 6000)]).splitlines() == [
-        "row/seed | 0-2k | 2-4k | 4-6k", "a/seed1 | 0.15 | 0.40 | -", "b/seed7 | 0.40 | 0.60 | -"]
+        "row/seed | 0-2k | 2-4k | 4-6k",
+        "a/seed1 | 0.15 | 0.40 | -",
+        "b/seed7 | 0.40 | 0.60 | -",
+    ]
 
 
 def test_window_rejects_unpaired_steps(capsys):

@@ -16,7 +16,11 @@ def test_shapes_and_exactly_T_steps(counting_envs):
     worker = RolloutWorker(envs, policy, DIMS, T)
     episode = worker.generate_rollouts()
     assert {k: v.shape for k, v in episode.items()} == {
-        "o": (3, T + 1, 2), "ag": (3, T + 1, 1), "g": (3, T, 1), "u": (3, T, 2), "info_is_success": (3, T, 1),
+        "o": (3, T + 1, 2),
+        "ag": (3, T + 1, 1),
+        "g": (3, T, 1),
+        "u": (3, T, 2),
+        "info_is_success": (3, T, 1),
     }
     assert [env.unwrapped.total_steps for env in envs] == [T] * 3
     assert policy.calls == [3] * T  # one forward per step for all envs together
@@ -120,8 +124,9 @@ def test_by_default_episodes_start_at_the_envs_reset_and_a_hook_is_asked_once_pe
 
 def test_the_episode_begins_with_the_observation_the_hook_returns(counting_envs):
     T = 5
-    episode = RolloutWorker(counting_envs(2, T), ConstantPolicy(2, 0.25), DIMS, T,
-                            starts=RecordingStarts(shift=10.0)).generate_rollouts()
+    episode = RolloutWorker(
+        counting_envs(2, T), ConstantPolicy(2, 0.25), DIMS, T, starts=RecordingStarts(shift=10.0)
+    ).generate_rollouts()
     assert np.allclose(episode["ag"][:, :, 0], 10.0 + 0.25 * np.arange(T + 1))  # and the env continues from it
 
 
@@ -152,8 +157,10 @@ def test_numbers_the_env_reports_after_the_last_step_are_logged_as_means(countin
     T = 3
     envs = counting_envs(2, T)
     # Per env: a per-block vector, a scalar, and values that are no numbers or too long to be a metric.
-    extras = [{"placed": np.array([1.0, 0.0]), "clear": 1.0, "name": "x", "image": np.zeros(100)},
-              {"placed": np.array([1.0, 1.0]), "clear": 0.0, "name": "y", "image": np.zeros(100)}]
+    extras = [
+        {"placed": np.array([1.0, 0.0]), "clear": 1.0, "name": "x", "image": np.zeros(100)},
+        {"placed": np.array([1.0, 1.0]), "clear": 0.0, "name": "y", "image": np.zeros(100)},
+    ]
     for env, extra in zip(envs, extras):
         step = env.unwrapped.step
 
@@ -161,8 +168,20 @@ def test_numbers_the_env_reports_after_the_last_step_are_logged_as_means(countin
             obs, reward, terminated, truncated, info = step(action)
             # Only the last step's info counts: earlier steps report the opposite.
             last = env.unwrapped.steps == T
-            return obs, reward, terminated, truncated, {**info, **(extra if last else {
-                "placed": 1.0 - extra["placed"], "clear": 1.0 - extra["clear"], "name": "", "image": 0})}
+            return (
+                obs,
+                reward,
+                terminated,
+                truncated,
+                {
+                    **info,
+                    **(
+                        extra
+                        if last
+                        else {"placed": 1.0 - extra["placed"], "clear": 1.0 - extra["clear"], "name": "", "image": 0}
+                    ),
+                },
+            )
 
         env.unwrapped.step = reporting
     worker = RolloutWorker(envs, ConstantPolicy(2), DIMS, T)
@@ -170,7 +189,10 @@ def test_numbers_the_env_reports_after_the_last_step_are_logged_as_means(countin
     worker.generate_rollouts()
     logs = worker.logs("test")
     assert {k: logs[k] for k in logs if k.startswith(("test/placed", "test/clear"))} == {
-        "test/placed_0": 1.0, "test/placed_1": 0.5, "test/clear": 0.5}
+        "test/placed_0": 1.0,
+        "test/placed_1": 0.5,
+        "test/clear": 0.5,
+    }
     assert not any("name" in k or "image" in k for k in logs)
     worker.clear_history()
     assert "test/placed_0" not in worker.logs("test")

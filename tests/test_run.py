@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import cli_args
+
 from her.config import OPTIONS
 from her.logger import read_progress
 from her.run import cli
@@ -27,16 +27,27 @@ def test_help_lists_every_key_with_its_default(capsys):
 def test_overrides_of_every_kind_reach_params_json_and_the_run(tmp_path):
     log = tmp_path / "run"
     args = TINY + [
-        "--env", "FetchReach-v4",            # full id
-        "--num_env", "1",                   # alias, int
-        "--hidden", "16", "--layers", "2",  # network shape
-        "--polyak=0.9",                     # float, --key=value form
-        "--batch_size", "32",
-        "--replay_strategy", "none",        # string
-        "--test_with_polyak", "1",          # bool
-        "--gamma", "0.9",                   # optional float
-        "--seed", "5",
-        "--log_path", str(log),
+        "--env",
+        "FetchReach-v4",  # full id
+        "--num_env",
+        "1",  # alias, int
+        "--hidden",
+        "16",
+        "--layers",
+        "2",  # network shape
+        "--polyak=0.9",  # float, --key=value form
+        "--batch_size",
+        "32",
+        "--replay_strategy",
+        "none",  # string
+        "--test_with_polyak",
+        "1",  # bool
+        "--gamma",
+        "0.9",  # optional float
+        "--seed",
+        "5",
+        "--log_path",
+        str(log),
     ]
     assert cli(args) == 0
     params = json.loads((log / "params.json").read_text())
@@ -53,23 +64,45 @@ def test_overrides_of_every_kind_reach_params_json_and_the_run(tmp_path):
     assert rows[-1]["total/env_steps"] == 2 * 1 * 1 * 50
     assert rows[-1]["total/updates"] == 2 * 2
     files = sorted(p.name for p in log.iterdir() if not p.name.startswith("events.out.tfevents."))
-    assert files == [".lock", "checkpoints", "params.json", "policy_0.npz", "policy_best.npz", "policy_latest.npz",
-                     "progress.csv", "versions.json"]
+    assert files == [
+        ".lock",
+        "checkpoints",
+        "params.json",
+        "policy_0.npz",
+        "policy_best.npz",
+        "policy_latest.npz",
+        "progress.csv",
+        "versions.json",
+    ]
     # Two committed checkpoints, each complete; buffer_save_interval 5 > 2 epochs: the buffer is still saved
     # after the last epoch.
     assert sorted(p.name for p in (log / "checkpoints").iterdir()) == ["epoch_000000", "epoch_000001"]
     assert sorted(p.name for p in (log / "checkpoints" / "epoch_000001").iterdir()) == [
-        "buffer_rank0.npz", "policy_best.npz", "policy_latest.npz", "progress.csv", "state_rank0.npz"]
+        "buffer_rank0.npz",
+        "policy_best.npz",
+        "policy_latest.npz",
+        "progress.csv",
+        "state_rank0.npz",
+    ]
     # The published files hold the newest checkpoint's bytes, as files of their own (a user may edit them).
     for name in ("progress.csv", "policy_latest.npz"):
         published, kept = log / name, log / "checkpoints" / "epoch_000001" / name
         assert published.read_bytes() == kept.read_bytes() and not published.samefile(kept)
 
 
-REFERENCE_KEYS = ["epoch", "test/success_rate", "test/mean_Q", "test/episode", "train/success_rate",
-                  "train/episode", "stats_o/mean", "stats_o/std", "stats_g/mean", "stats_g/std"]
-EXTRA_KEYS = ["total/env_steps", "time/total", "loss/critic", "loss/actor", "time/rollout", "time/update",
-              "time/eval"]
+REFERENCE_KEYS = [
+    "epoch",
+    "test/success_rate",
+    "test/mean_Q",
+    "test/episode",
+    "train/success_rate",
+    "train/episode",
+    "stats_o/mean",
+    "stats_o/std",
+    "stats_g/mean",
+    "stats_g/std",
+]
+EXTRA_KEYS = ["total/env_steps", "time/total", "loss/critic", "loss/actor", "time/rollout", "time/update", "time/eval"]
 
 
 def test_progress_has_the_reference_keys_and_more(tmp_path, capsys):
@@ -83,8 +116,8 @@ def test_progress_has_the_reference_keys_and_more(tmp_path, capsys):
 
 
 def write_policy(path, env="FetchReach", hidden=16, layers=1):
-    from her.config import build_config
     from her import envs, policy_file
+    from her.config import build_config
     from her.parts import make_learner
 
     config = build_config({"env": env, "hidden": hidden, "layers": layers, "log_path": "unused"})
@@ -95,9 +128,13 @@ def write_policy(path, env="FetchReach", hidden=16, layers=1):
 def write_demos(path, env_id="FetchReach-v4", dims=(10, 3, 4), n=3, poison=False):
     dim_o, dim_g, dim_u = dims
     rng = np.random.default_rng(0)
-    arrays = {"o": rng.normal(size=(n, 51, dim_o)), "ag": rng.normal(size=(n, 51, dim_g)),
-              "g": rng.normal(size=(n, 50, dim_g)), "u": rng.uniform(-1, 1, (n, 50, dim_u)),
-              "info_is_success": np.zeros((n, 50, 1))}
+    arrays = {
+        "o": rng.normal(size=(n, 51, dim_o)),
+        "ag": rng.normal(size=(n, 51, dim_g)),
+        "g": rng.normal(size=(n, 50, dim_g)),
+        "u": rng.uniform(-1, 1, (n, 50, dim_u)),
+        "info_is_success": np.zeros((n, 50, 1)),
+    }
     arrays = {k: v.astype(np.float32) for k, v in arrays.items()}
     if poison:
         arrays["o"][1, 7, 2] = np.nan
@@ -118,8 +155,11 @@ def bad_inputs(tmp: Path):
     demo = ["--demo_file", str(tmp / "reach_demos.npz"), "--num_demo", "3"]
     return [
         (["--env", "FetchDance"], "unknown task 'FetchDance'"),
-        (["--env", "FetchPush-v1"], "FetchPush-v1 needs the retired mujoco-py bindings: use FetchPush-v4 (FetchPush "
-                                    "for short), the version this project trains"),
+        (
+            ["--env", "FetchPush-v1"],
+            "FetchPush-v1 needs the retired mujoco-py bindings: use FetchPush-v4 (FetchPush "
+            "for short), the version this project trains",
+        ),
         (["--env", "FetchSlide-v2"], "FetchSlide-v2 is no longer provided by gymnasium-robotics: use FetchSlide-v4"),
         (["--env", "Pendulum-v1"], "Pendulum-v1 is not a goal env"),
         (["--n_batches", "0"], "n_batches must be >= 1, got 0"),
@@ -131,8 +171,10 @@ def bad_inputs(tmp: Path):
         (["--batch_size", "0"], "batch_size must be >= 1, got 0"),
         (demo + ["--demo_batch_size", "1024"], "demo_batch_size must be in [1, batch_size=1024), got 1024"),
         (["--replay_k", "-1"], "replay_k must be >= 0, got -1"),
-        (["--replay_strategy", "sometimes"],
-         "replay_strategy must be one of 'future', 'final', 'episode', 'none', got 'sometimes'"),
+        (
+            ["--replay_strategy", "sometimes"],
+            "replay_strategy must be one of 'future', 'final', 'episode', 'none', got 'sometimes'",
+        ),
         (["--polyak", "2"], "polyak must be in [0, 1], got 2.0"),
         (["--gamma", "1"], "gamma must be in (0, 1), got 1.0"),
         (["--noise_eps", "1.5"], "noise_eps must be in [0, 1], got 1.5"),
@@ -148,14 +190,21 @@ def bad_inputs(tmp: Path):
         (["--load_path", str(tmp / "reach.npz"), "--hidden", "32"], f"{tmp / 'reach.npz'} has networks of 1x16"),
         (["--demo_file", str(tmp / "missing.npz")], f"demo file {tmp / 'missing.npz'} does not exist"),
         (["--demo_file", str(tmp / "garbage.npz")], f"{tmp / 'garbage.npz'} is not a readable .npz archive"),
-        (["--demo_file", str(tmp / "push_demos.npz")], "holds demonstrations for FetchPush-v4, but this run is on "
-                                                       "FetchReach-v4"),
+        (
+            ["--demo_file", str(tmp / "push_demos.npz")],
+            "holds demonstrations for FetchPush-v4, but this run is on FetchReach-v4",
+        ),
         (demo[:2] + ["--num_demo", "5"], "holds 3 episodes but num_demo is 5: pass --num_demo 3"),
         (["--demo_file", str(tmp / "nan_demos.npz"), "--num_demo", "3"], "'o' holds NaN or infinite values"),
-        (["--num_demo", "0"], "num_demo must be >= 1, got 0: it is how many episodes of --demo_file to use (to "
-                              "train without demonstrations, drop --demo_file)"),
-        (["--num_env", "2", "--rollout_batch_size", "3"],
-         "--num_env and --rollout_batch_size are the same key with different values; give one"),
+        (
+            ["--num_demo", "0"],
+            "num_demo must be >= 1, got 0: it is how many episodes of --demo_file to use (to "
+            "train without demonstrations, drop --demo_file)",
+        ),
+        (
+            ["--num_env", "2", "--rollout_batch_size", "3"],
+            "--num_env and --rollout_batch_size are the same key with different values; give one",
+        ),
         (["--log_path", str(tmp / ("a" * 300))], "is 300 bytes long, more than the 255 a file system allows"),
         (["--demo_file", str(tmp / ("d" * 256)) + ".npz"], "is 260 bytes long, more than the 255"),
         (["--log_path", str(tmp / "caf\udce9")], "is not valid UTF-8"),
@@ -183,8 +232,9 @@ def test_every_bad_input_gets_one_line_exit_2_and_no_files(tmp_path, capsys):
 
 def test_resume_with_an_empty_folder_name_is_refused(capsys):
     assert cli(["--resume", ""]) == 2
-    assert capsys.readouterr().err == ("error: --resume is an empty string (an unset shell variable?): give the log "
-                                       "folder of a run\n")
+    assert capsys.readouterr().err == (
+        "error: --resume is an empty string (an unset shell variable?): give the log folder of a run\n"
+    )
 
 
 def test_every_rank_uses_rank_0s_default_log_folder(monkeypatch):
@@ -212,8 +262,10 @@ def test_a_missing_input_file_answers_before_tensorflow_is_imported(tmp_path, mo
         raise AssertionError("TensorFlow was imported before the paths were checked")
 
     monkeypatch.setattr(run, "import_tensorflow_quietly", no_import)
-    for flag, message in [("--demo_file", "demo file /nonexistent.npz does not exist"),
-                          ("--load_path", "policy file /nonexistent.npz does not exist")]:
+    for flag, message in [
+        ("--demo_file", "demo file /nonexistent.npz does not exist"),
+        ("--load_path", "policy file /nonexistent.npz does not exist"),
+    ]:
         assert cli(["--env", "FetchReach", flag, "/nonexistent.npz", "--log_path", str(tmp_path / "run")]) == 2
         err = capsys.readouterr().err
         assert err.startswith(f"error: {message}") and err.count("\n") == 1, err
@@ -226,8 +278,22 @@ def test_tensorflows_start_up_lines_are_silenced_whatever_the_shells_log_level(t
     bad = tmp_path / "demos.npz"
     bad.write_text("not an archive")
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "0", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    result = subprocess.run([sys.executable, "-m", "her.run", "--env", "FetchReach", "--demo_file", str(bad),
-                             "--log_path", str(tmp_path / "run")], env=env, capture_output=True, text=True,
-                            timeout=300)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "her.run",
+            "--env",
+            "FetchReach",
+            "--demo_file",
+            str(bad),
+            "--log_path",
+            str(tmp_path / "run"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 2
     assert result.stderr.startswith(f"error: {bad} is not a readable") and result.stderr.count("\n") == 1, result.stderr

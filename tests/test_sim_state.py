@@ -153,7 +153,8 @@ def test_errors_are_one_line_value_errors():
     reach.reset()
     assert "goal has shape (2,)" in message(lambda: sim_state.set_state(reach, reach_state, [0.0, 0.0]))
     assert "does not know: bogus" in message(
-        lambda: sim_state.set_state(reach, {**reach_state, "bogus": np.ones(2)}, reach_goal))
+        lambda: sim_state.set_state(reach, {**reach_state, "bogus": np.ones(2)}, reach_goal)
+    )
 
 
 def test_demos_saved_by_play_carry_states_that_restore_and_continue_them(tmp_path):
@@ -165,8 +166,7 @@ def test_demos_saved_by_play_carry_states_that_restore_and_continue_them(tmp_pat
     out = tmp_path / "played.npz"
     play(str(policy), n_episodes=2, seed=5, render=False, save_demos=str(out))
     env_id = "FetchReach-v4"
-    demos = load_demos(out, env_id=env_id, dims=env_dims(make_env(env_id, seed=0)), T=T, num_demo=2,
-                       need_states=True)
+    demos = load_demos(out, env_id=env_id, dims=env_dims(make_env(env_id, seed=0)), T=T, num_demo=2, need_states=True)
     env = fresh_env(env_id)
     state, goal = demo_state(demos, 1, STEP)
     obs = f32(sim_state.set_state(env, state, goal))

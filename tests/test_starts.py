@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-
 from conftest import tiny_run
+
 from her.config import build_config
 from her.envs import make_env
 from her.experts import generate

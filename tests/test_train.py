@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from conftest import tiny_run
-from her.config import build_config
+
 from her import checkpoints, mpi, parts, policy_file
+from her.config import build_config
 from her.learner import Batch
 from her.logger import read_progress
 from her.run import cli
@@ -150,13 +150,23 @@ def test_the_log_folder_check_creates_nothing(tmp_path):
 
 
 def test_a_short_pick_and_place_run_with_demos_logs_bc_loss_and_q_filter(tmp_path):
-    from her.experts import generate
     from her.demo import save_demos
+    from her.experts import generate
 
     demos = tmp_path / "demos.npz"
     save_demos(demos, generate("FetchPickAndPlace-v4", 3, seed=0).episodes, "FetchPickAndPlace-v4")
-    config = build_config({**TINY, "env": "FetchPickAndPlace", "n_epochs": 2, "demo_file": demos, "num_demo": 3,
-                           "batch_size": 48, "demo_batch_size": 16, "log_path": tmp_path / "run"})
+    config = build_config(
+        {
+            **TINY,
+            "env": "FetchPickAndPlace",
+            "n_epochs": 2,
+            "demo_file": demos,
+            "num_demo": 3,
+            "batch_size": 48,
+            "demo_batch_size": 16,
+            "log_path": tmp_path / "run",
+        }
+    )
     assert config.bc_loss and config.q_filter and config.n_cycles == 2  # user flags win over the demo preset
     trainer = Trainer(config, mpi.SingleProcess())
     assert trainer.parts.demo_buffer.current_size == 3
@@ -175,8 +185,8 @@ def test_a_short_pick_and_place_run_with_demos_logs_bc_loss_and_q_filter(tmp_pat
 
 
 def reach_demos(path, seed=0):
-    from her.experts import generate
     from her.demo import save_demos
+    from her.experts import generate
 
     save_demos(path, generate("FetchReach-v4", 3, seed=seed).episodes, "FetchReach-v4")
     return path
@@ -185,8 +195,18 @@ def reach_demos(path, seed=0):
 def test_resume_takes_a_moved_demo_file_only_if_it_holds_the_same_demos(tmp_path, capsys):
     demos = reach_demos(tmp_path / "demos.npz")
     log = tmp_path / "run"
-    args = [f"--{k}={v}" for k, v in TINY.items()] + ["--n_epochs", "1", "--demo_file", str(demos), "--num_demo",
-                                                      "3", "--batch_size", "48", "--demo_batch_size", "16"]
+    args = [f"--{k}={v}" for k, v in TINY.items()] + [
+        "--n_epochs",
+        "1",
+        "--demo_file",
+        str(demos),
+        "--num_demo",
+        "3",
+        "--batch_size",
+        "48",
+        "--demo_batch_size",
+        "16",
+    ]
     assert cli(args + ["--log_path", str(log)]) == 0
     moved = demos.rename(tmp_path / "moved.npz")
     reach_demos(tmp_path / "other.npz", seed=1)
@@ -194,24 +214,34 @@ def test_resume_takes_a_moved_demo_file_only_if_it_holds_the_same_demos(tmp_path
     assert cli(["--resume", str(log), "--n_epochs", "2"]) == 2
     assert f"demo file {demos} does not exist" in capsys.readouterr().err
     assert cli(["--resume", str(log), "--n_epochs", "2", "--demo_file", str(tmp_path / "other.npz")]) == 2
-    assert capsys.readouterr().err == (f"error: --demo_file {tmp_path / 'other.npz'} holds other demonstrations than "
-                                       "the run was trained with: pass the file it was trained with (--resume DIR "
-                                       "--demo_file FILE)\n")
+    assert capsys.readouterr().err == (
+        f"error: --demo_file {tmp_path / 'other.npz'} holds other demonstrations than "
+        "the run was trained with: pass the file it was trained with (--resume DIR "
+        "--demo_file FILE)\n"
+    )
     assert cli(["--resume", str(log), "--n_epochs", "2", "--demo_file", str(moved)]) == 0
     assert [row["epoch"] for row in read_progress(log / "progress.csv")] == [0, 1]
 
 
-@pytest.mark.parametrize("edit, message", [
-    ({"seed": None}, "seed needs a value of type int"),
-    ({"batch_size": "many"}, "batch_size must be an integer, got 'many'"),
-    ({"env": "FetchPush"}, "env 'FetchPush' does not match env_id 'FetchReach-v4' and T 50"),
-    ({"env": "FetchPush", "env_id": "FetchPush-v4"},
-     "is from a run on FetchReach-v4, but params.json says FetchPush-v4"),
-    ({"colour": "red"}, "unknown keys ['colour']: written by another version"),
-    ({"hidden": 8}, "params.json says hidden = 8, but the run was trained with 16: put the value back, or start a "
-                    "new run with --config"),
-    ({"rollout_batch_size": 2}, "says rollout_batch_size = 2, but the run was trained with 1"),
-])
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        ({"seed": None}, "seed needs a value of type int"),
+        ({"batch_size": "many"}, "batch_size must be an integer, got 'many'"),
+        ({"env": "FetchPush"}, "env 'FetchPush' does not match env_id 'FetchReach-v4' and T 50"),
+        (
+            {"env": "FetchPush", "env_id": "FetchPush-v4"},
+            "is from a run on FetchReach-v4, but params.json says FetchPush-v4",
+        ),
+        ({"colour": "red"}, "unknown keys ['colour']: written by another version"),
+        (
+            {"hidden": 8},
+            "params.json says hidden = 8, but the run was trained with 16: put the value back, or start a "
+            "new run with --config",
+        ),
+        ({"rollout_batch_size": 2}, "says rollout_batch_size = 2, but the run was trained with 1"),
+    ],
+)
 def test_resume_of_an_edited_params_json_is_one_line(tmp_path, capsys, edit, message):
     import json
 
@@ -237,8 +267,9 @@ def test_resume_needs_no_load_path_file_once_an_epoch_is_saved_and_takes_a_moved
     assert [row["epoch"] for row in read_progress(tmp_path / "b" / "progress.csv")] == [0, 1, 2]
     capsys.readouterr()
     assert cli(["--resume", str(tmp_path / "a"), "--n_epochs", "2", "--load_path", str(moved)]) == 2
-    assert capsys.readouterr().err == (f"error: {tmp_path / 'a'} was trained from freshly made networks, not from a "
-                                       "policy: drop --load_path\n")
+    assert capsys.readouterr().err == (
+        f"error: {tmp_path / 'a'} was trained from freshly made networks, not from a policy: drop --load_path\n"
+    )
 
 
 @pytest.mark.parametrize("claim", [{"learner": "twin"}, {"layer_norm": True}])
@@ -247,13 +278,14 @@ def test_a_policy_whose_record_does_not_match_its_arrays_is_one_line(tmp_path, c
     arrays, meta = policy_file.read_policy(tmp_path / "a" / "policy_best.npz")
     edited = tmp_path / "edited.npz"  # a DDPG's arrays, recorded as another learner's
     policy_file.save_policy(edited, arrays, {**meta["config"], **claim}, meta["dims"])
-    flags = [item for key, value in claim.items() for item in (f"--{key}", str(int(value)) if value is True
-                                                                 else value)]
+    flags = [item for key, value in claim.items() for item in (f"--{key}", str(int(value)) if value is True else value)]
     args = [item for key, value in TINY.items() for item in (f"--{key}", str(value))]
     assert cli([*args, *flags, "--n_epochs", "1", "--load_path", str(edited), "--log_path", str(tmp_path / "b")]) == 2
     err = capsys.readouterr().err
-    assert err.startswith(f"error: {edited} records networks of learner {claim.get('learner', 'ddpg')}, layer_norm "
-                          f"{int(claim.get('layer_norm', False))}, but its arrays are not theirs (")
+    assert err.startswith(
+        f"error: {edited} records networks of learner {claim.get('learner', 'ddpg')}, layer_norm "
+        f"{int(claim.get('layer_norm', False))}, but its arrays are not theirs ("
+    )
     assert err.endswith("the file was edited or damaged; use another policy file\n") and err.count("\n") == 1
     assert not (tmp_path / "b").exists()
 
@@ -276,8 +308,8 @@ PICK = {**TINY, "env": "FetchPickAndPlace", "num_demo": 3, "batch_size": 48, "de
 @pytest.fixture(scope="module")
 def pick_demos(tmp_path_factory):
     """Three scripted FetchPickAndPlace episodes in a version-2 file (with simulator states)."""
-    from her.experts import generate
     from her.demo import save_demos
+    from her.experts import generate
 
     path = tmp_path_factory.mktemp("pick") / "demos.npz"
     save_demos(path, generate("FetchPickAndPlace-v4", 3, seed=0).episodes, "FetchPickAndPlace-v4")
@@ -298,7 +330,8 @@ def spy_on_demo_buffer(monkeypatch):
 
 
 def test_with_demo_reset_p_1_every_training_episode_starts_in_a_demo_state_and_no_test_episode_does(
-        tmp_path, pick_demos, monkeypatch):
+    tmp_path, pick_demos, monkeypatch
+):
     from her.demo import EPISODE_KEYS, load_demos
 
     seen = spy_on_demo_buffer(monkeypatch)
@@ -349,8 +382,9 @@ def test_demo_reset_p_0_changes_nothing(tmp_path, pick_demos, monkeypatch):
     with np.load(pick_demos) as data:
         arrays = {key: data[key] for key in data.files if not key.startswith("state/")}
     np.savez(tmp_path / "v1.npz", **{**arrays, "version": np.array(1)})
-    assert untimed(rows) == untimed(train(build_config({**base, "demo_file": tmp_path / "v1.npz",
-                                                        "log_path": tmp_path / "v1"})))
+    assert untimed(rows) == untimed(
+        train(build_config({**base, "demo_file": tmp_path / "v1.npz", "log_path": tmp_path / "v1"}))
+    )
 
 
 def test_resume_with_demo_resets_continues_exactly_where_a_straight_run_is(tmp_path, pick_demos, monkeypatch):
@@ -383,15 +417,21 @@ def test_demo_resets_without_demos_or_states_are_one_line_errors(tmp_path, pick_
 
     args = [f"--{k}={v}" for k, v in PICK.items()] + ["--n_epochs", "1", "--log_path", str(tmp_path / "run")]
     assert cli(args + ["--demo_reset_p", "0.5"]) == 2
-    assert capsys.readouterr().err == ("error: demo_reset_p=0.5 needs demonstrations to reset to: pass "
-                                       "--demo_file <file.npz>\n")
+    assert capsys.readouterr().err == (
+        "error: demo_reset_p=0.5 needs demonstrations to reset to: pass --demo_file <file.npz>\n"
+    )
     assert cli(args + ["--demo_reset_p", "1.5", "--demo_file", str(pick_demos)]) == 2
     assert capsys.readouterr().err == "error: demo_reset_p must be in [0, 1], got 1.5\n"
 
     v1 = tmp_path / "v1.npz"
     with np.load(pick_demos) as data:
-        np.savez(v1, **{key: data[key] for key in EPISODE_KEYS}, env_id=data["env_id"], format=data["format"],
-                 version=np.array(1))
+        np.savez(
+            v1,
+            **{key: data[key] for key in EPISODE_KEYS},
+            env_id=data["env_id"],
+            format=data["format"],
+            version=np.array(1),
+        )
     assert cli(args + ["--demo_reset_p", "0.5", "--demo_file", str(v1)]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"error: {v1} is a version-1 demo file, without the simulator states")
@@ -406,17 +446,22 @@ def test_the_stop_rule_counts_a_pooled_0_9_as_0_9(tmp_path, monkeypatch):
     pooled = (0.95 + 0.85) / 2
     assert pooled < 0.9
     metrics = Trainer.epoch_metrics
-    monkeypatch.setattr(Trainer, "epoch_metrics",
-                        lambda self, *args: {**metrics(self, *args), "test/success_rate": pooled})
-    rows = train(build_config({**TINY, "n_epochs": 5, "stop_success_rate": 0.9, "stop_patience": 2,
-                               "log_path": tmp_path / "run"}))
+    monkeypatch.setattr(
+        Trainer, "epoch_metrics", lambda self, *args: {**metrics(self, *args), "test/success_rate": pooled}
+    )
+    rows = train(
+        build_config(
+            {**TINY, "n_epochs": 5, "stop_success_rate": 0.9, "stop_patience": 2, "log_path": tmp_path / "run"}
+        )
+    )
     assert [row["epoch"] for row in rows] == [0, 1]
 
 
 def test_without_the_bc_loss_the_demos_are_still_replayed_and_the_actor_loss_is_the_plain_one(tmp_path, pick_demos):
     # Nair et al.'s "no BC loss" ablation: the demo rows stay in every batch (and in the critic's loss).
-    config = build_config({**PICK, "n_epochs": 1, "demo_file": pick_demos, "bc_loss": 0, "q_filter": 0,
-                           "log_path": tmp_path})
+    config = build_config(
+        {**PICK, "n_epochs": 1, "demo_file": pick_demos, "bc_loss": 0, "q_filter": 0, "log_path": tmp_path}
+    )
     trainer = Trainer(config, mpi.SingleProcess())
     trainer.store(trainer.parts.worker.generate_rollouts())
     batches = trainer.sample_batches(2)
@@ -444,12 +489,14 @@ def test_a_resume_that_cannot_write_names_the_checkpoint_it_keeps(tmp_path, monk
     assert cli(["--resume", str(log), "--n_epochs", "2"]) == 1
     assert capsys.readouterr().err == (
         f"error: cannot write {log / '.lock'} (Read-only file system): the last complete checkpoint "
-        f"({log / 'checkpoints' / 'epoch_000000'}) is kept; once the problem is fixed, continue with --resume {log}\n")
+        f"({log / 'checkpoints' / 'epoch_000000'}) is kept; once the problem is fixed, continue with --resume {log}\n"
+    )
 
 
 @pytest.mark.parametrize("remove", ["folder", "lock"])
-def test_a_log_folder_removed_or_unlocked_while_the_run_goes_stops_it_in_one_line(tmp_path, monkeypatch, capsys,
-                                                                                 remove):
+def test_a_log_folder_removed_or_unlocked_while_the_run_goes_stops_it_in_one_line(
+    tmp_path, monkeypatch, capsys, remove
+):
     from her.run_folder import RunFolder
 
     log = tmp_path / "run"
@@ -464,7 +511,8 @@ def test_a_log_folder_removed_or_unlocked_while_the_run_goes_stops_it_in_one_lin
     assert cli([f"--{k}={v}" for k, v in TINY.items()] + ["--n_epochs", "2", "--log_path", str(log)]) == 1
     assert capsys.readouterr().err == (
         f"error: log folder {log} was removed, replaced or unlocked (its .lock is not the one this run holds) while "
-        "the run was going: the run stops; start it again in a folder of its own\n")
+        "the run was going: the run stops; start it again in a folder of its own\n"
+    )
     assert not log.exists() if remove == "folder" else checkpoints.latest(log)[0] == 0
 
 
@@ -474,8 +522,10 @@ def test_a_missing_buffer_file_is_named_as_missing_not_as_a_setting(tmp_path, ca
     (checkpoints.latest(log)[1] / "buffer_rank0.npz").unlink()
     capsys.readouterr()
     assert cli(["--resume", str(log), "--n_epochs", "2"]) == 0
-    assert ("note: resuming after epoch 0, but its replay buffer file is missing (removed or lost): the replay "
-            "buffer starts empty\n") in capsys.readouterr().err
+    assert (
+        "note: resuming after epoch 0, but its replay buffer file is missing (removed or lost): the replay "
+        "buffer starts empty\n"
+    ) in capsys.readouterr().err
 
 
 def test_a_newest_checkpoint_without_rank_0s_state_is_noted(tmp_path, capsys):
@@ -485,8 +535,10 @@ def test_a_newest_checkpoint_without_rank_0s_state_is_noted(tmp_path, capsys):
     (newest / "state_rank0.npz").unlink()
     capsys.readouterr()
     assert cli(["--resume", str(log), "--n_epochs", "3"]) == 0
-    assert (f"note: resuming from the older checkpoint {log / 'checkpoints' / 'epoch_000000'}, as the newest cannot "
-            f"be used: {newest / 'state_rank0.npz'} is missing (removed or lost)\n") in capsys.readouterr().err
+    assert (
+        f"note: resuming from the older checkpoint {log / 'checkpoints' / 'epoch_000000'}, as the newest cannot "
+        f"be used: {newest / 'state_rank0.npz'} is missing (removed or lost)\n"
+    ) in capsys.readouterr().err
     assert [row["epoch"] for row in read_progress(log / "progress.csv")] == [0, 1, 2]
 
 
@@ -515,6 +567,9 @@ def test_a_missing_state_file_of_another_rank_is_named_as_missing(tmp_path):
     train(config)
     folder = checkpoints.latest(tmp_path / "run")[1]
     # Rank 0's state is there (and would name a wrong worker count first): rank 1's file was removed.
-    with pytest.raises(ResumeError, match=r"state_rank1.npz is missing \(removed or lost\): the checkpoint is "
-                                          r"incomplete"):
+    with pytest.raises(
+        ResumeError,
+        match=r"state_rank1.npz is missing \(removed or lost\): the checkpoint is "
+        r"incomplete",
+    ):
         RunFolder(config, Rank1(), parts=None, counters=Counters()).read_checkpoint(folder)

@@ -10,8 +10,8 @@ import textwrap
 import numpy as np
 import pytest
 
-from her.config import ConfigError, build_config, read_recorded
 from her import versions
+from her.config import ConfigError, build_config, read_recorded
 from her.demo import DemoFileError, load_demos
 from her.run import cli
 from her.run_folder import resume_config
@@ -19,8 +19,24 @@ from her.run_folder import resume_config
 MODULE = "user_goal_envs_for_tests"
 ENV_ID = "UserCounting-v0"
 T = 5
-TINY = ["--n_epochs", "1", "--n_cycles", "1", "--n_batches", "1", "--n_test_rollouts", "1", "--num_env", "1",
-        "--hidden", "8", "--layers", "1", "--batch_size", "8"]
+TINY = [
+    "--n_epochs",
+    "1",
+    "--n_cycles",
+    "1",
+    "--n_batches",
+    "1",
+    "--n_test_rollouts",
+    "1",
+    "--num_env",
+    "1",
+    "--hidden",
+    "8",
+    "--layers",
+    "1",
+    "--batch_size",
+    "8",
+]
 
 SOURCE = f'''
 import gymnasium as gym
@@ -83,8 +99,20 @@ def user_module(tmp_path_factory):
 def user_run(user_module, tmp_path_factory):
     """One epoch on the user's env, through the command line, with kwargs of two kinds (int, bare string)."""
     log = tmp_path_factory.mktemp("user_run") / "run"
-    code = cli(TINY + ["--gym_packages", MODULE, "--env", ENV_ID, "--env_kwargs", "success_at=5", "label=abc",
-                       "--log_path", str(log)])
+    code = cli(
+        TINY
+        + [
+            "--gym_packages",
+            MODULE,
+            "--env",
+            ENV_ID,
+            "--env_kwargs",
+            "success_at=5",
+            "label=abc",
+            "--log_path",
+            str(log),
+        ]
+    )
     assert code == 0
     return log
 
@@ -109,11 +137,14 @@ def test_module_colon_id_and_kwargs_forms(user_module):
         build_config({"env": ENV_ID, "gym_packages": MODULE, "env_kwargs": "=3"})
 
 
-@pytest.mark.parametrize("args, expected", [
-    (["--gym_packages", "no_such_module_xyz", "--env", ENV_ID], "cannot import 'no_such_module_xyz'"),
-    (["--env", "no_such_module_xyz:Foo-v0"], "cannot import 'no_such_module_xyz'"),
-    (["--gym_packages", MODULE, "--env", ENV_ID, "--env_kwargs", "colour=3"], "does not take env_kwargs"),
-])
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["--gym_packages", "no_such_module_xyz", "--env", ENV_ID], "cannot import 'no_such_module_xyz'"),
+        (["--env", "no_such_module_xyz:Foo-v0"], "cannot import 'no_such_module_xyz'"),
+        (["--gym_packages", MODULE, "--env", ENV_ID, "--env_kwargs", "colour=3"], "does not take env_kwargs"),
+    ],
+)
 def test_bad_module_or_kwargs_is_one_line(user_module, tmp_path, capsys, args, expected):
     assert cli(TINY + args + ["--log_path", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err
@@ -160,8 +191,9 @@ def test_config_starts_a_new_run_from_a_record(user_run, tmp_path, capsys):
     old = json.loads((user_run / "params.json").read_text())
     new = json.loads((log / "params.json").read_text())
     assert new["seed"] == 7 and new["log_path"] == str(log)
-    assert {k: v for k, v in new.items() if k not in ("seed", "log_path")} == \
-        {k: v for k, v in old.items() if k not in ("seed", "log_path")}
+    assert {k: v for k, v in new.items() if k not in ("seed", "log_path")} == {
+        k: v for k, v in old.items() if k not in ("seed", "log_path")
+    }
     # The record's log folder is never reused: without --log_path a new default one.
     config = build_config({}, recorded=recorded)
     assert config.log_path.startswith("runs/UserCounting-") and config.hidden == 8
@@ -179,8 +211,23 @@ def test_config_missing_or_bad_file_is_one_line(tmp_path, capsys, content):
 
 def test_play_saves_demos_of_the_user_env(user_run, tmp_path, capsys):
     out = tmp_path / "demos.npz"
-    assert cli(["--play", "--load_path", str(user_run), "--n_episodes", "4", "--render", "0",
-                "--save_demos", str(out), "--only_success"]) == 0
+    assert (
+        cli(
+            [
+                "--play",
+                "--load_path",
+                str(user_run),
+                "--n_episodes",
+                "4",
+                "--render",
+                "0",
+                "--save_demos",
+                str(out),
+                "--only_success",
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     successes = printed.count("success 1")
     assert 0 < successes < 4  # every other episode succeeds: --only_success had a choice
@@ -189,8 +236,10 @@ def test_play_saves_demos_of_the_user_env(user_run, tmp_path, capsys):
     assert demos["o"].shape == (successes, T + 1, 2) and demos["u"].shape == (successes, T, 2)
     assert (demos["info_is_success"][:, -1, 0] == 1).all()
     # Without --only_success every episode is kept.
-    assert cli(["--play", "--load_path", str(user_run), "--n_episodes", "3", "--render", "0",
-                "--save_demos", str(out)]) == 0
+    assert (
+        cli(["--play", "--load_path", str(user_run), "--n_episodes", "3", "--render", "0", "--save_demos", str(out)])
+        == 0
+    )
     assert len(load_demos(out, env_id=ENV_ID, dims={"o": 2, "g": 1, "u": 2}, T=T, num_demo=3)["u"]) == 3
     # No state backend knows this env: the file has no states and says why, which resets then repeat.
     with pytest.raises(DemoFileError, match=r"holds no simulator states \(.*no state backend can save and restore"):
@@ -208,24 +257,27 @@ def test_play_notes_changed_versions_from_a_policy_file_alone(user_run, tmp_path
     assert recorded == versions.current()
     monkeypatch.setattr(versions, "current", lambda under_mpi=False: {**recorded, "gymnasium": "9.9.9"})
     assert cli(["--play", "--load_path", str(alone), "--n_episodes", "1", "--render", "0"]) == 0
-    assert capsys.readouterr().err == \
-        f"note: {alone} was trained with gymnasium {recorded['gymnasium']}; now 9.9.9\n"
+    assert capsys.readouterr().err == f"note: {alone} was trained with gymnasium {recorded['gymnasium']}; now 9.9.9\n"
 
 
 def test_a_policy_file_imports_no_module_the_user_did_not_name(user_run, monkeypatch, capsys):
     monkeypatch.delitem(sys.modules, MODULE)  # as in a new process: the policy's module is not imported yet
     policy = user_run / "policy_best.npz"
     assert cli(["--play", "--load_path", str(policy), "--n_episodes", "1", "--render", "0"]) == 2
-    assert capsys.readouterr().err == (f"error: {policy} needs {MODULE} imported to make its env, and loading a "
-                                       f"policy runs no code the policy names: if you trust it, pass --gym_packages "
-                                       f"{MODULE}\n")
+    assert capsys.readouterr().err == (
+        f"error: {policy} needs {MODULE} imported to make its env, and loading a "
+        f"policy runs no code the policy names: if you trust it, pass --gym_packages "
+        f"{MODULE}\n"
+    )
     assert MODULE not in sys.modules
-    assert cli(["--play", "--load_path", str(policy), "--n_episodes", "1", "--render", "0",
-                "--gym_packages", MODULE]) == 0
+    assert (
+        cli(["--play", "--load_path", str(policy), "--n_episodes", "1", "--render", "0", "--gym_packages", MODULE]) == 0
+    )
     assert MODULE in sys.modules
 
 
 # ---- envs that break the goal-env contract: one line each ----
+
 
 class _Broken:
     """Variants of the counting env, each breaking one rule of the contract."""
@@ -236,6 +288,7 @@ class _Broken:
             def _obs(self):
                 obs = super()._obs()
                 return {**obs, "observation": np.zeros((2, 3))}
+
         return TwoD
 
     @staticmethod
@@ -244,6 +297,7 @@ class _Broken:
             def _obs(self):
                 obs = super()._obs()
                 return {**obs, "observation": np.zeros(2 if self.steps < 3 else 3)}
+
         return Growing
 
     @staticmethod
@@ -251,17 +305,20 @@ class _Broken:
         class ResetRaises(counting):
             def reset(self, *, seed=None, options=None):
                 raise RuntimeError("no simulator here")
+
         return ResetRaises
 
 
-@pytest.mark.parametrize("variant, code, expected", [
-    ("two_d", 2, "its observation has shape (2, 3), and HER needs 1-d arrays"),
-    ("growing", 1, "the env returned an observation of shape (3,) at step 3 of an episode, but of size 2"),
-    ("reset_raises", 2, "cannot be made and reset (RuntimeError: no simulator here)"),
-])
+@pytest.mark.parametrize(
+    "variant, code, expected",
+    [
+        ("two_d", 2, "its observation has shape (2, 3), and HER needs 1-d arrays"),
+        ("growing", 1, "the env returned an observation of shape (3,) at step 3 of an episode, but of size 2"),
+        ("reset_raises", 2, "cannot be made and reset (RuntimeError: no simulator here)"),
+    ],
+)
 def test_an_env_that_breaks_the_contract_is_one_line(tmp_path, capsys, variant, code, expected):
     import gymnasium as gym
-
     from conftest import CountingGoalEnv
 
     env_id = f"Broken{variant.title().replace('_', '')}-v0"

@@ -39,8 +39,11 @@ class Env:
 def test_a_first_frame_that_fails_says_what_to_install_and_a_later_one_raises_as_is(tmp_path, monkeypatch):
     monkeypatch.setenv("MUJOCO_GL", "egl")
     writer = VideoWriter(tmp_path / "out.gif", fps=25)
-    with pytest.raises(PlayError, match=r"^offscreen rendering with MUJOCO_GL=egl failed \(RuntimeError: no "
-                                        r"context\); install `apt-get install -y libegl1"):
+    with pytest.raises(
+        PlayError,
+        match=r"^offscreen rendering with MUJOCO_GL=egl failed \(RuntimeError: no "
+        r"context\); install `apt-get install -y libegl1",
+    ):
         writer.capture(Env(fails=True))
     writer.capture(Env(fails=False))
     with pytest.raises(RuntimeError, match="no context"):

@@ -52,7 +52,7 @@ def main() -> None:
         for s in STRENGTHS:
             d = np.mean([measure(env, xy, angle, s) for xy in POSITIONS], axis=0)
             rows.append((angle, s, np.linalg.norm(d), np.degrees(np.arctan2(d[1], d[0]))))
-        print(f"angle {angle:+.0f}: lengths {np.round([r[2] for r in rows[-len(STRENGTHS):]], 2)}", flush=True)
+        print(f"angle {angle:+.0f}: lengths {np.round([r[2] for r in rows[-len(STRENGTHS) :]], 2)}", flush=True)
     header = "strike_angle_deg,strength,slide_length_m,slide_angle_deg"
     np.savetxt(SLIDE_TABLE, np.array(rows), fmt="%.4f", delimiter=",", header=header, comments="")
     print(f"wrote {SLIDE_TABLE}")
