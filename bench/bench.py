@@ -129,7 +129,7 @@ def bench_rollouts(trainer, episodes: int, repeats: int) -> dict:
 
 
 def bench_updates(trainer, n_updates: int, repeats: int) -> dict:
-    policy = trainer.parts.learner
+    learner = trainer.parts.learner
     k = trainer.config.n_batches  # steps per call, as in training: one call per cycle
     calls = max(1, n_updates // k)
     while trainer.parts.buffer.current_size < 200:
@@ -137,15 +137,15 @@ def bench_updates(trainer, n_updates: int, repeats: int) -> dict:
 
     def full():
         for _ in range(calls):
-            policy.train_steps(trainer.sample_batches(k))
+            learner.train_steps(trainer.sample_batches(k))
 
     full()
     one, stacked = fixed_batches(trainer)
     fns = {
         "updates_per_s": full,
-        "xla_floor_updates_per_s": fixed_batch_steps(policy._train_steps_graph, stacked, calls, True),
-        "graph_updates_per_s": fixed_batch_steps(policy._train_steps_graph, stacked, calls, False),
-        "one_step_per_call_updates_per_s": fixed_batch_steps(policy._train_step_graph, one, calls * k, False),
+        "xla_floor_updates_per_s": fixed_batch_steps(learner._train_steps_graph, stacked, calls, True),
+        "graph_updates_per_s": fixed_batch_steps(learner._train_steps_graph, stacked, calls, False),
+        "one_step_per_call_updates_per_s": fixed_batch_steps(learner._train_step_graph, one, calls * k, False),
     }
     return best_rates(fns, calls * k, repeats)
 

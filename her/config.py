@@ -185,14 +185,14 @@ class Config:
         return json.loads(self.env_kwargs) if self.env_kwargs else {}
 
     @property
-    def future_p(self) -> float:
+    def relabel_p(self) -> float:
         """Probability that a sampled transition gets a hindsight goal (0 for 'none')."""
         if self.replay_strategy == "none":
             return 0.0
         return 1.0 - 1.0 / (1.0 + self.replay_k)
 
     @property
-    def clip_return_value(self) -> float:
+    def return_clip(self) -> float:
         assert self.gamma is not None, "build_config derives gamma"
         return 1.0 / (1.0 - self.gamma) if self.clip_return else math.inf
 

@@ -58,7 +58,7 @@ def q_filter_mask(q_u: tf.Tensor, q_pi: tf.Tensor, is_demo: tf.Tensor) -> tf.Ten
     return is_demo * better
 
 
-def bc_loss(pi: tf.Tensor, u: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
+def cloning_loss(pi: tf.Tensor, u: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
     """Behaviour cloning: a sum (not a mean) of squared action errors over the rows where ``mask`` is 1."""
     return tf.reduce_sum(mask[:, None] * tf.square(pi - u))
 
@@ -304,7 +304,7 @@ class DDPG:
             loss_rl = actor_rl_loss(q_pi, pi, self.max_u, self.action_l2)
             if self.use_bc_loss:
                 mask = q_filter_mask(q, q_pi, is_demo) if self.use_q_filter else is_demo
-                loss_bc = bc_loss(pi, u, mask)
+                loss_bc = cloning_loss(pi, u, mask)
                 loss_pi = self.prm_loss_weight * loss_rl + self.aux_loss_weight * loss_bc
             else:
                 mask = is_demo

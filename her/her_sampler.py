@@ -109,18 +109,18 @@ def sample_her_transitions(
     batch_size: int,
     rng: np.random.Generator,
     *,
-    future_p: float,
+    relabel_p: float,
     reward_fn: RewardFn,
     strategy: str = "future",
     weights: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
-    """Draw ``batch_size`` transitions over episodes and steps, relabel a ``future_p`` fraction.
+    """Draw ``batch_size`` transitions over episodes and steps, relabel a ``relabel_p`` fraction.
 
     ``episodes`` holds ``o, ag: (n_ep, T+1, dim)`` and ``u, g, info_*: (n_ep, T, dim)`` (decision D1).
     Episodes are drawn uniformly (the reference), or in proportion to ``weights: (n_ep,)`` (uniformly while
     they are all zero); steps uniformly.
     A relabelled row's goal is ``ag[ep, i]`` of its own episode, ``i`` chosen by ``STRATEGIES[strategy]``
-    ('none' relabels no row whatever ``future_p``); the reward is recomputed for every row.
+    ('none' relabels no row whatever ``relabel_p``); the reward is recomputed for every row.
     Returns ``o, u, g, ag, info_*, o_2, ag_2, r``, each ``(batch_size, dim)`` except ``r: (batch_size,)``.
     """
     if strategy not in STRATEGIES:
@@ -137,7 +137,7 @@ def sample_her_transitions(
     batch["ag_2"] = episodes["ag"][ep, t + 1]
 
     if choose is not None:
-        relabel = rng.random(batch_size) < future_p
+        relabel = rng.random(batch_size) < relabel_p
         goal_t = choose(t, T, rng)
         batch["g"][relabel] = episodes["ag"][ep[relabel], goal_t[relabel]]
 

@@ -92,8 +92,8 @@ def make_learner(
         norm_eps=config.norm_eps,
         norm_clip=config.norm_clip,
         gamma=config.gamma,
-        clip_low=lowest_reward * config.clip_return_value,
-        clip_high=success_reward * config.clip_return_value if success_reward > 0 else 0.0,
+        clip_low=lowest_reward * config.return_clip,
+        clip_high=success_reward * config.return_clip if success_reward > 0 else 0.0,
         layer_norm=config.layer_norm,
         bc_loss=config.bc_loss,
         q_filter=config.q_filter,
@@ -144,7 +144,7 @@ def build(config: Config, comm: mpi.SingleProcess | mpi.MPIComm, load_weights: b
     goal_env: Any = train_envs[0].unwrapped  # compute_reward is a goal env's, not part of gym.Env
     reward_fn = goal_env.compute_reward
     sampler = partial(
-        sample_her_transitions, future_p=config.future_p, reward_fn=reward_fn, strategy=config.replay_strategy
+        sample_her_transitions, relabel_p=config.relabel_p, reward_fn=reward_fn, strategy=config.replay_strategy
     )
     shapes = episode_shapes(dims, config.T)
     check_memory(config, sum(int(np.prod(shape)) for shape in shapes.values()) * 4 * (config.buffer_size // config.T))
@@ -263,7 +263,7 @@ def fill_demo_buffer(
 ) -> ReplayBuffer:
     """Fill the demo buffer once (D7) and initialise the normaliser from the demos (D6)."""
     c = config
-    demo_sampler = sampler if c.demo_relabel else partial(sample_her_transitions, future_p=0.0, reward_fn=reward_fn)
+    demo_sampler = sampler if c.demo_relabel else partial(sample_her_transitions, relabel_p=0.0, reward_fn=reward_fn)
     demo_buffer = ReplayBuffer(episode_shapes(dims, c.T), c.num_demo, demo_sampler)
     demo_buffer.store_episode(demos, rng)
     for e in range(c.num_demo):  # once per demo episode, T HER-sampled transitions each, as the reference

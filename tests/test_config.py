@@ -107,8 +107,8 @@ def test_defaults_match_the_reference():
     )
     assert (c.n_cycles, c.n_batches, c.batch_size, c.n_test_rollouts, c.rollout_batch_size) == (50, 40, 256, 10, 2)
     assert (c.random_eps, c.noise_eps, c.replay_k, c.norm_eps, c.norm_clip, c.clip_obs) == (0.3, 0.2, 4, 0.01, 5, 200)
-    assert c.T == 50 and c.gamma == pytest.approx(0.98) and c.clip_return_value == pytest.approx(50.0)
-    assert c.future_p == pytest.approx(0.8) and not c.bc_loss and not c.q_filter
+    assert c.T == 50 and c.gamma == pytest.approx(0.98) and c.return_clip == pytest.approx(50.0)
+    assert c.relabel_p == pytest.approx(0.8) and not c.bc_loss and not c.q_filter
     # The departures that a fast recipe may switch on are off.
     assert (c.learner, c.layer_norm, c.target_noise, c.replay_priority) == ("ddpg", False, 0.0, "uniform")
 
@@ -181,8 +181,8 @@ def test_num_env_is_an_alias_of_rollout_batch_size():
 
 
 def test_replay_strategy_none_means_no_relabelling():
-    assert build_config({"replay_strategy": "none"}).future_p == 0.0
-    assert build_config({"replay_k": 8}).future_p == pytest.approx(8 / 9)
+    assert build_config({"replay_strategy": "none"}).relabel_p == 0.0
+    assert build_config({"replay_k": 8}).relabel_p == pytest.approx(8 / 9)
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,7 @@ import pytest
 import tensorflow as tf
 from conftest import tiny_ddpg
 
-from her.ddpg import Adam, actor_rl_loss, bc_loss, critic_loss, critic_target, q_filter_mask
+from her.ddpg import Adam, actor_rl_loss, cloning_loss, critic_loss, critic_target, q_filter_mask
 from her.learner import Batch, make_batch
 
 
@@ -48,7 +48,7 @@ def test_bc_loss_is_a_sum_over_masked_rows():
     u = tf.constant([[1.0, 1.0], [0.0, 0.0], [0.0, 0.0]])
     mask = tf.constant([0.0, 1.0, 1.0])
     # rows 1 and 2: (1 + 1) + (0.25 + 0) = 2.25, a sum not a mean
-    assert bc_loss(pi, u, mask).numpy() == pytest.approx(2.25)
+    assert cloning_loss(pi, u, mask).numpy() == pytest.approx(2.25)
 
 
 def test_make_batch_puts_demo_rows_last():
@@ -324,7 +324,7 @@ def test_network_state_round_trip():
 @pytest.mark.parametrize("layer_norm", [False, True])
 def test_numpy_acting_matches_the_graph_after_updates(layer_norm):
     dims = {"o": 5, "g": 3, "u": 4}
-    policy = tiny_ddpg(
+    learner = tiny_ddpg(
         dims,
         hidden=32,
         layers=2,
@@ -342,23 +342,23 @@ def test_numpy_acting_matches_the_graph_after_updates(layer_norm):
         o = rng.normal(0, 3, (7, 5)).astype(np.float32)  # some beyond clip_obs
         g = rng.normal(0, 1, (7, 3)).astype(np.float32)
         for use_target_net in (False, True):
-            u_np, q_np = policy.get_actions(o, g, use_target_net=use_target_net, compute_Q=True)
-            u_tf, q_tf = policy.act_tf(tf.constant(o), tf.constant(g), use_target_net, True)
+            u_np, q_np = learner.get_actions(o, g, use_target_net=use_target_net, compute_Q=True)
+            u_tf, q_tf = learner.act_tf(tf.constant(o), tf.constant(g), use_target_net, True)
             np.testing.assert_allclose(u_np, u_tf.numpy(), rtol=1e-5, atol=1e-6)
             np.testing.assert_allclose(q_np, q_tf.numpy(), rtol=1e-5, atol=1e-6)
 
     check()
     # Every kind of change must reach the numpy copy: normaliser, gradient steps, target update.
-    policy.update_normalizer({"o": rng.normal(1, 2, (50, 5)), "g": rng.normal(0, 1, (50, 3))})
+    learner.update_normalizer({"o": rng.normal(1, 2, (50, 5)), "g": rng.normal(0, 1, (50, 3))})
     check()
     batch = Batch(
         *(rng.normal(size=s).astype(np.float32) for s in [(16, 5), (16, 3), (16, 4), (16,), (16, 5)]),
         np.zeros(16, np.float32),
     )
     for _ in range(3):
-        policy.train(batch)
+        learner.train(batch)
     check()
-    policy.update_target_net()
+    learner.update_target_net()
     check()
 
 

@@ -28,10 +28,12 @@ def reward_fn(ag_2, g, info):
     return -(ag_2[:, 0] != g[:, 0]).astype(np.float32)
 
 
-def sample(future_p, batch_size=20_000, seed=0, episodes=None, strategy="future"):
+def sample(relabel_p, batch_size=20_000, seed=0, episodes=None, strategy="future"):
     episodes = known_episodes() if episodes is None else episodes
     rng = np.random.default_rng(seed)
-    return sample_her_transitions(episodes, batch_size, rng, future_p=future_p, reward_fn=reward_fn, strategy=strategy)
+    return sample_her_transitions(
+        episodes, batch_size, rng, relabel_p=relabel_p, reward_fn=reward_fn, strategy=strategy
+    )
 
 
 RELABELLING = ["future", "final", "episode"]
@@ -53,14 +55,14 @@ def test_every_strategy_picks_an_achieved_goal_the_episode_reached(strategy):
 @pytest.mark.parametrize("strategy", RELABELLING)
 @pytest.mark.parametrize("replay_k", [1, 4, 8])
 def test_relabelled_fraction_matches_replay_k(replay_k, strategy):
-    future_p = 1 - 1 / (1 + replay_k)
-    batch = sample(future_p, batch_size=100_000, strategy=strategy)
+    relabel_p = 1 - 1 / (1 + replay_k)
+    batch = sample(relabel_p, batch_size=100_000, strategy=strategy)
     relabelled = np.mean(batch["g"][:, 0] != -1.0)
-    assert relabelled == pytest.approx(future_p, abs=0.005)
+    assert relabelled == pytest.approx(relabel_p, abs=0.005)
 
 
 def test_relabelled_goals_are_later_achieved_goals_of_the_same_episode():
-    batch = sample(future_p=1.0)
+    batch = sample(relabel_p=1.0)
     ep, t = batch["o"][:, 0], batch["o"][:, 1]
     goal_ep, goal_t = np.divmod(batch["g"][:, 0], 100.0)
     assert np.all(goal_ep == ep)
@@ -69,7 +71,7 @@ def test_relabelled_goals_are_later_achieved_goals_of_the_same_episode():
 
 
 def test_future_steps_are_uniform_over_the_rest_of_the_episode():
-    batch = sample(future_p=1.0, batch_size=200_000)
+    batch = sample(relabel_p=1.0, batch_size=200_000)
     t = batch["o"][:, 1]
     goal_t = batch["g"][:, 0] % 100.0
     first = goal_t[t == 0]
@@ -79,7 +81,7 @@ def test_future_steps_are_uniform_over_the_rest_of_the_episode():
 
 
 def test_next_observation_and_goal_are_one_step_later():
-    batch = sample(future_p=0.5)
+    batch = sample(relabel_p=0.5)
     assert np.array_equal(batch["o_2"][:, 1], batch["o"][:, 1] + 1)
     assert np.array_equal(batch["ag_2"][:, 0], batch["ag"][:, 0] + 1)
 
@@ -89,7 +91,7 @@ def test_rewards_are_recomputed_for_every_row(strategy):
     episodes = known_episodes()
     # Make the original goal of episode 0 equal to its ag at step 3, so some rows are rewarded without relabelling.
     episodes["g"][0] = 3.0
-    batch = sample(future_p=0.5, episodes=episodes, strategy=strategy)
+    batch = sample(relabel_p=0.5, episodes=episodes, strategy=strategy)
     expected = -(batch["ag_2"][:, 0] != batch["g"][:, 0]).astype(np.float32)
     assert np.array_equal(batch["r"], expected)
     assert (batch["r"] == 0).any() and (batch["r"] == -1).any()
@@ -98,7 +100,7 @@ def test_rewards_are_recomputed_for_every_row(strategy):
 
 
 def test_final_relabels_with_the_last_achieved_goal_of_the_same_episode():
-    batch = sample(future_p=1.0, strategy="final")
+    batch = sample(relabel_p=1.0, strategy="final")
     goal_ep, goal_t = np.divmod(batch["g"][:, 0], 100.0)
     assert np.all(goal_ep == batch["o"][:, 0])
     assert np.all(goal_t == T)
@@ -107,7 +109,7 @@ def test_final_relabels_with_the_last_achieved_goal_of_the_same_episode():
 
 
 def test_episode_relabels_with_any_reached_goal_of_the_same_episode_whatever_the_step():
-    batch = sample(future_p=1.0, batch_size=200_000, strategy="episode")
+    batch = sample(relabel_p=1.0, batch_size=200_000, strategy="episode")
     t = batch["o"][:, 1]
     goal_ep, goal_t = np.divmod(batch["g"][:, 0], 100.0)
     assert np.all(goal_ep == batch["o"][:, 0])
@@ -120,21 +122,21 @@ def test_episode_relabels_with_any_reached_goal_of_the_same_episode_whatever_the
     assert np.mean(batch["r"] == 0) == pytest.approx(1 / T, abs=0.01)
 
 
-@pytest.mark.parametrize("future_p", [0.0, 1.0])
-def test_strategy_none_relabels_nothing(future_p):
-    batch = sample(future_p=future_p, strategy="none")
+@pytest.mark.parametrize("relabel_p", [0.0, 1.0])
+def test_strategy_none_relabels_nothing(relabel_p):
+    batch = sample(relabel_p=relabel_p, strategy="none")
     assert np.all(batch["g"] == -1.0)
     assert np.all(batch["r"] == -1.0)
 
 
-def test_future_p_zero_relabels_nothing_whatever_the_strategy():
+def test_relabel_p_zero_relabels_nothing_whatever_the_strategy():
     for strategy in RELABELLING:
-        assert np.all(sample(future_p=0.0, strategy=strategy)["g"] == -1.0)
+        assert np.all(sample(relabel_p=0.0, strategy=strategy)["g"] == -1.0)
 
 
 def test_an_unknown_strategy_lists_the_choices():
     with pytest.raises(ValueError, match="use one of future, final, episode, none"):
-        sample(future_p=0.5, strategy="sometimes")
+        sample(relabel_p=0.5, strategy="sometimes")
 
 
 # The goal step each strategy takes for a row at step t, from the row's uniform draw in [0, 1).
@@ -148,14 +150,14 @@ GOAL_STEP = {
 @pytest.mark.parametrize("strategy", RELABELLING)
 def test_matches_an_index_by_index_loop_with_the_same_random_numbers(strategy):
     episodes = known_episodes()
-    batch_size, future_p = 64, 0.8
+    batch_size, relabel_p = 64, 0.8
     batch = sample_her_transitions(
-        episodes, batch_size, np.random.default_rng(7), future_p=future_p, reward_fn=reward_fn, strategy=strategy
+        episodes, batch_size, np.random.default_rng(7), relabel_p=relabel_p, reward_fn=reward_fn, strategy=strategy
     )
     rng = np.random.default_rng(7)
     ep = rng.integers(0, N_EP, size=batch_size)
     t = rng.integers(0, T, size=batch_size)
-    relabel = rng.random(batch_size) < future_p
+    relabel = rng.random(batch_size) < relabel_p
     draws = rng.random(batch_size)
     for i in range(batch_size):
         goal = episodes["g"][ep[i], t[i]]
@@ -209,7 +211,7 @@ def test_goal_steps_worked_out_by_hand(strategy, goal_steps):
         "u": np.zeros((1, 3, 1), np.float32),
     }
     rng = ScriptedRng(integers=[[0, 0, 0], [0, 2, 1]], randoms=[[0.1, 0.9, 0.2], [0.0, 0.5, 0.5]])
-    batch = sample_her_transitions(episodes, 3, rng, future_p=0.5, reward_fn=reward_fn, strategy=strategy)
+    batch = sample_her_transitions(episodes, 3, rng, relabel_p=0.5, reward_fn=reward_fn, strategy=strategy)
     expected = [-1.0 if step is None else 10.0 + step for step in goal_steps]
     assert batch["g"][:, 0].tolist() == expected
     # ag_2 = ag[t + 1] = 11, 13, 12: a row is rewarded only where its goal is that one.
@@ -243,7 +245,7 @@ def test_trajectory_energy_adds_the_points_of_a_multi_object_goal():
 def test_episodes_are_drawn_in_proportion_to_their_weights():
     weights = np.array([0.0, 1.0, 0.0, 3.0, 0.0, 0.0])
     batch = sample_her_transitions(
-        known_episodes(), 40_000, np.random.default_rng(0), future_p=0.0, reward_fn=reward_fn, weights=weights
+        known_episodes(), 40_000, np.random.default_rng(0), relabel_p=0.0, reward_fn=reward_fn, weights=weights
     )
     drawn = np.bincount(batch["o"][:, 0].astype(int), minlength=N_EP) / 40_000
     np.testing.assert_allclose(drawn, weights / weights.sum(), atol=0.01)
@@ -252,7 +254,7 @@ def test_episodes_are_drawn_in_proportion_to_their_weights():
 
 def test_weights_of_zeros_draw_uniformly_as_without_them():
     zero = sample_her_transitions(
-        known_episodes(), 100, np.random.default_rng(3), future_p=0.8, reward_fn=reward_fn, weights=np.zeros(N_EP)
+        known_episodes(), 100, np.random.default_rng(3), relabel_p=0.8, reward_fn=reward_fn, weights=np.zeros(N_EP)
     )
     plain = sample(0.8, batch_size=100, seed=3)
     for key in plain:

@@ -229,15 +229,15 @@ def test_the_single_process_communicator_offers_everything_the_mpi_one_does():
 def one_step(rank: int, size: int, allreduce, steps: int = 1) -> np.ndarray:
     """Parameters after ``steps`` updates on this rank's share of one fixed batch of 8 rows."""
     dims = {"o": 3, "g": 2, "u": 2}
-    policy = tiny_ddpg(dims, hidden=8, layers=2, Q_lr=1e-2, pi_lr=1e-2, allreduce=allreduce)
+    learner = tiny_ddpg(dims, hidden=8, layers=2, Q_lr=1e-2, pi_lr=1e-2, allreduce=allreduce)
     rng = np.random.default_rng(42)
     o, g, u, r, o_2 = (rng.normal(size=s).astype(np.float32) for s in [(8, 3), (8, 2), (8, 2), (8,), (8, 3)])
     full = Batch(o, g, u, r, o_2, np.zeros(8, np.float32))
     share = 8 // size
     batch = Batch(*(x[rank * share : (rank + 1) * share] for x in full))
     for _ in range(steps):
-        policy.train(batch)
-    return policy.flat_params()
+        learner.train(batch)
+    return learner.flat_params()
 
 
 def test_on_every_rank_returns_the_result_or_raises_the_listed_error():

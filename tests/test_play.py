@@ -27,10 +27,10 @@ def policy_dir(tmp_path_factory):
     env = envs.make_env(config.env_id, seed=0)
     dims = envs.env_dims(env)
     env.close()
-    policy = make_learner(config, dims)
+    learner = make_learner(config, dims)
     policy_file.save_policy(
         folder / "policy_best.npz",
-        network_state=policy.network_state(),
+        network_state=learner.network_state(),
         config=config.to_dict(),
         dims=dims,
         epoch=0,

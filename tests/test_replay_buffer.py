@@ -55,7 +55,7 @@ def test_fills_sequentially_then_overwrites_random_slots():
 
 
 def test_samples_only_filled_slots():
-    sampler = partial(sample_her_transitions, future_p=0.8, reward_fn=lambda ag_2, g, info: np.zeros(len(g)))
+    sampler = partial(sample_her_transitions, relabel_p=0.8, reward_fn=lambda ag_2, g, info: np.zeros(len(g)))
     buffer = ReplayBuffer(episode_shapes(DIMS, T), 10, sampler)
     rng = np.random.default_rng(0)
     buffer.store_episode(episodes(2, [1.0, 2.0]), rng)
@@ -95,7 +95,7 @@ def test_a_priority_weighs_each_episode_once_when_stored_and_again_when_loaded()
     restored = ReplayBuffer(episode_shapes(DIMS, T), 4, weights_seen, priority=marker_weight)
     restored.load_state_dict(buffer.state_dict())
     np.testing.assert_array_equal(restored.sample(8, rng)["weights"], [1.0, 0.0, 5.0])
-    sampler = partial(sample_her_transitions, future_p=0.0, reward_fn=lambda ag_2, g, info: np.zeros(len(g)))
+    sampler = partial(sample_her_transitions, relabel_p=0.0, reward_fn=lambda ag_2, g, info: np.zeros(len(g)))
     weighted = ReplayBuffer(episode_shapes(DIMS, T), 4, sampler, priority=marker_weight)
     weighted.store_episode(episodes(3, [1.0, 0.0, 5.0]), rng)
     drawn = weighted.sample(6_000, rng)["o"][:, 0]

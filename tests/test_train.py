@@ -466,9 +466,9 @@ def test_without_the_bc_loss_the_demos_are_still_replayed_and_the_actor_loss_is_
     trainer.store(trainer.parts.worker.generate_rollouts())
     batches = trainer.sample_batches(2)
     assert batches.is_demo.sum(axis=1).tolist() == [config.demo_batch_size] * 2
-    policy = trainer.parts.learner
-    assert not policy.use_bc_loss
-    metrics = policy.train(Batch(*(x[0] for x in batches)))
+    learner = trainer.parts.learner
+    assert not learner.use_bc_loss
+    metrics = learner.train(Batch(*(x[0] for x in batches)))
     assert "bc_loss" not in metrics
     row = trainer.run()[0]
     assert "loss/bc" not in row and np.isfinite(row["loss/actor"])
