@@ -79,10 +79,10 @@ class Config:
     )
     seed: int = _opt(0, "random seed; rank r of an MPI job uses seed + 1_000_000*r")
     num_timesteps: float | None = _opt(
-        None, "env steps per worker; n_epochs = num_timesteps // n_cycles // T // rollout_batch_size"
+        None, "env steps per MPI process; n_epochs = num_timesteps // n_cycles // T // rollout_batch_size"
     )
     n_epochs: int | None = _opt(None, "epochs to train (instead of num_timesteps); default 10 on FetchReach, else 50")
-    rollout_batch_size: int = _opt(2, "parallel episodes per worker and cycle (alias --num_env)", alias="num_env")
+    rollout_batch_size: int = _opt(2, "parallel episodes per MPI process and cycle (alias --num_env)", alias="num_env")
     log_path: str | None = _opt(None, "folder for progress.csv, params.json and policies; default runs/<task>-<time>")
     load_path: str | None = _opt(None, "saved policy (.npz) to start training from")
     demo_file: str | None = _opt(None, "demonstrations (.npz); switches on the demo preset")
@@ -97,7 +97,7 @@ class Config:
     tensorboard: bool = _opt(True, "also write every logged scalar as TensorBoard events into the log folder")
     tf_threads: int = _opt(
         0,
-        "TensorFlow threads per worker; 0: its share of the host's cores. Results pin the count "
+        "TensorFlow threads per MPI process; 0: its share of the host's cores. Results pin the count "
         "they ran with, so that a machine with more cores repeats them",
     )
     # --- DDPG
@@ -117,7 +117,7 @@ class Config:
     target_noise_clip: float = _opt(0.5, "twin learner: the target noise is clipped to +-this fraction of max_u")
     Q_lr: float = _opt(1e-3, "critic Adam learning rate")
     pi_lr: float = _opt(1e-3, "actor Adam learning rate")
-    buffer_size: int = _opt(1_000_000, "replay capacity in transitions, per worker")
+    buffer_size: int = _opt(1_000_000, "replay capacity in transitions, per MPI process")
     polyak: float = _opt(0.95, "target <- polyak * target + (1 - polyak) * main, once per cycle")
     action_l2: float = _opt(1.0, "weight of the L2 penalty on (pi / max_u)^2 in the actor loss")
     max_u: float = _opt(1.0, "action bound; the actor outputs max_u * tanh(.)")
@@ -132,7 +132,7 @@ class Config:
     # --- training loop
     n_cycles: int = _opt(50, "cycles per epoch (10 on FetchReach)")
     n_batches: int = _opt(40, "gradient steps per cycle")
-    batch_size: int = _opt(256, "transitions per gradient step, per worker (demo rows included)")
+    batch_size: int = _opt(256, "transitions per gradient step, per MPI process (demo rows included)")
     n_test_rollouts: int = _opt(10, "test rollouts per epoch, each of rollout_batch_size episodes")
     test_with_polyak: bool = _opt(False, "evaluate with the target actor instead of the main one")
     random_eps: float = _opt(0.3, "probability of a uniformly random action, per env and step")
@@ -173,7 +173,7 @@ class Config:
     # --- derived
     env_id: str = _derived("gymnasium id of the task", "")
     T: int = _derived("episode length: env steps per rollout", 0)
-    mpi_size: int = _derived("number of MPI workers", 1)
+    mpi_size: int = _derived("number of MPI processes", 1)
 
     @property
     def packages(self) -> list[str]:
@@ -467,7 +467,7 @@ def build_config(  # noqa: C901 - the order of application (defaults to flags) r
             per_epoch = values["n_cycles"] * T * rbs
             raise ConfigError(
                 f"num_timesteps={steps:g} gives zero epochs: one epoch is n_cycles*T*rollout_batch_size = "
-                f"{per_epoch} env steps per worker; ask for at least that many"
+                f"{per_epoch} env steps per MPI process; ask for at least that many"
             )
     elif values["n_epochs"] is None:
         values["n_epochs"] = DEFAULT_EPOCHS.get(task, DEFAULT_EPOCHS_OTHER)
