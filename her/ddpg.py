@@ -22,15 +22,15 @@ from her.numpy_actor import HEADS, ActingHead, explore
 Allreduce = Callable[[np.ndarray], np.ndarray]
 
 # What the graph step computes, in the order of DDPG's progress.csv columns.
-METRICS = ("critic_loss", "actor_loss", "bc_loss", "q_filter_pass")
+METRICS = ("critic_loss", "actor_loss", "cloning_loss", "q_filter_pass")
 # The columns the reference's learner logs its metrics under; the two of demonstrations only with bc_loss.
 COLUMNS = {
     "critic_loss": "loss/critic",
     "actor_loss": "loss/actor",
-    "bc_loss": "loss/bc",
+    "cloning_loss": "loss/bc",
     "q_filter_pass": "demo/q_filter_pass",
 }
-DEMO_METRICS = ("bc_loss", "q_filter_pass")
+DEMO_METRICS = ("cloning_loss", "q_filter_pass")
 
 
 # ---- losses: small pure functions, so that tests can check them on hand-computed batches ----
@@ -325,7 +325,7 @@ class DDPG:
         return {
             "critic_loss": loss_q,
             "actor_loss": loss_pi,
-            "bc_loss": loss_bc,
+            "cloning_loss": loss_bc,
             "q_filter_pass": tf.math.divide_no_nan(tf.reduce_sum(mask), n_demo),
         }
 

@@ -469,7 +469,7 @@ def test_without_the_bc_loss_the_demos_are_still_replayed_and_the_actor_loss_is_
     learner = trainer.parts.learner
     assert not learner.use_bc_loss
     metrics = learner.train(Batch(*(x[0] for x in batches)))
-    assert "bc_loss" not in metrics
+    assert "cloning_loss" not in metrics
     row = trainer.run()[0]
     assert "loss/bc" not in row and np.isfinite(row["loss/actor"])
 
