@@ -1,7 +1,7 @@
 """DDPG learner: normalisers, actor and critic with target copies, losses, Adam updates, action selection.
 
 Losses follow reference §10 and decision D4. A cycle's update steps run in one ``tf.function`` call, a graph
-loop over batches stacked along a leading axis; on many MPI workers each step averages the flattened gradient
+loop over batches stacked along a leading axis; on many MPI processes each step averages the flattened gradient
 through the injected ``allreduce`` before its Adam step (D8).
 """
 
