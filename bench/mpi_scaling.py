@@ -1,4 +1,4 @@
-"""Multi-worker scaling on this machine: env steps/s, update steps/s and seconds per epoch with -np 1 and -np 2.
+"""Scaling over MPI processes on this machine: env steps/s, update steps/s and seconds per epoch with -np 1 and -np 2.
 
     python bench/mpi_scaling.py                 # FetchPush, the reference configuration, -np 1 then -np 2
     python bench/mpi_scaling.py --np 1 2 4      # more ranks than cores are oversubscribed
@@ -8,10 +8,10 @@ turn, and keeps each figure's best. Every rank does what a real run does: Rollou
 the pooled normaliser update, full update steps with the gradient Allreduce, and whole epochs. Prints one
 table and writes it as JSON.
 
-Efficiencies compare N workers with N times one worker:
-  env steps/s      (env steps/s of all N workers) / (N * env steps/s of one)
+Efficiencies compare N MPI processes with N times one:
+  env steps/s      (env steps/s of all N processes) / (N * env steps/s of one)
   samples/s        every synchronised update step averages N batches, so samples/s = N * batch * updates/s
-  epoch            an epoch of N workers does N times the work of one, so the ideal is the same seconds
+  epoch            an epoch of N processes does N times the work of one, so the ideal is the same seconds
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ def measure(comm, env: str, tmp: str, episodes: int, n_updates: int, epochs: int
     }
 
 
-def worker_main(args: argparse.Namespace) -> None:
+def rank_main(args: argparse.Namespace) -> None:
     comm = mpi.world()
     with tempfile.TemporaryDirectory() as tmp:
         result = measure(comm, args.env, tmp, args.episodes, args.updates, args.epochs)
@@ -111,7 +111,7 @@ def run_job(n: int, args: argparse.Namespace) -> dict:
         "--oversubscribe",
         sys.executable,
         __file__,
-        "--worker",
+        "--as_rank",
         "--env",
         args.env,
         "--episodes",
@@ -144,7 +144,7 @@ def table(results: list[dict]) -> list[tuple[str, list[float], float | None]]:
     scale = last["np"] / one["np"]
     return [
         (
-            "env steps/s, all workers",
+            "env steps/s, all MPI processes",
             [r["env_steps_per_s"] for r in results],
             last["env_steps_per_s"] / (scale * one["env_steps_per_s"]),
         ),
@@ -162,27 +162,27 @@ def table(results: list[dict]) -> list[tuple[str, list[float], float | None]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--env", default="FetchPush")
-    parser.add_argument("--np", type=int, nargs="+", default=[1, 2], help="worker counts to compare")
-    parser.add_argument("--episodes", type=int, default=20, help="episodes per worker in the rollout figure")
+    parser.add_argument("--np", type=int, nargs="+", default=[1, 2], help="MPI process counts to compare")
+    parser.add_argument("--episodes", type=int, default=20, help="episodes per MPI process in the rollout figure")
     parser.add_argument("--updates", type=int, default=200, help="update steps in the update figure")
     parser.add_argument("--epochs", type=int, default=1, help="whole epochs timed (the fastest is kept)")
-    parser.add_argument("--repeats", type=int, default=2, help="jobs per worker count (the best is kept)")
+    parser.add_argument("--repeats", type=int, default=2, help="jobs per MPI process count (the best is kept)")
     parser.add_argument("--out", default=None, help="JSON file (default bench/results/mpi-<time>.json)")
-    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--as_rank", action="store_true", help=argparse.SUPPRESS)  # one rank of a job run_job starts
     args = parser.parse_args()
     for name in ("np", "episodes", "updates", "epochs", "repeats"):
         values = getattr(args, name)
         if min(values if isinstance(values, list) else [values]) < 1:
             parser.error(f"--{name} takes whole numbers of at least 1")
-    if args.worker:
-        return worker_main(args)
+    if args.as_rank:
+        return rank_main(args)
 
     # Jobs alternate (-np 1, -np 2, -np 1, ...) so that drifts in this shared machine's speed hit every N alike.
     runs = [run_job(n, args) for _ in range(args.repeats) for n in args.np]
     results = [best_of([run for run in runs if run["np"] == n]) for n in args.np]
     first = results[0]
     print(
-        f"\nMPI scaling on {args.env}, {os.cpu_count()} CPUs; per worker: {first['rollout_batch_size']} envs, "
+        f"\nMPI scaling on {args.env}, {os.cpu_count()} CPUs; per MPI process: {first['rollout_batch_size']} envs, "
         f"batch {first['batch_size']}, {first['gradient_floats']:,} gradient floats\n"
     )
     heads = "".join(f"{'-np ' + str(r['np']):>12}" for r in results)

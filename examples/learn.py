@@ -2,7 +2,7 @@
 epochs, at 1.00 success over 10 played episodes, in about a minute on 2 busy cores).
 
     python examples/learn.py
-    mpirun -np 2 python examples/learn.py       # the same script on two workers, as the command line runs
+    mpirun -np 2 python examples/learn.py       # the same script on two MPI processes, as the command line runs
 
 ``her.learn`` takes the task and every configuration key as keywords, checks them as the command line does and
 returns the finished run; the callback here stops it early on a rule of its own.

@@ -6,8 +6,8 @@
 
 Every run lives in ``experiment/results/<row>/seed<seed>/``; only its ``params.json`` and ``progress.csv`` are
 committed, and for each row ``policy.npz``, the best policy of its median seed (by final success). A row
-trains with ``mpirun -np 2 --num_env 2`` (one worker per core), and stops once the test success rate has held
-0.9 for 10 epochs, or at the row's cap.
+trains with ``mpirun -np 2 --num_env 2`` (one MPI process per core), and stops once the test success rate has
+held 0.9 for 10 epochs, or at the row's cap.
 """
 
 from __future__ import annotations
@@ -30,9 +30,10 @@ from her.report import reaches
 
 RESULTS = Path(__file__).resolve().parent / "results"
 ROOT = RESULTS.parents[1]
-WORKERS = 2
+MPI_PROCESSES = 2
 CORES = 2  # of the machine every committed run was made on
-TF_THREADS = max(1, CORES // WORKERS)  # per worker there, pinned so that a machine with more cores repeats a run
+# TensorFlow's threads per MPI process there, pinned so that a machine with more cores repeats a run.
+TF_THREADS = max(1, CORES // MPI_PROCESSES)
 STACK_CAP = 20  # epochs
 STACK_RECIPE_CAP = 40  # epochs
 # 12,000 env steps an epoch at about 85 s on 2 cores: 55 epochs keep a run within 90 minutes.
@@ -61,7 +62,7 @@ class Row:
     cap: int  # epochs
     flags: dict = field(default_factory=dict)
     demos: dict | None = None  # arguments of the demo generator, if the row learns from demonstrations
-    workers: int = WORKERS  # MPI workers, 2 envs each
+    processes: int = MPI_PROCESSES  # MPI processes, 2 envs each
 
 
 ROWS = {
@@ -109,8 +110,8 @@ ROWS = {
         flags={"demo_reset_p": 0.5},
         demos={"env": "FetchPickAndPlace", "num_episodes": 100, "seed": 0},
     ),
-    # The reference's own scale: 19 workers (on this machine's 2 cores), seed 0, as its published curves.
-    "push_19_workers": Row("FetchPush, 19 workers", "FetchPush", 15, workers=19),
+    # The reference's own scale: 19 MPI processes (on this machine's 2 cores), seed 0, as its published curves.
+    "push_19_workers": Row("FetchPush, 19 MPI processes", "FetchPush", 15, processes=19),
     # Block stacking (her/fetch_stack.py). The caps are what fits in one working session on 2 cores.
     # Without demos an epoch is 50 cycles (20 with the demo preset): 10 epochs are 200k env steps, more than
     # the 160k of the demo rows' 20.
@@ -304,13 +305,13 @@ def command(name: str, seed: int, results: Path = RESULTS, epochs: int | None = 
     launcher = mpi.mpirun()
     if launcher is None:
         raise SystemExit("no mpirun found: install the project (pip install -e .), which brings Open MPI's")
-    oversubscribe = ["--oversubscribe"] if row.workers > (os.cpu_count() or 1) else []
+    oversubscribe = ["--oversubscribe"] if row.processes > (os.cpu_count() or 1) else []
     cmd = [
         launcher,
         "--allow-run-as-root",
         *oversubscribe,
         "-np",
-        str(row.workers),
+        str(row.processes),
         sys.executable,
         "-m",
         "her.run",
@@ -497,7 +498,8 @@ def version_cell(folders: list[Path]) -> str:
 
 def table() -> str:
     lines = [
-        "| task | seeds | epochs (cap) | to 0.5 | to 0.9 | final success | workers on cores | versions recorded |",
+        "| task | seeds | epochs (cap) | to 0.5 | to 0.9 | final success | MPI processes on cores "
+        "| versions recorded |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for name, row in ROWS.items():
@@ -652,7 +654,9 @@ def plot(name: str) -> Path | None:
     for (source, points), marker in zip(REFERENCE_POINTS.get(name, {}).items(), "ox"):
         epochs, values = zip(*points)
         ax.plot(steps[0] * (np.array(epochs) + 1), values, marker, color="black", label=source, linestyle="none")
-    ax.set(title=ROWS[name].title, xlabel="env steps (all workers)", ylabel="test success rate", ylim=(-0.02, 1.02))
+    ax.set(
+        title=ROWS[name].title, xlabel="env steps (all MPI processes)", ylabel="test success rate", ylim=(-0.02, 1.02)
+    )
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     path = RESULTS / name / "success.png"
@@ -782,14 +786,16 @@ def plot_comparison(name: str) -> Path | None:
         return None
     panels[0, 0].set(
         title=title,
-        xlabel="env steps (all workers)",
+        xlabel="env steps (all MPI processes)",
         ylabel="median test success rate",
         ylim=(-0.02, 1.02),
         xscale=xscale,
     )
     if with_minutes:
         panels[0, 1].set(
-            title="the same runs against wall time", xlabel="wall minutes (2 workers on 2 cores)", ylim=(-0.02, 1.02)
+            title="the same runs against wall time",
+            xlabel="wall minutes (2 MPI processes on 2 cores)",
+            ylim=(-0.02, 1.02),
         )
     fig.tight_layout()
     # Below the panels: row titles are long, and inside a panel the legend hid curves or spilt over its edge.
@@ -874,5 +880,5 @@ def main(argv: list[str] | None = None) -> None:
 if __name__ == "__main__":
     os.environ.setdefault("OMPI_ALLOW_RUN_AS_ROOT", "1")
     os.environ.setdefault("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
-    os.environ.setdefault("OMPI_MCA_mpi_yield_when_idle", "1")  # more workers than cores: waiting ranks yield
+    os.environ.setdefault("OMPI_MCA_mpi_yield_when_idle", "1")  # more MPI processes than cores: waiting ranks yield
     main()

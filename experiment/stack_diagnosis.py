@@ -61,7 +61,7 @@ def figure(args: argparse.Namespace) -> int:
         ax.set(title=title, ylim=(-0.02, 1.02))
         ax.grid(alpha=0.3)
     for ax in axes[1]:
-        ax.set_xlabel("env steps (thousands, all workers)")
+        ax.set_xlabel("env steps (thousands, all MPI processes)")
     axes[0, 0].legend(fontsize=8, loc="upper left")
     fig.tight_layout()
     atomic.write_with(args.output, lambda f: fig.savefig(f, format="png", dpi=100))

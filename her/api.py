@@ -83,7 +83,7 @@ def learn(
     """Train as ``python -m her.run --env ENV --key value ...`` does; returns the finished ``Run``.
 
     ``env``: a task (``FetchPush``) or a gymnasium id. ``total_timesteps`` (the reference's name for
-    ``num_timesteps``, env steps per worker) or ``n_epochs``. ``config``: a recorded params.json to start from,
+    ``num_timesteps``, env steps per MPI process) or ``n_epochs``. ``config``: a recorded params.json to start from,
     as ``--config``. Every configuration key can be given as a keyword (``replay_k=8``, ``num_env=2``); an
     argument left at None takes the configuration's default. ``callback``: a function of each committed epoch's
     row, or a list of them, that returns True to stop the run (``her.callbacks``).

@@ -1,7 +1,7 @@
 """DDPG learner: normalisers, actor and critic with target copies, losses, Adam updates, action selection.
 
 Losses follow reference §10 and decision D4. A cycle's update steps run in one ``tf.function`` call, a graph
-loop over batches stacked along a leading axis; on many MPI workers each step averages the flattened gradient
+loop over batches stacked along a leading axis; on many MPI processes each step averages the flattened gradient
 through the injected ``allreduce`` before its Adam step (D8).
 """
 
@@ -22,15 +22,15 @@ from her.numpy_actor import HEADS, ActingHead, explore
 Allreduce = Callable[[np.ndarray], np.ndarray]
 
 # What the graph step computes, in the order of DDPG's progress.csv columns.
-METRICS = ("critic_loss", "actor_loss", "bc_loss", "q_filter_pass")
+METRICS = ("critic_loss", "actor_loss", "cloning_loss", "q_filter_pass")
 # The columns the reference's learner logs its metrics under; the two of demonstrations only with bc_loss.
 COLUMNS = {
     "critic_loss": "loss/critic",
     "actor_loss": "loss/actor",
-    "bc_loss": "loss/bc",
+    "cloning_loss": "loss/bc",
     "q_filter_pass": "demo/q_filter_pass",
 }
-DEMO_METRICS = ("bc_loss", "q_filter_pass")
+DEMO_METRICS = ("cloning_loss", "q_filter_pass")
 
 
 # ---- losses: small pure functions, so that tests can check them on hand-computed batches ----
@@ -325,7 +325,7 @@ class DDPG:
         return {
             "critic_loss": loss_q,
             "actor_loss": loss_pi,
-            "bc_loss": loss_bc,
+            "cloning_loss": loss_bc,
             "q_filter_pass": tf.math.divide_no_nan(tf.reduce_sum(mask), n_demo),
         }
 

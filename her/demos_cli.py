@@ -169,15 +169,7 @@ def _run(args: SimpleNamespace) -> int:
         return fail(problem)
 
     try:
-        result = generate(
-            env_id,
-            args.num_episodes,
-            args.seed,
-            only_success=args.only_success,
-            max_attempts=args.max_attempts,
-            noise=args.noise,
-            expert=expert,
-        )
+        result = _generate(args, env_id, expert)
     except GenerationError as err:
         return fail(str(err), code=1)
     except Exception as err:  # noqa: BLE001 - the expert or the env failed mid-episode: one line, no file
@@ -194,6 +186,19 @@ def _run(args: SimpleNamespace) -> int:
     _summary(args, result)
     print(f"wrote {args.num_episodes} episodes of {env_id} (T={result.episodes['u'].shape[1]}) to {output}")
     return 0
+
+
+def _generate(args: SimpleNamespace, env_id: str, expert: Expert | type) -> Generated:
+    """The episodes the command line asks for, whichever format they are written in."""
+    return generate(
+        env_id,
+        args.num_episodes,
+        args.seed,
+        only_success=args.only_success,
+        max_attempts=args.max_attempts,
+        noise=args.noise,
+        expert=expert,
+    )
 
 
 def _number_problem(args: SimpleNamespace) -> str | None:
@@ -227,15 +232,7 @@ def _generate_minari(args: SimpleNamespace, env_id: str, expert: Expert | type, 
     dataset_id = args.output or f"her/{task_name(env_id)}/expert-{args.num_episodes}-v0"
     try:
         minari_demos.check_new_id(dataset_id)  # before minutes of generating, not after
-        result = generate(
-            env_id,
-            args.num_episodes,
-            args.seed,
-            only_success=args.only_success,
-            max_attempts=args.max_attempts,
-            noise=args.noise,
-            expert=expert,
-        )
+        result = _generate(args, env_id, expert)
         noise = f", actions through Gaussian noise {args.noise}" if args.noise else ""
         folder = minari_demos.write_dataset(
             result.episodes,

@@ -10,7 +10,7 @@ class UserError(Exception):
 
 
 class TrainingError(RuntimeError):
-    """Training cannot go on (non-finite values, workers out of sync, a failed write). Exit code 1."""
+    """Training cannot go on (non-finite values, MPI processes out of sync, a failed write). Exit code 1."""
 
 
 class ResumeError(UserError):

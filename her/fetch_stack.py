@@ -73,7 +73,7 @@ def scene_xml(n_blocks: int) -> str:
         targets=targets,
     )
     # Named by its content, so other gymnasium-robotics installs never share a stale file; written under a
-    # temporary name and renamed, so concurrent workers never read a half-written one.
+    # temporary name and renamed, so concurrent processes never read a half-written one.
     digest = hashlib.sha1(xml.encode()).hexdigest()[:12]
     path = Path(tempfile.gettempdir()) / f"her_fetch_stack{n_blocks}_{digest}.xml"
     if not path.exists():

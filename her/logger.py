@@ -110,7 +110,7 @@ def write_params(log_dir: str | Path, params: Mapping[str, Any]) -> None:
 class TensorBoardWriter:
     """Every logged scalar as a TensorBoard event on the env-step axis (``tensorboard --logdir runs``).
 
-    The step is ``total/env_steps``, as SB3 and cleanrl log, so runs with other worker or env counts line up;
+    The step is ``total/env_steps``, as SB3 and cleanrl log, so runs with other MPI process or env counts line up;
     the epoch is a scalar of its own. The configuration is written once, as text. Events are TFRecords of
     ``Event`` protos written directly, so training does not need the tensorboard package (``tf.summary`` does);
     only viewing them does.

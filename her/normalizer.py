@@ -18,7 +18,7 @@ class Normalizer:
 
     It only keeps statistics: the networks normalise and clip with them (``her.ddpg``, ``her.numpy_actor``).
 
-    ``reduce`` averages an array over workers (the identity on one process). Averaging sums and counts alike
+    ``reduce`` averages an array over MPI processes (the identity on one). Averaging sums and counts alike
     gives the pooled mean. As in the reference the count starts at 1, so the first statistics are shrunk a
     little towards mean 0; the variance is floored at ``eps**2``. Accumulation is float64 (D6).
     """
@@ -44,7 +44,7 @@ class Normalizer:
         self._local_count += v.shape[0]
 
     def recompute_stats(self) -> None:
-        # One reduce call for all three quantities keeps every worker's collectives in the same order.
+        # One reduce call for all three quantities keeps every rank's collectives in the same order.
         local = np.concatenate([self._local_sum, self._local_sumsq, [self._local_count]])
         pooled = self.reduce(local)
         self._local_sum[:] = 0.0

@@ -43,23 +43,23 @@ class Parts:
     evaluator: RolloutWorker  # acts deterministically on eval_envs
 
 
-def thread_count(workers_on_host: int, host_cores: int, usable_cores: int) -> int:
-    """TensorFlow threads for one worker: its share of the host's cores, but no more than it may run on.
+def thread_count(processes_on_host: int, host_cores: int, usable_cores: int) -> int:
+    """TensorFlow threads for one MPI process: its share of the host's cores, but no more than it may run on.
 
     ``mpirun`` without ``--oversubscribe`` pins each rank to one core, even ``-np 1`` on a bigger machine.
     """
-    return max(1, min(host_cores // workers_on_host, usable_cores))
+    return max(1, min(host_cores // processes_on_host, usable_cores))
 
 
-def configure_threads(workers_on_host: int, threads: int = 0) -> None:
-    """TensorFlow's threads: ``threads`` if given, else a share of this host's cores between the MPI workers on
-    it (the reference used one thread per worker)."""
+def configure_threads(processes_on_host: int, threads: int = 0) -> None:
+    """TensorFlow's threads: ``threads`` if given, else a share of this host's cores between the MPI processes
+    on it (the reference used one thread per MPI process)."""
     import tensorflow as tf
 
     if threads <= 0:
         host_cores = os.cpu_count() or 1
         usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else host_cores
-        threads = thread_count(workers_on_host, host_cores, usable)
+        threads = thread_count(processes_on_host, host_cores, usable)
     try:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(threads)
@@ -168,7 +168,7 @@ def build(config: Config, comm: mpi.SingleProcess | mpi.MPIComm, load_weights: b
             (UserError,),
         )
         learner.load_network_state(loaded)
-    if comm.size > 1:  # every worker starts from rank 0's parameters
+    if comm.size > 1:  # every rank starts from rank 0's parameters
         learner.load_network_state(comm.bcast(learner.network_state()))
 
     worker = RolloutWorker(
@@ -214,7 +214,7 @@ def check_memory(config: Config, buffer_bytes: int) -> None:
     if buffer_bytes > physical:
         raise ConfigError(
             f"buffer_size={config.buffer_size} needs {buffer_bytes / 2**30:.1f} GiB for the replay "
-            f"buffer of each worker, more than this machine's {physical / 2**30:.1f} GiB: choose a "
+            f"buffer of each MPI process, more than this machine's {physical / 2**30:.1f} GiB: choose a "
             "smaller --buffer_size"
         )
 

@@ -178,7 +178,7 @@ def make_figure(runs: Sequence[Run], key: str = "test/success_rate", window: int
             ax.plot(curve[x], curve["median"], color=f"C{i}", label=label)
             ax.fill_between(curve[x], curve["q25"], curve["q75"], color=f"C{i}", alpha=0.25, linewidth=0)
     for ax, x in zip(axes, X_KEYS):
-        ax.set_xlabel("env steps (all workers)" if x == "total/env_steps" else x)
+        ax.set_xlabel("env steps (all MPI processes)" if x == "total/env_steps" else x)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel(key + (f" (smoothed over {window} epochs)" if window > 1 else ""))
     # One legend under both panels: long labels would cover the curves inside an axes.

@@ -12,18 +12,18 @@ from her.envs import task_name
 def reaches(rate: float, level: float) -> bool:
     """Whether a logged success rate is at least ``level``.
 
-    A logged rate is the mean of the workers' rates, so 36 successes in 40 episodes on 2 workers log as
+    A logged rate is the mean of the MPI processes' rates, so 36 successes in 40 episodes on 2 of them log as
     (0.95 + 0.85) / 2 = 0.8999999999999999; the tolerance, far below one episode's share, counts that as 0.9.
     """
     return rate >= level - 1e-9
 
 
 def header(config: Any, resumed_from: int = 0) -> str:
-    """'FetchReach (FetchReach-v4): 2 workers x 2 envs, 10 epochs[, demos from F]' and the log folder."""
-    workers = f"{config.mpi_size} worker{'s' if config.mpi_size != 1 else ''}"
+    """'FetchReach (FetchReach-v4): 2 MPI processes x 2 envs, 10 epochs[, demos from F]' and the log folder."""
+    processes = f"{config.mpi_size} MPI process{'es' if config.mpi_size != 1 else ''}"
     envs = f"{config.rollout_batch_size} env{'s' if config.rollout_batch_size != 1 else ''}"
     epochs = f"{config.n_epochs} epoch{'s' if config.n_epochs != 1 else ''}"
-    line = f"{task_name(config.env_id)} ({config.env_id}): {workers} x {envs}, {epochs}"
+    line = f"{task_name(config.env_id)} ({config.env_id}): {processes} x {envs}, {epochs}"
     if resumed_from:
         line += f" (resuming at epoch {resumed_from})"
     if config.demo_file:

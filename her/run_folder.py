@@ -324,13 +324,13 @@ class RunFolder:
                 raise ResumeError(f"{folder / 'progress.csv'} is damaged ({e}): the run cannot be resumed") from None
         state_path = folder / f"state_rank{rank}.npz"
         if not state_path.exists():
-            # Rank 0's state exists (or the folder would not count as a checkpoint), and says how many workers
-            # trained the run; when that number is wrong, rank 0's error is the one raised.
+            # Rank 0's state exists (or the folder would not count as a checkpoint), and says how many MPI
+            # processes trained the run; when that number is wrong, rank 0's error is the one raised.
             raise ResumeError(f"{state_path} is missing (removed or lost): the checkpoint is incomplete")
         arrays, meta = checkpoints.read_state(state_path)
         if meta.get("mpi_size") != self.comm.size:
             raise ResumeError(
-                f"{self.log_dir} was trained on {meta.get('mpi_size')} MPI workers: resume it with "
+                f"{self.log_dir} was trained on {meta.get('mpi_size')} MPI processes: resume it with "
                 f"mpirun -np {meta.get('mpi_size')}"
             )
         if meta.get("env_id") != self.config.env_id or meta.get("dims") != p.dims:

@@ -151,7 +151,7 @@ class Trainer:
         )
 
     def local_metrics(self, losses: dict[str, list[float]], timer: Timer) -> dict[str, float]:
-        """This worker's figures for the epoch, before pooling."""
+        """This MPI process's figures for the epoch, before pooling."""
         p = self.parts
         local = {
             **p.evaluator.logs("test"),
@@ -174,7 +174,7 @@ class Trainer:
     def epoch_metrics(self, epoch: int, losses: dict[str, list[float]], timer: Timer) -> dict[str, float]:
         c = self.config
         local = self.local_metrics(losses, timer)
-        # Every logged value is the mean over workers (reference §13).
+        # Every logged value is the mean over MPI processes (reference §13).
         pooled = self.comm.allreduce_mean(np.array(list(local.values()), dtype=np.float64))
         row: dict[str, float] = {"epoch": epoch}
         row.update(zip(local, (float(v) for v in pooled)))
@@ -193,7 +193,7 @@ class Trainer:
         if self.comm.size > 1:
             digest = hashlib.sha256(learner.flat_params().tobytes()).hexdigest()
             if len(set(self.comm.allgather(digest))) > 1:
-                raise TrainingError(f"epoch {epoch}: parameters differ across MPI workers; the job cannot continue")
+                raise TrainingError(f"epoch {epoch}: parameters differ across MPI processes; the job cannot continue")
 
     def reached_stop(self, success: float) -> bool:
         """Whether the last stop_patience epochs all held stop_success_rate (row values are equal on all ranks)."""

@@ -169,7 +169,7 @@ def test_an_unknown_recipe_is_one_line():
         (1e5, 50, 2, 20),
     ],
 )
-def test_timesteps_to_epochs_per_worker(steps, cycles, rbs, epochs):
+def test_timesteps_to_epochs_per_mpi_process(steps, cycles, rbs, epochs):
     c = build_config({"env": "FetchPush", "num_timesteps": steps, "n_cycles": cycles, "num_env": rbs}, mpi_size=4)
     assert c.n_epochs == epochs and c.mpi_size == 4
 

@@ -171,7 +171,7 @@ def test_train_step_critic_and_actor_losses_by_hand():
     assert metrics["critic_loss"] == pytest.approx(2.3816, rel=1e-5)
     # Plain actor loss (no demos): -mean Q(o, g, pi) + action_l2 * mean pi^2 = 1 + 2 * 0.25 = 1.5
     assert metrics["actor_loss"] == pytest.approx(1.5, rel=1e-5)
-    assert "bc_loss" not in metrics  # without demonstrations there is nothing to clone, and nothing logged
+    assert "cloning_loss" not in metrics  # without demonstrations there is nothing to clone, and nothing logged
 
 
 def test_train_step_actor_loss_weights_with_bc_and_q_filter():
@@ -203,7 +203,7 @@ def test_train_step_actor_loss_weights_with_bc_and_q_filter():
     rl = -np.mean(q_pi.numpy()) + np.mean(np.square(pi.numpy()))
     metrics = agent.train(batch)
     assert metrics["actor_loss"] == pytest.approx(lam1 * rl + lam2 * bc, rel=1e-5)
-    assert metrics["bc_loss"] == pytest.approx(bc, rel=1e-5)
+    assert metrics["cloning_loss"] == pytest.approx(bc, rel=1e-5)
     assert metrics["q_filter_pass"] == pytest.approx(passes.sum() / 2)
 
 
@@ -227,7 +227,7 @@ def test_bc_without_q_filter_clones_every_demo_row():
     pi = agent.actor(batch.o, batch.g).numpy()
     metrics = agent.train(batch)
     # Only the demo row counts; the agent's own rows (u = 9) would dominate if they leaked in.
-    assert metrics["bc_loss"] == pytest.approx(np.sum(np.square(pi[2] - 1.0)), rel=1e-5)
+    assert metrics["cloning_loss"] == pytest.approx(np.sum(np.square(pi[2] - 1.0)), rel=1e-5)
     assert metrics["q_filter_pass"] == 1.0
 
 

@@ -1,4 +1,4 @@
-"""Multi-worker behaviour (decision D8), checked by running small jobs under ``mpirun -np 2``."""
+"""Behaviour on several MPI processes (decision D8), checked by running small jobs under ``mpirun -np 2``."""
 
 from __future__ import annotations
 
@@ -97,7 +97,7 @@ def test_ranks_stay_identical_and_only_rank_0_logs(tmp_path):
         for key in ("train/success_rate", "stats_o/mean", "loss/critic", "test/mean_Q"):
             expected = (local[0][epoch][key] + local[1][epoch][key]) / 2
             assert row[key] == pytest.approx(expected, rel=1e-12, abs=1e-12), key
-        # Two workers, one env each, 2 cycles of T=50 steps per epoch.
+        # Two MPI processes, one env each, 2 cycles of T=50 steps per epoch.
         assert row["total/env_steps"] == (epoch + 1) * 2 * 2 * 50
     assert json.loads((tmp_path / "run" / "params.json").read_text())["mpi_size"] == 2
     # Only rank 0 writes: nothing besides the job's own files appears in the working folder.
@@ -132,7 +132,7 @@ def test_a_failing_rank_stops_the_job_with_its_error(tmp_path):
 
 
 @pytest.mark.mpi
-def test_workers_that_drift_apart_stop_the_job(tmp_path):
+def test_ranks_that_drift_apart_stop_the_job(tmp_path):
     script = f"""
     import sys
     from her import mpi, run
@@ -152,7 +152,7 @@ def test_workers_that_drift_apart_stop_the_job(tmp_path):
     """
     result = run_mpi(script, tmp_path)
     assert result.returncode == 1, result.stderr[-2000:]
-    assert result.stderr.count("error: epoch 1: parameters differ across MPI workers") == 1, result.stderr[-2000:]
+    assert result.stderr.count("error: epoch 1: parameters differ across MPI processes") == 1, result.stderr[-2000:]
     assert [row["epoch"] for row in read_progress(tmp_path / "run" / "progress.csv")] == [0]
 
 

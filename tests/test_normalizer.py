@@ -51,15 +51,15 @@ def local_stats(v):
     return np.concatenate([v.sum(0), (v**2).sum(0), [len(v)]])
 
 
-def test_injected_reduce_pools_workers():
-    # A reduce that adds a fake second worker's sums: the statistics become those of one worker that saw both.
+def test_injected_reduce_pools_ranks():
+    # A reduce that adds a fake second rank's sums: the statistics become those of one process that saw both.
     x = np.arange(12.0).reshape(6, 2)
     y = np.random.default_rng(2).normal(10.0, 3.0, size=(9, 2))
     seen = []
     pooled = Normalizer(2, reduce=lambda local: seen.append(local.copy()) or local + local_stats(y))
     pooled.update(x)
     pooled.recompute_stats()
-    assert len(seen) == 1 and np.array_equal(seen[0], local_stats(x))  # one call, with this worker's sums
+    assert len(seen) == 1 and np.array_equal(seen[0], local_stats(x))  # one call, with this rank's sums
     assert pooled.count == 1 + 6 + 9
     both = np.vstack([x, y])
     assert np.allclose(pooled.mean, np.mean(with_zero_row(both), axis=0))

@@ -1,4 +1,4 @@
-"""Building a run's parts: threads per worker, and distinct seeds for every env."""
+"""Building a run's parts: threads per MPI process, and distinct seeds for every env."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def test_thread_count_is_the_hosts_share_but_never_more_than_the_usable_cores():
     assert parts.thread_count(1, host_cores=8, usable_cores=8) == 8
     assert parts.thread_count(2, host_cores=8, usable_cores=8) == 4
     assert parts.thread_count(1, host_cores=8, usable_cores=1) == 1  # mpirun -np 1 without --oversubscribe pins a core
-    assert parts.thread_count(4, host_cores=2, usable_cores=2) == 1  # more workers than cores
+    assert parts.thread_count(4, host_cores=2, usable_cores=2) == 1  # more MPI processes than cores
 
 
 def test_every_env_of_a_run_gets_its_own_seed(tmp_path):

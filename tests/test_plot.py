@@ -97,7 +97,7 @@ def test_plot_writes_a_png_with_one_legend_entry_per_group(three_runs, tmp_path)
     fig = plot.plot(three_runs, out)
     assert_png(out)
     assert legend_texts(fig) == ["FetchReach replay_k=4 (n=2)", "FetchReach replay_k=8 (n=1)"]
-    assert [ax.get_xlabel() for ax in fig.axes] == ["epoch", "env steps (all workers)"]
+    assert [ax.get_xlabel() for ax in fig.axes] == ["epoch", "env steps (all MPI processes)"]
     assert not list(tmp_path.glob(".plot.png.*"))  # no temp file left behind
 
 

@@ -138,7 +138,7 @@ def test_a_run_is_finished_at_its_cap_or_by_its_stop_rule(tmp_path, monkeypatch)
 
 def test_the_readme_summary_keeps_task_to_0_9_and_final_success():
     text = (
-        "| task | seeds | epochs (cap) | to 0.5 | to 0.9 | final success | workers on cores |\n"
+        "| task | seeds | epochs (cap) | to 0.5 | to 0.9 | final success | MPI processes on cores |\n"
         "|---|---|---|---|---|---|---|\n"
         "| Task A | 1, 2 | 3, 3 (3) | 2k steps | 3k steps | 0.62 (0.58-0.67) | 2 on 2 |"
     )

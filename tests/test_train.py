@@ -441,7 +441,7 @@ def test_demo_resets_without_demos_or_states_are_one_line_errors(tmp_path, pick_
 
 
 def test_the_stop_rule_counts_a_pooled_0_9_as_0_9(tmp_path, monkeypatch):
-    # Two workers with 19 and 17 successes of 20 log (0.95 + 0.85) / 2 = 0.8999999999999999: that is 36 of 40,
+    # Two MPI processes with 19 and 17 successes of 20 log (0.95 + 0.85) / 2 = 0.8999999999999999: that is 36 of 40,
     # which holds a 0.9 target; before the tolerance such a run trained on to its cap.
     pooled = (0.95 + 0.85) / 2
     assert pooled < 0.9
@@ -469,7 +469,7 @@ def test_without_the_bc_loss_the_demos_are_still_replayed_and_the_actor_loss_is_
     learner = trainer.parts.learner
     assert not learner.use_bc_loss
     metrics = learner.train(Batch(*(x[0] for x in batches)))
-    assert "bc_loss" not in metrics
+    assert "cloning_loss" not in metrics
     row = trainer.run()[0]
     assert "loss/bc" not in row and np.isfinite(row["loss/actor"])
 
@@ -566,7 +566,7 @@ def test_a_missing_state_file_of_another_rank_is_named_as_missing(tmp_path):
     config = build_config({**TINY, "n_epochs": 1, "log_path": tmp_path / "run"})
     train(config)
     folder = checkpoints.latest(tmp_path / "run")[1]
-    # Rank 0's state is there (and would name a wrong worker count first): rank 1's file was removed.
+    # Rank 0's state is there (and would name a wrong MPI process count first): rank 1's file was removed.
     with pytest.raises(
         ResumeError,
         match=r"state_rank1.npz is missing \(removed or lost\): the checkpoint is "

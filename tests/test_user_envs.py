@@ -170,7 +170,7 @@ def test_header_and_summary_lines(user_module, tmp_path, capsys):
     log = tmp_path / "run"
     assert cli(TINY + ["--env", f"{MODULE}:{ENV_ID}", "--log_path", str(log)]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0] == f"UserCounting ({ENV_ID}): 1 worker x 1 env, 1 epoch"
+    assert out[0] == f"UserCounting ({ENV_ID}): 1 MPI process x 1 env, 1 epoch"
     assert out[1] == f"log folder: {log}"
     assert out[-1].startswith(f"done: best test success 0.000 at epoch 0 ({log / 'policy_best.npz'}), 0m ")
     # --resume says, in one line, what changed since the run was trained.
