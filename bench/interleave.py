@@ -33,6 +33,47 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.bench import make_trainer, plain_env_steps  # noqa: E402
 
 
+def measure(trainer, rounds: int, pause_ms: float) -> dict[str, list[float]]:
+    """Seconds of each kind of timed block (the module's docstring), ``rounds`` of each, taken in turn."""
+    p, c = trainer.parts, trainer.config
+    while p.buffer.current_size < 100:
+        trainer.store(p.worker.generate_rollouts())
+    plain = plain_env_steps(trainer, 1)
+
+    def update() -> None:
+        p.learner.train_steps(trainer.sample_batches(c.n_batches))
+        p.learner.update_target_net()
+
+    def rollout() -> None:
+        trainer.store(p.worker.generate_rollouts())
+
+    def pause() -> None:
+        time.sleep(pause_ms / 1000)
+
+    # kind -> (what runs before, what is timed)
+    kinds = {
+        "update after update": (update, update),
+        "update after rollout": (rollout, update),
+        "update after env steps": (plain, update),
+        "update after rollout + pause": (lambda: (rollout(), pause()), update),
+        "rollout after rollout": (rollout, rollout),
+        "rollout after update": (update, rollout),
+        "rollout after update + pause": (lambda: (update(), pause()), rollout),
+    }
+    times: dict[str, list[float]] = {kind: [] for kind in kinds}
+    for _ in range(2):  # warm up every path
+        for before, timed in kinds.values():
+            before()
+            timed()
+    for _ in range(rounds):
+        for kind, (before, timed) in kinds.items():
+            before()
+            start = time.perf_counter()
+            timed()
+            times[kind].append(time.perf_counter() - start)
+    return times
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--env", default="FetchPush")
@@ -44,43 +85,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     overrides = dict(item.split("=", 1) for item in args.set)
     with tempfile.TemporaryDirectory() as tmp:
-        trainer = make_trainer(args.env, tmp, **overrides)
-        p, c = trainer.parts, trainer.config
-        while p.buffer.current_size < 100:
-            trainer.store(p.worker.generate_rollouts())
-        plain = plain_env_steps(trainer, 1)
-
-        def update() -> None:
-            p.learner.train_steps(trainer.sample_batches(c.n_batches))
-            p.learner.update_target_net()
-
-        def rollout() -> None:
-            trainer.store(p.worker.generate_rollouts())
-
-        def pause() -> None:
-            time.sleep(args.pause_ms / 1000)
-
-        # kind -> (what runs before, what is timed)
-        kinds = {
-            "update after update": (update, update),
-            "update after rollout": (rollout, update),
-            "update after env steps": (plain, update),
-            "update after rollout + pause": (lambda: (rollout(), pause()), update),
-            "rollout after rollout": (rollout, rollout),
-            "rollout after update": (update, rollout),
-            "rollout after update + pause": (lambda: (update(), pause()), rollout),
-        }
-        times: dict[str, list[float]] = {kind: [] for kind in kinds}
-        for _ in range(2):  # warm up every path
-            for before, timed in kinds.values():
-                before()
-                timed()
-        for _ in range(args.rounds):
-            for kind, (before, timed) in kinds.items():
-                before()
-                start = time.perf_counter()
-                timed()
-                times[kind].append(time.perf_counter() - start)
+        times = measure(make_trainer(args.env, tmp, **overrides), args.rounds, args.pause_ms)
     print(f"{args.env}, {' '.join(args.set) or 'reference'}: median ms of {args.rounds} rounds")
     for stage in ("update", "rollout"):
         alone = float(np.median(times[f"{stage} after {stage}"]))
