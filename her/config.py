@@ -144,6 +144,12 @@ class Config:
         "nothing (plain DDPG)",
     )
     replay_k: int = _opt(4, "relabelled fraction is 1 - 1/(1 + replay_k)")
+    desired_share: float = _opt(
+        0.0,
+        "share of the relabelled transitions whose goal is the desired goal of a random stored transition "
+        "instead of an achieved goal of their own episode (mrl's 'future-actual' mix: replay_k 4 with 0.5 "
+        "relabels 0.4 future, 0.4 desired); 0 is the reference",
+    )
     replay_priority: str = _opt("uniform", f"how episodes are drawn for updates: {_choices(PRIORITIES)}")
     energy_clip: float = _opt(0.5, "energy priority: each step's energy gain is clipped to [0, energy_clip]")
     # --- demonstrations
@@ -232,6 +238,7 @@ ADDED_KEYS: dict[str, Any] = {
     "target_noise_clip": 0.5,
     "replay_priority": "uniform",
     "energy_clip": 0.5,
+    "desired_share": 0.0,
 }
 
 FIELDS = {f.name: f for f in dataclasses.fields(Config)}
@@ -574,7 +581,7 @@ def validate(c: Config) -> None:
     for name in ["action_l2", "prm_loss_weight", "aux_loss_weight"]:
         value = getattr(c, name)
         _check(math.isfinite(value) and value >= 0, f"{name} must be a number >= 0, got {value}")
-    for name in ["polyak", "random_eps", "noise_eps", "demo_reset_p"]:
+    for name in ["polyak", "random_eps", "noise_eps", "demo_reset_p", "desired_share"]:
         value = getattr(c, name)
         _check(0.0 <= value <= 1.0, f"{name} must be in [0, 1], got {value}")
     if c.stop_success_rate is not None:

@@ -113,6 +113,7 @@ def sample_her_transitions(
     reward_fn: RewardFn,
     strategy: str = "future",
     weights: np.ndarray | None = None,
+    desired_share: float = 0.0,
 ) -> dict[str, np.ndarray]:
     """Draw ``batch_size`` transitions over episodes and steps, relabel a ``relabel_p`` fraction.
 
@@ -120,7 +121,10 @@ def sample_her_transitions(
     Episodes are drawn uniformly (the reference), or in proportion to ``weights: (n_ep,)`` (uniformly while
     they are all zero); steps uniformly.
     A relabelled row's goal is ``ag[ep, i]`` of its own episode, ``i`` chosen by ``STRATEGIES[strategy]``
-    ('none' relabels no row whatever ``relabel_p``); the reward is recomputed for every row.
+    ('none' relabels no row whatever ``relabel_p``); a ``desired_share`` fraction of the relabelled rows takes
+    instead the desired goal ``g`` of a transition drawn uniformly from all episodes (mrl's "actual" goals: goals
+    the env really asks for, which the episode's own achieved goals may never come near). The reward is
+    recomputed for every row.
     Returns ``o, u, g, ag, info_*, o_2, ag_2, r``, each ``(batch_size, dim)`` except ``r: (batch_size,)``.
     """
     if strategy not in STRATEGIES:
@@ -140,6 +144,10 @@ def sample_her_transitions(
         relabel = rng.random(batch_size) < relabel_p
         goal_t = choose(t, T, rng)
         batch["g"][relabel] = episodes["ag"][ep[relabel], goal_t[relabel]]
+        if desired_share > 0:  # no extra draws otherwise: the reference's batches stay as they were
+            desired = relabel & (rng.random(batch_size) < desired_share)
+            n = int(desired.sum())
+            batch["g"][desired] = episodes["g"][rng.integers(0, n_episodes, size=n), rng.integers(0, T, size=n)]
 
     info = {key[len("info_") :]: value for key, value in batch.items() if key.startswith("info_")}
     batch["r"] = np.asarray(reward_fn(batch["ag_2"], batch["g"], info), dtype=np.float32).reshape(batch_size)

@@ -144,7 +144,11 @@ def build(config: Config, comm: mpi.SingleProcess | mpi.MPIComm, load_weights: b
     goal_env: Any = train_envs[0].unwrapped  # compute_reward is a goal env's, not part of gym.Env
     reward_fn = goal_env.compute_reward
     sampler = partial(
-        sample_her_transitions, relabel_p=config.relabel_p, reward_fn=reward_fn, strategy=config.replay_strategy
+        sample_her_transitions,
+        relabel_p=config.relabel_p,
+        reward_fn=reward_fn,
+        strategy=config.replay_strategy,
+        desired_share=config.desired_share,
     )
     shapes = episode_shapes(dims, config.T)
     check_memory(config, sum(int(np.prod(shape)) for shape in shapes.values()) * 4 * (config.buffer_size // config.T))

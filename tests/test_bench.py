@@ -74,3 +74,14 @@ def test_update_costs_time_every_variant_and_variants_parse():
     for bad in ["wide", "wide:", "wide:hidden", ":hidden=1"]:
         with pytest.raises(ValueError, match="--variant takes"):
             learners.parse_variant(bad)
+
+
+def test_interleave_times_every_kind_of_block(tmp_path):
+    from bench import interleave
+
+    trainer = bench.make_trainer(
+        "FetchReach", str(tmp_path / "run"), n_batches=2, batch_size=16, hidden=8, layers=1, tensorboard=False
+    )
+    times = interleave.measure(trainer, rounds=2, pause_ms=1)
+    assert len(times) == 7 and all(len(values) == 2 and min(values) > 0 for values in times.values())
+    assert trainer.parts.buffer.current_size >= 100  # filled before timing, so updates sample a real buffer

@@ -46,6 +46,7 @@ NON_DEFAULT = {
     "replay_k": 8,
     "replay_priority": "energy",
     "energy_clip": 0.25,
+    "desired_share": 0.5,
     "bc_loss": True,
     "q_filter": True,
     "num_demo": 50,

@@ -259,3 +259,52 @@ def test_weights_of_zeros_draw_uniformly_as_without_them():
     plain = sample(0.8, batch_size=100, seed=3)
     for key in plain:
         np.testing.assert_array_equal(zero[key], plain[key])
+
+
+def test_desired_share_gives_relabelled_rows_stored_desired_goals_and_leaves_the_rest():
+    # Desired goals g[ep, t] = 1000 + 10*ep + t, told apart from achieved goals (100*ep + t) and from -1.
+    episodes = known_episodes()
+    episodes["g"] = (1000.0 + 10 * np.arange(N_EP)[:, None] + np.arange(T)[None, :])[..., None].astype(np.float32)
+    rng = np.random.default_rng(0)
+    batch = sample_her_transitions(
+        episodes, 100_000, rng, relabel_p=0.8, reward_fn=reward_fn, strategy="future", desired_share=0.5
+    )
+    goal = batch["g"][:, 0]
+    own = goal == 1000.0 + 10 * batch["o"][:, 0] + batch["o"][:, 1]  # the row's own desired goal, not relabelled
+    achieved = goal < 1000.0
+    desired = ~own & ~achieved  # another transition's desired goal
+    assert np.all(np.isin(goal[desired], episodes["g"].ravel()))
+    # 0.2 keep their goal (plus the relabelled rows that drew their own), 0.4 future, 0.4 desired goals
+    assert np.mean(achieved) == pytest.approx(0.4, abs=0.01)
+    assert np.mean(desired) == pytest.approx(0.4 * (1 - 1 / (N_EP * T)), abs=0.01)
+    # desired goals are drawn uniformly over the stored transitions: every (ep, t) about equally often
+    counts = np.unique(goal[desired], return_counts=True)[1]
+    assert len(counts) == N_EP * T and counts.min() > 0.85 * counts.mean()
+    # rewards follow the goal each row ended with
+    assert np.array_equal(batch["r"], -(batch["ag_2"][:, 0] != goal).astype(np.float32))
+
+
+def test_desired_share_zero_draws_the_same_batch_as_without_the_key():
+    rng_a, rng_b = np.random.default_rng(5), np.random.default_rng(5)
+    a = sample_her_transitions(known_episodes(), 500, rng_a, relabel_p=0.8, reward_fn=reward_fn)
+    b = sample_her_transitions(known_episodes(), 500, rng_b, relabel_p=0.8, reward_fn=reward_fn, desired_share=0.0)
+    for key in a:
+        assert np.array_equal(a[key], b[key])
+    assert rng_a.random() == rng_b.random()  # and leaves the generator where the reference's sampler does
+
+
+def test_desired_share_worked_out_by_hand():
+    # One episode, T = 3; rows at t = 0, 2, 1, all relabelled (draws 0.1 < 0.5), future goal steps 1, 3, 2; the
+    # desired-goal draws 0.3, 0.9, 0.1 < 0.5 pick rows 0 and 2, which take g[0, 2] and g[0, 0].
+    episodes = {
+        "o": np.zeros((1, 4, 1), np.float32),
+        "ag": np.array([[[10.0], [11.0], [12.0], [13.0]]]),
+        "g": np.array([[[20.0], [21.0], [22.0]]]),
+        "u": np.zeros((1, 3, 1), np.float32),
+    }
+    rng = ScriptedRng(
+        integers=[[0, 0, 0], [0, 2, 1], [0, 0], [2, 0]],
+        randoms=[[0.1, 0.1, 0.1], [0.0, 0.5, 0.5], [0.3, 0.9, 0.1]],
+    )
+    batch = sample_her_transitions(episodes, 3, rng, relabel_p=0.5, reward_fn=reward_fn, desired_share=0.5)
+    assert batch["g"][:, 0].tolist() == [22.0, 13.0, 20.0]
