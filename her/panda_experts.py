@@ -58,13 +58,15 @@ def grasp(ee: np.ndarray, width: float, obj: np.ndarray, hover_z: float, offset_
     return _action(rel, -1.0)
 
 
-def carry(obj: np.ndarray, place: np.ndarray, carry_z: float) -> np.ndarray | None:
+def carry(obj: np.ndarray, place: np.ndarray, carry_z: float, moved: float = 0.0) -> np.ndarray | None:
     """Holding the cube: lift it to ``carry_z``, take it over ``place``, lower it there; None once it is there.
 
     Slow (at most 0.4 of full speed sideways): the cube slides between the finger pads when the arm moves fast.
     Vertical moves are at least 1.5 cm a step, since the arm sags under the cube and smaller targets stall.
     The cube keeps swinging 1-2 cm along y between the pads, so once it is lowered it is steered where it is
-    (up to 3 cm off) and let go within 2 cm: rising again for 1 cm swung it back and forth without end.
+    (up to 3 cm off) and let go within 2 cm once it is still (``moved`` less than 2 mm since the last step):
+    let go while swinging, it slid on along y and off cube 1. Steered there at half the gain, as full steps
+    against the swing kept it swinging.
     """
     e = place - obj
     exy = np.linalg.norm(e[:2])
@@ -78,8 +80,8 @@ def carry(obj: np.ndarray, place: np.ndarray, carry_z: float) -> np.ndarray | No
         return move
     if e[2] < -0.008:
         return _action([*e[:2], min(e[2], -0.03) if exy < 0.02 else 0.0], -1.0, cap=0.4)
-    if exy > 0.02:
-        return _action([*e[:2], 0.0], -1.0, cap=0.4)
+    if exy > 0.02 or moved > 0.002:
+        return _action([*(0.5 * e[:2]), 0.0], -1.0, cap=0.4)
     return None
 
 
@@ -107,11 +109,13 @@ class StackExpert:
     def __init__(self) -> None:
         self.rising = False
         self.aside: np.ndarray | None = None
+        self.last: np.ndarray | None = None  # the cubes' positions at the last step
 
     def __call__(self, obs: Mapping[str, np.ndarray]) -> np.ndarray:
         o, goal = obs["observation"], obs["desired_goal"]
         ee, width = o[0:3], float(o[6])
         pos = np.stack([o[7:10], o[19:22]])
+        self.last, last = pos, self.last
         targets = goal.reshape(2, 3)
         held = [holding(ee, width, p) for p in pos]
         # A held cube is not placed until carry() lowers and releases it: letting go as soon as it comes within
@@ -149,7 +153,10 @@ class StackExpert:
         obj = pos[i]
         offset = _clear_of(obj, pos[1 - i])
         if held[i]:
-            action = carry(obj, place, place[2] + 0.03)
+            moved = 0.0 if last is None else float(np.linalg.norm(obj[:2] - last[i, :2]))
+            # Carried over the other cube, not into it: 1 cm above the table, cube 1 swept cube 2 along.
+            carry_z = max(place[2] + 0.03, pos[1 - i][2] + SIZE + 0.01)
+            action = carry(obj, place, carry_z, moved)
             if action is not None:
                 return action
             self.rising = True
