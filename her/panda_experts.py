@@ -45,6 +45,8 @@ def grasp(ee: np.ndarray, width: float, obj: np.ndarray, hover_z: float, offset_
     xy = np.linalg.norm(rel[:2])
     if xy > 0.012:
         if ee[2] < obj[2] + 0.025:
+            if xy < 0.02 and width > 0.07:
+                return _action([*rel[:2], 0.0], 1.0)  # fingers open astride it: rising first cost 6-10 steps
             # Straight up first: moving sideways this low sweeps the cubes; opening here would push one away.
             return _action([0.0, 0.0, hover_z - ee[2]], -1.0 if width < 0.03 else 1.0)
         if xy > 0.03:
@@ -103,7 +105,8 @@ class StackExpert:
     """PandaStack: cube 1 onto its goal on the table, then cube 2 onto cube 1 where it stands; then clear away.
 
     Cube 2 may start on cube 1 or on cube 1's goal (panda-gym drops it from 6 cm anywhere in the range): it is
-    first put aside. Keeps one episode's phase (rising after a release, the spot set aside): one per episode.
+    first put aside. Keeps one episode's phase (rising after a release, the spot set aside, where the cubes were a
+    step ago): one per episode.
     """
 
     def __init__(self) -> None:
@@ -156,7 +159,8 @@ class StackExpert:
             moved = 0.0 if last is None else float(np.linalg.norm(obj[:2] - last[i, :2]))
             # Carried over the other cube, not into it: 1 cm above the table, cube 1 swept cube 2 along.
             carry_z = max(place[2] + 0.03, pos[1 - i][2] + SIZE + 0.01)
-            action = carry(obj, place, carry_z, moved)
+            # Put aside anywhere near the spot: waiting for it to be still there cost the time to stack.
+            action = carry(obj, place, carry_z, moved if self.aside is None else 0.0)
             if action is not None:
                 return action
             self.rising = True
