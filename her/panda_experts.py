@@ -66,9 +66,9 @@ def carry(obj: np.ndarray, place: np.ndarray, carry_z: float, moved: float = 0.0
     Slow (at most 0.4 of full speed sideways): the cube slides between the finger pads when the arm moves fast.
     Vertical moves are at least 1.5 cm a step, since the arm sags under the cube and smaller targets stall.
     The cube keeps swinging 1-2 cm along y between the pads, so once it is lowered it is steered where it is
-    (up to 3 cm off) and let go within 2 cm once it is still (``moved`` less than 2 mm since the last step):
-    let go while swinging, it slid on along y and off cube 1. Steered there at half the gain, as full steps
-    against the swing kept it swinging.
+    (up to 3 cm off) and let go within 2 cm once it is still (``moved``, how far it went in the last step, under
+    2 mm; 0 lets go at once): let go while swinging, cube 2 slid on along y and off cube 1. Steered there at half
+    the gain, as full steps against the swing kept it swinging.
     """
     e = place - obj
     exy = np.linalg.norm(e[:2])
@@ -159,8 +159,9 @@ class StackExpert:
             moved = 0.0 if last is None else float(np.linalg.norm(obj[:2] - last[i, :2]))
             # Carried over the other cube, not into it: 1 cm above the table, cube 1 swept cube 2 along.
             carry_z = max(place[2] + 0.03, pos[1 - i][2] + SIZE + 0.01)
-            # Put aside anywhere near the spot: waiting for it to be still there cost the time to stack.
-            action = carry(obj, place, carry_z, moved if self.aside is None else 0.0)
+            # Only cube 2 on cube 1 waits to be still: cube 1 swinging 2 mm above the table waited out the
+            # episode, and the aside spot needs no precision.
+            action = carry(obj, place, carry_z, moved if i == 1 and self.aside is None else 0.0)
             if action is not None:
                 return action
             self.rising = True
