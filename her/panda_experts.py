@@ -38,15 +38,19 @@ def holding(ee: np.ndarray, width: float, obj: np.ndarray) -> bool:
     return bool(np.linalg.norm(rel[:2]) < 0.03 and abs(rel[2]) < 0.02 and 0.03 < width < 0.05)
 
 
-def grasp(ee: np.ndarray, width: float, obj: np.ndarray, hover_z: float, offset_x: float = 0.0) -> np.ndarray:
+def grasp(
+    ee: np.ndarray, width: float, obj: np.ndarray, hover_z: float, offset_x: float = 0.0, recentre: bool = False
+) -> np.ndarray:
     """Go over the cube at ``hover_z``, centre on it (``offset_x`` off centre along x), lower with open fingers,
     then close them."""
     rel = obj + np.array([offset_x, 0.0, 0.0]) - ee
     xy = np.linalg.norm(rel[:2])
     if xy > 0.012:
         if ee[2] < obj[2] + 0.025:
-            if xy < 0.02 and width > 0.07:
-                return _action([*rel[:2], 0.0], 1.0)  # fingers open astride it: rising first cost 6-10 steps
+            if recentre and xy < 0.02 and width > 0.07:
+                # Fingers open astride it: rising first cost PandaStack 6-10 steps (PickAndPlace's expert keeps
+                # rising, so that its committed demonstrations stay what they were).
+                return _action([*rel[:2], 0.0], 1.0)
             # Straight up first: moving sideways this low sweeps the cubes; opening here would push one away.
             return _action([0.0, 0.0, hover_z - ee[2]], -1.0 if width < 0.03 else 1.0)
         if xy > 0.03:
@@ -168,7 +172,7 @@ class StackExpert:
             if i == 1 and not on_goal:
                 self.aside = None
             return _action(np.zeros(3), 1.0)  # in place: let go
-        return grasp(ee, width, obj, travel_z, offset_x=offset)
+        return grasp(ee, width, obj, travel_z, offset_x=offset, recentre=True)
 
     @staticmethod
     def _free_spot(pos: np.ndarray, targets: np.ndarray) -> np.ndarray:
