@@ -6,7 +6,8 @@ here: an episode reports ``terminated=True`` on the step that reaches the goal, 
 the reference ignores Fetch's (every episode is T steps, success is read after the last one), and PyBullet
 writes start-up lines from C on every connect (``argv[0]=--background_color_...``) and at import, which
 ``quiet_c_output`` keeps off the terminal. ``make`` also closes each env's PyBullet connection before the
-interpreter tears pybullet down, where pybullet_utils' own clean-up would print a traceback at every exit.
+interpreter tears pybullet down, where pybullet_utils' own clean-up would print a traceback at every exit, and
+gives unseeded resets seeds of their own (``SeededResets``), without which no run on panda-gym repeats.
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ import tempfile
 import weakref
 from collections.abc import Iterator
 from typing import Any
+
+import gymnasium as gym
+import numpy as np
 
 # Short names, as the Fetch tasks have them. The Joints and Dense variants are reachable by their full ids.
 TASKS = {
@@ -85,18 +89,37 @@ def register() -> bool:
     return True
 
 
+class SeededResets(gym.Wrapper):
+    """Give each unseeded reset a seed from a generator that the last seeded reset seeded.
+
+    panda-gym 3.0.7 re-seeds its task's generator at every reset (``RobotTaskEnv.reset``), from the OS when no seed
+    is given, so every episode after the first drew its goal and objects from fresh entropy and two runs of one
+    seed differed. Gymnasium's contract, which the Fetch envs keep, is that later resets continue the stream of
+    the seeded one; this wrapper restores it.
+    """
+
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__(env)
+        self._seeds: np.random.Generator | None = None
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> Any:
+        if seed is not None:
+            self._seeds = np.random.default_rng(seed)
+        elif self._seeds is not None:
+            seed = int(self._seeds.integers(2**31 - 1))
+        return self.env.reset(seed=seed, options=options)
+
+
 def make(env_id: str, **kwargs: Any) -> Any:
     """``gym.make`` for a panda-gym id: panda-gym imported, PyBullet's lines held back, the connection closed
     when the env is collected or, at the latest, at exit (while pybullet can still be called)."""
-    import gymnasium as gym
-
     register()
     with quiet_c_output():  # PyBullet's start-up lines, printed at every connect
         env = gym.make(env_id, **kwargs)
     sim = getattr(env.unwrapped, "sim", None)
     if sim is not None and hasattr(sim, "close"):
         weakref.finalize(env, sim.close)  # holds the simulation, not the env: collected envs still close
-    return env
+    return SeededResets(env)
 
 
 def check_makeable(env_id: str) -> None:

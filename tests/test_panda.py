@@ -169,3 +169,17 @@ def test_the_fast_recipes_energy_priority_reads_pandas_step_length():
     lifted[1, 1:, 2] = 0.05  # the second episode lifts its cube by 5 cm in its first step, then holds it
     weights = priority({"ag": lifted})
     assert weights[0] == 0.0 and weights[1] == pytest.approx(min(0.5 * (0.05 / 0.04) ** 2 + 9.81 * 0.05, 0.5))
+
+
+def test_a_seeded_env_repeats_its_later_episodes():
+    # panda-gym re-seeds its task from the OS at every unseeded reset; her's envs continue the seeded stream.
+    def goals(seed):
+        env = make_env("PandaPickAndPlace-v3", seed=seed)
+        drawn = [env.reset()[0]["desired_goal"] for _ in range(4)]
+        env.close()
+        return np.array(drawn)
+
+    first, again, other = goals(3), goals(3), goals(4)
+    assert np.array_equal(first, again)
+    assert len(np.unique(first[:, 0])) == 4  # each reset a new goal
+    assert not np.array_equal(first, other)
