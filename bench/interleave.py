@@ -50,15 +50,23 @@ def measure(trainer, rounds: int, pause_ms: float) -> dict[str, list[float]]:
     def pause() -> None:
         time.sleep(pause_ms / 1000)
 
+    def rollout_then_pause() -> None:
+        rollout()
+        pause()
+
+    def update_then_pause() -> None:
+        update()
+        pause()
+
     # kind -> (what runs before, what is timed)
     kinds = {
         "update after update": (update, update),
         "update after rollout": (rollout, update),
         "update after env steps": (plain, update),
-        "update after rollout + pause": (lambda: (rollout(), pause()), update),
+        "update after rollout + pause": (rollout_then_pause, update),
         "rollout after rollout": (rollout, rollout),
         "rollout after update": (update, rollout),
-        "rollout after update + pause": (lambda: (update(), pause()), rollout),
+        "rollout after update + pause": (update_then_pause, rollout),
     }
     times: dict[str, list[float]] = {kind: [] for kind in kinds}
     for _ in range(2):  # warm up every path
