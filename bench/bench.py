@@ -54,7 +54,8 @@ def make_trainer(env: str, tmp: str, comm=None, **overrides):
     from her.train import Trainer
 
     comm = comm if comm is not None else mpi.SingleProcess()
-    configure_threads(comm.local_size)
+    # TensorFlow's threads are fixed once, before the Trainer's first op: a tf_threads override takes effect here.
+    configure_threads(comm.local_size, int(overrides.get("tf_threads", 0)))
     config = build_config({"env": env, "log_path": tmp, **overrides}, mpi_size=comm.size)
     return Trainer(config, comm)
 

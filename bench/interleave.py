@@ -2,6 +2,7 @@
 
     python bench/interleave.py                       # FetchPush, --recipe fast
     python bench/interleave.py --set recipe= --rounds 20   # the reference's networks
+    python bench/interleave.py --set recipe=fast tf_threads=1 --no_gc   # one TensorFlow thread, no collector
 
 An epoch alternates a cycle's rollouts with a block of update steps, and both run slower so than alone
 (docs/performance.md). Here each block is timed after a different predecessor, the kinds taken in turn round by
@@ -21,6 +22,7 @@ Prints the median milliseconds of each and its ratio to the block alone.
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 import tempfile
 import time
@@ -88,13 +90,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=30, help="rounds; each times every kind once")
     parser.add_argument("--pause_ms", type=float, default=50.0)
     parser.add_argument(
+        "--no_gc", action="store_true", help="Python's garbage collector off while timing (is it the excess?)"
+    )
+    parser.add_argument(
         "--set", nargs="*", default=["recipe=fast"], help="configuration keys, key=value (default recipe=fast)"
     )
     args = parser.parse_args(argv)
     overrides = dict(item.split("=", 1) for item in args.set)
     with tempfile.TemporaryDirectory() as tmp:
-        times = measure(make_trainer(args.env, tmp, **overrides), args.rounds, args.pause_ms)
-    print(f"{args.env}, {' '.join(args.set) or 'reference'}: median ms of {args.rounds} rounds")
+        trainer = make_trainer(args.env, tmp, **overrides)
+        if args.no_gc:
+            gc.collect()
+            gc.disable()
+        times = measure(trainer, args.rounds, args.pause_ms)
+        gc.enable()
+    gc_note = ", garbage collector off" if args.no_gc else ""
+    print(f"{args.env}, {' '.join(args.set) or 'reference'}{gc_note}: median ms of {args.rounds} rounds")
     for stage in ("update", "rollout"):
         alone = float(np.median(times[f"{stage} after {stage}"]))
         for kind, values in times.items():
