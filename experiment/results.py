@@ -286,7 +286,7 @@ ROWS = {
         "PandaStack",
         PANDA_STACK_CAP,
         flags={"random_eps": 0.0, "num_demo": 1000},
-        demos={"env": "PandaStack", "num_episodes": 1000, "seed": 0, "noise": 0.1},
+        demos={**STACK2_DEMOS, "env": "PandaStack"},
     ),
     # A screen: the same without the Q-filter, which on FetchStack2 reached 0.9 at a quarter of the recipe's env
     # steps (64k against 224k) but settled lower (0.82 against 0.93); 20 epochs show how fast PandaStack rises.
@@ -295,7 +295,7 @@ ROWS = {
         "PandaStack",
         PANDA_STACK_SCREEN_CAP,
         flags={"random_eps": 0.0, "num_demo": 1000, "q_filter": 0},
-        demos={"env": "PandaStack", "num_episodes": 1000, "seed": 0, "noise": 0.1},
+        demos={**STACK2_DEMOS, "env": "PandaStack"},
     ),
 }
 
